@@ -1,0 +1,221 @@
+//! `PayloadWriter`: packs encoded lines into payloads of at most `max_len` bytes.
+//!
+//! All payloads of one flush live in one reusable `Vec<u8>`; a payload is a range of it. An
+//! encoder appends a *chunk* (one or more complete, newline-terminated lines that must travel
+//! together, such as the Etsy `0|g` + `-5|g` pair) through [`PayloadWriter::line_buf`] and then
+//! calls [`PayloadWriter::commit`]. A chunk that fits in the current payload joins it; one that
+//! does not starts the next payload; one longer than the limit is rolled back and counted by
+//! the caller. So a line is never split and no payload is ever over the limit.
+//!
+//! Datagram payloads are sent without their final newline (receivers split on `\n`, and some
+//! log an empty trailing line as malformed); stream payloads keep it, since the newline is the
+//! only frame on a stream. The limit counts exactly the bytes that are sent.
+//!
+//! The writer does no I/O. Once its buffers have grown to a flush's size, a flush of the same
+//! size allocates nothing.
+
+use std::ops::Range;
+
+/// How payloads are framed on the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// One payload per datagram; lines separated by `\n`, no trailing newline.
+    Datagram,
+    /// A byte stream; every line ends with `\n`.
+    Stream,
+}
+
+/// Why a chunk was not added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooLong;
+
+/// One finished payload: its byte range and how many lines it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PayloadSpan {
+    range: Range<usize>,
+    lines: u32,
+}
+
+/// Packs chunks of lines into payloads. See the module docs.
+#[derive(Debug)]
+pub(crate) struct PayloadWriter {
+    buf: Vec<u8>,
+    spans: Vec<PayloadSpan>,
+    max_len: usize,
+    framing: Framing,
+    /// Start of the payload being filled.
+    payload_start: usize,
+    /// Lines committed to the payload being filled.
+    payload_lines: u32,
+    /// Start of the chunk being written.
+    chunk_start: usize,
+}
+
+impl PayloadWriter {
+    pub(crate) fn new(max_len: usize, framing: Framing) -> Self {
+        Self {
+            buf: Vec::new(),
+            spans: Vec::new(),
+            max_len,
+            framing,
+            payload_start: 0,
+            payload_lines: 0,
+            chunk_start: 0,
+        }
+    }
+
+    /// The buffer to append the next chunk to. Everything appended since the last
+    /// `commit`/`rollback` is the chunk.
+    pub(crate) fn line_buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Bytes of `len` as they count against the limit: a datagram drops the final newline.
+    fn sent_len(&self, len: usize) -> usize {
+        match self.framing {
+            Framing::Datagram => len.saturating_sub(1),
+            Framing::Stream => len,
+        }
+    }
+
+    /// Adds the pending chunk (`lines` newline-terminated lines) to the current payload, or
+    /// starts a new payload with it. A chunk longer than the limit on its own is discarded.
+    pub(crate) fn commit(&mut self, lines: u32) -> Result<(), TooLong> {
+        let chunk_len = self.buf.len() - self.chunk_start;
+        if chunk_len == 0 {
+            return Ok(());
+        }
+        if self.sent_len(chunk_len) > self.max_len {
+            self.rollback();
+            return Err(TooLong);
+        }
+        let with_chunk = self.buf.len() - self.payload_start;
+        if self.sent_len(with_chunk) > self.max_len {
+            self.close_payload(self.chunk_start);
+        }
+        self.payload_lines += lines;
+        self.chunk_start = self.buf.len();
+        Ok(())
+    }
+
+    /// Discards the pending chunk.
+    pub(crate) fn rollback(&mut self) {
+        self.buf.truncate(self.chunk_start);
+    }
+
+    fn close_payload(&mut self, end: usize) {
+        if end > self.payload_start {
+            let range = match self.framing {
+                Framing::Datagram => self.payload_start..end - 1,
+                Framing::Stream => self.payload_start..end,
+            };
+            self.spans.push(PayloadSpan { range, lines: self.payload_lines });
+        }
+        self.payload_start = end;
+        self.payload_lines = 0;
+    }
+
+    /// Closes the payload being filled. Call once all chunks of a flush are committed.
+    pub(crate) fn finish(&mut self) {
+        self.rollback();
+        self.close_payload(self.buf.len());
+    }
+
+    /// Number of finished payloads.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// The `i`-th finished payload and the number of lines in it.
+    pub(crate) fn payload(&self, i: usize) -> Option<(&[u8], u32)> {
+        let span = self.spans.get(i)?;
+        Some((&self.buf[span.range.clone()], span.lines))
+    }
+
+    /// Forgets every payload, keeping the allocations for the next flush.
+    pub(crate) fn clear(&mut self) {
+        self.buf.clear();
+        self.spans.clear();
+        self.payload_start = 0;
+        self.payload_lines = 0;
+        self.chunk_start = 0;
+    }
+
+    /// The configured limit.
+    pub(crate) fn max_len(&self) -> usize {
+        self.max_len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn push(w: &mut PayloadWriter, line: &str) -> Result<(), TooLong> {
+        w.line_buf().extend_from_slice(line.as_bytes());
+        w.line_buf().push(b'\n');
+        w.commit(1)
+    }
+
+    fn payloads(w: &PayloadWriter) -> Vec<(String, u32)> {
+        (0..w.len())
+            .map(|i| {
+                let (p, n) = w.payload(i).unwrap();
+                (String::from_utf8(p.to_vec()).unwrap(), n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn datagrams_are_packed_up_to_exactly_the_limit_without_a_trailing_newline() {
+        // "aaaa\nbbbb" is 9 bytes: exactly at a limit of 9.
+        let mut w = PayloadWriter::new(9, Framing::Datagram);
+        push(&mut w, "aaaa").unwrap();
+        push(&mut w, "bbbb").unwrap();
+        push(&mut w, "cc").unwrap();
+        w.finish();
+        assert_eq!(payloads(&w), vec![("aaaa\nbbbb".into(), 2), ("cc".into(), 1)]);
+    }
+
+    #[test]
+    fn a_line_exactly_at_the_limit_is_sent_and_one_byte_over_is_dropped() {
+        let mut w = PayloadWriter::new(4, Framing::Datagram);
+        assert_eq!(push(&mut w, "abcd"), Ok(()));
+        assert_eq!(push(&mut w, "abcde"), Err(TooLong));
+        push(&mut w, "x").unwrap();
+        w.finish();
+        assert_eq!(payloads(&w), vec![("abcd".into(), 1), ("x".into(), 1)]);
+    }
+
+    #[test]
+    fn stream_payloads_keep_every_newline_and_count_it() {
+        let mut w = PayloadWriter::new(10, Framing::Stream);
+        push(&mut w, "aaaa").unwrap();
+        push(&mut w, "bbbb").unwrap();
+        push(&mut w, "cccc").unwrap();
+        w.finish();
+        assert_eq!(payloads(&w), vec![("aaaa\nbbbb\n".into(), 2), ("cccc\n".into(), 1)]);
+    }
+
+    #[test]
+    fn a_multi_line_chunk_is_never_split_across_payloads() {
+        let mut w = PayloadWriter::new(12, Framing::Datagram);
+        push(&mut w, "first").unwrap();
+        w.line_buf().extend_from_slice(b"g:0|g\ng:-5|g\n");
+        w.commit(2).unwrap();
+        w.finish();
+        assert_eq!(payloads(&w), vec![("first".into(), 1), ("g:0|g\ng:-5|g".into(), 2)]);
+    }
+
+    #[test]
+    fn clearing_keeps_capacity_and_starts_empty() {
+        let mut w = PayloadWriter::new(100, Framing::Datagram);
+        push(&mut w, "a").unwrap();
+        w.finish();
+        let cap = w.buf.capacity();
+        w.clear();
+        w.finish();
+        assert_eq!(w.len(), 0);
+        assert_eq!(w.buf.capacity(), cap);
+    }
+}

@@ -1,0 +1,91 @@
+//! Number formatting into caller-owned buffers.
+//!
+//! Integers go through `itoa` and floats through `ryu`, so formatting a value never allocates.
+//! Integral floats are written without a fractional part (`5`, not `5.0`) because every
+//! receiver we target parses both and the short form saves bytes.
+
+/// Largest magnitude below which an integral `f64` is written as an integer. Beyond 2^53 not
+/// every integer is representable, so we leave those to `ryu`, which round-trips exactly.
+const EXACT_INT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Appends `v` in decimal.
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    let mut buf = itoa::Buffer::new();
+    out.extend_from_slice(buf.format(v).as_bytes());
+}
+
+/// Appends a finite `v` in the shortest form that parses back to the same value.
+///
+/// Callers must reject NaN and infinities first (see [`is_sendable`]); we never write them.
+/// Negative zero is written as `0`, because a leading `-` means "delta" to an Etsy gauge.
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    debug_assert!(v.is_finite());
+    if v.fract() == 0.0 && v.abs() < EXACT_INT_LIMIT {
+        // The range check above makes the cast exact.
+        #[allow(clippy::cast_possible_truncation, reason = "integral and below 2^53, checked above")]
+        let i = v as i64;
+        let mut buf = itoa::Buffer::new();
+        out.extend_from_slice(buf.format(i).as_bytes());
+    } else {
+        let mut buf = ryu::Buffer::new();
+        out.extend_from_slice(buf.format_finite(v).as_bytes());
+    }
+}
+
+/// Whether a value may go on the wire: NaN and infinities never do.
+pub(crate) fn is_sendable(v: f64) -> bool {
+    v.is_finite()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn floats_are_written_in_their_shortest_round_trip_form() {
+        let table: &[(f64, &str)] = &[
+            (0.0, "0"),
+            (-0.0, "0"),
+            (5.0, "5"),
+            (-5.0, "-5"),
+            (12.5, "12.5"),
+            (0.1, "0.1"),
+            (1e-7, "1e-7"),
+            (1.5e300, "1.5e300"),
+            (9_007_199_254_740_991.0, "9007199254740991"),
+            (9_007_199_254_740_992.0, "9007199254740992.0"),
+            (-123_456.789, "-123456.789"),
+        ];
+        for (v, want) in table {
+            assert_eq!(f(*v), *want, "formatting {v:e}");
+        }
+    }
+
+    #[test]
+    fn every_written_float_parses_back_to_the_same_value() {
+        for v in [0.1, 1.0 / 3.0, 2.0f64.powi(60), 1e-300, f64::MAX, f64::MIN_POSITIVE] {
+            assert_eq!(f(v).parse::<f64>().unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn unsigned_integers_are_plain_decimal() {
+        let mut out = Vec::new();
+        write_u64(&mut out, u64::MAX);
+        assert_eq!(out, b"18446744073709551615");
+    }
+
+    #[test]
+    fn nan_and_infinities_are_not_sendable() {
+        assert!(!is_sendable(f64::NAN));
+        assert!(!is_sendable(f64::INFINITY));
+        assert!(!is_sendable(f64::NEG_INFINITY));
+        assert!(is_sendable(-1.0));
+    }
+}

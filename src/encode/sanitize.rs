@@ -1,0 +1,117 @@
+//! Character rules for metric names and label text.
+//!
+//! Plain StatsD has no escaping: a `:` ends the name, `|` starts a field, `@` a rate, `#` tags,
+//! `,` separates tags and a newline ends the line. Receivers also disagree on anything beyond
+//! ASCII letters and digits (Etsy statsd drops non-ASCII, collectd keeps bytes, Graphite turns
+//! `/` into directories). So a name we emit is made only of path segments of
+//! `[A-Za-z0-9_-]`, joined by single dots:
+//!
+//! - every other character (including each non-ASCII character, whitespace and control
+//!   characters) becomes one `_`;
+//! - empty segments vanish, so `a..b`, `.a` and `a.` all become `a`/`a.b`;
+//! - a folded label value is one segment: a `.` inside it becomes `_` so it cannot add levels.
+//!
+//! These functions only append to caller-owned buffers; they never allocate on their own.
+
+/// Whether `c` may appear inside a path segment unchanged.
+fn is_segment_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Appends `text` as one or more dot-separated segments, each preceded by a `.` when `out`
+/// already holds something. Returns whether anything was appended.
+pub(crate) fn push_path(out: &mut Vec<u8>, text: &str) -> bool {
+    let mut any = false;
+    for segment in text.split('.') {
+        any |= push_segment(out, segment);
+    }
+    any
+}
+
+/// Appends `text` as exactly one segment (dots included in the replacement), preceded by a `.`
+/// when `out` already holds something. Empty text appends nothing and returns `false`.
+pub(crate) fn push_segment(out: &mut Vec<u8>, text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
+    if !out.is_empty() {
+        out.push(b'.');
+    }
+    for c in text.chars() {
+        if is_segment_char(c) {
+            // ASCII by the check above, so one byte.
+            #[allow(clippy::cast_possible_truncation, reason = "ASCII checked above")]
+            out.push(c as u8);
+        } else {
+            out.push(b'_');
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn path(parts: &[&str]) -> String {
+        let mut out = Vec::new();
+        for p in parts {
+            push_path(&mut out, p);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn names_are_reduced_to_safe_dotted_segments() {
+        let table: &[(&str, &str)] = &[
+            ("requests", "requests"),
+            ("http.requests", "http.requests"),
+            ("a..b", "a.b"),
+            (".a.", "a"),
+            ("with space", "with_space"),
+            ("a:b|c@d#e,f", "a_b_c_d_e_f"),
+            ("line\nbreak", "line_break"),
+            ("tab\there", "tab_here"),
+            ("caf\u{e9}", "caf_"),
+            ("\u{1F600}", "_"),
+            ("a/b\\c", "a_b_c"),
+            ("semi;colon=eq", "semi_colon_eq"),
+            ("dash-under_score", "dash-under_score"),
+            ("", ""),
+            ("...", ""),
+        ];
+        for (input, want) in table {
+            assert_eq!(path(&[input]), *want, "sanitising {input:?}");
+        }
+    }
+
+    #[test]
+    fn a_label_value_stays_one_segment() {
+        let mut out = b"name".to_vec();
+        assert!(push_segment(&mut out, "/api/v1.2"));
+        assert_eq!(out, b"name._api_v1_2");
+    }
+
+    #[test]
+    fn an_empty_label_value_adds_no_segment() {
+        let mut out = b"name".to_vec();
+        assert!(!push_segment(&mut out, ""));
+        assert_eq!(out, b"name");
+    }
+
+    proptest! {
+        #[test]
+        fn sanitised_paths_contain_only_safe_bytes_and_no_empty_segment(parts in proptest::collection::vec(any::<String>(), 0..4)) {
+            let mut out = Vec::new();
+            for p in &parts {
+                push_path(&mut out, p);
+            }
+            prop_assert!(out.iter().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(b)));
+            if !out.is_empty() {
+                let s = String::from_utf8(out).unwrap();
+                prop_assert!(s.split('.').all(|seg| !seg.is_empty()));
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Plain (Etsy) StatsD lines: `name:value|type[|@rate]`.
+//!
+//! Rules, each pinned by the exact-bytes table in the tests:
+//! - counters: `name:<delta>|c`, the delta an unsigned integer;
+//! - gauges: `name:<value>|g`. A leading sign means "add" to an Etsy server, so a negative
+//!   value is sent as the pair `name:0|g` + `name:-5|g` in one chunk (same payload, in order),
+//!   which leaves the gauge at -5 on the server;
+//! - histograms: one line per kept sample, `|ms` (timer, values in milliseconds) or `|h`, with
+//!   `|@rate` when samples were sampled out so the server scales the count back;
+//! - labels are folded into the name as extra segments (`name.value1.value2`, ordered by
+//!   label key) or dropped; prefix segments come first;
+//! - NaN and infinities are never written; neither are negative timer values (Etsy rejects
+//!   them as bad lines). Both are counted as invalid values.
+
+use metrics::{Key, Label, Unit};
+
+use super::number::{is_sendable, write_f64, write_u64};
+use super::sanitize::{push_path, push_segment};
+use super::{EncodeTally, PayloadWriter};
+
+/// What to do with labels in plain StatsD, which has no tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LabelHandling {
+    /// Append each label value as a name segment, ordered by label key: `name.value1.value2`.
+    #[default]
+    FoldIntoName,
+    /// Ignore labels: every label combination of a metric adds up into one series.
+    Drop,
+}
+
+/// Which StatsD type histograms are sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HistogramKind {
+    /// `|ms` timers, in milliseconds (converted from the histogram's time unit).
+    #[default]
+    Timer,
+    /// `|h` histograms, values sent as recorded.
+    Histogram,
+}
+
+/// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
+/// needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SampleUnit {
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
+    /// Not a time: values are sent as recorded.
+    Other,
+}
+
+impl SampleUnit {
+    pub(crate) fn from_unit(unit: Unit) -> Self {
+        match unit {
+            Unit::Seconds => Self::Seconds,
+            Unit::Milliseconds => Self::Milliseconds,
+            Unit::Microseconds => Self::Microseconds,
+            Unit::Nanoseconds => Self::Nanoseconds,
+            _ => Self::Other,
+        }
+    }
+
+    /// Converts `v` to milliseconds. Seconds and microseconds are rounded to whole
+    /// nanoseconds first (the resolution of `Duration`), so `Duration::from_micros(12_500)`
+    /// recorded as 0.0125 s becomes exactly `12.5`, never `12.500000000000002`, and nothing
+    /// is truncated to whole milliseconds.
+    pub(crate) fn to_millis(self, v: f64) -> f64 {
+        match self {
+            Self::Seconds => (v * 1e9).round() / 1e6,
+            Self::Milliseconds | Self::Other => v,
+            Self::Microseconds => (v * 1e3).round() / 1e6,
+            Self::Nanoseconds => v / 1e6,
+        }
+    }
+}
+
+/// Encoder for plain StatsD. Built once from the checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct StatsdEncoder {
+    /// Sanitised prefix segments (may be empty).
+    prefix: Vec<u8>,
+    labels: LabelHandling,
+    /// Global labels, sorted by key, with unique keys.
+    global_labels: Vec<Label>,
+    histograms: HistogramKind,
+}
+
+impl StatsdEncoder {
+    pub(crate) fn new(
+        prefix: Option<&str>,
+        labels: LabelHandling,
+        mut global_labels: Vec<Label>,
+        histograms: HistogramKind,
+    ) -> Self {
+        let mut rendered = Vec::new();
+        if let Some(p) = prefix {
+            push_path(&mut rendered, p);
+        }
+        // Later entries win for a repeated key, as with repeated setter calls.
+        global_labels.reverse();
+        global_labels.sort_by(|a, b| a.key().cmp(b.key()));
+        global_labels.dedup_by(|a, b| a.key() == b.key());
+        Self { prefix: rendered, labels, global_labels, histograms }
+    }
+
+    pub(crate) fn render_name(&self, key: &Key, out: &mut Vec<u8>) -> bool {
+        out.clear();
+        out.extend_from_slice(&self.prefix);
+        if !push_path(out, key.name()) {
+            return false;
+        }
+        if self.labels == LabelHandling::FoldIntoName {
+            let mut labels: Vec<&Label> = key.labels().collect();
+            labels.sort_by(|a, b| a.key().cmp(b.key()));
+            for_each_merged(&self.global_labels, &labels, |l| {
+                push_segment(out, l.value());
+            });
+        }
+        true
+    }
+
+    pub(crate) fn counter(&self, name: &[u8], delta: u64, w: &mut PayloadWriter, t: &mut EncodeTally) {
+        let buf = w.line_buf();
+        buf.extend_from_slice(name);
+        buf.push(b':');
+        write_u64(buf, delta);
+        buf.extend_from_slice(b"|c\n");
+        commit(w, 1, t);
+    }
+
+    pub(crate) fn gauge(&self, name: &[u8], value: f64, w: &mut PayloadWriter, t: &mut EncodeTally) {
+        if !is_sendable(value) {
+            t.invalid_values += 1;
+            return;
+        }
+        let buf = w.line_buf();
+        let mut lines = 1;
+        if value < 0.0 {
+            // Etsy reads a signed value as a delta; reset to 0 first, in the same chunk.
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(b":0|g\n");
+            lines = 2;
+        }
+        buf.extend_from_slice(name);
+        buf.push(b':');
+        write_f64(buf, value);
+        buf.extend_from_slice(b"|g\n");
+        commit(w, lines, t);
+    }
+
+    pub(crate) fn histogram(
+        &self,
+        name: &[u8],
+        samples: &[f64],
+        rate: f64,
+        unit: SampleUnit,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        let (suffix, timer): (&[u8], bool) = match self.histograms {
+            HistogramKind::Timer => (b"|ms", true),
+            HistogramKind::Histogram => (b"|h", false),
+        };
+        for &raw in samples {
+            let v = if timer { unit.to_millis(raw) } else { raw };
+            if !is_sendable(v) || (timer && v < 0.0) {
+                t.invalid_values += 1;
+                continue;
+            }
+            let buf = w.line_buf();
+            buf.extend_from_slice(name);
+            buf.push(b':');
+            write_f64(buf, v);
+            buf.extend_from_slice(suffix);
+            if rate < 1.0 {
+                buf.extend_from_slice(b"|@");
+                write_f64(buf, rate);
+            }
+            buf.push(b'\n');
+            commit(w, 1, t);
+        }
+    }
+}
+
+fn commit(w: &mut PayloadWriter, lines: u32, t: &mut EncodeTally) {
+    match w.commit(lines) {
+        Ok(()) => t.lines += u64::from(lines),
+        Err(_) => t.too_long += u64::from(lines),
+    }
+}
+
+/// Calls `f` for each label of the union of two key-sorted lists; for a key in both, only the
+/// metric's label is used (a metric label overrides a global one).
+pub(crate) fn for_each_merged<'a>(global: &'a [Label], metric: &[&'a Label], mut f: impl FnMut(&'a Label)) {
+    let (mut g, mut m) = (0, 0);
+    while g < global.len() || m < metric.len() {
+        match (global.get(g), metric.get(m)) {
+            (Some(gl), Some(ml)) if gl.key() == ml.key() => {
+                f(ml);
+                g += 1;
+                m += 1;
+            }
+            (Some(gl), Some(ml)) if gl.key() < ml.key() => {
+                f(gl);
+                g += 1;
+            }
+            (_, Some(ml)) => {
+                f(ml);
+                m += 1;
+            }
+            (Some(gl), None) => {
+                f(gl);
+                g += 1;
+            }
+            (None, None) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "statsd_tests.rs"]
+mod tests;

@@ -1,0 +1,240 @@
+use metrics::{Key, Label};
+use proptest::prelude::*;
+
+use super::*;
+use crate::encode::{EncodeTally, Framing, PayloadWriter};
+
+fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
+    let globals = globals.iter().map(|(k, v)| Label::new(k.to_string(), v.to_string())).collect();
+    StatsdEncoder::new(prefix, LabelHandling::FoldIntoName, globals, HistogramKind::Timer)
+}
+
+fn key(name: &str, labels: &[(&str, &str)]) -> Key {
+    let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k.to_string(), v.to_string())).collect();
+    Key::from_parts(name.to_string(), labels)
+}
+
+fn name(e: &StatsdEncoder, k: &Key) -> Vec<u8> {
+    let mut out = Vec::new();
+    assert!(e.render_name(k, &mut out));
+    out
+}
+
+/// Runs `f` against a fresh writer and returns the datagrams it produced.
+fn datagrams(max: usize, f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> (Vec<String>, EncodeTally) {
+    let mut w = PayloadWriter::new(max, Framing::Datagram);
+    let mut t = EncodeTally::default();
+    f(&mut w, &mut t);
+    w.finish();
+    let out = (0..w.len()).map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap()).collect();
+    (out, t)
+}
+
+#[test]
+fn counter_gauge_and_timer_lines_match_the_etsy_format_exactly() {
+    let e = encoder(None, &[]);
+    let n = name(&e, &key("requests", &[]));
+    let table: Vec<(&str, Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally)>, &str)> = vec![
+        ("counter", Box::new(|w, t| e.counter(&n, 3, w, t)), "requests:3|c"),
+        ("big counter", Box::new(|w, t| e.counter(&n, u64::MAX, w, t)), "requests:18446744073709551615|c"),
+        ("gauge", Box::new(|w, t| e.gauge(&n, 42.0, w, t)), "requests:42|g"),
+        ("fractional gauge", Box::new(|w, t| e.gauge(&n, 0.25, w, t)), "requests:0.25|g"),
+        ("negative gauge", Box::new(|w, t| e.gauge(&n, -5.0, w, t)), "requests:0|g\nrequests:-5|g"),
+        ("negative zero gauge", Box::new(|w, t| e.gauge(&n, -0.0, w, t)), "requests:0|g"),
+        ("tiny gauge", Box::new(|w, t| e.gauge(&n, 1e-7, w, t)), "requests:1e-7|g"),
+        ("huge gauge", Box::new(|w, t| e.gauge(&n, 1.5e300, w, t)), "requests:1.5e300|g"),
+        (
+            "timer from seconds",
+            Box::new(|w, t| e.histogram(&n, &[0.0125], 1.0, SampleUnit::Seconds, w, t)),
+            "requests:12.5|ms",
+        ),
+        (
+            "timer from nanoseconds",
+            Box::new(|w, t| e.histogram(&n, &[1500.0], 1.0, SampleUnit::Nanoseconds, w, t)),
+            "requests:0.0015|ms",
+        ),
+        (
+            "timer from microseconds",
+            Box::new(|w, t| e.histogram(&n, &[250.0], 1.0, SampleUnit::Microseconds, w, t)),
+            "requests:0.25|ms",
+        ),
+        (
+            "sampled timer",
+            Box::new(|w, t| e.histogram(&n, &[0.001, 0.002], 0.25, SampleUnit::Seconds, w, t)),
+            "requests:1|ms|@0.25\nrequests:2|ms|@0.25",
+        ),
+    ];
+    for (what, f, want) in table {
+        let (got, _) = datagrams(1432, f);
+        assert_eq!(got, vec![want.to_string()], "{what}");
+    }
+}
+
+#[test]
+fn histograms_can_be_sent_as_h_without_unit_conversion() {
+    let e = StatsdEncoder::new(None, LabelHandling::FoldIntoName, vec![], HistogramKind::Histogram);
+    let n = name(&e, &key("size", &[]));
+    let (got, _) = datagrams(1432, |w, t| e.histogram(&n, &[512.0, -1.5], 1.0, SampleUnit::Seconds, w, t));
+    assert_eq!(got, vec!["size:512|h\nsize:-1.5|h".to_string()]);
+}
+
+#[test]
+fn names_are_sanitised_and_labels_folded_in_key_order_after_the_prefix() {
+    let e = encoder(Some("my app."), &[("region", "eu"), ("az", "b")]);
+    let table: &[(Key, &str)] = &[
+        (key("requests", &[]), "my_app.requests.b.eu"),
+        (key("requests", &[("route", "/a"), ("method", "GET")]), "my_app.requests.b.GET.eu._a"),
+        (key("requests", &[("region", "us")]), "my_app.requests.b.us"),
+        (key("a:b|c@d#e,f\ng", &[]), "my_app.a_b_c_d_e_f_g.b.eu"),
+        (key("x", &[("v", "1.2.3")]), "my_app.x.b.eu.1_2_3"),
+        (key("x", &[("empty", "")]), "my_app.x.b.eu"),
+        (key("h\u{e9}llo w\u{f6}rld", &[]), "my_app.h_llo_w_rld.b.eu"),
+    ];
+    for (k, want) in table {
+        assert_eq!(String::from_utf8(name(&e, k)).unwrap(), *want, "{k}");
+    }
+}
+
+#[test]
+fn labels_are_ignored_when_configured_to_drop() {
+    let e = StatsdEncoder::new(None, LabelHandling::Drop, vec![Label::new("g", "1")], HistogramKind::Timer);
+    assert_eq!(name(&e, &key("x", &[("a", "b")])), b"x");
+}
+
+#[test]
+fn a_name_with_nothing_usable_left_is_refused() {
+    let e = encoder(Some("p"), &[]);
+    let mut out = Vec::new();
+    assert!(!e.render_name(&key("...", &[]), &mut out));
+    assert!(!e.render_name(&key("", &[]), &mut out));
+}
+
+#[test]
+fn nan_infinite_and_negative_timer_values_are_counted_not_sent() {
+    let e = encoder(None, &[]);
+    let n = name(&e, &key("t", &[]));
+    let (got, t) = datagrams(1432, |w, t| {
+        e.gauge(&n, f64::NAN, w, t);
+        e.gauge(&n, f64::INFINITY, w, t);
+        e.histogram(&n, &[f64::NEG_INFINITY, -0.001, 0.002], 1.0, SampleUnit::Seconds, w, t);
+    });
+    assert_eq!(got, vec!["t:2|ms".to_string()]);
+    assert_eq!(t, EncodeTally { lines: 1, invalid_values: 4, too_long: 0 });
+}
+
+#[test]
+fn a_line_exactly_at_the_limit_is_sent_and_one_over_is_dropped() {
+    let e = encoder(None, &[]);
+    // "abcdef:1|c" is 10 bytes.
+    let (got, t) = datagrams(10, |w, t| {
+        e.counter(b"abcdef", 1, w, t);
+        e.counter(b"abcdefg", 1, w, t);
+    });
+    assert_eq!(got, vec!["abcdef:1|c".to_string()]);
+    assert_eq!(t, EncodeTally { lines: 1, invalid_values: 0, too_long: 1 });
+}
+
+#[test]
+fn the_negative_gauge_pair_moves_whole_to_the_next_payload() {
+    let e = encoder(None, &[]);
+    // "g:1|c" (5) + "\n" + "g:0|g\ng:-5|g" (12) = 18 > 15, so the pair starts a new payload.
+    let (got, _) = datagrams(15, |w, t| {
+        e.counter(b"g", 1, w, t);
+        e.gauge(b"g", -5.0, w, t);
+    });
+    assert_eq!(got, vec!["g:1|c".to_string(), "g:0|g\ng:-5|g".to_string()]);
+}
+
+/// A strict parser for one plain StatsD line, written from the Etsy grammar
+/// `name:value|type[|@rate]`. Returns (name, value, type, rate).
+fn parse_line(line: &str) -> Result<(&str, f64, &str, Option<f64>), String> {
+    let (name, rest) = line.split_once(':').ok_or("no ':'")?;
+    if name.is_empty() || name.split('.').any(str::is_empty) {
+        return Err(format!("bad name {name:?}"));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+        return Err(format!("unsafe name {name:?}"));
+    }
+    let mut fields = rest.split('|');
+    let value: f64 = fields.next().ok_or("no value")?.parse().map_err(|e| format!("value: {e}"))?;
+    let kind = fields.next().ok_or("no type")?;
+    if !["c", "g", "ms", "h"].contains(&kind) {
+        return Err(format!("bad type {kind}"));
+    }
+    let rate = match fields.next() {
+        None => None,
+        Some(r) => Some(r.strip_prefix('@').ok_or("bad rate")?.parse().map_err(|e| format!("rate: {e}"))?),
+    };
+    if fields.next().is_some() {
+        return Err("extra field".into());
+    }
+    Ok((name, value, kind, rate))
+}
+
+#[derive(Debug, Clone)]
+enum Point {
+    Counter(u64),
+    Gauge(f64),
+    Timer(Vec<f64>, f64),
+}
+
+fn value_strategy() -> impl Strategy<Value = f64> {
+    prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY), -1e6..1e6f64]
+}
+
+fn point_strategy() -> impl Strategy<Value = Point> {
+    prop_oneof![
+        any::<u64>().prop_map(Point::Counter),
+        value_strategy().prop_map(Point::Gauge),
+        (proptest::collection::vec(value_strategy(), 0..5), 0.01..=1.0f64).prop_map(|(v, r)| Point::Timer(v, r)),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn no_payload_exceeds_the_limit_every_line_parses_and_points_are_conserved(
+        points in proptest::collection::vec((any::<String>(), proptest::collection::vec((any::<String>(), any::<String>()), 0..3), point_strategy()), 1..40),
+        max in 8usize..300,
+    ) {
+        let e = encoder(Some("pfx"), &[("g", "v")]);
+        let mut w = PayloadWriter::new(max, Framing::Datagram);
+        let mut t = EncodeTally::default();
+        let mut points_in = 0u64;
+        let mut expected_lines = 0u64;
+        let mut n = Vec::new();
+        for (raw_name, labels, point) in &points {
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            if !e.render_name(&key(raw_name, &labels), &mut n) {
+                continue;
+            }
+            match point {
+                Point::Counter(d) => { points_in += 1; e.counter(&n, *d, &mut w, &mut t) }
+                Point::Gauge(v) => {
+                    points_in += if *v < 0.0 && v.is_finite() { 2 } else { 1 };
+                    e.gauge(&n, *v, &mut w, &mut t);
+                }
+                Point::Timer(vs, r) => {
+                    points_in += vs.len() as u64;
+                    e.histogram(&n, vs, *r, SampleUnit::Seconds, &mut w, &mut t);
+                }
+            }
+            expected_lines = points_in;
+        }
+        w.finish();
+        let mut lines_out = 0u64;
+        for i in 0..w.len() {
+            let (p, n_lines) = w.payload(i).unwrap();
+            prop_assert!(p.len() <= max, "payload {} > {}", p.len(), max);
+            let text = std::str::from_utf8(p).unwrap();
+            let lines: Vec<&str> = text.split('\n').collect();
+            prop_assert_eq!(lines.len() as u64, u64::from(n_lines));
+            for line in lines {
+                let parsed = parse_line(line);
+                prop_assert!(parsed.is_ok(), "{:?}: {:?}", line, parsed);
+            }
+            lines_out += u64::from(n_lines);
+        }
+        prop_assert_eq!(lines_out, t.lines);
+        prop_assert_eq!(expected_lines, t.lines + t.too_long + t.invalid_values);
+    }
+}
