@@ -109,7 +109,10 @@ impl PayloadWriter {
                 Framing::Datagram => self.payload_start..end - 1,
                 Framing::Stream => self.payload_start..end,
             };
-            self.spans.push(PayloadSpan { range, lines: self.payload_lines });
+            self.spans.push(PayloadSpan {
+                range,
+                lines: self.payload_lines,
+            });
         }
         self.payload_start = end;
         self.payload_lines = 0;
@@ -174,7 +177,10 @@ mod tests {
         push(&mut w, "bbbb").unwrap();
         push(&mut w, "cc").unwrap();
         w.finish();
-        assert_eq!(payloads(&w), vec![("aaaa\nbbbb".into(), 2), ("cc".into(), 1)]);
+        assert_eq!(
+            payloads(&w),
+            vec![("aaaa\nbbbb".into(), 2), ("cc".into(), 1)]
+        );
     }
 
     #[test]
@@ -194,7 +200,10 @@ mod tests {
         push(&mut w, "bbbb").unwrap();
         push(&mut w, "cccc").unwrap();
         w.finish();
-        assert_eq!(payloads(&w), vec![("aaaa\nbbbb\n".into(), 2), ("cccc\n".into(), 1)]);
+        assert_eq!(
+            payloads(&w),
+            vec![("aaaa\nbbbb\n".into(), 2), ("cccc\n".into(), 1)]
+        );
     }
 
     #[test]
@@ -204,7 +213,10 @@ mod tests {
         w.line_buf().extend_from_slice(b"g:0|g\ng:-5|g\n");
         w.commit(2).unwrap();
         w.finish();
-        assert_eq!(payloads(&w), vec![("first".into(), 1), ("g:0|g\ng:-5|g".into(), 2)]);
+        assert_eq!(
+            payloads(&w),
+            vec![("first".into(), 1), ("g:0|g\ng:-5|g".into(), 2)]
+        );
     }
 
     #[test]

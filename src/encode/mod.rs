@@ -10,7 +10,8 @@ pub(crate) mod sanitize;
 mod statsd;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
-pub(crate) use statsd::{HistogramKind, LabelHandling, SampleUnit, StatsdEncoder};
+pub use statsd::{HistogramKind, LabelHandling};
+pub(crate) use statsd::{SampleUnit, StatsdEncoder};
 
 /// What one flush's encoding did, line by line. Every point handed to an encoder ends up in
 /// exactly one of these fields.
@@ -42,14 +43,26 @@ impl Encoder {
     }
 
     /// Encodes one counter delta.
-    pub(crate) fn counter(&self, name: &[u8], delta: u64, w: &mut PayloadWriter, t: &mut EncodeTally) {
+    pub(crate) fn counter(
+        &self,
+        name: &[u8],
+        delta: u64,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
         match self {
             Self::Statsd(e) => e.counter(name, delta, w, t),
         }
     }
 
     /// Encodes one gauge value.
-    pub(crate) fn gauge(&self, name: &[u8], value: f64, w: &mut PayloadWriter, t: &mut EncodeTally) {
+    pub(crate) fn gauge(
+        &self,
+        name: &[u8],
+        value: f64,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
         match self {
             Self::Statsd(e) => e.gauge(name, value, w, t),
         }

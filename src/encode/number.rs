@@ -22,7 +22,10 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     debug_assert!(v.is_finite());
     if v.fract() == 0.0 && v.abs() < EXACT_INT_LIMIT {
         // The range check above makes the cast exact.
-        #[allow(clippy::cast_possible_truncation, reason = "integral and below 2^53, checked above")]
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "integral and below 2^53, checked above"
+        )]
         let i = v as i64;
         let mut buf = itoa::Buffer::new();
         out.extend_from_slice(buf.format(i).as_bytes());
@@ -69,7 +72,14 @@ mod tests {
 
     #[test]
     fn every_written_float_parses_back_to_the_same_value() {
-        for v in [0.1, 1.0 / 3.0, 2.0f64.powi(60), 1e-300, f64::MAX, f64::MIN_POSITIVE] {
+        for v in [
+            0.1,
+            1.0 / 3.0,
+            2.0f64.powi(60),
+            1e-300,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ] {
             assert_eq!(f(v).parse::<f64>().unwrap(), v);
         }
     }

@@ -5,12 +5,23 @@ use super::*;
 use crate::encode::{EncodeTally, Framing, PayloadWriter};
 
 fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
-    let globals = globals.iter().map(|(k, v)| Label::new(k.to_string(), v.to_string())).collect();
-    StatsdEncoder::new(prefix, LabelHandling::FoldIntoName, globals, HistogramKind::Timer)
+    let globals = globals
+        .iter()
+        .map(|(k, v)| Label::new(k.to_string(), v.to_string()))
+        .collect();
+    StatsdEncoder::new(
+        prefix,
+        LabelHandling::FoldIntoName,
+        globals,
+        HistogramKind::Timer,
+    )
 }
 
 fn key(name: &str, labels: &[(&str, &str)]) -> Key {
-    let labels: Vec<Label> = labels.iter().map(|(k, v)| Label::new(k.to_string(), v.to_string())).collect();
+    let labels: Vec<Label> = labels
+        .iter()
+        .map(|(k, v)| Label::new(k.to_string(), v.to_string()))
+        .collect();
     Key::from_parts(name.to_string(), labels)
 }
 
@@ -21,12 +32,17 @@ fn name(e: &StatsdEncoder, k: &Key) -> Vec<u8> {
 }
 
 /// Runs `f` against a fresh writer and returns the datagrams it produced.
-fn datagrams(max: usize, f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> (Vec<String>, EncodeTally) {
+fn datagrams(
+    max: usize,
+    f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally),
+) -> (Vec<String>, EncodeTally) {
     let mut w = PayloadWriter::new(max, Framing::Datagram);
     let mut t = EncodeTally::default();
     f(&mut w, &mut t);
     w.finish();
-    let out = (0..w.len()).map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap()).collect();
+    let out = (0..w.len())
+        .map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap())
+        .collect();
     (out, t)
 }
 
@@ -34,15 +50,51 @@ fn datagrams(max: usize, f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -
 fn counter_gauge_and_timer_lines_match_the_etsy_format_exactly() {
     let e = encoder(None, &[]);
     let n = name(&e, &key("requests", &[]));
-    let table: Vec<(&str, Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally)>, &str)> = vec![
-        ("counter", Box::new(|w, t| e.counter(&n, 3, w, t)), "requests:3|c"),
-        ("big counter", Box::new(|w, t| e.counter(&n, u64::MAX, w, t)), "requests:18446744073709551615|c"),
-        ("gauge", Box::new(|w, t| e.gauge(&n, 42.0, w, t)), "requests:42|g"),
-        ("fractional gauge", Box::new(|w, t| e.gauge(&n, 0.25, w, t)), "requests:0.25|g"),
-        ("negative gauge", Box::new(|w, t| e.gauge(&n, -5.0, w, t)), "requests:0|g\nrequests:-5|g"),
-        ("negative zero gauge", Box::new(|w, t| e.gauge(&n, -0.0, w, t)), "requests:0|g"),
-        ("tiny gauge", Box::new(|w, t| e.gauge(&n, 1e-7, w, t)), "requests:1e-7|g"),
-        ("huge gauge", Box::new(|w, t| e.gauge(&n, 1.5e300, w, t)), "requests:1.5e300|g"),
+    let table: Vec<(
+        &str,
+        Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally)>,
+        &str,
+    )> = vec![
+        (
+            "counter",
+            Box::new(|w, t| e.counter(&n, 3, w, t)),
+            "requests:3|c",
+        ),
+        (
+            "big counter",
+            Box::new(|w, t| e.counter(&n, u64::MAX, w, t)),
+            "requests:18446744073709551615|c",
+        ),
+        (
+            "gauge",
+            Box::new(|w, t| e.gauge(&n, 42.0, w, t)),
+            "requests:42|g",
+        ),
+        (
+            "fractional gauge",
+            Box::new(|w, t| e.gauge(&n, 0.25, w, t)),
+            "requests:0.25|g",
+        ),
+        (
+            "negative gauge",
+            Box::new(|w, t| e.gauge(&n, -5.0, w, t)),
+            "requests:0|g\nrequests:-5|g",
+        ),
+        (
+            "negative zero gauge",
+            Box::new(|w, t| e.gauge(&n, -0.0, w, t)),
+            "requests:0|g",
+        ),
+        (
+            "tiny gauge",
+            Box::new(|w, t| e.gauge(&n, 1e-7, w, t)),
+            "requests:1e-7|g",
+        ),
+        (
+            "huge gauge",
+            Box::new(|w, t| e.gauge(&n, 1.5e300, w, t)),
+            "requests:1.5e300|g",
+        ),
         (
             "timer from seconds",
             Box::new(|w, t| e.histogram(&n, &[0.0125], 1.0, SampleUnit::Seconds, w, t)),
@@ -72,9 +124,16 @@ fn counter_gauge_and_timer_lines_match_the_etsy_format_exactly() {
 
 #[test]
 fn histograms_can_be_sent_as_h_without_unit_conversion() {
-    let e = StatsdEncoder::new(None, LabelHandling::FoldIntoName, vec![], HistogramKind::Histogram);
+    let e = StatsdEncoder::new(
+        None,
+        LabelHandling::FoldIntoName,
+        vec![],
+        HistogramKind::Histogram,
+    );
     let n = name(&e, &key("size", &[]));
-    let (got, _) = datagrams(1432, |w, t| e.histogram(&n, &[512.0, -1.5], 1.0, SampleUnit::Seconds, w, t));
+    let (got, _) = datagrams(1432, |w, t| {
+        e.histogram(&n, &[512.0, -1.5], 1.0, SampleUnit::Seconds, w, t)
+    });
     assert_eq!(got, vec!["size:512|h\nsize:-1.5|h".to_string()]);
 }
 
@@ -83,7 +142,10 @@ fn names_are_sanitised_and_labels_folded_in_key_order_after_the_prefix() {
     let e = encoder(Some("my app."), &[("region", "eu"), ("az", "b")]);
     let table: &[(Key, &str)] = &[
         (key("requests", &[]), "my_app.requests.b.eu"),
-        (key("requests", &[("route", "/a"), ("method", "GET")]), "my_app.requests.b.GET.eu._a"),
+        (
+            key("requests", &[("route", "/a"), ("method", "GET")]),
+            "my_app.requests.b.GET.eu._a",
+        ),
         (key("requests", &[("region", "us")]), "my_app.requests.b.us"),
         (key("a:b|c@d#e,f\ng", &[]), "my_app.a_b_c_d_e_f_g.b.eu"),
         (key("x", &[("v", "1.2.3")]), "my_app.x.b.eu.1_2_3"),
@@ -97,7 +159,12 @@ fn names_are_sanitised_and_labels_folded_in_key_order_after_the_prefix() {
 
 #[test]
 fn labels_are_ignored_when_configured_to_drop() {
-    let e = StatsdEncoder::new(None, LabelHandling::Drop, vec![Label::new("g", "1")], HistogramKind::Timer);
+    let e = StatsdEncoder::new(
+        None,
+        LabelHandling::Drop,
+        vec![Label::new("g", "1")],
+        HistogramKind::Timer,
+    );
     assert_eq!(name(&e, &key("x", &[("a", "b")])), b"x");
 }
 
@@ -116,10 +183,24 @@ fn nan_infinite_and_negative_timer_values_are_counted_not_sent() {
     let (got, t) = datagrams(1432, |w, t| {
         e.gauge(&n, f64::NAN, w, t);
         e.gauge(&n, f64::INFINITY, w, t);
-        e.histogram(&n, &[f64::NEG_INFINITY, -0.001, 0.002], 1.0, SampleUnit::Seconds, w, t);
+        e.histogram(
+            &n,
+            &[f64::NEG_INFINITY, -0.001, 0.002],
+            1.0,
+            SampleUnit::Seconds,
+            w,
+            t,
+        );
     });
     assert_eq!(got, vec!["t:2|ms".to_string()]);
-    assert_eq!(t, EncodeTally { lines: 1, invalid_values: 4, too_long: 0 });
+    assert_eq!(
+        t,
+        EncodeTally {
+            lines: 1,
+            invalid_values: 4,
+            too_long: 0
+        }
+    );
 }
 
 #[test]
@@ -131,7 +212,14 @@ fn a_line_exactly_at_the_limit_is_sent_and_one_over_is_dropped() {
         e.counter(b"abcdefg", 1, w, t);
     });
     assert_eq!(got, vec!["abcdef:1|c".to_string()]);
-    assert_eq!(t, EncodeTally { lines: 1, invalid_values: 0, too_long: 1 });
+    assert_eq!(
+        t,
+        EncodeTally {
+            lines: 1,
+            invalid_values: 0,
+            too_long: 1
+        }
+    );
 }
 
 #[test]
@@ -152,18 +240,30 @@ fn parse_line(line: &str) -> Result<(&str, f64, &str, Option<f64>), String> {
     if name.is_empty() || name.split('.').any(str::is_empty) {
         return Err(format!("bad name {name:?}"));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    {
         return Err(format!("unsafe name {name:?}"));
     }
     let mut fields = rest.split('|');
-    let value: f64 = fields.next().ok_or("no value")?.parse().map_err(|e| format!("value: {e}"))?;
+    let value: f64 = fields
+        .next()
+        .ok_or("no value")?
+        .parse()
+        .map_err(|e| format!("value: {e}"))?;
     let kind = fields.next().ok_or("no type")?;
     if !["c", "g", "ms", "h"].contains(&kind) {
         return Err(format!("bad type {kind}"));
     }
     let rate = match fields.next() {
         None => None,
-        Some(r) => Some(r.strip_prefix('@').ok_or("bad rate")?.parse().map_err(|e| format!("rate: {e}"))?),
+        Some(r) => Some(
+            r.strip_prefix('@')
+                .ok_or("bad rate")?
+                .parse()
+                .map_err(|e| format!("rate: {e}"))?,
+        ),
     };
     if fields.next().is_some() {
         return Err("extra field".into());
@@ -179,14 +279,23 @@ enum Point {
 }
 
 fn value_strategy() -> impl Strategy<Value = f64> {
-    prop_oneof![any::<f64>(), Just(f64::NAN), Just(f64::INFINITY), -1e6..1e6f64]
+    prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::INFINITY),
+        -1e6..1e6f64
+    ]
 }
 
 fn point_strategy() -> impl Strategy<Value = Point> {
     prop_oneof![
         any::<u64>().prop_map(Point::Counter),
         value_strategy().prop_map(Point::Gauge),
-        (proptest::collection::vec(value_strategy(), 0..5), 0.01..=1.0f64).prop_map(|(v, r)| Point::Timer(v, r)),
+        (
+            proptest::collection::vec(value_strategy(), 0..5),
+            0.01..=1.0f64
+        )
+            .prop_map(|(v, r)| Point::Timer(v, r)),
     ]
 }
 

@@ -1,0 +1,69 @@
+//! Error types. Every variant says what is wrong and keeps its source.
+
+use std::io;
+
+/// Why an exporter could not be built, started or installed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The endpoint string is not `udp://host:port`, `tcp://host:port` or `host:port`.
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The endpoint's host did not resolve to any address.
+    #[error("cannot resolve {host:?}")]
+    Unresolvable {
+        /// The host as given.
+        host: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The flush interval is zero.
+    #[error("the flush interval must be greater than zero")]
+    ZeroFlushInterval,
+    /// The maximum payload length is outside what the transport can carry.
+    #[error("maximum payload length {len} is outside {min}..={max} for this transport")]
+    PayloadLength {
+        /// The length asked for.
+        len: usize,
+        /// The smallest allowed.
+        min: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// A setting is out of range.
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSetting {
+        /// The setter's name.
+        setting: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The background flusher could not be started.
+    #[error("cannot start the flusher")]
+    Spawn(#[source] io::Error),
+    /// A global recorder is already installed (by us or another crate).
+    #[error("a global metrics recorder is already installed")]
+    RecorderAlreadyInstalled,
+}
+
+/// Why a flush or a shutdown did not complete.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The flusher has stopped (shut down, or its runtime went away).
+    #[error("the flusher is not running")]
+    NotRunning,
+    /// The flusher did not answer in time. It keeps running; the flush may still happen.
+    #[error("the flusher did not finish within the timeout")]
+    Timeout,
+    /// Waiting would block the async runtime the flusher runs on (a current-thread runtime):
+    /// use the `_async` variant.
+    #[error("blocking here would stall the runtime the flusher runs on; use the async variant")]
+    WouldBlockRuntime,
+}

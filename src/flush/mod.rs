@@ -1,0 +1,321 @@
+//! The flusher: the only place with a clock and a runtime.
+//!
+//! Each flush has two steps:
+//! 1. [`Flusher::collect`] (synchronous, no I/O): picks up new series, takes every cell's
+//!    interval data and encodes it into the reusable [`PayloadWriter`];
+//! 2. [`Flusher::deliver`]: hands the payloads to the transport.
+//!
+//! When the destination is unreachable (a stream transport that is down), step 1 is skipped:
+//! counters keep summing in their cells, gauges keep their value and histograms keep a
+//! bounded reservoir, so nothing of the outage is lost or grows without bound. Stream payloads
+//! that fail mid-way go to a bounded [`Backlog`] and are sent first once the connection is
+//! back, resuming at the first line the kernel did not fully accept.
+
+mod backlog;
+mod spawn;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::aggregate::{Aggregate, SeriesSet};
+use crate::config::Config;
+use crate::encode::{EncodeTally, Encoder, PayloadWriter};
+use crate::stats::{StatsCells, add};
+use crate::transport::Transport;
+
+use backlog::{Backlog, count_lines, line_start};
+pub(crate) use spawn::{Running, spawn};
+
+/// How the caller of a flush wants to hear that it is done.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Sync(std::sync::mpsc::SyncSender<()>),
+    Async(oneshot::Sender<()>),
+    None,
+}
+
+impl Reply {
+    fn send(self) {
+        // The waiter may have given up (timed out); that is fine.
+        match self {
+            Self::Sync(tx) => drop(tx.try_send(())),
+            Self::Async(tx) => drop(tx.send(())),
+            Self::None => {}
+        }
+    }
+}
+
+/// Requests from handles and the guard.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Flush now and reply when done.
+    Flush(Reply),
+    /// Final flush (bounded by the deadline), then stop.
+    Shutdown { deadline: Instant, reply: Reply },
+}
+
+/// Owns everything a flush needs. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Flusher {
+    aggregate: Arc<Aggregate>,
+    stats: Arc<StatsCells>,
+    config: Config,
+    encoder: Encoder,
+    writer: PayloadWriter,
+    series: SeriesSet,
+    samples: Vec<f64>,
+    backlog: Backlog,
+    /// Index of the first payload of `writer` not yet handed to the transport.
+    next_payload: usize,
+}
+
+impl Flusher {
+    pub(crate) fn new(
+        aggregate: Arc<Aggregate>,
+        stats: Arc<StatsCells>,
+        config: Config,
+        encoder: Encoder,
+    ) -> Self {
+        let writer = PayloadWriter::new(config.max_payload_len, config.endpoint.scheme.framing());
+        let backlog = Backlog::new(config.max_backlog_bytes);
+        Self {
+            aggregate,
+            stats,
+            config,
+            encoder,
+            writer,
+            series: SeriesSet::default(),
+            samples: Vec::new(),
+            backlog,
+            next_payload: 0,
+        }
+    }
+
+    /// Runs until a shutdown command arrives or every handle is gone, then flushes one last
+    /// time.
+    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let interval = self.config.flush_interval;
+        let mut transport = Transport::new(&self.config, Instant::now());
+        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        // After a stall, flush once and re-align rather than bursting the missed ticks.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => self.flush(&mut transport).await,
+                command = commands.recv() => match command {
+                    Some(Command::Flush(reply)) => {
+                        self.flush(&mut transport).await;
+                        reply.send();
+                    }
+                    Some(Command::Shutdown { deadline, reply }) => {
+                        self.final_flush(&mut transport, deadline).await;
+                        reply.send();
+                        return;
+                    }
+                    None => {
+                        let deadline = Instant::now() + self.config.shutdown_timeout;
+                        self.final_flush(&mut transport, deadline).await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    /// One regular flush.
+    pub(crate) async fn flush(&mut self, transport: &mut Transport) {
+        add(&self.stats.flushes, 1);
+        if !transport.ready(Instant::now(), &self.stats).await {
+            // Keep everything in the aggregate until the destination is back.
+            return;
+        }
+        if !self.send_backlog(transport).await {
+            return;
+        }
+        self.collect();
+        self.deliver(transport).await;
+    }
+
+    /// The last flush: like `flush`, but it ignores the reconnect backoff, and whatever it
+    /// cannot deliver before `deadline` is counted as dropped at shutdown.
+    async fn final_flush(&mut self, transport: &mut Transport, deadline: Instant) {
+        transport.retry_now();
+        self.writer.clear();
+        self.next_payload = 0;
+        let mut collected = false;
+        let finished = tokio::time::timeout_at(deadline, async {
+            add(&self.stats.flushes, 1);
+            if transport.ready(Instant::now(), &self.stats).await
+                && self.send_backlog(transport).await
+            {
+                self.collect();
+                collected = true;
+                self.deliver(transport).await;
+            }
+        })
+        .await;
+        if finished.is_err() || !collected {
+            if !collected {
+                self.collect();
+            }
+            let unsent: u64 = (self.next_payload..self.writer.len())
+                .filter_map(|i| self.writer.payload(i))
+                .map(|(_, lines)| u64::from(lines))
+                .sum();
+            let lost = unsent + self.backlog.clear();
+            add(&self.stats.lines_dropped_shutdown, lost);
+            if lost > 0 {
+                tracing::warn!(
+                    lines = lost,
+                    "metrics destination unreachable at shutdown; final metrics dropped"
+                );
+            }
+        } else {
+            // Lines the final flush moved to the backlog cannot be sent any more.
+            add(&self.stats.lines_dropped_shutdown, self.backlog.clear());
+        }
+    }
+
+    /// Drains every cell and encodes the interval into `self.writer`. No I/O.
+    pub(crate) fn collect(&mut self) {
+        let Self {
+            aggregate,
+            stats,
+            encoder,
+            writer,
+            series,
+            samples,
+            ..
+        } = self;
+        series.absorb(aggregate.storage(), |key, out| {
+            encoder.render_name(key, out)
+        });
+        stats
+            .series
+            .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        writer.clear();
+        self.next_payload = 0;
+        let mut tally = EncodeTally::default();
+        let mut unnamed = 0u64;
+        let mut sampled_out = 0u64;
+        for c in &series.counters {
+            let delta = c.cell.take();
+            if delta == 0 {
+                continue;
+            }
+            if c.sendable() {
+                encoder.counter(&c.name, delta, writer, &mut tally);
+            } else {
+                unnamed += 1;
+            }
+        }
+        for g in &series.gauges {
+            if let Some(value) = g.cell.take() {
+                if g.sendable() {
+                    encoder.gauge(&g.name, value, writer, &mut tally);
+                } else {
+                    unnamed += 1;
+                }
+            }
+        }
+        for h in &series.histograms {
+            samples.clear();
+            let recorded = h.cell.drain_into(samples);
+            if recorded == 0 {
+                continue;
+            }
+            let kept = samples.len() as u64;
+            sampled_out += recorded.saturating_sub(kept);
+            if !h.sendable() {
+                unnamed += kept;
+                continue;
+            }
+            #[allow(
+                clippy::cast_precision_loss,
+                reason = "a sampling rate needs no more than f64 precision"
+            )]
+            let rate = if kept < recorded {
+                kept as f64 / recorded as f64
+            } else {
+                1.0
+            };
+            encoder.histogram(&h.name, samples, rate, h.cell.unit(), writer, &mut tally);
+        }
+        writer.finish();
+        add(&stats.values_dropped_invalid, tally.invalid_values);
+        add(&stats.lines_dropped_too_long, tally.too_long);
+        add(&stats.values_dropped_unnamed, unnamed);
+        add(&stats.samples_sampled_out, sampled_out);
+    }
+
+    /// Sends the collected payloads. Datagram failures drop that payload (counted); a stream
+    /// failure moves the rest, from the first incomplete line, to the backlog.
+    async fn deliver(&mut self, transport: &mut Transport) {
+        while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
+            self.next_payload += 1;
+            match transport.send(payload, &self.stats).await {
+                Ok(()) => self.count_sent(payload.len(), lines),
+                Err(error) if transport.is_stream() => {
+                    let from = line_start(payload, error.written());
+                    self.count_sent(
+                        from,
+                        u32::try_from(count_lines(&payload[..from])).unwrap_or(u32::MAX),
+                    );
+                    let mut dropped = self.backlog.push(&payload[from..]);
+                    while let Some((rest, _)) = self.writer.payload(self.next_payload) {
+                        self.next_payload += 1;
+                        dropped += self.backlog.push(rest);
+                    }
+                    self.count_dropped(dropped);
+                    return;
+                }
+                Err(_) => {
+                    add(&self.stats.payloads_dropped, 1);
+                    add(&self.stats.lines_dropped_send, u64::from(lines));
+                }
+            }
+        }
+    }
+
+    /// Sends the backlog first, in payload-sized pieces. Returns `false` if it could not all
+    /// be sent (the rest stays queued).
+    async fn send_backlog(&mut self, transport: &mut Transport) -> bool {
+        while !self.backlog.is_empty() {
+            let piece = self.backlog.front(self.writer.max_len());
+            match transport.send(piece, &self.stats).await {
+                Ok(()) => {
+                    let (len, lines) = (piece.len(), count_lines(piece));
+                    self.count_sent(len, u32::try_from(lines).unwrap_or(u32::MAX));
+                    self.backlog.consume(len);
+                }
+                Err(error) => {
+                    let done = line_start(piece, error.written());
+                    self.count_sent(
+                        done,
+                        u32::try_from(count_lines(&piece[..done])).unwrap_or(u32::MAX),
+                    );
+                    self.backlog.consume(done);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn count_sent(&self, bytes: usize, lines: u32) {
+        if bytes > 0 {
+            add(&self.stats.payloads_sent, 1);
+            add(&self.stats.bytes_sent, bytes as u64);
+            add(&self.stats.lines_sent, u64::from(lines));
+        }
+    }
+
+    fn count_dropped(&self, lines: u64) {
+        if lines > 0 {
+            add(&self.stats.payloads_dropped, 1);
+            add(&self.stats.lines_dropped_send, lines);
+        }
+    }
+}

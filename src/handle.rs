@@ -1,0 +1,230 @@
+//! [`ExporterHandle`] (flush now, read stats) and [`ExporterGuard`] (final flush on shutdown).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use crate::error::FlushError;
+use crate::flush::{Command, Reply, Running};
+use crate::stats::{ExporterStats, StatsCells};
+
+/// A cheap, cloneable handle to a running exporter.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use metrics_exporter_statsd_graphite::ExporterBuilder;
+///
+/// let guard = ExporterBuilder::statsd("udp://127.0.0.1:8125").install()?;
+/// let handle = guard.handle();
+/// metrics::counter!("jobs_done").increment(1);
+/// handle.flush()?; // sent now, not at the next tick
+/// println!("{} lines sent so far", handle.stats().lines_sent);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExporterHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    stats: Arc<StatsCells>,
+    /// Set when the flusher is a task on a current-thread runtime: blocking there deadlocks.
+    on_current_thread_runtime: bool,
+    wait: Duration,
+}
+
+impl ExporterHandle {
+    pub(crate) fn new(
+        commands: mpsc::UnboundedSender<Command>,
+        stats: Arc<StatsCells>,
+        running: &Running,
+        wait: Duration,
+    ) -> Self {
+        let on_current_thread_runtime =
+            matches!(running, Running::Task(_, RuntimeFlavor::CurrentThread));
+        Self {
+            commands,
+            stats,
+            on_current_thread_runtime,
+            wait,
+        }
+    }
+
+    /// Flushes everything recorded so far and waits (up to the shutdown timeout) until it has
+    /// been handed to the transport.
+    ///
+    /// # Errors
+    /// [`FlushError::NotRunning`] after shutdown, [`FlushError::Timeout`] when the flusher
+    /// did not finish in time, and [`FlushError::WouldBlockRuntime`] when called on a
+    /// current-thread tokio runtime that also runs the flusher (use
+    /// [`flush_async`](Self::flush_async) there).
+    pub fn flush(&self) -> Result<(), FlushError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.blocking(|| {
+            self.commands
+                .send(Command::Flush(Reply::Sync(tx)))
+                .map_err(|_| FlushError::NotRunning)?;
+            wait_sync(&rx, self.wait)
+        })
+    }
+
+    /// Async version of [`flush`](Self::flush), for use inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush), except that it never blocks the runtime.
+    pub async fn flush_async(&self) -> Result<(), FlushError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Flush(Reply::Async(tx)))
+            .map_err(|_| FlushError::NotRunning)?;
+        wait_async(rx, self.wait).await
+    }
+
+    /// A snapshot of the exporter's statistics.
+    pub fn stats(&self) -> ExporterStats {
+        self.stats.snapshot()
+    }
+
+    /// Runs a blocking wait where that is safe: outside a runtime directly, on a
+    /// multi-thread runtime through `block_in_place`, and never on a current-thread runtime
+    /// that runs the flusher itself.
+    fn blocking<T>(&self, f: impl FnOnce() -> Result<T, FlushError>) -> Result<T, FlushError> {
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+            Ok(_) if self.on_current_thread_runtime => Err(FlushError::WouldBlockRuntime),
+            // No runtime, or the flusher runs elsewhere (its own thread): waiting only stalls
+            // this thread.
+            _ => f(),
+        }
+    }
+}
+
+fn wait_sync(rx: &std::sync::mpsc::Receiver<()>, wait: Duration) -> Result<(), FlushError> {
+    match rx.recv_timeout(wait) {
+        Ok(()) => Ok(()),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::NotRunning),
+    }
+}
+
+async fn wait_async(rx: oneshot::Receiver<()>, wait: Duration) -> Result<(), FlushError> {
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(FlushError::NotRunning),
+        Err(_) => Err(FlushError::Timeout),
+    }
+}
+
+/// Keeps the exporter running; dropping it (or calling [`shutdown`](Self::shutdown)) flushes
+/// everything recorded so far, bounded by the shutdown timeout, and stops the flusher.
+///
+/// Bind it to a named variable: `let _ = builder.install()?` drops it at once, which shuts the
+/// exporter down immediately.
+///
+/// Inside a current-thread tokio runtime that also runs the flusher, dropping the guard can
+/// only *ask* for the final flush (blocking would deadlock); call
+/// [`shutdown_async`](Self::shutdown_async) there to wait for it.
+#[derive(Debug)]
+#[must_use = "dropping the guard shuts the exporter down at once"]
+pub struct ExporterGuard {
+    handle: ExporterHandle,
+    running: Option<Running>,
+    shutdown_timeout: Duration,
+}
+
+impl ExporterGuard {
+    pub(crate) fn new(
+        handle: ExporterHandle,
+        running: Running,
+        shutdown_timeout: Duration,
+    ) -> Self {
+        Self {
+            handle,
+            running: Some(running),
+            shutdown_timeout,
+        }
+    }
+
+    /// A handle for flushing and reading statistics, which can outlive the guard.
+    pub fn handle(&self) -> ExporterHandle {
+        self.handle.clone()
+    }
+
+    /// Flushes everything recorded so far, waits for it (up to the shutdown timeout), and
+    /// stops the flusher. Returns the final statistics.
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] if the final flush did not finish in time (what it could not
+    /// send is counted in `lines_dropped_shutdown`), [`FlushError::WouldBlockRuntime`] on a
+    /// current-thread runtime that runs the flusher (the shutdown is still requested; use
+    /// [`shutdown_async`](Self::shutdown_async) to wait for it).
+    pub fn shutdown(mut self) -> Result<ExporterStats, FlushError> {
+        self.shutdown_blocking()
+    }
+
+    /// Async version of [`shutdown`](Self::shutdown).
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] if the final flush did not finish in time.
+    pub async fn shutdown_async(mut self) -> Result<ExporterStats, FlushError> {
+        let running = self.running.take();
+        let (tx, rx) = oneshot::channel();
+        self.request_shutdown(Reply::Async(tx))?;
+        let result = wait_async(rx, self.shutdown_timeout + GRACE).await;
+        if let Some(Running::Task(task, _)) = running {
+            if result.is_ok() {
+                drop(task.await);
+            }
+        }
+        result.map(|()| self.handle.stats())
+    }
+
+    fn request_shutdown(&self, reply: Reply) -> Result<(), FlushError> {
+        let deadline = Instant::now() + self.shutdown_timeout;
+        self.handle
+            .commands
+            .send(Command::Shutdown { deadline, reply })
+            .map_err(|_| FlushError::NotRunning)
+    }
+
+    fn shutdown_blocking(&mut self) -> Result<ExporterStats, FlushError> {
+        let Some(running) = self.running.take() else {
+            return Err(FlushError::NotRunning);
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let wait = self.shutdown_timeout + GRACE;
+        let request = || {
+            self.request_shutdown(Reply::Sync(tx))?;
+            wait_sync(&rx, wait)
+        };
+        let result = match self.handle.blocking(request) {
+            Err(FlushError::WouldBlockRuntime) => {
+                // Ask for the final flush anyway; the runtime will run it when it can.
+                let _ = self.request_shutdown(Reply::None);
+                Err(FlushError::WouldBlockRuntime)
+            }
+            other => other,
+        };
+        if result.is_ok() {
+            if let Running::Thread(thread) = running {
+                // The flusher replied just before returning: this join is immediate.
+                drop(thread.join());
+            }
+        }
+        result.map(|()| self.handle.stats())
+    }
+}
+
+/// Extra wait beyond the shutdown timeout, for the flusher to report back.
+const GRACE: Duration = Duration::from_millis(250);
+
+impl Drop for ExporterGuard {
+    fn drop(&mut self) {
+        if self.running.is_some() {
+            if let Err(error) = self.shutdown_blocking() {
+                tracing::debug!(%error, "exporter guard dropped without a confirmed final flush");
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! [`ExporterRecorder`]: the `metrics::Recorder` implementation. Registration goes to the
+//! registry; recording goes straight to the cells' atomics.
+
+use std::sync::Arc;
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+use crate::aggregate::Aggregate;
+
+/// The recorder: install it globally with [`ExporterBuilder::install`](crate::ExporterBuilder::install),
+/// or take it from [`ExporterBuilder::build`](crate::ExporterBuilder::build) to wrap it in
+/// `metrics-util` layers first.
+///
+/// Every `register_*` returns a handle to an atomic cell: cache handles
+/// (`let c = metrics::counter!("x");`) in hot loops to skip the registry lookup, though the
+/// lookup itself is a read lock and a hash probe with no allocation once the series exists.
+#[derive(Debug, Clone)]
+pub struct ExporterRecorder {
+    aggregate: Arc<Aggregate>,
+}
+
+impl ExporterRecorder {
+    pub(crate) fn new(aggregate: Arc<Aggregate>) -> Self {
+        Self { aggregate }
+    }
+}
+
+impl Recorder for ExporterRecorder {
+    fn describe_counter(&self, _key: KeyName, _unit: Option<Unit>, _description: SharedString) {}
+
+    fn describe_gauge(&self, _key: KeyName, _unit: Option<Unit>, _description: SharedString) {}
+
+    /// A time unit converts the histogram's samples to milliseconds for `|ms` timers.
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _description: SharedString) {
+        if let Some(unit) = unit {
+            self.aggregate.describe_histogram_unit(key.as_str(), unit);
+        }
+    }
+
+    fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
+        self.aggregate
+            .registry()
+            .get_or_create_counter(key, |c| Counter::from_arc(Arc::clone(c)))
+    }
+
+    fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
+        self.aggregate
+            .registry()
+            .get_or_create_gauge(key, |g| Gauge::from_arc(Arc::clone(g)))
+    }
+
+    fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        self.aggregate
+            .registry()
+            .get_or_create_histogram(key, |h| Histogram::from_arc(Arc::clone(h)))
+    }
+}

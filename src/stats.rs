@@ -1,0 +1,102 @@
+//! Exporter statistics: what was sent and what was dropped, and why.
+//!
+//! The flusher updates the cells (never the recording path); [`ExporterStats`] is a plain
+//! snapshot of them for users.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A snapshot of the exporter's counters, all cumulative since the exporter was built.
+///
+/// Every line the encoder produced is in exactly one of `lines_sent`,
+/// `lines_dropped_send` or `lines_dropped_shutdown`, or still waiting in the stream backlog;
+/// every value that could not be encoded is in `values_dropped_invalid`,
+/// `lines_dropped_too_long` or `values_dropped_unnamed`.
+///
+/// ```
+/// # use metrics_exporter_statsd_graphite::ExporterStats;
+/// fn report(stats: &ExporterStats) {
+///     if stats.lines_dropped_send > 0 {
+///         tracing::warn!(dropped = stats.lines_dropped_send, "metrics were lost");
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExporterStats {
+    /// Flushes completed (timer ticks, explicit flushes and the final one).
+    pub flushes: u64,
+    /// Lines written to the transport.
+    pub lines_sent: u64,
+    /// Payloads (datagrams, or stream batches) written to the transport.
+    pub payloads_sent: u64,
+    /// Bytes written to the transport.
+    pub bytes_sent: u64,
+    /// Payloads dropped because sending failed (socket error, timeout, backlog full).
+    pub payloads_dropped: u64,
+    /// Lines in those dropped payloads.
+    pub lines_dropped_send: u64,
+    /// Lines dropped because one line alone was longer than the maximum payload length.
+    pub lines_dropped_too_long: u64,
+    /// Values never encoded: NaN, infinities, negative timer values.
+    pub values_dropped_invalid: u64,
+    /// Values never encoded because the metric name had nothing usable left after sanitising.
+    pub values_dropped_unnamed: u64,
+    /// Lines the final flush could not deliver before the shutdown timeout.
+    pub lines_dropped_shutdown: u64,
+    /// Histogram samples recorded but left out of the reservoir (sent as `|@rate` instead).
+    pub samples_sampled_out: u64,
+    /// Send or connect errors seen (each also logged, at most once per state change).
+    pub send_errors: u64,
+    /// Connections established (stream transports), including reconnects.
+    pub connects: u64,
+    /// Series known to the exporter.
+    pub series: u64,
+}
+
+/// The atomic cells behind [`ExporterStats`]; written by the flusher only.
+#[derive(Debug, Default)]
+pub(crate) struct StatsCells {
+    pub(crate) flushes: AtomicU64,
+    pub(crate) lines_sent: AtomicU64,
+    pub(crate) payloads_sent: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) payloads_dropped: AtomicU64,
+    pub(crate) lines_dropped_send: AtomicU64,
+    pub(crate) lines_dropped_too_long: AtomicU64,
+    pub(crate) values_dropped_invalid: AtomicU64,
+    pub(crate) values_dropped_unnamed: AtomicU64,
+    pub(crate) lines_dropped_shutdown: AtomicU64,
+    pub(crate) samples_sampled_out: AtomicU64,
+    pub(crate) send_errors: AtomicU64,
+    pub(crate) connects: AtomicU64,
+    pub(crate) series: AtomicU64,
+}
+
+/// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
+pub(crate) fn add(cell: &AtomicU64, n: u64) {
+    if n > 0 {
+        cell.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl StatsCells {
+    pub(crate) fn snapshot(&self) -> ExporterStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ExporterStats {
+            flushes: get(&self.flushes),
+            lines_sent: get(&self.lines_sent),
+            payloads_sent: get(&self.payloads_sent),
+            bytes_sent: get(&self.bytes_sent),
+            payloads_dropped: get(&self.payloads_dropped),
+            lines_dropped_send: get(&self.lines_dropped_send),
+            lines_dropped_too_long: get(&self.lines_dropped_too_long),
+            values_dropped_invalid: get(&self.values_dropped_invalid),
+            values_dropped_unnamed: get(&self.values_dropped_unnamed),
+            lines_dropped_shutdown: get(&self.lines_dropped_shutdown),
+            samples_sampled_out: get(&self.samples_sampled_out),
+            send_errors: get(&self.send_errors),
+            connects: get(&self.connects),
+            series: get(&self.series),
+        }
+    }
+}

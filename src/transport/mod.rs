@@ -1,0 +1,231 @@
+//! Transports: the only place with sockets.
+//!
+//! [`Transport`] is a closed enum over socket kinds. It keeps the destination's addresses
+//! fresh (re-resolved on every reconnect and every `resolve_interval`), tracks whether the
+//! destination is reachable, and logs only *changes* of that state: one warning when it goes
+//! away, one info line when it is back, never a line per packet.
+
+mod backoff;
+mod tcp;
+mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::{Config, Endpoint, Scheme};
+use crate::random::random_unit;
+use crate::stats::{StatsCells, add};
+
+/// Why a payload did not go out.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// There is no socket (the destination is down).
+    NotConnected,
+    /// A datagram send failed.
+    Io(io::Error),
+    /// A stream write stopped after `written` bytes (timeout when `error` is `None`).
+    Partial {
+        written: usize,
+        error: Option<io::Error>,
+    },
+}
+
+impl SendError {
+    /// Bytes of the payload that reached the kernel before the failure.
+    pub(crate) fn written(&self) -> usize {
+        match self {
+            Self::Partial { written, .. } => *written,
+            _ => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotConnected => f.write_str("not connected"),
+            Self::Io(e) | Self::Partial { error: Some(e), .. } => write!(f, "{e}"),
+            Self::Partial {
+                error: None,
+                written,
+            } => write!(f, "write timed out after {written} bytes"),
+        }
+    }
+}
+
+/// The destination's addresses, re-resolved now and then so DNS changes are followed.
+#[derive(Debug)]
+pub(crate) struct Target {
+    endpoint: Endpoint,
+    addrs: Vec<SocketAddr>,
+    resolved_at: Instant,
+    resolve_interval: Duration,
+}
+
+impl Target {
+    fn current(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    fn all(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.addrs.iter().copied()
+    }
+
+    /// Re-resolves when `force`d or when the interval has passed. A failed lookup keeps the
+    /// old addresses: a DNS hiccup must not stop metrics to a server that is still there.
+    async fn refresh(&mut self, now: Instant, force: bool, timeout: Duration) {
+        if !force && now.duration_since(self.resolved_at) < self.resolve_interval {
+            return;
+        }
+        self.resolved_at = now;
+        let host = (self.endpoint.host.as_str(), self.endpoint.port);
+        if let Ok(Ok(addrs)) = tokio::time::timeout(timeout, tokio::net::lookup_host(host)).await {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if !addrs.is_empty() && addrs != self.addrs {
+                tracing::info!(endpoint = %self.endpoint, ?addrs, "metrics destination resolved to new addresses");
+                self.addrs = addrs;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Socket {
+    Udp(udp::UdpTransport),
+    Tcp(tcp::TcpTransport),
+}
+
+/// The socket to the destination plus its reachability state. See the module docs.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    socket: Socket,
+    target: Target,
+    write_timeout: Duration,
+    connect_timeout: Duration,
+    /// Whether the last attempt to reach the destination worked (for logging changes only).
+    up: bool,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Transport {
+    pub(crate) fn new(config: &Config, now: Instant) -> Self {
+        let socket = match config.endpoint.scheme {
+            Scheme::Udp => Socket::Udp(udp::UdpTransport::new()),
+            Scheme::Tcp => Socket::Tcp(tcp::TcpTransport::new(config.connect_timeout)),
+        };
+        let target = Target {
+            endpoint: config.endpoint.clone(),
+            addrs: config.addrs.clone(),
+            resolved_at: now,
+            resolve_interval: config.resolve_interval,
+        };
+        Self {
+            socket,
+            target,
+            write_timeout: config.write_timeout,
+            connect_timeout: config.connect_timeout,
+            up: true,
+            failures: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
+    pub(crate) fn is_stream(&self) -> bool {
+        matches!(self.socket, Socket::Tcp(_))
+    }
+
+    /// Gets ready to send: drops a connection the peer closed, reconnects when the backoff
+    /// allows. Returns `false` when the destination cannot be reached now.
+    pub(crate) async fn ready(&mut self, now: Instant, stats: &StatsCells) -> bool {
+        if self.retry_at.is_some_and(|at| now < at) {
+            return false;
+        }
+        let result = match &mut self.socket {
+            Socket::Udp(udp) => {
+                self.target.refresh(now, false, self.connect_timeout).await;
+                udp.ready(&self.target).await
+            }
+            Socket::Tcp(tcp) => {
+                if tcp.check_peer() {
+                    return true;
+                }
+                self.target.refresh(now, true, self.connect_timeout).await;
+                let result = tcp.connect(&self.target).await;
+                if result.is_ok() {
+                    add(&stats.connects, 1);
+                }
+                result
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.mark_up();
+                true
+            }
+            Err(e) => {
+                self.mark_down(now, &SendError::Io(e), stats);
+                false
+            }
+        }
+    }
+
+    /// Forgets the reconnect backoff, so the next `ready` tries at once (the final flush).
+    pub(crate) fn retry_now(&mut self) {
+        self.retry_at = None;
+    }
+
+    /// Sends one payload. On failure the transport is marked down (stream transports
+    /// reconnect on the next `ready`).
+    pub(crate) async fn send(
+        &mut self,
+        payload: &[u8],
+        stats: &StatsCells,
+    ) -> Result<(), SendError> {
+        let result = match &mut self.socket {
+            Socket::Udp(udp) => tokio::time::timeout(self.write_timeout, udp.send(payload))
+                .await
+                .unwrap_or(Err(SendError::Partial {
+                    written: 0,
+                    error: None,
+                })),
+            Socket::Tcp(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
+        };
+        match &result {
+            Ok(()) => self.mark_up(),
+            Err(e) => {
+                if let Socket::Tcp(tcp) = &mut self.socket {
+                    tcp.disconnect();
+                }
+                self.mark_down(Instant::now(), e, stats);
+            }
+        }
+        result
+    }
+
+    fn mark_up(&mut self) {
+        if !self.up {
+            tracing::info!(endpoint = %self.target.endpoint, "metrics destination reachable again");
+        }
+        self.up = true;
+        self.failures = 0;
+        self.retry_at = None;
+    }
+
+    fn mark_down(&mut self, now: Instant, error: &SendError, stats: &StatsCells) {
+        add(&stats.send_errors, 1);
+        if self.up {
+            tracing::warn!(endpoint = %self.target.endpoint, %error, "cannot send metrics; keeping them and retrying with backoff");
+        }
+        self.up = false;
+        // Datagrams need no reconnect: the next flush simply tries again.
+        if self.is_stream() {
+            self.retry_at = Some(now + backoff::delay(self.failures, random_unit()));
+            self.failures = self.failures.saturating_add(1);
+        }
+    }
+}
