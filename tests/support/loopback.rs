@@ -1,0 +1,206 @@
+//! Loopback receivers for integration tests: a UDP socket and a restartable TCP listener,
+//! bound to port 0 on 127.0.0.1, that collect what they receive. No sleeps: every wait polls
+//! with a deadline.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A UDP receiver on 127.0.0.1.
+pub(crate) struct UdpReceiver {
+    socket: UdpSocket,
+    pub(crate) datagrams: Vec<Vec<u8>>,
+}
+
+impl UdpReceiver {
+    pub(crate) fn new() -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Self {
+            socket,
+            datagrams: Vec::new(),
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("udp://{}", self.addr())
+    }
+
+    /// Receives datagrams until `quiet` passes with none arriving (or `max` elapses).
+    pub(crate) fn drain(&mut self, quiet: Duration, max: Duration) -> Vec<String> {
+        let start = Instant::now();
+        self.socket.set_read_timeout(Some(quiet)).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        while start.elapsed() < max {
+            match self.socket.recv(&mut buf) {
+                Ok(n) => self.datagrams.push(buf[..n].to_vec()),
+                Err(_) => break,
+            }
+        }
+        self.lines()
+    }
+
+    /// Receives until `pred` holds on all lines so far, or `max` elapses.
+    pub(crate) fn wait_for(
+        &mut self,
+        max: Duration,
+        pred: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let start = Instant::now();
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut buf = vec![0u8; 65_536];
+        while !pred(&self.lines()) && start.elapsed() < max {
+            if let Ok(n) = self.socket.recv(&mut buf) {
+                self.datagrams.push(buf[..n].to_vec());
+            }
+        }
+        self.lines()
+    }
+
+    /// Every line received so far, in order.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.datagrams
+            .iter()
+            .flat_map(|d| {
+                String::from_utf8(d.clone())
+                    .unwrap()
+                    .split('\n')
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+}
+
+/// A TCP receiver that accepts any number of connections and appends their bytes to one log.
+/// It can be stopped (closing the listener and every connection gracefully) and restarted on
+/// the same port.
+pub(crate) struct TcpReceiver {
+    addr: SocketAddr,
+    bytes: Arc<Mutex<Vec<u8>>>,
+    running: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+    pub(crate) accepted: Arc<Mutex<usize>>,
+}
+
+impl TcpReceiver {
+    pub(crate) fn new() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut r = Self {
+            addr: listener.local_addr().unwrap(),
+            bytes: Arc::default(),
+            running: None,
+            accepted: Arc::default(),
+        };
+        r.run(listener);
+        r
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub(crate) fn endpoint(&self) -> String {
+        format!("tcp://{}", self.addr)
+    }
+
+    fn run(&mut self, listener: TcpListener) {
+        listener.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (bytes, accepted, stop2) = (
+            Arc::clone(&self.bytes),
+            Arc::clone(&self.accepted),
+            Arc::clone(&stop),
+        );
+        let thread = std::thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            let mut buf = vec![0u8; 65_536];
+            while !stop2.load(Ordering::SeqCst) {
+                if let Ok((s, _)) = listener.accept() {
+                    s.set_nonblocking(true).unwrap();
+                    conns.push(s);
+                    *accepted.lock().unwrap() += 1;
+                }
+                conns.retain_mut(|c| {
+                    loop {
+                        match c.read(&mut buf) {
+                            Ok(0) => break false,
+                            Ok(n) => bytes.lock().unwrap().extend_from_slice(&buf[..n]),
+                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+                            Err(_) => break false,
+                        }
+                    }
+                });
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Dropping the listener and the streams closes them gracefully (FIN).
+        });
+        self.running = Some((stop, thread));
+    }
+
+    /// Closes the listener and every connection.
+    pub(crate) fn stop(&mut self) {
+        if let Some((stop, thread)) = self.running.take() {
+            stop.store(true, Ordering::SeqCst);
+            thread.join().unwrap();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        let listener = TcpListener::bind(self.addr).unwrap();
+        self.run(listener);
+    }
+
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8(self.bytes.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Complete lines received so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let text = self.text();
+        let complete = text.rfind('\n').map_or("", |i| &text[..i]);
+        complete
+            .split('\n')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub(crate) fn wait_for(&self, max: Duration, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        while !pred(&self.lines()) && start.elapsed() < max {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.lines()
+    }
+}
+
+impl Drop for TcpReceiver {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sum of the values of every `name:<v>|c` line.
+pub(crate) fn counter_sum(lines: &[String], name: &str) -> u64 {
+    let prefix = format!("{name}:");
+    lines
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix(&prefix)?
+                .strip_suffix("|c")?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}

@@ -1,0 +1,250 @@
+//! End to end over real UDP sockets on loopback: recorder -> flusher -> exact lines received.
+
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use std::time::Duration;
+
+use loopback::{UdpReceiver, counter_sum};
+use metrics::Unit;
+use metrics_exporter_statsd_graphite::{ExporterBuilder, FlushError, HistogramKind};
+
+const QUIET: Duration = Duration::from_millis(300);
+const MAX: Duration = Duration::from_secs(10);
+
+fn builder(rx: &UdpReceiver) -> ExporterBuilder {
+    // A long interval: these tests flush explicitly, so ticks never interfere.
+    ExporterBuilder::statsd(rx.endpoint()).with_flush_interval(Duration::from_secs(3600))
+}
+
+#[test]
+fn every_metric_type_arrives_as_exact_statsd_lines() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx)
+        .with_prefix("app")
+        .with_global_labels([("region", "eu")])
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(2);
+        metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(3);
+        metrics::gauge!("in_flight").set(4.0);
+        metrics::gauge!("temperature").set(-5.0);
+        metrics::gauge!("queue").increment(3.0);
+        metrics::gauge!("queue").decrement(1.0);
+        metrics::histogram!("latency").record(Duration::from_micros(12_500));
+        metrics::describe_histogram!("render", Unit::Milliseconds, "render time");
+        metrics::histogram!("render").record(7.25);
+    });
+    guard.handle().flush().unwrap();
+    let mut lines = rx.drain(QUIET, MAX);
+    lines.sort();
+    assert_eq!(
+        lines,
+        vec![
+            "app.in_flight.eu:4|g",
+            "app.latency.eu:12.5|ms",
+            "app.queue.eu:2|g",
+            "app.render.eu:7.25|ms",
+            "app.requests.GET.eu._a:5|c",
+            "app.temperature.eu:-5|g",
+            "app.temperature.eu:0|g",
+        ]
+    );
+    // The negative gauge's reset comes first, in the same datagram.
+    assert!(rx.datagrams.iter().any(|d| {
+        String::from_utf8_lossy(d).contains("app.temperature.eu:0|g\napp.temperature.eu:-5|g")
+    }));
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(stats.lines_sent, 7);
+    assert_eq!(stats.values_dropped_invalid, 0);
+}
+
+#[test]
+fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let recorder = recorder.clone();
+            std::thread::spawn(move || {
+                metrics::with_local_recorder(&recorder, || {
+                    let shared = metrics::counter!("shared");
+                    let own = metrics::counter!("own", "thread" => t.to_string());
+                    for _ in 0..50_000 {
+                        shared.increment(1);
+                        own.increment(2);
+                    }
+                });
+            })
+        })
+        .collect();
+    let mut flushes = 0;
+    while !threads.iter().all(std::thread::JoinHandle::is_finished) {
+        handle.flush().unwrap();
+        flushes += 1;
+    }
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    guard.shutdown().unwrap();
+    let lines = rx.drain(QUIET, MAX);
+    assert!(
+        flushes > 1,
+        "the flushes must interleave with the increments"
+    );
+    assert_eq!(counter_sum(&lines, "shared"), 200_000);
+    for t in 0..4 {
+        assert_eq!(counter_sum(&lines, &format!("own.{t}")), 100_000);
+    }
+}
+
+#[test]
+fn nothing_is_sent_for_series_that_did_not_change() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("c").increment(1);
+        metrics::gauge!("g").set(1.0);
+        metrics::histogram!("h").record(0.001);
+    });
+    guard.handle().flush().unwrap();
+    assert_eq!(rx.drain(QUIET, MAX).len(), 3);
+    guard.handle().flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(
+        rx.drain(QUIET, MAX).len(),
+        3,
+        "the second and final flushes send nothing new"
+    );
+    assert_eq!(stats.lines_sent, 3);
+}
+
+#[test]
+fn many_series_are_packed_into_full_datagrams_never_over_the_limit() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx)
+        .with_maximum_payload_length(512)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..2_000 {
+            metrics::counter!("series", "id" => i.to_string()).increment(i + 1);
+        }
+    });
+    guard.handle().flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    let lines = rx.drain(QUIET, MAX);
+    assert_eq!(lines.len(), 2_000);
+    assert!(rx.datagrams.iter().all(|d| d.len() <= 512));
+    let total: usize = rx.datagrams.iter().map(Vec::len).sum();
+    let fill = total as f64 / (rx.datagrams.len() as f64 * 512.0);
+    assert!(
+        fill > 0.9,
+        "datagrams are {:.0}% full on average",
+        fill * 100.0
+    );
+    assert_eq!(stats.payloads_sent, rx.datagrams.len() as u64);
+    assert_eq!(stats.lines_sent, 2_000);
+}
+
+#[test]
+fn histograms_beyond_the_cap_are_sampled_with_a_rate_that_restores_the_count() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx)
+        .with_histogram_max_samples(100)
+        .with_histogram_kind(HistogramKind::Histogram)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..400 {
+            metrics::histogram!("size").record(f64::from(i));
+        }
+    });
+    guard.handle().flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    let lines = rx.drain(QUIET, MAX);
+    assert_eq!(lines.len(), 100);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("size:") && l.ends_with("|h|@0.25")),
+        "{lines:?}"
+    );
+    assert_eq!(stats.samples_sampled_out, 300);
+}
+
+#[test]
+fn nan_and_infinite_values_are_counted_and_never_sent() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::gauge!("g").set(f64::NAN);
+        metrics::histogram!("h").record(f64::INFINITY);
+        metrics::histogram!("h").record(0.002);
+    });
+    guard.handle().flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(rx.drain(QUIET, MAX), vec!["h:2|ms"]);
+    assert_eq!(stats.values_dropped_invalid, 2);
+}
+
+#[test]
+fn the_flusher_sends_on_its_own_at_each_interval() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx)
+        .with_flush_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("ticks"));
+    counter.increment(1);
+    let lines = rx.wait_for(MAX, |l| counter_sum(l, "ticks") == 1);
+    assert_eq!(counter_sum(&lines, "ticks"), 1);
+    counter.increment(2);
+    let lines = rx.wait_for(MAX, |l| counter_sum(l, "ticks") == 3);
+    assert_eq!(counter_sum(&lines, "ticks"), 3);
+    drop(guard);
+}
+
+#[test]
+fn dropping_the_guard_flushes_what_was_recorded_after_the_last_tick() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("tail").increment(9));
+    drop(guard);
+    assert_eq!(rx.drain(QUIET, MAX), vec!["tail:9|c"]);
+}
+
+#[test]
+fn a_handle_reports_not_running_after_shutdown() {
+    let rx = UdpReceiver::new();
+    let (_recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    guard.shutdown().unwrap();
+    assert_eq!(handle.flush(), Err(FlushError::NotRunning));
+}
+
+#[test]
+fn ipv6_loopback_destinations_work() {
+    let Ok(socket) = std::net::UdpSocket::bind("[::1]:0") else {
+        eprintln!("no IPv6 loopback on this machine; skipping");
+        return;
+    };
+    socket.set_read_timeout(Some(MAX)).unwrap();
+    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("v6").increment(1));
+    guard.handle().flush().unwrap();
+    let mut buf = [0u8; 100];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"v6:1|c");
+}
