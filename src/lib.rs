@@ -1,5 +1,6 @@
 //! WIP docs
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod aggregate;
 mod builder;

@@ -1,0 +1,119 @@
+//! Allocation counts: zero per update once a series exists, zero per warm flush.
+//!
+//! A counting global allocator tallies allocations globally and per thread. Everything runs in
+//! one test so no other test thread allocates concurrently; the flusher's own allocations are
+//! the global count minus the test thread's.
+#![allow(
+    unsafe_code,
+    reason = "a GlobalAlloc impl is unsafe by definition; the library itself forbids unsafe"
+)]
+
+#[path = "support/loopback.rs"]
+mod loopback;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use loopback::UdpReceiver;
+use metrics_exporter_statsd_graphite::ExporterBuilder;
+
+struct Counting;
+
+static ALL: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static MINE: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: delegates every call to `System` unchanged; the counters do not allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALL.fetch_add(1, Ordering::Relaxed);
+        let _ = MINE.try_with(|m| m.set(m.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALL.fetch_add(1, Ordering::Relaxed);
+        let _ = MINE.try_with(|m| m.set(m.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// (allocations on this thread, allocations on other threads) while running `f`.
+fn count<T>(f: impl FnOnce() -> T) -> (u64, u64, T) {
+    let (all0, mine0) = (ALL.load(Ordering::SeqCst), MINE.with(Cell::get));
+    let out = f();
+    let (all1, mine1) = (ALL.load(Ordering::SeqCst), MINE.with(Cell::get));
+    let mine = mine1 - mine0;
+    (mine, (all1 - all0) - mine, out)
+}
+
+#[test]
+fn updates_and_warm_flushes_allocate_nothing() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+
+    metrics::with_local_recorder(&recorder, || {
+        let counter = metrics::counter!("alloc.counter", "route" => "/a");
+        let gauge = metrics::gauge!("alloc.gauge");
+        let histogram = metrics::histogram!("alloc.histogram");
+        let record_all = |i: u32| {
+            counter.increment(1);
+            gauge.set(f64::from(i));
+            gauge.increment(1.0);
+            histogram.record(f64::from(i) * 1e-3);
+            // The macro path with a static key and static labels, no cached handle.
+            metrics::counter!("alloc.macro", "k" => "v").increment(1);
+            metrics::histogram!("alloc.macro_h", "k" => "v").record(0.5);
+        };
+
+        // Warm-up: create every series and let both histogram buffers grow to their working
+        // size. Sample slots come in 64-sample chunks allocated on first use, so an idle
+        // histogram stays small; growth is bounded by the per-interval cap (1024 samples =
+        // 16 chunks per buffer, 2 buffers) over the histogram's whole life.
+        record_all(0); // creates the series: registration may allocate, once per series
+        let mut growth = 0;
+        for _ in 0..3 {
+            let (mine, _, ()) = count(|| (0..10_000).for_each(record_all));
+            growth += mine;
+            handle.flush().unwrap();
+        }
+        assert!(
+            growth <= 2 * 2 * 16,
+            "{growth} allocations while two histograms grew"
+        );
+
+        let (mine, _, ()) = count(|| (0..10_000).for_each(record_all));
+        assert_eq!(mine, 0, "allocations on the recording path");
+        handle.flush().unwrap();
+
+        (0..10_000).for_each(record_all);
+        let (_, flusher, result) = count(|| handle.flush());
+        result.unwrap();
+        assert_eq!(flusher, 0, "allocations by the flusher during a warm flush");
+    });
+
+    guard.shutdown().unwrap();
+    let lines = rx.drain(Duration::from_millis(200), Duration::from_secs(10));
+    assert!(
+        lines.iter().any(|l| l == "alloc.counter._a:10000|c"),
+        "the measured updates were sent"
+    );
+}
