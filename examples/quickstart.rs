@@ -17,20 +17,19 @@ use metrics::{Unit, counter, describe_histogram, gauge, histogram};
 use metrics_exporter_statsd_graphite::ExporterBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (endpoint, listener) = match std::env::var("STATSD_ENDPOINT") {
-        Ok(endpoint) => (endpoint, None),
-        Err(_) => {
-            let socket = UdpSocket::bind("127.0.0.1:0")?;
-            let endpoint = format!("udp://{}", socket.local_addr()?);
-            (endpoint, Some(socket))
-        }
+    let (endpoint, listener) = if let Ok(endpoint) = std::env::var("STATSD_ENDPOINT") {
+        (endpoint, None)
+    } else {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let endpoint = format!("udp://{}", socket.local_addr()?);
+        (endpoint, Some(socket))
     };
     println!("sending StatsD to {endpoint}, flushing every second\n");
 
     // Print what arrives, as it arrives.
     if let Some(socket) = listener {
         std::thread::spawn(move || {
-            let mut buf = [0u8; 65_536];
+            let mut buf = vec![0u8; 65_536];
             while let Ok(n) = socket.recv(&mut buf) {
                 println!("--- datagram, {n} bytes");
                 for line in String::from_utf8_lossy(&buf[..n]).lines() {

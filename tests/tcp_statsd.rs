@@ -23,7 +23,7 @@ fn flush_until(
 ) -> Vec<String> {
     let start = Instant::now();
     loop {
-        handle.flush().unwrap();
+        assert_eq!(handle.flush(), Ok(()));
         let lines = rx.wait_for(Duration::from_millis(50), &pred);
         if pred(&lines) || start.elapsed() > MAX {
             return lines;

@@ -87,7 +87,9 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
         handle.flush().unwrap();
         flushes += 1;
     }
-    threads.into_iter().for_each(|t| t.join().unwrap());
+    for t in threads {
+        t.join().unwrap();
+    }
     guard.shutdown().unwrap();
     let lines = rx.drain(QUIET, MAX);
     assert!(
@@ -141,7 +143,8 @@ fn many_series_are_packed_into_full_datagrams_never_over_the_limit() {
     assert_eq!(lines.len(), 2_000);
     assert!(rx.datagrams.iter().all(|d| d.len() <= 512));
     let total: usize = rx.datagrams.iter().map(Vec::len).sum();
-    let fill = total as f64 / (rx.datagrams.len() as f64 * 512.0);
+    let fill = f64::from(u32::try_from(total).unwrap())
+        / (f64::from(u32::try_from(rx.datagrams.len()).unwrap()) * 512.0);
     assert!(
         fill > 0.9,
         "datagrams are {:.0}% full on average",

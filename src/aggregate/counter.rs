@@ -98,7 +98,9 @@ mod tests {
         while !threads.iter().all(std::thread::JoinHandle::is_finished) {
             taken += c.take();
         }
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        for t in threads {
+            t.join().unwrap();
+        }
         taken += c.take();
         assert_eq!(taken, 400_000);
     }

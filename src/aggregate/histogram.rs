@@ -225,9 +225,11 @@ mod tests {
         while !threads.iter().all(std::thread::JoinHandle::is_finished) {
             out.clear();
             recorded += h.drain_into(&mut out);
-            assert!(out.iter().all(|v| *v == 1.0));
+            assert!(out.iter().all(|v| v.to_bits() == 1f64.to_bits()));
         }
-        threads.into_iter().for_each(|t| t.join().unwrap());
+        for t in threads {
+            t.join().unwrap();
+        }
         recorded += h.drain_into(&mut out);
         assert_eq!(recorded, 200_000);
     }

@@ -46,15 +46,13 @@ fn datagrams(
     (out, t)
 }
 
+type Case<'a> = Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally) + 'a>;
+
 #[test]
 fn counter_gauge_and_timer_lines_match_the_etsy_format_exactly() {
     let e = encoder(None, &[]);
     let n = name(&e, &key("requests", &[]));
-    let table: Vec<(
-        &str,
-        Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally)>,
-        &str,
-    )> = vec![
+    let table: Vec<(&str, Case<'_>, &str)> = vec![
         (
             "counter",
             Box::new(|w, t| e.counter(&n, 3, w, t)),
@@ -132,7 +130,7 @@ fn histograms_can_be_sent_as_h_without_unit_conversion() {
     );
     let n = name(&e, &key("size", &[]));
     let (got, _) = datagrams(1432, |w, t| {
-        e.histogram(&n, &[512.0, -1.5], 1.0, SampleUnit::Seconds, w, t)
+        e.histogram(&n, &[512.0, -1.5], 1.0, SampleUnit::Seconds, w, t);
     });
     assert_eq!(got, vec!["size:512|h\nsize:-1.5|h".to_string()]);
 }

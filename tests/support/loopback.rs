@@ -2,6 +2,10 @@
 //! bound to port 0 on 127.0.0.1, that collect what they receive. No sleeps: every wait polls
 //! with a deadline.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test support: a failed setup must fail the test loudly"
+)]
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

@@ -1,0 +1,1204 @@
+//! Real third-party StatsD receivers for integration tests: Etsy statsd 0.9.0 (node) and
+//! collectd 5.12's statsd plugin. Each instance runs in the foreground as a child process,
+//! bound to 127.0.0.1 on free ports, with its config, log and data in a private temp dir, and
+//! is stopped by PID when dropped (also when the test panics).
+//!
+//! Install the receivers with `scripts/install-receivers.sh`. Use from a test file with
+//! `#[path = "support/receivers.rs"] mod receivers;` and start each test with
+//! `if !receivers::require_etsy_statsd() { return; }` (or `require_collectd`/`require_receivers`):
+//! that skips locally when a receiver is missing and fails under CI.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::env;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How often the polling helpers look again.
+const POLL: Duration = Duration::from_millis(20);
+/// How long a receiver may take to come up before the attempt counts as failed.
+const START_TIMEOUT: Duration = Duration::from_secs(15);
+/// How many times a receiver is started with fresh ports before `start` gives up.
+const START_ATTEMPTS: usize = 3;
+/// How long a receiver gets after SIGTERM before it is killed with SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INSTALL_HINT: &str = "run `scripts/install-receivers.sh` (as root) to install them";
+
+// ---------------------------------------------------------------------------------------------
+// Availability
+
+/// True when running under CI: the environment variable `CI` is set, non-empty and not `false`.
+pub(crate) fn is_ci() -> bool {
+    env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Whether the tests that need Etsy statsd and collectd may run.
+///
+/// Returns `true` when both are installed. When one is missing it returns `false` (the caller
+/// skips the test) after printing how to install it, except under CI, where it panics.
+///
+/// # Panics
+///
+/// Under CI (see [`is_ci`]) when a receiver is missing.
+pub(crate) fn require_receivers() -> bool {
+    let statsd = require("Etsy statsd", etsy_statsd_missing());
+    let collectd = require("collectd", collectd_missing());
+    statsd && collectd
+}
+
+/// Like [`require_receivers`], for Etsy statsd alone.
+///
+/// # Panics
+///
+/// Under CI (see [`is_ci`]) when Etsy statsd or node is missing.
+pub(crate) fn require_etsy_statsd() -> bool {
+    require("Etsy statsd", etsy_statsd_missing())
+}
+
+/// Like [`require_receivers`], for collectd alone.
+///
+/// # Panics
+///
+/// Under CI (see [`is_ci`]) when collectd or its statsd/csv plugins are missing.
+pub(crate) fn require_collectd() -> bool {
+    require("collectd", collectd_missing())
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "tells the person running the tests locally why a test did nothing"
+)]
+fn require(what: &str, missing: Option<String>) -> bool {
+    let Some(why) = missing else { return true };
+    assert!(
+        !is_ci(),
+        "{what} is not installed ({why}); CI must {INSTALL_HINT} before running the tests"
+    );
+    eprintln!("SKIPPED: {what} is not installed ({why}); {INSTALL_HINT}");
+    false
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where `scripts/install-receivers.sh` puts Etsy statsd's entry point.
+pub(crate) fn etsy_statsd_script() -> PathBuf {
+    repo_root().join("target/receivers/statsd/node_modules/statsd/stats.js")
+}
+
+fn etsy_statsd_missing() -> Option<String> {
+    let script = etsy_statsd_script();
+    if !script.is_file() {
+        return Some(format!("{} not found", script.display()));
+    }
+    if find_program("node").is_none() {
+        return Some("`node` not found on PATH".to_owned());
+    }
+    None
+}
+
+const COLLECTD_PLUGIN_DIR: &str = "/usr/lib/collectd";
+const COLLECTD_TYPES_DB: &str = "/usr/share/collectd/types.db";
+
+fn collectd_missing() -> Option<String> {
+    if find_program("collectd").is_none() {
+        return Some("`collectd` not found on PATH or in /usr/sbin".to_owned());
+    }
+    for plugin in ["statsd", "csv", "logfile"] {
+        let so = Path::new(COLLECTD_PLUGIN_DIR).join(format!("{plugin}.so"));
+        if !so.is_file() {
+            return Some(format!("{} not found", so.display()));
+        }
+    }
+    if !Path::new(COLLECTD_TYPES_DB).is_file() {
+        return Some(format!("{COLLECTD_TYPES_DB} not found"));
+    }
+    None
+}
+
+/// Looks `name` up on PATH, then in the sbin directories (collectd lives in /usr/sbin, which
+/// is not on every user's PATH).
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = env::var_os("PATH").unwrap_or_default();
+    env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+fn not_installed(what: &str, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{what} is not installed ({why}); {INSTALL_HINT}"),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared plumbing
+
+/// A child process that is stopped by PID when dropped: SIGTERM, up to [`STOP_TIMEOUT`] to exit,
+/// then SIGKILL; always reaped.
+#[derive(Debug)]
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn spawn(program: &Path, args: &[&Path], cwd: &Path, output: &Path) -> io::Result<Self> {
+        let out = File::create(output)?;
+        let err = out.try_clone()?;
+        let child = Command::new(program)
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()?;
+        Ok(Self { child })
+    }
+
+    /// `Some(status)` once the process has exited.
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown state ({e})")),
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let termed = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if termed {
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while Instant::now() < deadline {
+                if self.exited().is_some() {
+                    return;
+                }
+                thread::sleep(POLL);
+            }
+        }
+        // Still running (or SIGTERM could not be sent): SIGKILL, then reap.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+}
+
+/// A port that is free on 127.0.0.1 for UDP and (if `tcp_too`) also for TCP, different from
+/// every port in `avoid`. The probe sockets are closed before returning, so the port can be
+/// taken by someone else before the receiver binds it: the start functions retry on that.
+fn free_port(tcp_too: bool, avoid: &[u16]) -> io::Result<u16> {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind(loopback(0))?;
+        let port = udp.local_addr()?.port();
+        if avoid.contains(&port) {
+            continue;
+        }
+        if !tcp_too || TcpListener::bind(loopback(port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "found no port free for both UDP and TCP on 127.0.0.1",
+    ))
+}
+
+/// A TCP port free on 127.0.0.1, different from every port in `avoid`.
+fn free_tcp_port(avoid: &[u16]) -> io::Result<u16> {
+    for _ in 0..50 {
+        let port = TcpListener::bind(loopback(0))?.local_addr()?.port();
+        if !avoid.contains(&port) {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "found no free TCP port on 127.0.0.1",
+    ))
+}
+
+/// Whether some socket is bound to UDP 127.0.0.1:`port`, from /proc/net/udp. `None` when that
+/// file cannot be read (then the caller relies on its other checks).
+fn udp_port_bound(port: u16) -> Option<bool> {
+    let table = fs::read_to_string("/proc/net/udp").ok()?;
+    let wanted = format!("0100007F:{port:04X}");
+    Some(
+        table
+            .lines()
+            .skip(1)
+            .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str())),
+    )
+}
+
+/// The file's text (lossy UTF-8), empty when it does not exist yet.
+fn read_text(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
+}
+
+/// The complete lines of a file that another process may be appending to: an unterminated last
+/// line is left out, so a half-written line is never seen. `\r` is kept (only `\n` separates).
+fn complete_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    lines.pop(); // "" after a final '\n', or a partial line
+    lines
+}
+
+/// Polls `pred` every [`POLL`] until it holds or `timeout` has passed; returns its last result.
+fn poll_until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if pred() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// A string literal for a JavaScript/collectd config file.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn path_str(p: &Path) -> io::Result<&str> {
+    p.to_str().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("temp path is not UTF-8: {}", p.display()),
+        )
+    })
+}
+
+fn start_error(what: &str, why: &str, log: &str) -> io::Error {
+    io::Error::other(format!(
+        "{what} did not start: {why}\n--- its log ---\n{log}"
+    ))
+}
+
+/// Runs `attempt` up to [`START_ATTEMPTS`] times (each with new ports); returns the first
+/// success or the last error.
+fn with_retries<T>(mut attempt: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut last = None;
+    for _ in 0..START_ATTEMPTS {
+        match attempt() {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no start attempt was made")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Etsy statsd
+
+/// Backend loaded into statsd next to the console backend. The console backend prints a
+/// `util.inspect` dump that truncates arrays after 100 items (`... 50 more items`), so timer
+/// values cannot be read back from it reliably; this one prints every flush as plain lines:
+///
+/// ```text
+/// STATSD_HARNESS_FLUSH <ts>
+/// STATSD_HARNESS counter <key> <value>
+/// STATSD_HARNESS gauge <key> <value>
+/// STATSD_HARNESS timer <key> <v1>,<v2>,...        (sorted ascending by statsd)
+/// STATSD_HARNESS timer_count <key> <count>        (sample rates applied)
+/// STATSD_HARNESS set <key> <m1>,<m2>,...
+/// STATSD_HARNESS_END <ts>
+/// ```
+///
+/// Keys and set members are `encodeURIComponent`-encoded; numbers are JavaScript's `String()`.
+const HARNESS_BACKEND_JS: &str = r"/* Written by tests/support/receivers.rs: prints each statsd flush as plain lines. */
+'use strict';
+function enc(s) { return encodeURIComponent(String(s)); }
+exports.init = function (startupTime, config, events) {
+  events.on('flush', function (ts, m) {
+    const out = ['STATSD_HARNESS_FLUSH ' + ts];
+    for (const k in m.counters) { out.push('STATSD_HARNESS counter ' + enc(k) + ' ' + m.counters[k]); }
+    for (const k in m.gauges) { out.push('STATSD_HARNESS gauge ' + enc(k) + ' ' + m.gauges[k]); }
+    for (const k in m.timers) {
+      out.push('STATSD_HARNESS timer ' + enc(k) + ' ' + m.timers[k].join(','));
+      out.push('STATSD_HARNESS timer_count ' + enc(k) + ' ' + m.timer_counters[k]);
+    }
+    for (const k in m.sets) { out.push('STATSD_HARNESS set ' + enc(k) + ' ' + m.sets[k].values().map(enc).join(',')); }
+    out.push('STATSD_HARNESS_END ' + ts);
+    process.stdout.write(out.join('\n') + '\n');
+  });
+  return true;
+};
+";
+
+/// What statsd flushed at one flush (after its own key sanitising: `a b/c` is `a_b-c`, and
+/// DogStatsD tags `|#k:v` make the key `name;k=v`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StatsdFlush {
+    /// Unix time (seconds) statsd stamped the flush with.
+    pub(crate) timestamp: u64,
+    /// Counter totals for this flush interval (sample rates applied), including statsd's own
+    /// `statsd.packets_received`, `statsd.metrics_received` and `statsd.bad_lines_seen`.
+    pub(crate) counters: BTreeMap<String, f64>,
+    /// Gauge values at flush time (including statsd's `statsd.timestamp_lag`).
+    pub(crate) gauges: BTreeMap<String, f64>,
+    /// Timer samples received in this interval, sorted ascending.
+    pub(crate) timers: BTreeMap<String, Vec<f64>>,
+    /// Timer counts for this interval: each sample counts `1 / sample_rate`.
+    pub(crate) timer_counts: BTreeMap<String, f64>,
+    /// Distinct set members received in this interval.
+    pub(crate) sets: BTreeMap<String, Vec<String>>,
+}
+
+/// Etsy statsd 0.9.0 (`node stats.js`) listening on 127.0.0.1 (UDP and TCP on the same port
+/// number, management on another), `dumpMessages: true`, `deleteIdleStats: true`, console
+/// backend plus a line-printing backend for reading flushes back.
+#[derive(Debug)]
+pub(crate) struct EtsyStatsd {
+    daemon: Daemon,
+    port: u16,
+    mgmt_port: u16,
+    log_path: PathBuf,
+    dir: TempDir,
+}
+
+impl EtsyStatsd {
+    /// Starts statsd with a 1 s flush interval.
+    ///
+    /// # Errors
+    ///
+    /// When statsd is not installed, or did not come up in 3 attempts with fresh ports; the
+    /// error message includes its log.
+    pub(crate) fn start() -> io::Result<Self> {
+        Self::start_with_flush_interval(Duration::from_secs(1))
+    }
+
+    /// Starts statsd with the given flush interval (whole milliseconds, at least 1).
+    ///
+    /// # Errors
+    ///
+    /// As [`EtsyStatsd::start`].
+    pub(crate) fn start_with_flush_interval(flush_interval: Duration) -> io::Result<Self> {
+        if let Some(why) = etsy_statsd_missing() {
+            return Err(not_installed("Etsy statsd", &why));
+        }
+        let node = find_program("node").ok_or_else(|| not_installed("node", "not on PATH"))?;
+        let flush_ms = flush_interval.as_millis().max(1);
+        with_retries(|| Self::try_start(&node, flush_ms))
+    }
+
+    fn try_start(node: &Path, flush_ms: u128) -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("etsy-statsd-").tempdir()?;
+        let port = free_port(true, &[])?;
+        let mgmt_port = free_tcp_port(&[port])?;
+        let backend = dir.path().join("harness_backend.js");
+        fs::write(&backend, HARNESS_BACKEND_JS)?;
+        let config = dir.path().join("config.js");
+        fs::write(
+            &config,
+            format!(
+                r#"{{
+  servers: [
+    {{ server: "./servers/udp", address: "127.0.0.1", port: {port} }},
+    {{ server: "./servers/tcp", address: "127.0.0.1", port: {port} }}
+  ],
+  mgmt_address: "127.0.0.1", mgmt_port: {mgmt_port},
+  flushInterval: {flush_ms}, dumpMessages: true, deleteIdleStats: true, automaticConfigReload: false,
+  backends: ["./backends/console", {backend}], console: {{ prettyprint: false }}
+}}
+"#,
+                backend = quoted(path_str(&backend)?),
+            ),
+        )?;
+        let log_path = dir.path().join("statsd.log");
+        let daemon = Daemon::spawn(
+            node,
+            &[&etsy_statsd_script(), &config],
+            dir.path(),
+            &log_path,
+        )?;
+        let mut statsd = Self {
+            daemon,
+            port,
+            mgmt_port,
+            log_path,
+            dir,
+        };
+        statsd.wait_ready()?;
+        Ok(statsd)
+    }
+
+    /// Ready = process alive, `server is up` logged, management port answers `health: up`,
+    /// UDP port bound and TCP port accepting.
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.daemon.exited() {
+                return Err(start_error(
+                    "Etsy statsd",
+                    &format!("exited with {status}"),
+                    &self.log(),
+                ));
+            }
+            if self.log().contains("server is up")
+                && self.health_up()
+                && udp_port_bound(self.port) != Some(false)
+                && TcpStream::connect_timeout(&self.tcp_addr(), Duration::from_millis(200)).is_ok()
+            {
+                // A port stolen between probing and binding makes node exit with EADDRINUSE.
+                return match self.daemon.exited() {
+                    None => Ok(()),
+                    Some(status) => Err(start_error(
+                        "Etsy statsd",
+                        &format!("exited with {status}"),
+                        &self.log(),
+                    )),
+                };
+            }
+            if Instant::now() >= deadline {
+                return Err(start_error("Etsy statsd", "not ready in time", &self.log()));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    fn health_up(&self) -> bool {
+        self.mgmt_command("health")
+            .is_ok_and(|reply| reply.contains("health: up"))
+    }
+
+    /// Sends one command (`health`, `stats`, `counters`, `gauges`, `timers`, ...) to the
+    /// management port and returns the reply. Counters and timers there reset at each flush.
+    ///
+    /// statsd treats each TCP chunk as one command, so the command goes alone; the reply is
+    /// complete at `END\n\n` (listings), at the first line (`health`), or when nothing more
+    /// arrives for 200 ms.
+    ///
+    /// # Errors
+    ///
+    /// When the management port cannot be reached or nothing arrives within 2 s.
+    pub(crate) fn mgmt_command(&self, command: &str) -> io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&self.mgmt_addr(), Duration::from_secs(1))?;
+        stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+        stream.write_all(format!("{command}\n").as_bytes())?;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut reply = Vec::new();
+        let mut buf = [0_u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let wait = if reply.is_empty() {
+                left
+            } else {
+                left.min(Duration::from_millis(200))
+            };
+            stream.set_read_timeout(Some(wait))?;
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    reply.extend_from_slice(&buf[..n]);
+                    if reply.ends_with(b"END\n\n")
+                        || (command.trim() == "health" && reply.contains(&b'\n'))
+                    {
+                        break;
+                    }
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) && !reply.is_empty() =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = stream.write_all(b"quit\n");
+        Ok(String::from_utf8_lossy(&reply).into_owned())
+    }
+
+    /// Where to send StatsD datagrams.
+    pub(crate) fn udp_addr(&self) -> SocketAddr {
+        loopback(self.port)
+    }
+
+    /// Where to send newline-terminated StatsD lines over TCP (same port number as UDP).
+    pub(crate) fn tcp_addr(&self) -> SocketAddr {
+        loopback(self.port)
+    }
+
+    /// The management port (`health`, `stats`, `counters`, ...).
+    pub(crate) fn mgmt_addr(&self) -> SocketAddr {
+        loopback(self.mgmt_port)
+    }
+
+    /// The private temp dir holding `config.js` and `statsd.log`.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The process id of the statsd (node) process.
+    pub(crate) fn pid(&self) -> u32 {
+        self.daemon.child.id()
+    }
+
+    /// Everything statsd wrote to stdout/stderr so far (for assertion messages).
+    pub(crate) fn log(&self) -> String {
+        read_text(&self.log_path)
+    }
+
+    /// The `DEBUG: ...` payloads of the log, in order.
+    fn debug_payloads(&self) -> Vec<String> {
+        let log = self.log();
+        complete_lines(&log)
+            .into_iter()
+            .filter_map(debug_payload)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Every metric line statsd received, exactly as it logged it (`dumpMessages`), in order.
+    /// A datagram or TCP chunk holding several `\n`-separated lines gives one entry per
+    /// non-empty line; a `\r` before the `\n` stays part of the line.
+    pub(crate) fn received_lines(&self) -> Vec<String> {
+        self.debug_payloads()
+            .into_iter()
+            .filter(|p| !p.starts_with("Bad line: "))
+            .collect()
+    }
+
+    /// Statsd's complaints about lines it rejected, e.g. `Bad line: abc,c in msg "x:abc|c"`
+    /// (the fields joined with `,`, then the whole line). One line can give several.
+    pub(crate) fn bad_lines(&self) -> Vec<String> {
+        self.debug_payloads()
+            .into_iter()
+            .filter(|p| p.starts_with("Bad line: "))
+            .collect()
+    }
+
+    /// Polls until `pred(&received_lines)` holds or `timeout` passes; returns the lines either
+    /// way (assert on them).
+    pub(crate) fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        poll_until(timeout, || {
+            lines = self.received_lines();
+            pred(&lines)
+        });
+        lines
+    }
+
+    /// Polls until `pred(self)` holds or `timeout` passes; returns whether it held. For example
+    /// `statsd.wait_until(T, |s| s.counter_total("x") >= 3.0)`.
+    pub(crate) fn wait_until(&self, timeout: Duration, pred: impl Fn(&Self) -> bool) -> bool {
+        poll_until(timeout, || pred(self))
+    }
+
+    /// Waits until one more flush has completed than had when called, so that every line
+    /// already in [`received_lines`](Self::received_lines) is included in
+    /// [`flushes`](Self::flushes). Returns false on timeout.
+    pub(crate) fn wait_for_next_flush(&self, timeout: Duration) -> bool {
+        let seen = self.flushes().len();
+        poll_until(timeout, || self.flushes().len() > seen)
+    }
+
+    /// Waits until `lines` (each as many times as listed, any order) have all been received
+    /// and then for the flush after that, so the aggregates below are final for them.
+    /// Returns false on timeout (the whole wait is bounded by `timeout`).
+    pub(crate) fn wait_for_lines_flushed(&self, lines: &[&str], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let all_received = poll_until(timeout, || {
+            let received = self.received_lines();
+            contains_all(&received, lines)
+        });
+        all_received && self.wait_for_next_flush(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Every completed flush so far, oldest first.
+    pub(crate) fn flushes(&self) -> Vec<StatsdFlush> {
+        parse_flushes(&self.log())
+    }
+
+    /// Sum of the counter `name` over all flushes so far (sample rates applied: `1|c|@0.5`
+    /// adds 2). `name` is the key after statsd's sanitising (tags: `name;k=v`).
+    pub(crate) fn counter_total(&self, name: &str) -> f64 {
+        self.flushes()
+            .iter()
+            .filter_map(|f| f.counters.get(name))
+            .sum()
+    }
+
+    /// The gauge's value at the latest flush that had it.
+    pub(crate) fn gauge(&self, name: &str) -> Option<f64> {
+        self.flushes()
+            .iter()
+            .rev()
+            .find_map(|f| f.gauges.get(name).copied())
+    }
+
+    /// Timer samples for `name` over all flushes, flush by flush (each flush's samples are
+    /// sorted ascending by statsd). Sample rates do not change values, only counts.
+    pub(crate) fn timer_values(&self, name: &str) -> Vec<f64> {
+        self.flushes()
+            .iter()
+            .filter_map(|f| f.timers.get(name))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    /// Sum of the timer's counts over all flushes: each sample counts `1 / sample_rate`.
+    pub(crate) fn timer_count_total(&self, name: &str) -> f64 {
+        self.flushes()
+            .iter()
+            .filter_map(|f| f.timer_counts.get(name))
+            .sum()
+    }
+
+    /// Union of the set's members over all flushes.
+    pub(crate) fn set_members(&self, name: &str) -> BTreeSet<String> {
+        self.flushes()
+            .iter()
+            .filter_map(|f| f.sets.get(name))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// Every metric key seen in any flush (counters, gauges, timers and sets).
+    pub(crate) fn flushed_keys(&self) -> BTreeSet<String> {
+        let mut keys = BTreeSet::new();
+        for f in self.flushes() {
+            keys.extend(f.counters.into_keys());
+            keys.extend(f.gauges.into_keys());
+            keys.extend(f.timers.into_keys());
+            keys.extend(f.sets.into_keys());
+        }
+        keys
+    }
+}
+
+/// Whether `have` contains every entry of `want`, with multiplicity.
+fn contains_all(have: &[String], want: &[&str]) -> bool {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for h in have {
+        *counts.entry(h.as_str()).or_default() += 1;
+    }
+    want.iter().all(|w| {
+        counts.get_mut(w).is_some_and(|c| {
+            if *c == 0 {
+                false
+            } else {
+                *c -= 1;
+                true
+            }
+        })
+    })
+}
+
+/// The message of a statsd logger line `<d> <Mon> <HH:MM:SS> - DEBUG: <message>` (node's
+/// `util.log` format), or `None` for any other line (console dumps, flush lines, ...).
+pub(crate) fn debug_payload(line: &str) -> Option<&str> {
+    let (stamp, rest) = line.split_once(" - ")?;
+    let mut parts = stamp.split(' ');
+    let (day, month, time) = (parts.next()?, parts.next()?, parts.next()?);
+    let stamp_ok = parts.next().is_none()
+        && (1..=2).contains(&day.len())
+        && day.bytes().all(|b| b.is_ascii_digit())
+        && month.len() == 3
+        && month.bytes().all(|b| b.is_ascii_alphabetic())
+        && time.len() == 8
+        && time.bytes().enumerate().all(|(i, b)| {
+            if i == 2 || i == 5 {
+                b == b':'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if stamp_ok {
+        rest.strip_prefix("DEBUG: ")
+    } else {
+        None
+    }
+}
+
+/// Decodes `encodeURIComponent` output.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(b) = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// JavaScript's `String(number)` to f64 (`Infinity`, `NaN`, `1e+21` included).
+fn parse_js_number(s: &str) -> Option<f64> {
+    match s {
+        "Infinity" => Some(f64::INFINITY),
+        "-Infinity" => Some(f64::NEG_INFINITY),
+        "NaN" => Some(f64::NAN),
+        _ => s.parse().ok(),
+    }
+}
+
+/// Parses the harness backend's flush blocks out of statsd's log; an unfinished block at the
+/// end is left out.
+pub(crate) fn parse_flushes(log: &str) -> Vec<StatsdFlush> {
+    let mut flushes = Vec::new();
+    let mut current: Option<StatsdFlush> = None;
+    for line in complete_lines(log) {
+        if let Some(ts) = line.strip_prefix("STATSD_HARNESS_FLUSH ") {
+            current = Some(StatsdFlush {
+                timestamp: ts.trim().parse().unwrap_or_default(),
+                ..StatsdFlush::default()
+            });
+        } else if line.starts_with("STATSD_HARNESS_END ") {
+            flushes.extend(current.take());
+        } else if let Some(entry) = line.strip_prefix("STATSD_HARNESS ") {
+            let Some(flush) = current.as_mut() else {
+                continue;
+            };
+            let mut fields = entry.splitn(3, ' ');
+            let (Some(kind), Some(key), Some(value)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            let key = percent_decode(key);
+            let numbers = || -> Vec<f64> {
+                value
+                    .split(',')
+                    .filter(|v| !v.is_empty())
+                    .filter_map(parse_js_number)
+                    .collect()
+            };
+            match kind {
+                "counter" => {
+                    flush
+                        .counters
+                        .extend(parse_js_number(value).map(|v| (key, v)));
+                }
+                "gauge" => {
+                    flush
+                        .gauges
+                        .extend(parse_js_number(value).map(|v| (key, v)));
+                }
+                "timer" => {
+                    flush.timers.insert(key, numbers());
+                }
+                "timer_count" => {
+                    flush
+                        .timer_counts
+                        .extend(parse_js_number(value).map(|v| (key, v)));
+                }
+                "set" => {
+                    let members = value
+                        .split(',')
+                        .filter(|v| !v.is_empty())
+                        .map(percent_decode)
+                        .collect();
+                    flush.sets.insert(key, members);
+                }
+                _ => {}
+            }
+        }
+    }
+    flushes
+}
+
+// ---------------------------------------------------------------------------------------------
+// collectd
+
+/// Statistics collectd's statsd plugin writes for a timer `NAME` (CSV series
+/// `latency-NAME-<stat>`), with the plugin options this harness sets.
+pub(crate) const COLLECTD_TIMER_STATS: [&str; 5] =
+    ["average", "lower", "upper", "sum", "percentile-90"];
+
+/// collectd 5.12 (`collectd -f`) with only the statsd plugin (UDP on 127.0.0.1), the csv
+/// plugin and a log file; `Interval 1`. Strict plain StatsD: lines with `|#tags`, `|h`, `|d`
+/// etc. are logged as `Unable to parse line` and dropped.
+#[derive(Debug)]
+pub(crate) struct Collectd {
+    daemon: Daemon,
+    port: u16,
+    log_path: PathBuf,
+    stdout_path: PathBuf,
+    csv_dir: PathBuf,
+    dir: TempDir,
+}
+
+impl Collectd {
+    /// Starts collectd and waits until its statsd plugin listens.
+    ///
+    /// # Errors
+    ///
+    /// When collectd is not installed, or did not come up in 3 attempts with fresh ports; the
+    /// error message includes its log.
+    pub(crate) fn start() -> io::Result<Self> {
+        if let Some(why) = collectd_missing() {
+            return Err(not_installed("collectd", &why));
+        }
+        let collectd =
+            find_program("collectd").ok_or_else(|| not_installed("collectd", "not on PATH"))?;
+        with_retries(|| Self::try_start(&collectd))
+    }
+
+    fn try_start(program: &Path) -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("collectd-").tempdir()?;
+        let port = free_port(false, &[])?;
+        let base = path_str(dir.path())?.to_owned();
+        let log_path = dir.path().join("collectd.log");
+        let stdout_path = dir.path().join("stdout.log");
+        let csv_root = dir.path().join("csv");
+        let config = dir.path().join("collectd.conf");
+        let pid_file = dir.path().join("collectd.pid");
+        let text = format!(
+            r#"Hostname "test"
+FQDNLookup false
+Interval 1
+BaseDir {base}
+PIDFile {pid}
+PluginDir {plugin_dir}
+TypesDB {types_db}
+AutoLoadPlugin false
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File {log}
+  Timestamp true
+</Plugin>
+LoadPlugin statsd
+<Plugin statsd>
+  Host "127.0.0.1"
+  Port "{port}"
+  DeleteSets true
+  TimerPercentile 90.0
+  TimerLower true
+  TimerUpper true
+  TimerSum true
+  TimerCount true
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir {csv}
+  StoreRates false
+</Plugin>
+"#,
+            base = quoted(&base),
+            pid = quoted(path_str(&pid_file)?),
+            plugin_dir = quoted(COLLECTD_PLUGIN_DIR),
+            types_db = quoted(COLLECTD_TYPES_DB),
+            log = quoted(path_str(&log_path)?),
+            csv = quoted(path_str(&csv_root)?),
+        );
+        fs::write(&config, text)?;
+        let daemon = Daemon::spawn(
+            program,
+            &[
+                Path::new("-f"),
+                Path::new("-C"),
+                &config,
+                Path::new("-P"),
+                &pid_file,
+            ],
+            dir.path(),
+            &stdout_path,
+        )?;
+        let mut collectd = Self {
+            daemon,
+            port,
+            log_path,
+            stdout_path,
+            csv_dir: csv_root.join("test").join("statsd"),
+            dir,
+        };
+        collectd.wait_ready()?;
+        Ok(collectd)
+    }
+
+    /// Ready = `statsd plugin: Listening on [127.0.0.1]:PORT.` and `entering read-loop`
+    /// logged, process alive.
+    fn wait_ready(&mut self) -> io::Result<()> {
+        let listening = format!("statsd plugin: Listening on [127.0.0.1]:{}.", self.port);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.daemon.exited() {
+                return Err(start_error(
+                    "collectd",
+                    &format!("exited with {status}"),
+                    &self.log(),
+                ));
+            }
+            let log = read_text(&self.log_path);
+            if log.contains("statsd plugin: bind(2)")
+                || log.contains("statsd plugin: Unable to open listening sockets")
+            {
+                return Err(start_error(
+                    "collectd",
+                    "its statsd plugin could not bind",
+                    &self.log(),
+                ));
+            }
+            if log.contains(&listening) && log.contains("entering read-loop") {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(start_error("collectd", "not ready in time", &self.log()));
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// Where to send StatsD datagrams (collectd's statsd plugin has no TCP listener).
+    pub(crate) fn udp_addr(&self) -> SocketAddr {
+        loopback(self.port)
+    }
+
+    /// The private temp dir (config, logs, CSV files).
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The directory with the statsd plugin's CSV files (`<type>-<name>[-<stat>]-YYYY-MM-DD`).
+    pub(crate) fn csv_dir(&self) -> &Path {
+        &self.csv_dir
+    }
+
+    /// The process id of collectd.
+    pub(crate) fn pid(&self) -> u32 {
+        self.daemon.child.id()
+    }
+
+    /// collectd's log file followed by its stdout/stderr (for assertion messages).
+    pub(crate) fn log(&self) -> String {
+        format!(
+            "{}--- stdout/stderr ---\n{}",
+            read_text(&self.log_path),
+            read_text(&self.stdout_path)
+        )
+    }
+
+    /// Log lines about lines the statsd plugin could not parse (`statsd plugin: Unable to
+    /// parse line: "..."`) and value parse errors (`parse_value: ...`), in order.
+    pub(crate) fn parse_errors(&self) -> Vec<String> {
+        let log = read_text(&self.log_path);
+        complete_lines(&log)
+            .into_iter()
+            .filter(|l| l.contains("Unable to parse line") || l.contains("parse_value: "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The lines the statsd plugin rejected, unquoted from its `Unable to parse line: "..."`.
+    pub(crate) fn unparsed_lines(&self) -> Vec<String> {
+        const MARK: &str = "statsd plugin: Unable to parse line: \"";
+        self.parse_errors()
+            .iter()
+            .filter_map(|l| {
+                let start = l.find(MARK)? + MARK.len();
+                let rest = &l[start..];
+                Some(rest.strip_suffix('"').unwrap_or(rest).to_owned())
+            })
+            .collect()
+    }
+
+    /// The CSV files of one series (`series` is the file name without the date, e.g.
+    /// `derive-requests` or `latency-db.query-average`), oldest first.
+    fn series_files(&self, series: &str) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.csv_dir) else {
+            return Vec::new();
+        };
+        let prefix = format!("{series}-");
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix(&prefix))
+                    .is_some_and(is_date)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// Every value written so far for a series (see [`series_files`](Self::series_files) for
+    /// names), in time order, `nan` rows included. Empty when the series does not exist (yet).
+    pub(crate) fn csv_values(&self, series: &str) -> Vec<f64> {
+        let mut values = Vec::new();
+        for file in self.series_files(series) {
+            let text = read_text(&file);
+            for line in complete_lines(&text) {
+                let Some((epoch, value)) = line.split_once(',') else {
+                    continue;
+                };
+                if epoch == "epoch" {
+                    continue;
+                }
+                if let Ok(v) = value.trim().parse::<f64>() {
+                    values.push(v);
+                }
+            }
+        }
+        values
+    }
+
+    /// Names of all series written so far (CSV file names without the date).
+    pub(crate) fn series(&self) -> BTreeSet<String> {
+        let Ok(entries) = fs::read_dir(&self.csv_dir) else {
+            return BTreeSet::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let (series, date) = name.split_at_checked(name.len().checked_sub(11)?)?;
+                (date.starts_with('-') && is_date(&date[1..])).then(|| series.to_owned())
+            })
+            .collect()
+    }
+
+    /// Counter `name` (series `derive-NAME`): collectd keeps a running total since it started
+    /// (sample rates applied), written every interval, so the last value is the total.
+    pub(crate) fn counter_values(&self, name: &str) -> Vec<f64> {
+        self.csv_values(&format!("derive-{name}"))
+    }
+
+    /// Gauge `name` (series `gauge-NAME`), one value per interval.
+    pub(crate) fn gauge_values(&self, name: &str) -> Vec<f64> {
+        self.csv_values(&format!("gauge-{name}"))
+    }
+
+    /// Timer statistic `stat` (one of [`COLLECTD_TIMER_STATS`]) of timer `name` in **seconds**
+    /// (series `latency-NAME-STAT`), leaving out the `nan` of intervals without samples.
+    /// Quirk: collectd divides timer *values* by the sample rate (`10|ms|@0.25` counts as one
+    /// 40 ms sample).
+    pub(crate) fn timer_values(&self, name: &str, stat: &str) -> Vec<f64> {
+        self.csv_values(&format!("latency-{name}-{stat}"))
+            .into_iter()
+            .filter(|v| !v.is_nan())
+            .collect()
+    }
+
+    /// Number of samples of timer `name` per interval (series `gauge-NAME-count`; 0 when idle;
+    /// sample rates are not applied).
+    pub(crate) fn timer_count_values(&self, name: &str) -> Vec<f64> {
+        self.csv_values(&format!("gauge-{name}-count"))
+    }
+
+    /// Distinct members of set `name` per interval (series `objects-NAME`).
+    pub(crate) fn set_values(&self, name: &str) -> Vec<f64> {
+        self.csv_values(&format!("objects-{name}"))
+    }
+
+    /// Polls until `series` has at least one value or `timeout` passes; returns its values
+    /// (empty on timeout).
+    pub(crate) fn wait_for_csv(&self, series: &str, timeout: Duration) -> Vec<f64> {
+        let mut values = Vec::new();
+        poll_until(timeout, || {
+            values = self.csv_values(series);
+            !values.is_empty()
+        });
+        values
+    }
+
+    /// Polls until `pred(self)` holds or `timeout` passes; returns whether it held.
+    pub(crate) fn wait_until(&self, timeout: Duration, pred: impl Fn(&Self) -> bool) -> bool {
+        poll_until(timeout, || pred(self))
+    }
+}
+
+/// `YYYY-MM-DD`.
+fn is_date(s: &str) -> bool {
+    s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
+/// Sends each item as one UDP datagram to `addr` from a fresh socket bound to 127.0.0.1.
+///
+/// # Errors
+///
+/// When binding or sending fails.
+pub(crate) fn send_udp(addr: SocketAddr, datagrams: &[&str]) -> io::Result<()> {
+    let socket = UdpSocket::bind(loopback(0))?;
+    for d in datagrams {
+        socket.send_to(d.as_bytes(), addr)?;
+    }
+    Ok(())
+}
+
+/// Writes `data` to a new TCP connection to `addr` and closes it (StatsD over TCP wants
+/// newline-terminated lines; statsd ignores an unterminated last line).
+///
+/// # Errors
+///
+/// When connecting or writing fails.
+pub(crate) fn send_tcp(addr: SocketAddr, data: &str) -> io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.write_all(data.as_bytes())?;
+    stream.flush()?;
+    Ok(())
+}
