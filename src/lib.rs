@@ -1,6 +1,137 @@
-//! WIP docs
+//! A [`metrics`] recorder that aggregates in process and sends to StatsD.
+//!
+//! Install it once; every `counter!`, `gauge!` and `histogram!` in your program and its
+//! libraries then updates an atomic cell (no lock, no allocation, no I/O), and a background
+//! flusher sends the aggregate every interval, packed into as few payloads as fit.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! let exporter = ExporterBuilder::statsd("udp://127.0.0.1:8125") // or "tcp://host:port", "host:port"
+//!     .with_prefix("myapp")
+//!     .with_flush_interval(Duration::from_secs(10))
+//!     .with_global_labels([("region", "eu")])
+//!     .install()?; // sets the global recorder, starts the flusher
+//!
+//! metrics::counter!("requests", "route" => "/a").increment(1);
+//! // sends `myapp.requests.eu._a:1|c` at the next flush
+//!
+//! exporter.shutdown()?; // final flush of everything recorded so far, bounded by a timeout
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Dropping the guard does the same final flush. Keep it alive for as long as you record
+//! (`let _ = ... .install()?` drops it at once).
+//!
+//! `install` works from a plain synchronous `main` (the flusher gets its own thread, named
+//! `metrics-exporter-flusher`, running a current-thread tokio runtime) and from inside a tokio
+//! runtime (the flusher is spawned onto it). On a current-thread runtime, use the `_async`
+//! variants ([`ExporterHandle::flush_async`], [`ExporterGuard::shutdown_async`]): the blocking
+//! ones return [`FlushError::WouldBlockRuntime`] there instead of deadlocking.
+//!
+//! # Layers, and installing the recorder yourself
+//!
+//! [`ExporterBuilder::build`] returns the recorder and the exporter separately, so the
+//! recorder can be wrapped in `metrics-util` layers (prefix, filter, router, fanout):
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//! use metrics_util::layers::{Layer, PrefixLayer};
+//!
+//! let (recorder, exporter) = ExporterBuilder::statsd("127.0.0.1:8125").build()?;
+//! let guard = exporter.start()?;
+//! metrics::set_global_recorder(PrefixLayer::new("svc").layer(recorder))?;
+//! // ...
+//! guard.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Aggregation semantics
+//!
+//! | metric | what is kept between flushes | what each flush sends |
+//! |---|---|---|
+//! | counter `increment(n)` | the sum of increments | `name:<sum>\|c`, only if the sum is not 0 |
+//! | counter `absolute(v)` | converted to the increase since the previous reading (the first reading counts in full; a lower reading is a reset and counts in full) | as above |
+//! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g`, only if touched since the last flush |
+//! | histogram `record(v)` | up to 1024 samples per interval (configurable); beyond that a uniform random sample of 1024 | one `name:<v>\|ms` line per kept sample (or `\|h`), with `\|@<rate>` when sampled |
+//!
+//! - **Counters are exact.** An increment is one atomic add and a flush takes the sum with one
+//!   atomic swap, so every increment is in exactly one flush, whatever the threads.
+//! - **Negative gauges.** In Etsy StatsD a signed value is a *delta*, so a gauge at -5 is sent
+//!   as `name:0|g` followed by `name:-5|g`, always in the same payload and in that order.
+//! - **Timers.** `|ms` values are milliseconds. A histogram described with a time unit
+//!   (`describe_histogram!("latency", Unit::Seconds, "...")`) is converted from that unit;
+//!   an undescribed one is taken to be in seconds, because `metrics` records a `Duration` as
+//!   seconds ([`ExporterBuilder::with_default_histogram_unit`] changes that). Conversion keeps
+//!   fractions: 12.5 ms is sent as `12.5`, never truncated. Negative timer values are dropped
+//!   (Etsy statsd rejects them) and counted.
+//! - **Sampling.** When a histogram records more samples in one interval than it keeps, the
+//!   kept ones carry `|@rate` (kept / recorded), so the server scales its count back to the
+//!   number recorded. Memory per histogram is bounded: 16 bytes per kept sample, allocated in
+//!   64-sample chunks as the histogram first needs them.
+//! - **Labels.** Plain StatsD has no tags: label values are folded into the name as extra
+//!   segments, ordered by label key (`name.value1.value2`), or dropped
+//!   ([`LabelHandling`]). Global labels merge with a metric's labels; the metric's label wins
+//!   for the same key.
+//! - **NaN and infinities** are never sent; they are dropped and counted in
+//!   [`ExporterStats::values_dropped_invalid`].
+//!
+//! # Names: what is sanitised, and how
+//!
+//! A name can never produce a second line, an extra field or an empty segment. Every name,
+//! prefix and folded label value is reduced to dot-separated segments of `[A-Za-z0-9_-]`:
+//!
+//! - any other character (`:` `|` `@` `#` `,` whitespace, newlines, control characters, `/`,
+//!   and each non-ASCII character) becomes `_`;
+//! - empty segments are removed (`a..b` → `a.b`, leading and trailing dots vanish);
+//! - a folded label value is one segment: its dots become `_`;
+//! - a name with nothing left is not sent; its values are counted in
+//!   [`ExporterStats::values_dropped_unnamed`].
+//!
+//! # Payloads and transports
+//!
+//! Lines are packed into payloads of at most the maximum payload length (default 1432 bytes
+//! for UDP, which fits an Ethernet MTU; TCP writes newline-terminated lines in batches of up to
+//! 64 KiB). A line is never split across payloads, and a single line longer than the limit is
+//! dropped and counted ([`ExporterStats::lines_dropped_too_long`]).
+//!
+//! - **UDP:** one `send` per payload, fire and forget. IPv4 and IPv6 destinations both work;
+//!   the destination is re-resolved every 60 s.
+//! - **TCP:** one connection, re-resolved and re-established with capped exponential backoff
+//!   and jitter when it breaks. Before each flush we check whether the receiver closed the
+//!   connection, so a receiver that restarts gracefully loses nothing.
+//!
+//! # Delivery guarantees
+//!
+//! - Recording never blocks and never does I/O: sending happens on the flusher only.
+//! - While a TCP destination is down, nothing is drained: counters keep summing, gauges keep
+//!   their value, histograms keep their bounded reservoir. When it is back, the next flush
+//!   sends the aggregate of the whole outage.
+//! - A TCP write that fails mid-flush keeps the unsent lines (from the first line the kernel
+//!   did not fully accept) in a bounded backlog (8 MiB by default, oldest lines dropped first
+//!   and counted) and sends them first on the next connection.
+//! - UDP cannot report loss; send errors that the socket does report are counted.
+//! - At shutdown, the final flush has the shutdown timeout (5 s by default). What it cannot
+//!   deliver in that time is counted in [`ExporterStats::lines_dropped_shutdown`]; the guard
+//!   never hangs.
+//!
+//! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
+//! change of state (unreachable, reachable again), never one per packet.
+//!
+//! # Minimum supported Rust version
+//!
+//! 1.85.
+
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 
 mod aggregate;
 mod builder;

@@ -12,13 +12,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// every value that could not be encoded is in `values_dropped_invalid`,
 /// `lines_dropped_too_long` or `values_dropped_unnamed`.
 ///
-/// ```
-/// # use metrics_exporter_statsd_graphite::ExporterStats;
-/// fn report(stats: &ExporterStats) {
-///     if stats.lines_dropped_send > 0 {
-///         tracing::warn!(dropped = stats.lines_dropped_send, "metrics were lost");
-///     }
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use metrics_exporter_statsd_graphite::ExporterBuilder;
+///
+/// let guard = ExporterBuilder::statsd("127.0.0.1:8125").install()?;
+/// // ... later, e.g. from a health check:
+/// let stats = guard.handle().stats();
+/// if stats.lines_dropped_send > 0 {
+///     tracing::warn!(dropped = stats.lines_dropped_send, "metrics were lost");
 /// }
+/// # Ok(())
+/// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

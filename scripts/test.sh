@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+# Installs the real receivers the interop tests need (apt + npm, when missing), then:
+# formatting, clippy (pedantic, -D warnings), every test and doctest, the docs with
+# -D warnings, and a build of the benches (timings are never gated on: the machine is noisy).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "receivers (Etsy statsd, collectd, carbon)"
+bash scripts/install-receivers.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, -D warnings)"
+cargo clippy --all-targets --all-features -- -D warnings
+
+step "cargo test (unit, integration, interop, doctests)"
+cargo test --all-features
+
+step "cargo doc (-D warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+
+step "cargo bench --no-run"
+cargo bench --no-run
