@@ -14,58 +14,74 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A UDP receiver on 127.0.0.1.
+/// A UDP receiver on 127.0.0.1. A background thread reads continuously, so a burst of
+/// datagrams never overflows the kernel's receive buffer while a test is busy.
 pub(crate) struct UdpReceiver {
-    socket: UdpSocket,
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Vec<u8>>>>,
     pub(crate) datagrams: Vec<Vec<u8>>,
 }
 
 impl UdpReceiver {
     pub(crate) fn new() -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = socket.local_addr().unwrap();
+        let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+        let sink = Arc::clone(&received);
+        // The thread ends when the test process does; it holds only the socket.
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 65_536];
+            while let Ok(n) = socket.recv(&mut buf) {
+                sink.lock().unwrap().push(buf[..n].to_vec());
+            }
+        });
         Self {
-            socket,
+            addr,
+            received,
             datagrams: Vec::new(),
         }
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
-        self.socket.local_addr().unwrap()
+        self.addr
     }
 
     pub(crate) fn endpoint(&self) -> String {
         format!("udp://{}", self.addr())
     }
 
-    /// Receives datagrams until `quiet` passes with none arriving (or `max` elapses).
+    fn sync(&mut self) -> usize {
+        self.datagrams.clone_from(&self.received.lock().unwrap());
+        self.datagrams.len()
+    }
+
+    /// Waits until `quiet` passes with no new datagram (or `max` elapses); returns all lines.
     pub(crate) fn drain(&mut self, quiet: Duration, max: Duration) -> Vec<String> {
         let start = Instant::now();
-        self.socket.set_read_timeout(Some(quiet)).unwrap();
-        let mut buf = vec![0u8; 65_536];
-        while start.elapsed() < max {
-            match self.socket.recv(&mut buf) {
-                Ok(n) => self.datagrams.push(buf[..n].to_vec()),
-                Err(_) => break,
+        let mut seen = self.sync();
+        let mut last_change = Instant::now();
+        while start.elapsed() < max && last_change.elapsed() < quiet {
+            std::thread::sleep(Duration::from_millis(5));
+            let now = self.sync();
+            if now != seen {
+                seen = now;
+                last_change = Instant::now();
             }
         }
         self.lines()
     }
 
-    /// Receives until `pred` holds on all lines so far, or `max` elapses.
+    /// Waits until `pred` holds on all lines so far, or `max` elapses.
     pub(crate) fn wait_for(
         &mut self,
         max: Duration,
         pred: impl Fn(&[String]) -> bool,
     ) -> Vec<String> {
         let start = Instant::now();
-        self.socket
-            .set_read_timeout(Some(Duration::from_millis(20)))
-            .unwrap();
-        let mut buf = vec![0u8; 65_536];
+        self.sync();
         while !pred(&self.lines()) && start.elapsed() < max {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                self.datagrams.push(buf[..n].to_vec());
-            }
+            std::thread::sleep(Duration::from_millis(5));
+            self.sync();
         }
         self.lines()
     }
