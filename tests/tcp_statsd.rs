@@ -112,3 +112,31 @@ fn a_destination_that_never_answers_does_not_hang_shutdown() {
     assert_eq!(stats.lines_dropped_shutdown, 1);
     assert_eq!(stats.lines_sent, 0);
 }
+
+#[test]
+fn re_resolving_on_a_timer_keeps_a_healthy_connection() {
+    let rx = TcpReceiver::new();
+    // "localhost" may resolve to ::1 and 127.0.0.1; the receiver listens on 127.0.0.1 only.
+    let endpoint = format!("tcp://localhost:{}", rx.addr().port());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_resolve_interval(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("dns"));
+    for _ in 0..5 {
+        counter.increment(1);
+        guard.handle().flush().unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let lines = rx.wait_for(MAX, |l| counter_sum(l, "dns") == 5);
+    assert_eq!(counter_sum(&lines, "dns"), 5);
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(
+        *rx.accepted.lock().unwrap(),
+        1,
+        "no reconnect while the address is unchanged"
+    );
+    assert_eq!(stats.connects, 1);
+}

@@ -66,8 +66,14 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    fn current(&self) -> SocketAddr {
-        self.addrs[0]
+    /// The preferred address (the resolver's first). Never `None` in practice: `build`
+    /// refuses an endpoint without addresses and `refresh` never stores an empty list.
+    fn current(&self) -> Option<SocketAddr> {
+        self.addrs.first().copied()
+    }
+
+    fn contains(&self, addr: SocketAddr) -> bool {
+        self.addrs.contains(&addr)
     }
 
     fn all(&self) -> impl Iterator<Item = SocketAddr> + '_ {
@@ -152,7 +158,14 @@ impl Transport {
             }
             Socket::Tcp(tcp) => {
                 if tcp.check_peer() {
-                    return true;
+                    // A healthy connection follows DNS too: once the name no longer resolves
+                    // to the peer we are connected to, move to the new address.
+                    self.target.refresh(now, false, self.connect_timeout).await;
+                    if tcp.peer().is_none_or(|peer| self.target.contains(peer)) {
+                        return true;
+                    }
+                    tracing::info!(endpoint = %self.target.endpoint, "metrics destination moved; reconnecting");
+                    tcp.disconnect();
                 }
                 self.target.refresh(now, true, self.connect_timeout).await;
                 let result = tcp.connect(&self.target).await;

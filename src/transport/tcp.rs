@@ -23,6 +23,11 @@ impl TcpTransport {
         }
     }
 
+    /// The address we are connected to.
+    pub(crate) fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.stream.as_ref()?.peer_addr().ok()
+    }
+
     pub(crate) fn disconnect(&mut self) {
         self.stream = None;
     }

@@ -22,7 +22,12 @@ impl UdpTransport {
     /// changed). Binds to the wildcard address of the destination's family, so IPv6
     /// destinations work.
     pub(crate) async fn ready(&mut self, target: &Target) -> io::Result<()> {
-        let addr = target.current();
+        let Some(addr) = target.current() else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the destination has no address",
+            ));
+        };
         if matches!(&self.socket, Some((_, a)) if *a == addr) {
             return Ok(());
         }
