@@ -35,6 +35,27 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Smallest sample rate we write: `@0.000000001`. A rate this small needs a billion samples
+/// per interval for every one kept.
+const MIN_RATE: f64 = 1e-9;
+
+/// Appends a sample rate in `(0, 1)` in plain fixed notation, at most 9 decimals, trailing
+/// zeros trimmed (`0.25`, `0.000007`). Never exponent notation: Etsy statsd reads the rate with
+/// `/^@([\d\.]+)/`, so `6.7e-6` would be taken as 6.7 and the count shrunk a millionfold.
+pub(crate) fn write_rate(out: &mut Vec<u8>, rate: f64) {
+    use std::io::Write as _;
+    let rate = rate.clamp(MIN_RATE, 1.0);
+    let start = out.len();
+    // Writing to a Vec cannot fail; the capacity is reused across flushes.
+    let _ = write!(out, "{rate:.9}");
+    while out.len() > start + 1 && out.last() == Some(&b'0') {
+        out.pop();
+    }
+    if out.last() == Some(&b'.') {
+        out.pop();
+    }
+}
+
 /// Whether a value may go on the wire: NaN and infinities never do.
 pub(crate) fn is_sendable(v: f64) -> bool {
     v.is_finite()
@@ -81,6 +102,26 @@ mod tests {
             f64::MIN_POSITIVE,
         ] {
             assert_eq!(f(v).parse::<f64>().unwrap().to_bits(), v.to_bits());
+        }
+    }
+
+    #[test]
+    fn sample_rates_are_plain_decimals_never_exponents() {
+        let rate = |r: f64| {
+            let mut out = Vec::new();
+            write_rate(&mut out, r);
+            String::from_utf8(out).unwrap()
+        };
+        let table: &[(f64, &str)] = &[
+            (0.25, "0.25"),
+            (0.5, "0.5"),
+            (2.0 / 300_000.0, "0.000006667"),
+            (1e-7, "0.0000001"),
+            (1e-12, "0.000000001"),
+            (0.999_999_999_9, "1"),
+        ];
+        for (r, want) in table {
+            assert_eq!(rate(*r), *want, "rate {r:e}");
         }
     }
 

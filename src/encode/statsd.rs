@@ -14,7 +14,7 @@
 
 use metrics::{Key, Label, Unit};
 
-use super::number::{is_sendable, write_f64, write_u64};
+use super::number::{is_sendable, write_f64, write_rate, write_u64};
 use super::sanitize::{push_path, push_segment};
 use super::{EncodeTally, PayloadWriter};
 
@@ -202,7 +202,7 @@ impl StatsdEncoder {
             buf.extend_from_slice(suffix);
             if rate < 1.0 {
                 buf.extend_from_slice(b"|@");
-                write_f64(buf, rate);
+                write_rate(buf, rate);
             }
             buf.push(b'\n');
             commit(w, 1, t);

@@ -113,6 +113,11 @@ fn counter_gauge_and_timer_lines_match_the_etsy_format_exactly() {
             Box::new(|w, t| e.histogram(&n, &[0.001, 0.002], 0.25, SampleUnit::Seconds, w, t)),
             "requests:1|ms|@0.25\nrequests:2|ms|@0.25",
         ),
+        (
+            "tiny sample rate in fixed notation",
+            Box::new(|w, t| e.histogram(&n, &[0.001], 2.0 / 300_000.0, SampleUnit::Seconds, w, t)),
+            "requests:1|ms|@0.000006667",
+        ),
     ];
     for (what, f, want) in table {
         let (got, _) = datagrams(1432, f);
@@ -256,12 +261,18 @@ fn parse_line(line: &str) -> Result<(&str, f64, &str, Option<f64>), String> {
     }
     let rate = match fields.next() {
         None => None,
-        Some(r) => Some(
-            r.strip_prefix('@')
-                .ok_or("bad rate")?
-                .parse()
-                .map_err(|e| format!("rate: {e}"))?,
-        ),
+        Some(r) => {
+            // Etsy's grammar: `@` then digits and dots only (`/^@([\d\.]+)/`).
+            let digits = r.strip_prefix('@').ok_or("bad rate")?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                return Err(format!("rate not in Etsy's grammar: {r}"));
+            }
+            let rate: f64 = digits.parse().map_err(|e| format!("rate: {e}"))?;
+            if !(rate > 0.0 && rate <= 1.0) {
+                return Err(format!("rate out of range: {r}"));
+            }
+            Some(rate)
+        }
     };
     if fields.next().is_some() {
         return Err("extra field".into());
@@ -291,7 +302,7 @@ fn point_strategy() -> impl Strategy<Value = Point> {
         value_strategy().prop_map(Point::Gauge),
         (
             proptest::collection::vec(value_strategy(), 0..5),
-            0.01..=1.0f64
+            prop_oneof![1e-12..1e-5f64, 0.01..=1.0f64]
         )
             .prop_map(|(v, r)| Point::Timer(v, r)),
     ]
