@@ -314,6 +314,12 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
+    #[cfg(test)]
+    pub(crate) fn into_flusher(self) -> Flusher {
+        self.flusher
+    }
+
     /// Starts the flusher: on the current tokio runtime if called inside one, otherwise on a
     /// dedicated thread.
     ///
@@ -325,7 +331,6 @@ impl Exporter {
         let handle = ExporterHandle::new(
             tx,
             self.stats,
-            &running,
             self.shutdown_timeout + Duration::from_millis(250),
         );
         Ok(ExporterGuard::new(handle, running, self.shutdown_timeout))

@@ -62,8 +62,4 @@ pub enum FlushError {
     /// The flusher did not answer in time. It keeps running; the flush may still happen.
     #[error("the flusher did not finish within the timeout")]
     Timeout,
-    /// Waiting would block the async runtime the flusher runs on (a current-thread runtime):
-    /// use the `_async` variant.
-    #[error("blocking here would stall the runtime the flusher runs on; use the async variant")]
-    WouldBlockRuntime,
 }

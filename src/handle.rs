@@ -29,8 +29,6 @@ use crate::stats::{ExporterStats, StatsCells};
 pub struct ExporterHandle {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<StatsCells>,
-    /// Set when the flusher is a task on a current-thread runtime: blocking there deadlocks.
-    on_current_thread_runtime: bool,
     wait: Duration,
 }
 
@@ -38,15 +36,11 @@ impl ExporterHandle {
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
         stats: Arc<StatsCells>,
-        running: &Running,
         wait: Duration,
     ) -> Self {
-        let on_current_thread_runtime =
-            matches!(running, Running::Task(_, RuntimeFlavor::CurrentThread));
         Self {
             commands,
             stats,
-            on_current_thread_runtime,
             wait,
         }
     }
@@ -56,12 +50,14 @@ impl ExporterHandle {
     ///
     /// # Errors
     /// [`FlushError::NotRunning`] after shutdown, [`FlushError::Timeout`] when the flusher
-    /// did not finish in time, and [`FlushError::WouldBlockRuntime`] when called on a
-    /// current-thread tokio runtime that also runs the flusher (use
-    /// [`flush_async`](Self::flush_async) there).
+    /// did not finish in time.
+    ///
+    /// `Ok` means the flusher ran a flush, not that a receiver got it: while a TCP
+    /// destination is unreachable, the flush keeps the aggregate for later and sends nothing.
+    /// [`stats`](Self::stats) tells what was sent and dropped.
     pub fn flush(&self) -> Result<(), FlushError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.blocking(|| {
+        Self::blocking(|| {
             self.commands
                 .send(Command::Flush(Reply::Sync(tx)))
                 .map_err(|_| FlushError::NotRunning)?;
@@ -86,15 +82,13 @@ impl ExporterHandle {
         self.stats.snapshot()
     }
 
-    /// Runs a blocking wait where that is safe: outside a runtime directly, on a
-    /// multi-thread runtime through `block_in_place`, and never on a current-thread runtime
-    /// that runs the flusher itself.
-    fn blocking<T>(&self, f: impl FnOnce() -> Result<T, FlushError>) -> Result<T, FlushError> {
+    /// Runs a blocking wait: on a multi-thread runtime through `block_in_place` (so the
+    /// runtime's other tasks, the flusher among them, keep running), elsewhere directly. On a
+    /// current-thread runtime the flusher has its own thread, so waiting only stalls the
+    /// caller's runtime, for at most the timeout.
+    fn blocking<T>(f: impl FnOnce() -> T) -> T {
         match Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-            Ok(_) if self.on_current_thread_runtime => Err(FlushError::WouldBlockRuntime),
-            // No runtime, or the flusher runs elsewhere (its own thread): waiting only stalls
-            // this thread.
             _ => f(),
         }
     }
@@ -122,9 +116,8 @@ async fn wait_async(rx: oneshot::Receiver<()>, wait: Duration) -> Result<(), Flu
 /// Bind it to a named variable: `let _ = builder.install()?` drops it at once, which shuts the
 /// exporter down immediately.
 ///
-/// Inside a current-thread tokio runtime that also runs the flusher, dropping the guard can
-/// only *ask* for the final flush (blocking would deadlock); call
-/// [`shutdown_async`](Self::shutdown_async) there to wait for it.
+/// When the flusher is a task on your multi-thread runtime, drop (or shut down) the guard
+/// before that runtime shuts down: a runtime that is gone cannot run the final flush.
 #[derive(Debug)]
 #[must_use = "dropping the guard shuts the exporter down at once"]
 pub struct ExporterGuard {
@@ -156,9 +149,8 @@ impl ExporterGuard {
     ///
     /// # Errors
     /// [`FlushError::Timeout`] if the final flush did not finish in time (what it could not
-    /// send is counted in `lines_dropped_shutdown`), [`FlushError::WouldBlockRuntime`] on a
-    /// current-thread runtime that runs the flusher (the shutdown is still requested; use
-    /// [`shutdown_async`](Self::shutdown_async) to wait for it).
+    /// send is counted in `lines_dropped_shutdown`); [`FlushError::NotRunning`] if the
+    /// flusher already stopped (its runtime shut down).
     pub fn shutdown(mut self) -> Result<ExporterStats, FlushError> {
         self.shutdown_blocking()
     }
@@ -172,7 +164,7 @@ impl ExporterGuard {
         let (tx, rx) = oneshot::channel();
         self.request_shutdown(Reply::Async(tx))?;
         let result = wait_async(rx, self.shutdown_timeout + GRACE).await;
-        if let Some(Running::Task(task, _)) = running {
+        if let Some(Running::Task(task)) = running {
             if result.is_ok() {
                 drop(task.await);
             }
@@ -198,18 +190,12 @@ impl ExporterGuard {
             self.request_shutdown(Reply::Sync(tx))?;
             wait_sync(&rx, wait)
         };
-        let result = match self.handle.blocking(request) {
-            Err(FlushError::WouldBlockRuntime) => {
-                // Ask for the final flush anyway; the runtime will run it when it can.
-                let _ = self.request_shutdown(Reply::None);
-                Err(FlushError::WouldBlockRuntime)
-            }
-            other => other,
-        };
+        let result = ExporterHandle::blocking(request);
         if result.is_ok() {
             if let Running::Thread(thread) = running {
-                // The flusher replied just before returning: this join is immediate.
-                drop(thread.join());
+                // The flusher replied just before returning, and its runtime shuts down
+                // without waiting for stray blocking work: this join is immediate.
+                drop(ExporterHandle::blocking(|| thread.join()));
             }
         }
         result.map(|()| self.handle.stats())

@@ -28,11 +28,14 @@
 //! Dropping the guard does the same final flush. Keep it alive for as long as you record
 //! (`let _ = ... .install()?` drops it at once).
 //!
-//! `install` works from a plain synchronous `main` (the flusher gets its own thread, named
-//! `metrics-exporter-flusher`, running a current-thread tokio runtime) and from inside a tokio
-//! runtime (the flusher is spawned onto it). On a current-thread runtime, use the `_async`
-//! variants ([`ExporterHandle::flush_async`], [`ExporterGuard::shutdown_async`]): the blocking
-//! ones return [`FlushError::WouldBlockRuntime`] there instead of deadlocking.
+//! `install` works from a plain synchronous `main` and from inside a tokio runtime. Inside a
+//! multi-thread runtime the flusher is spawned onto it; otherwise (no runtime, or a
+//! current-thread one, which only runs tasks while its own thread polls it) the flusher gets
+//! its own thread, named `metrics-exporter-flusher`, running a current-thread runtime, so the
+//! final flush on drop always happens. The blocking [`ExporterHandle::flush`] and
+//! [`ExporterGuard::shutdown`] work everywhere (through `block_in_place` on a multi-thread
+//! runtime); async code can use [`ExporterHandle::flush_async`] and
+//! [`ExporterGuard::shutdown_async`].
 //!
 //! # Layers, and installing the recorder yourself
 //!

@@ -1,5 +1,5 @@
 //! Where the flusher runs: on the caller's tokio runtime (both flavours) or its own thread,
-//! and tokio's paused clock for the interval logic.
+//! (tokio's paused clock for the interval logic is in `src/flush/tests.rs`).
 
 #[path = "support/loopback.rs"]
 mod loopback;
@@ -7,9 +7,8 @@ mod loopback;
 use std::time::Duration;
 
 use loopback::UdpReceiver;
-use metrics_exporter_statsd_graphite::{ExporterBuilder, FlushError};
+use metrics_exporter_statsd_graphite::ExporterBuilder;
 
-const QUIET: Duration = Duration::from_millis(300);
 const MAX: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,54 +20,49 @@ async fn inside_a_multi_thread_runtime_blocking_flush_and_shutdown_work() {
     guard.handle().flush().unwrap();
     metrics::with_local_recorder(&recorder, || metrics::counter!("mt").increment(2));
     guard.shutdown().unwrap();
-    assert_eq!(rx.drain(QUIET, MAX), vec!["mt:1|c", "mt:2|c"]);
+    assert_eq!(rx.wait_for(MAX, |l| l.len() == 2), vec!["mt:1|c", "mt:2|c"]);
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn inside_a_current_thread_runtime_blocking_is_refused_and_async_works() {
+async fn inside_a_current_thread_runtime_both_blocking_and_async_calls_work() {
     let mut rx = UdpReceiver::new();
     let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint()).build().unwrap();
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
     metrics::with_local_recorder(&recorder, || metrics::counter!("ct").increment(1));
-    assert_eq!(handle.flush(), Err(FlushError::WouldBlockRuntime));
-    handle.flush_async().await.unwrap();
+    handle.flush().unwrap();
     metrics::with_local_recorder(&recorder, || metrics::counter!("ct").increment(2));
-    guard.shutdown_async().await.unwrap();
-    let lines = tokio::task::spawn_blocking(move || rx.drain(QUIET, MAX))
+    handle.flush_async().await.unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("ct").increment(3));
+    // Dropped inside the runtime: the flusher has its own thread, so the drop waits for it.
+    drop(guard);
+    let lines = tokio::task::spawn_blocking(move || rx.wait_for(MAX, |l| l.len() == 3))
         .await
         .unwrap();
-    assert_eq!(lines, vec!["ct:1|c", "ct:2|c"]);
+    assert_eq!(lines, vec!["ct:1|c", "ct:2|c", "ct:3|c"]);
 }
 
-#[tokio::test(start_paused = true)]
-async fn ticks_happen_exactly_at_each_interval_on_the_paused_clock() {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
-    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
-        .with_flush_interval(Duration::from_secs(10))
+#[test]
+fn a_guard_made_in_a_current_thread_runtime_and_dropped_after_it_still_flushes_the_tail() {
+    let mut rx = UdpReceiver::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
-    let start = tokio::time::Instant::now();
-    let guard = exporter.start().unwrap();
-    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("paused"));
-    counter.increment(1);
-    let mut buf = [0u8; 64];
-    // Nothing before the first interval ends...
+    let (recorder, guard) = runtime.block_on(async {
+        let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint()).build().unwrap();
+        (recorder, exporter.start().unwrap())
+    });
+    drop(runtime);
+    metrics::with_local_recorder(&recorder, || metrics::counter!("tail").increment(5));
+    let start = std::time::Instant::now();
+    drop(guard);
     assert!(
-        tokio::time::timeout(Duration::from_millis(9_999), socket.recv(&mut buf))
-            .await
-            .is_err()
+        start.elapsed() < Duration::from_secs(2),
+        "drop took {:?}",
+        start.elapsed()
     );
-    // ...then the tick, at exactly 10 s.
-    let n = socket.recv(&mut buf).await.unwrap();
-    assert_eq!(&buf[..n], b"paused:1|c");
-    assert_eq!(start.elapsed(), Duration::from_secs(10));
-    counter.increment(4);
-    let n = socket.recv(&mut buf).await.unwrap();
-    assert_eq!(&buf[..n], b"paused:4|c");
-    assert_eq!(start.elapsed(), Duration::from_secs(20));
-    guard.shutdown_async().await.unwrap();
+    assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["tail:5|c"]);
 }
 
 #[test]
@@ -87,5 +81,5 @@ fn without_a_runtime_the_flusher_runs_on_a_named_thread() {
         "{threads:?}"
     );
     guard.shutdown().unwrap();
-    assert_eq!(rx.drain(QUIET, MAX), vec!["thread:1|c"]);
+    assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["thread:1|c"]);
 }

@@ -33,7 +33,6 @@ pub(crate) use spawn::{Running, spawn};
 pub(crate) enum Reply {
     Sync(std::sync::mpsc::SyncSender<()>),
     Async(oneshot::Sender<()>),
-    None,
 }
 
 impl Reply {
@@ -42,7 +41,6 @@ impl Reply {
         match self {
             Self::Sync(tx) => drop(tx.try_send(())),
             Self::Async(tx) => drop(tx.send(())),
-            Self::None => {}
         }
     }
 }
@@ -319,3 +317,6 @@ impl Flusher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

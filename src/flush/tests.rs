@@ -1,0 +1,59 @@
+//! The flusher's timing on tokio's paused clock: the flusher future runs on the test's own
+//! (paused) runtime, so every tick lands at an exact instant.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Command;
+use crate::ExporterBuilder;
+
+#[tokio::test(start_paused = true)]
+async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let start = tokio::time::Instant::now();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("paused"));
+    let mut buf = [0u8; 64];
+
+    counter.increment(1);
+    // Nothing before the first interval ends...
+    assert!(
+        tokio::time::timeout(Duration::from_millis(9_999), socket.recv(&mut buf))
+            .await
+            .is_err()
+    );
+    // ...then the tick, at exactly 10 s.
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"paused:1|c");
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
+
+    // A quiet interval (20 s) sends nothing; the next change goes out at 30 s.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    counter.increment(4);
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"paused:4|c");
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+
+    // Shutdown flushes at once, without waiting for the next tick.
+    counter.increment(2);
+    let (tx, done) = tokio::sync::oneshot::channel();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    commands
+        .send(Command::Shutdown {
+            deadline,
+            reply: super::Reply::Async(tx),
+        })
+        .unwrap();
+    done.await.unwrap();
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"paused:2|c");
+    assert_eq!(start.elapsed(), Duration::from_secs(30));
+    task.await.unwrap();
+}
