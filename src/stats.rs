@@ -32,13 +32,14 @@ pub struct ExporterStats {
     pub flushes: u64,
     /// Lines written to the transport.
     pub lines_sent: u64,
-    /// Payloads (datagrams, or stream batches) written to the transport.
+    /// Payloads (datagrams, or stream batches) written to the transport whole.
     pub payloads_sent: u64,
     /// Bytes written to the transport.
     pub bytes_sent: u64,
-    /// Payloads dropped because sending failed (socket error, timeout, backlog full).
+    /// Datagrams dropped because sending failed (socket error, timeout).
     pub payloads_dropped: u64,
-    /// Lines in those dropped payloads.
+    /// Lines lost to failed sends: those in dropped datagrams, and stream lines dropped
+    /// (oldest first) because the backlog was full.
     pub lines_dropped_send: u64,
     /// Lines dropped because one line alone was longer than the maximum payload length.
     pub lines_dropped_too_long: u64,

@@ -42,6 +42,14 @@ impl Encoder {
         }
     }
 
+    /// Whether `line` must travel with the line before it, `prev` (see
+    /// `statsd::continues_chunk`). Used when stream lines are re-sent or dropped.
+    pub(crate) fn continues_chunk(&self, prev: &[u8], line: &[u8]) -> bool {
+        match self {
+            Self::Statsd(_) => statsd::continues_chunk(prev, line),
+        }
+    }
+
     /// Encodes one counter delta.
     pub(crate) fn counter(
         &self,

@@ -210,6 +210,17 @@ impl StatsdEncoder {
     }
 }
 
+/// Whether `line` is the second half of a chunk that starts with `prev` (both without their
+/// newline): the Etsy negative-gauge pair `name:0|g` + `name:-5|g`. Re-sending or dropping
+/// must treat the two as one, or the server applies `-5` as a delta.
+pub(crate) fn continues_chunk(prev: &[u8], line: &[u8]) -> bool {
+    let Some(name) = prev.strip_suffix(b":0|g") else {
+        return false;
+    };
+    line.strip_prefix(name)
+        .is_some_and(|rest| rest.starts_with(b":-") && rest.ends_with(b"|g"))
+}
+
 fn commit(w: &mut PayloadWriter, lines: u32, t: &mut EncodeTally) {
     match w.commit(lines) {
         Ok(()) => t.lines += u64::from(lines),

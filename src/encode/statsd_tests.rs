@@ -356,3 +356,13 @@ proptest! {
         prop_assert_eq!(expected_lines, t.lines + t.too_long + t.invalid_values);
     }
 }
+
+#[test]
+fn the_negative_gauge_pair_is_recognised_as_one_chunk() {
+    assert!(continues_chunk(b"temp.eu:0|g", b"temp.eu:-5|g"));
+    assert!(continues_chunk(b"a:0|g", b"a:-0.25|g"));
+    assert!(!continues_chunk(b"a:0|g", b"b:-5|g"));
+    assert!(!continues_chunk(b"a:0|g", b"a:5|g"));
+    assert!(!continues_chunk(b"a:1|c", b"a:-5|g"));
+    assert!(!continues_chunk(b"ab:0|g", b"a:-5|g"));
+}

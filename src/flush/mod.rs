@@ -25,7 +25,7 @@ use crate::encode::{EncodeTally, Encoder, PayloadWriter};
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
 
-use backlog::{Backlog, count_lines, line_start};
+use backlog::{Backlog, count_lines, resume_point};
 pub(crate) use spawn::{Running, spawn};
 
 /// How the caller of a flush wants to hear that it is done.
@@ -249,24 +249,26 @@ impl Flusher {
     }
 
     /// Sends the collected payloads. Datagram failures drop that payload (counted); a stream
-    /// failure moves the rest, from the first incomplete line, to the backlog.
+    /// failure moves the rest, from the first chunk the kernel did not fully accept, to the
+    /// backlog.
     async fn deliver(&mut self, transport: &mut Transport) {
         while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
+            let result = transport.send(payload, &self.stats).await;
+            // Only now: a send cancelled by the shutdown deadline still counts as unsent.
             self.next_payload += 1;
-            match transport.send(payload, &self.stats).await {
-                Ok(()) => self.count_sent(payload.len(), lines),
+            match result {
+                Ok(()) => self.count_sent(payload.len(), u64::from(lines)),
                 Err(error) if transport.is_stream() => {
-                    let from = line_start(payload, error.written());
-                    self.count_sent(
-                        from,
-                        u32::try_from(count_lines(&payload[..from])).unwrap_or(u32::MAX),
-                    );
-                    let mut dropped = self.backlog.push(&payload[from..]);
+                    let continues =
+                        |prev: &[u8], line: &[u8]| self.encoder.continues_chunk(prev, line);
+                    let from = resume_point(payload, error.written(), &continues);
+                    self.count_partial(&payload[..from]);
+                    let mut dropped = self.backlog.push(&payload[from..], &continues);
                     while let Some((rest, _)) = self.writer.payload(self.next_payload) {
                         self.next_payload += 1;
-                        dropped += self.backlog.push(rest);
+                        dropped += self.backlog.push(rest, &continues);
                     }
-                    self.count_dropped(dropped);
+                    add(&self.stats.lines_dropped_send, dropped);
                     return;
                 }
                 Err(_) => {
@@ -284,16 +286,15 @@ impl Flusher {
             let piece = self.backlog.front(self.writer.max_len());
             match transport.send(piece, &self.stats).await {
                 Ok(()) => {
-                    let (len, lines) = (piece.len(), count_lines(piece));
-                    self.count_sent(len, u32::try_from(lines).unwrap_or(u32::MAX));
+                    let len = piece.len();
+                    self.count_sent(len, count_lines(piece));
                     self.backlog.consume(len);
                 }
                 Err(error) => {
-                    let done = line_start(piece, error.written());
-                    self.count_sent(
-                        done,
-                        u32::try_from(count_lines(&piece[..done])).unwrap_or(u32::MAX),
-                    );
+                    let continues =
+                        |prev: &[u8], line: &[u8]| self.encoder.continues_chunk(prev, line);
+                    let done = resume_point(piece, error.written(), &continues);
+                    self.count_partial(&piece[..done]);
                     self.backlog.consume(done);
                     return false;
                 }
@@ -302,19 +303,17 @@ impl Flusher {
         true
     }
 
-    fn count_sent(&self, bytes: usize, lines: u32) {
-        if bytes > 0 {
-            add(&self.stats.payloads_sent, 1);
-            add(&self.stats.bytes_sent, bytes as u64);
-            add(&self.stats.lines_sent, u64::from(lines));
-        }
+    /// Counts a payload that went out whole.
+    fn count_sent(&self, bytes: usize, lines: u64) {
+        add(&self.stats.payloads_sent, 1);
+        add(&self.stats.bytes_sent, bytes as u64);
+        add(&self.stats.lines_sent, lines);
     }
 
-    fn count_dropped(&self, lines: u64) {
-        if lines > 0 {
-            add(&self.stats.payloads_dropped, 1);
-            add(&self.stats.lines_dropped_send, lines);
-        }
+    /// Counts the whole lines at the start of a stream payload that went out before a failure.
+    fn count_partial(&self, written: &[u8]) {
+        add(&self.stats.bytes_sent, written.len() as u64);
+        add(&self.stats.lines_sent, count_lines(written));
     }
 }
 
