@@ -15,6 +15,9 @@ use crate::handle::{ExporterGuard, ExporterHandle};
 use crate::recorder::ExporterRecorder;
 use crate::stats::StatsCells;
 
+/// Largest per-interval sample cap: 1 MiB of slots per histogram at most.
+const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
+
 /// The wire protocol the exporter speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -158,6 +161,11 @@ impl ExporterBuilder {
     /// The unit assumed for histograms that no `describe_histogram!` gave a unit, when
     /// converting to milliseconds for timers. Defaults to [`Unit::Seconds`], because `metrics`
     /// records a `Duration` as seconds. A non-time unit sends values as recorded.
+    ///
+    /// With the default, an undescribed histogram of something that is not a time (bytes,
+    /// items) is multiplied by 1000 and sent as a timer: describe such histograms with their
+    /// unit (`describe_histogram!("size", Unit::Bytes, "...")`), or send histograms as `|h`
+    /// with [`with_histogram_kind`](Self::with_histogram_kind).
     pub fn with_default_histogram_unit(mut self, unit: Unit) -> Self {
         self.default_histogram_unit = unit;
         self
@@ -165,7 +173,8 @@ impl ExporterBuilder {
 
     /// Samples each histogram keeps per flush interval; beyond that a uniform random sample of
     /// this size is kept and sent with `|@rate`, so the server still counts every sample.
-    /// Bounds memory at 16 bytes per sample per histogram. Defaults to 1024; must not be zero.
+    /// Bounds memory at 16 bytes per sample per histogram. Defaults to 1024; must be within
+    /// 1..=65536.
     pub fn with_histogram_max_samples(mut self, samples: usize) -> Self {
         self.histogram_capacity = samples;
         self
@@ -221,7 +230,12 @@ impl ExporterBuilder {
                 })
             }
         };
-        nonzero("with_histogram_max_samples", self.histogram_capacity > 0)?;
+        if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
+            return Err(BuildError::InvalidSetting {
+                setting: "with_histogram_max_samples",
+                reason: "must be within 1..=65536",
+            });
+        }
         nonzero("with_write_timeout", !self.write_timeout.is_zero())?;
         nonzero("with_connect_timeout", !self.connect_timeout.is_zero())?;
         let addrs = endpoint.resolve()?;
@@ -370,7 +384,11 @@ mod tests {
             ),
             (
                 b().with_histogram_max_samples(0),
-                "invalid setting with_histogram_max_samples: must not be zero",
+                "invalid setting with_histogram_max_samples: must be within 1..=65536",
+            ),
+            (
+                b().with_histogram_max_samples(65_537),
+                "invalid setting with_histogram_max_samples: must be within 1..=65536",
             ),
             (
                 b().with_write_timeout(Duration::ZERO),

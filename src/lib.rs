@@ -72,7 +72,8 @@
 //! - **Timers.** `|ms` values are milliseconds. A histogram described with a time unit
 //!   (`describe_histogram!("latency", Unit::Seconds, "...")`) is converted from that unit;
 //!   an undescribed one is taken to be in seconds, because `metrics` records a `Duration` as
-//!   seconds ([`ExporterBuilder::with_default_histogram_unit`] changes that). Conversion keeps
+//!   seconds ([`ExporterBuilder::with_default_histogram_unit`] changes that; describe
+//!   histograms that are not times with their unit, or they are multiplied by 1000). Conversion keeps
 //!   fractions: 12.5 ms is sent as `12.5`, never truncated. Negative timer values are dropped
 //!   (Etsy statsd rejects them) and counted.
 //! - **Sampling.** When a histogram records more samples in one interval than it keeps, the

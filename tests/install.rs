@@ -34,7 +34,7 @@ fn install_routes_every_macro_to_the_exporter_and_shutdown_sends_the_tail() {
     );
 
     let stats = guard.shutdown().unwrap();
-    let lines = rx.drain(Duration::from_millis(300), Duration::from_secs(10));
+    let lines = rx.wait_for(Duration::from_secs(10), |l| l.len() == 2);
     assert_eq!(counter_sum(&lines, "myapp.requests.eu._a"), 2, "{lines:?}");
     assert!(
         lines.contains(&"myapp.in_flight.eu:3|g".to_string()),

@@ -90,13 +90,9 @@ fn a_receiver_that_restarts_gets_every_increment_once_it_is_back() {
 
 #[test]
 fn a_destination_that_never_answers_does_not_hang_shutdown() {
-    // Bind then drop a listener: its port now refuses connections.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://127.0.0.1:{port}"))
+    // Port 1 (tcpmux) is privileged and unused: it refuses connections, and unlike a freed
+    // ephemeral port no parallel test can take it meanwhile.
+    let (recorder, exporter) = ExporterBuilder::statsd("tcp://127.0.0.1:1")
         .with_shutdown_timeout(Duration::from_millis(500))
         .build()
         .unwrap();

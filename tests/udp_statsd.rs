@@ -3,6 +3,8 @@
 #[path = "support/loopback.rs"]
 mod loopback;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use loopback::{UdpReceiver, counter_sum};
@@ -38,7 +40,7 @@ fn every_metric_type_arrives_as_exact_statsd_lines() {
         metrics::histogram!("render").record(7.25);
     });
     guard.handle().flush().unwrap();
-    let mut lines = rx.drain(QUIET, MAX);
+    let mut lines = rx.wait_for(MAX, |l| l.len() == 7);
     lines.sort();
     assert_eq!(
         lines,
@@ -67,39 +69,42 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
     let (recorder, exporter) = builder(&rx).build().unwrap();
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
+    let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let recorder = recorder.clone();
+            let (recorder, stop) = (recorder.clone(), Arc::clone(&stop));
             std::thread::spawn(move || {
                 metrics::with_local_recorder(&recorder, || {
                     let shared = metrics::counter!("shared");
                     let own = metrics::counter!("own", "thread" => t.to_string());
-                    for _ in 0..50_000 {
+                    let mut n = 0u64;
+                    // Keep going until the main thread has flushed many times meanwhile.
+                    while !stop.load(Ordering::Relaxed) || n < 1_000 {
                         shared.increment(1);
                         own.increment(2);
+                        n += 1;
                     }
-                });
+                    n
+                })
             })
         })
         .collect();
-    let mut flushes = 0;
-    while !threads.iter().all(std::thread::JoinHandle::is_finished) {
+    for _ in 0..20 {
         handle.flush().unwrap();
-        flushes += 1;
     }
-    for t in threads {
-        t.join().unwrap();
-    }
+    stop.store(true, Ordering::Relaxed);
+    let counts: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     guard.shutdown().unwrap();
-    let lines = rx.drain(QUIET, MAX);
-    assert!(
-        flushes > 1,
-        "the flushes must interleave with the increments"
-    );
-    assert_eq!(counter_sum(&lines, "shared"), 200_000);
-    for t in 0..4 {
-        assert_eq!(counter_sum(&lines, &format!("own.{t}")), 100_000);
+    let total: u64 = counts.iter().sum();
+    let lines = rx.wait_for(MAX, |l| counter_sum(l, "shared") >= total);
+    assert_eq!(counter_sum(&lines, "shared"), total);
+    for (t, n) in counts.iter().enumerate() {
+        assert_eq!(counter_sum(&lines, &format!("own.{t}")), 2 * n);
     }
+    assert!(
+        lines.iter().filter(|l| l.starts_with("shared:")).count() > 1,
+        "the flushes interleaved with the increments"
+    );
 }
 
 #[test]
@@ -113,7 +118,7 @@ fn nothing_is_sent_for_series_that_did_not_change() {
         metrics::histogram!("h").record(0.001);
     });
     guard.handle().flush().unwrap();
-    assert_eq!(rx.drain(QUIET, MAX).len(), 3);
+    assert_eq!(rx.wait_for(MAX, |l| l.len() == 3).len(), 3);
     guard.handle().flush().unwrap();
     let stats = guard.shutdown().unwrap();
     assert_eq!(
@@ -139,7 +144,7 @@ fn many_series_are_packed_into_full_datagrams_never_over_the_limit() {
     });
     guard.handle().flush().unwrap();
     let stats = guard.shutdown().unwrap();
-    let lines = rx.drain(QUIET, MAX);
+    let lines = rx.wait_for(MAX, |l| l.len() == 2_000);
     assert_eq!(lines.len(), 2_000);
     assert!(rx.datagrams.iter().all(|d| d.len() <= 512));
     let total: usize = rx.datagrams.iter().map(Vec::len).sum();
@@ -170,7 +175,7 @@ fn histograms_beyond_the_cap_are_sampled_with_a_rate_that_restores_the_count() {
     });
     guard.handle().flush().unwrap();
     let stats = guard.shutdown().unwrap();
-    let lines = rx.drain(QUIET, MAX);
+    let lines = rx.wait_for(MAX, |l| l.len() == 100);
     assert_eq!(lines.len(), 100);
     assert!(
         lines
@@ -193,7 +198,7 @@ fn nan_and_infinite_values_are_counted_and_never_sent() {
     });
     guard.handle().flush().unwrap();
     let stats = guard.shutdown().unwrap();
-    assert_eq!(rx.drain(QUIET, MAX), vec!["h:2|ms"]);
+    assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["h:2|ms"]);
     assert_eq!(stats.values_dropped_invalid, 2);
 }
 
@@ -222,7 +227,7 @@ fn dropping_the_guard_flushes_what_was_recorded_after_the_last_tick() {
     let guard = exporter.start().unwrap();
     metrics::with_local_recorder(&recorder, || metrics::counter!("tail").increment(9));
     drop(guard);
-    assert_eq!(rx.drain(QUIET, MAX), vec!["tail:9|c"]);
+    assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["tail:9|c"]);
 }
 
 #[test]

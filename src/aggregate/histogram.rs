@@ -14,6 +14,8 @@
 //!   atomics; this takes nanoseconds, and the wait is bounded) and reads the slots.
 //! - Slots are allocated in chunks of `CHUNK` on first use, so an idle histogram costs a few
 //!   hundred bytes, and a histogram that has seen its working size never allocates again.
+//!   (While one thread allocates a chunk, another recording into the same new chunk waits for
+//!   it: that happens at most once per chunk in a histogram's life.)
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -27,8 +29,10 @@ const CHUNK: usize = 64;
 const ACTIVE_BIT: u64 = 1 << 63;
 const TICKETS: u64 = ACTIVE_BIT - 1;
 /// Upper bound on how long the flusher waits for writers that hold a ticket: this many
-/// `yield_now` calls after a short spin. A writer preempted for longer than that leaves a
-/// stale value in its slot for this interval, which is the only effect.
+/// `yield_now` calls after a short spin. A writer preempted for longer than that (many
+/// milliseconds, between two adjacent atomics) makes this interval read a stale value from
+/// its slot; if it stays preempted until the buffer is active again two intervals later, its
+/// late write can also replace one sample of that interval. Counts are never affected.
 const MAX_WAIT_YIELDS: u32 = 10_000;
 
 #[derive(Debug)]

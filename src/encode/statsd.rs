@@ -25,7 +25,9 @@ pub enum LabelHandling {
     /// Append each label value as a name segment, ordered by label key: `name.value1.value2`.
     #[default]
     FoldIntoName,
-    /// Ignore labels: every label combination of a metric adds up into one series.
+    /// Ignore labels. Each label combination stays its own series and sends its own line
+    /// under the bare name, so on the server counters and timers add up, while for gauges the
+    /// last line of a flush wins.
     Drop,
 }
 
