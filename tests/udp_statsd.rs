@@ -31,6 +31,8 @@ fn every_metric_type_arrives_as_exact_statsd_lines() {
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(2);
         metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(3);
+        metrics::counter!("bytes_total").absolute(100);
+        metrics::counter!("bytes_total").absolute(160);
         metrics::gauge!("in_flight").set(4.0);
         metrics::gauge!("temperature").set(-5.0);
         metrics::gauge!("queue").increment(3.0);
@@ -40,11 +42,12 @@ fn every_metric_type_arrives_as_exact_statsd_lines() {
         metrics::histogram!("render").record(7.25);
     });
     guard.handle().flush().unwrap();
-    let mut lines = rx.wait_for(MAX, |l| l.len() == 7);
+    let mut lines = rx.wait_for(MAX, |l| l.len() == 8);
     lines.sort();
     assert_eq!(
         lines,
         vec![
+            "app.bytes_total.eu:160|c",
             "app.in_flight.eu:4|g",
             "app.latency.eu:12.5|ms",
             "app.queue.eu:2|g",
@@ -59,7 +62,7 @@ fn every_metric_type_arrives_as_exact_statsd_lines() {
         String::from_utf8_lossy(d).contains("app.temperature.eu:0|g\napp.temperature.eu:-5|g")
     }));
     let stats = guard.shutdown().unwrap();
-    assert_eq!(stats.lines_sent, 7);
+    assert_eq!(stats.lines_sent, 8);
     assert_eq!(stats.values_dropped_invalid, 0);
 }
 
