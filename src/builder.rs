@@ -8,7 +8,11 @@ use tokio::sync::mpsc;
 
 use crate::aggregate::Aggregate;
 use crate::config::{Config, DEFAULT_STATSD_PORT, Endpoint};
-use crate::encode::{Encoder, HistogramKind, LabelHandling, SampleUnit, StatsdEncoder};
+use crate::encode::{
+    DogStatsdEncoder, Encoder, HistogramKind, HistogramRules, LabelHandling, SampleUnit,
+    StatsdEncoder,
+};
+use crate::env::EnvError;
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
 use crate::handle::{ExporterGuard, ExporterHandle};
@@ -24,6 +28,8 @@ const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
 pub enum Protocol {
     /// Plain (Etsy) StatsD: `name:value|type[|@rate]`, no tags.
     Statsd,
+    /// DogStatsD: StatsD plus `|#tags`, distributions, packed values, Unix sockets.
+    DogStatsd,
 }
 
 /// Configures and starts an exporter.
@@ -67,12 +73,21 @@ pub enum Protocol {
 pub struct ExporterBuilder {
     protocol: Protocol,
     endpoint: String,
+    /// The environment variable the endpoint came from, to name it in an error.
+    endpoint_source: Option<&'static str>,
+    env_error: Option<EnvError>,
     prefix: Option<String>,
     flush_interval: Duration,
+    /// Labels from the environment; explicit global labels win over them.
+    env_labels: Vec<Label>,
     global_labels: Vec<Label>,
     max_payload_len: Option<usize>,
-    labels: LabelHandling,
-    histograms: HistogramKind,
+    labels: Option<LabelHandling>,
+    histogram_default: Option<HistogramKind>,
+    histogram_by_prefix: Vec<(String, HistogramKind)>,
+    container_id: Option<String>,
+    origin_detection: bool,
+    timestamps: bool,
     default_histogram_unit: Unit,
     histogram_capacity: usize,
     shutdown_timeout: Duration,
@@ -83,18 +98,69 @@ pub struct ExporterBuilder {
 }
 
 impl ExporterBuilder {
-    /// Plain StatsD to `endpoint`: `udp://host:port`, `tcp://host:port`, or `host:port`
-    /// (UDP). IPv6 hosts go in brackets: `udp://[::1]:8125`. The port defaults to 8125.
+    /// Plain StatsD to `endpoint`: `udp://host:port`, `tcp://host:port`, `host:port` (UDP),
+    /// or `unix:///path` (a Unix stream socket, newline-terminated lines, as Etsy statsd's
+    /// `socket` server reads them). IPv6 hosts go in brackets: `udp://[::1]:8125`. The port
+    /// defaults to 8125.
     pub fn statsd(endpoint: impl Into<String>) -> Self {
+        Self::new(Protocol::Statsd, endpoint.into())
+    }
+
+    /// DogStatsD to `endpoint`: `udp://host:port` or `host:port`, `unix:///path` (a Unix
+    /// stream socket; each payload framed with a 4-byte little-endian length, as the Datadog
+    /// Agent reads it) or `unixgram:///path` (a Unix datagram socket).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let guard = ExporterBuilder::dogstatsd("unixgram:///var/run/datadog/dsd.socket")
+    ///     .with_global_labels([("env", "prod")])
+    ///     .install()?;
+    /// metrics::histogram!("request.latency", "route" => "/a").record(0.012);
+    /// // sends `request.latency:0.012|d|#env:prod,route:/a`
+    /// # drop(guard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn dogstatsd(endpoint: impl Into<String>) -> Self {
+        Self::new(Protocol::DogStatsd, endpoint.into())
+    }
+
+    /// DogStatsD configured from the environment as the official Datadog clients do: the
+    /// endpoint from `DD_DOGSTATSD_URL`, else `DD_AGENT_HOST` and `DD_DOGSTATSD_PORT`, else
+    /// `udp://127.0.0.1:8125`; global tags `env`, `service`, `version` from `DD_ENV`,
+    /// `DD_SERVICE`, `DD_VERSION`, and `dd.internal.entity_id` from `DD_ENTITY_ID`.
+    ///
+    /// Setters called afterwards win over the environment (`with_remote_address` replaces
+    /// the endpoint; a global label with the same key replaces the environment's). A malformed
+    /// variable is reported by `build`, naming the variable and its value.
+    pub fn dogstatsd_from_env() -> Self {
+        let env = crate::env::dogstatsd(|name| std::env::var(name).ok());
+        let mut builder = Self::new(Protocol::DogStatsd, env.endpoint.0);
+        builder.endpoint_source = env.endpoint.1;
+        builder.env_labels = env.labels;
+        builder.env_error = env.error;
+        builder
+    }
+
+    fn new(protocol: Protocol, endpoint: String) -> Self {
         Self {
-            protocol: Protocol::Statsd,
-            endpoint: endpoint.into(),
+            protocol,
+            endpoint,
+            endpoint_source: None,
+            env_error: None,
             prefix: None,
             flush_interval: Duration::from_secs(10),
+            env_labels: Vec::new(),
             global_labels: Vec::new(),
             max_payload_len: None,
-            labels: LabelHandling::default(),
-            histograms: HistogramKind::default(),
+            labels: None,
+            histogram_default: None,
+            histogram_by_prefix: Vec::new(),
+            container_id: None,
+            origin_detection: false,
+            timestamps: false,
             default_histogram_unit: Unit::Seconds,
             histogram_capacity: 1024,
             shutdown_timeout: Duration::from_secs(5),
@@ -105,9 +171,11 @@ impl ExporterBuilder {
         }
     }
 
-    /// Replaces the endpoint (same forms as [`statsd`](Self::statsd)).
+    /// Replaces the endpoint (same forms as [`statsd`](Self::statsd) and
+    /// [`dogstatsd`](Self::dogstatsd)).
     pub fn with_remote_address(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
+        self.endpoint_source = None;
         self
     }
 
@@ -147,14 +215,61 @@ impl ExporterBuilder {
     }
 
     /// What plain StatsD does with labels. Defaults to [`LabelHandling::FoldIntoName`].
+    /// Plain StatsD only: DogStatsD always sends labels as tags.
     pub fn with_label_handling(mut self, labels: LabelHandling) -> Self {
-        self.labels = labels;
+        self.labels = Some(labels);
         self
     }
 
-    /// Which type histograms are sent as. Defaults to [`HistogramKind::Timer`] (`|ms`).
+    /// Which type histograms are sent as. Defaults to [`HistogramKind::Timer`] (`|ms`) for
+    /// StatsD and [`HistogramKind::Distribution`] (`|d`) for DogStatsD.
     pub fn with_histogram_kind(mut self, kind: HistogramKind) -> Self {
-        self.histograms = kind;
+        self.histogram_default = Some(kind);
+        self
+    }
+
+    /// The histogram kind for metrics whose name starts with `prefix` (before any global
+    /// prefix is added); the longest matching prefix wins. Defaults to none.
+    pub fn with_histogram_kind_for(
+        mut self,
+        prefix: impl Into<String>,
+        kind: HistogramKind,
+    ) -> Self {
+        self.histogram_by_prefix.push((prefix.into(), kind));
+        self
+    }
+
+    /// DogStatsD: `true` sends histograms as distributions (`|d`, the default), `false` as
+    /// histograms (`|h`). The same as [`with_histogram_kind`](Self::with_histogram_kind); named
+    /// as in `metrics-exporter-dogstatsd` so migrating is a rename.
+    pub fn send_histograms_as_distributions(self, distributions: bool) -> Self {
+        self.with_histogram_kind(if distributions {
+            HistogramKind::Distribution
+        } else {
+            HistogramKind::Histogram
+        })
+    }
+
+    /// DogStatsD: sends `|c:<id>` on every line, for the Agent's origin detection (honoured
+    /// when the Agent has `dogstatsd_origin_detection_client` on). Defaults to none.
+    pub fn with_container_id(mut self, id: impl Into<String>) -> Self {
+        self.container_id = Some(id.into());
+        self
+    }
+
+    /// DogStatsD: finds this process's container id in `/proc/self/cgroup` at build time and
+    /// sends it as `|c:<id>` (an explicit [`with_container_id`](Self::with_container_id) wins).
+    /// Off by default: `statsd_exporter` drops lines with fields it does not know.
+    pub fn with_origin_detection(mut self, enabled: bool) -> Self {
+        self.origin_detection = enabled;
+        self
+    }
+
+    /// DogStatsD: stamps counters and gauges with `|T<unix seconds>` of the flush (protocol
+    /// v1.3, Agent 7.40+), so the Agent skips its own aggregation for them. Off by default:
+    /// only safe when a single process sends each series, and `statsd_exporter` drops such lines.
+    pub fn with_timestamps(mut self, enabled: bool) -> Self {
+        self.timestamps = enabled;
         self
     }
 
@@ -215,39 +330,48 @@ impl ExporterBuilder {
     }
 
     fn config(&self) -> Result<Config, BuildError> {
-        let endpoint = Endpoint::parse(&self.endpoint, DEFAULT_STATSD_PORT)?;
-        let max_payload_len = endpoint.payload_len(self.max_payload_len)?;
+        if let Some(e) = &self.env_error {
+            return Err(BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value.clone(),
+                reason: e.reason,
+            });
+        }
+        let endpoint =
+            Endpoint::parse(&self.endpoint, DEFAULT_STATSD_PORT).map_err(|e| {
+                match (self.endpoint_source, e) {
+                    (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
+                        BuildError::InvalidEnvironment {
+                            variable,
+                            value: self.endpoint.clone(),
+                            reason,
+                        }
+                    }
+                    (_, e) => e,
+                }
+            })?;
+        let dogstatsd = self.protocol == Protocol::DogStatsd;
+        let max_payload_len = endpoint.payload_len(self.max_payload_len, dogstatsd)?;
         if self.flush_interval.is_zero() {
             return Err(BuildError::ZeroFlushInterval);
         }
-        let nonzero = |setting, ok: bool| {
-            if ok {
-                Ok(())
-            } else {
-                Err(BuildError::InvalidSetting {
-                    setting,
-                    reason: "must not be zero",
-                })
-            }
-        };
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
         if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
-            return Err(BuildError::InvalidSetting {
-                setting: "with_histogram_max_samples",
-                reason: "must be within 1..=65536",
-            });
+            return invalid("with_histogram_max_samples", "must be within 1..=65536");
         }
-        nonzero("with_write_timeout", !self.write_timeout.is_zero())?;
-        nonzero("with_connect_timeout", !self.connect_timeout.is_zero())?;
+        if self.write_timeout.is_zero() {
+            return invalid("with_write_timeout", "must not be zero");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("with_connect_timeout", "must not be zero");
+        }
         let addrs = endpoint.resolve()?;
         Ok(Config {
+            framing: endpoint.scheme.framing(dogstatsd),
             endpoint,
             addrs,
             flush_interval: self.flush_interval,
             max_payload_len,
-            prefix: self.prefix.clone(),
-            global_labels: self.global_labels.clone(),
-            labels: self.labels,
-            histograms: self.histograms,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),
             histogram_capacity: self.histogram_capacity,
             shutdown_timeout: self.shutdown_timeout,
@@ -256,6 +380,74 @@ impl ExporterBuilder {
             resolve_interval: self.resolve_interval,
             max_backlog_bytes: self.max_backlog_bytes,
         })
+    }
+
+    /// The protocol's encoder, refusing settings the protocol cannot honour.
+    fn encoder(&self) -> Result<Encoder, BuildError> {
+        let histograms = HistogramRules {
+            default: self.histogram_default.unwrap_or(match self.protocol {
+                Protocol::Statsd => HistogramKind::Timer,
+                Protocol::DogStatsd => HistogramKind::Distribution,
+            }),
+            by_prefix: self.histogram_by_prefix.clone(),
+        };
+        // Environment labels first, so explicit ones with the same key win.
+        let labels: Vec<Label> = self
+            .env_labels
+            .iter()
+            .chain(&self.global_labels)
+            .cloned()
+            .collect();
+        let dogstatsd_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "DogStatsD only; plain StatsD has no such field",
+            })
+        };
+        match self.protocol {
+            Protocol::Statsd => {
+                if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
+                    return dogstatsd_only("with_histogram_kind (Distribution)");
+                }
+                if self.container_id.is_some() || self.origin_detection {
+                    return dogstatsd_only("with_container_id / with_origin_detection");
+                }
+                if self.timestamps {
+                    return dogstatsd_only("with_timestamps");
+                }
+                let handling = self.labels.unwrap_or_default();
+                Ok(Encoder::Statsd(StatsdEncoder::new(
+                    self.prefix.as_deref(),
+                    handling,
+                    labels,
+                    histograms,
+                )))
+            }
+            Protocol::DogStatsd => {
+                if self.labels.is_some() {
+                    return Err(BuildError::InvalidSetting {
+                        setting: "with_label_handling",
+                        reason: "plain StatsD only; DogStatsD always sends labels as tags",
+                    });
+                }
+                let detected = if self.origin_detection && self.container_id.is_none() {
+                    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+                    let id = crate::env::container_id_from_cgroup(&cgroup);
+                    tracing::debug!(container_id = ?id, "origin detection");
+                    id
+                } else {
+                    None
+                };
+                let container = self.container_id.as_deref().or(detected.as_deref());
+                Ok(Encoder::DogStatsd(DogStatsdEncoder::new(
+                    self.prefix.as_deref(),
+                    labels,
+                    histograms,
+                    container,
+                    self.timestamps,
+                )))
+            }
+        }
     }
 
     /// Checks the settings and returns the recorder and the (not yet started) exporter, so the
@@ -278,22 +470,15 @@ impl ExporterBuilder {
     /// A [`BuildError`] naming the first invalid setting, or an unresolvable host.
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
         let config = self.config()?;
+        let encoder = self.encoder()?;
         let aggregate = Arc::new(Aggregate::new(
             config.default_histogram_unit,
             config.histogram_capacity,
         ));
-        let encoder = match self.protocol {
-            Protocol::Statsd => Encoder::Statsd(StatsdEncoder::new(
-                config.prefix.as_deref(),
-                config.labels,
-                config.global_labels.clone(),
-                config.histograms,
-            )),
-        };
         let stats = Arc::new(StatsCells::default());
         let shutdown_timeout = config.shutdown_timeout;
+        tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
         let flusher = Flusher::new(Arc::clone(&aggregate), Arc::clone(&stats), config, encoder);
-        tracing::debug!(protocol = ?self.protocol, endpoint = %self.endpoint, "metrics exporter built");
         Ok((
             ExporterRecorder::new(aggregate),
             Exporter {
@@ -352,73 +537,5 @@ impl Exporter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(b: ExporterBuilder) -> String {
-        match b.build() {
-            Ok(_) => panic!("expected an error"),
-            Err(e) => e.to_string(),
-        }
-    }
-
-    #[test]
-    fn every_invalid_setting_is_reported_by_build_with_what_is_wrong() {
-        let b = || ExporterBuilder::statsd("127.0.0.1:8125");
-        let table = [
-            (
-                ExporterBuilder::statsd("gopher://x:1"),
-                "invalid endpoint \"gopher://x:1\": the scheme must be udp:// or tcp://",
-            ),
-            (
-                ExporterBuilder::statsd("no-such-host.invalid:8125"),
-                "cannot resolve \"no-such-host.invalid\"",
-            ),
-            (
-                b().with_flush_interval(Duration::ZERO),
-                "the flush interval must be greater than zero",
-            ),
-            (
-                b().with_maximum_payload_length(65_508),
-                "maximum payload length 65508 is outside 64..=65507 for this transport",
-            ),
-            (
-                b().with_histogram_max_samples(0),
-                "invalid setting with_histogram_max_samples: must be within 1..=65536",
-            ),
-            (
-                b().with_histogram_max_samples(65_537),
-                "invalid setting with_histogram_max_samples: must be within 1..=65536",
-            ),
-            (
-                b().with_write_timeout(Duration::ZERO),
-                "invalid setting with_write_timeout: must not be zero",
-            ),
-        ];
-        for (builder, want) in table {
-            assert_eq!(err(builder), want);
-        }
-    }
-
-    #[test]
-    fn setters_can_come_in_any_order() {
-        // The payload limit is checked against the transport chosen last, in build.
-        let a = ExporterBuilder::statsd("127.0.0.1:1")
-            .with_maximum_payload_length(100_000)
-            .with_remote_address("tcp://127.0.0.1:1");
-        assert!(a.build().is_ok());
-        let b = ExporterBuilder::statsd("tcp://127.0.0.1:1")
-            .with_maximum_payload_length(100_000)
-            .with_remote_address("127.0.0.1:1");
-        assert!(b.build().is_err());
-    }
-
-    #[test]
-    fn an_unresolvable_host_keeps_the_resolver_error_as_its_source() {
-        let e = ExporterBuilder::statsd("no-such-host.invalid:1")
-            .build()
-            .err()
-            .unwrap();
-        assert!(std::error::Error::source(&e).is_some());
-    }
-}
+#[path = "builder_tests.rs"]
+mod tests;

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::encode::{Framing, HistogramKind, LabelHandling, SampleUnit};
+use crate::encode::{Framing, SampleUnit};
 use crate::error::BuildError;
 
 /// Default StatsD port, used when an endpoint gives none.
@@ -22,30 +22,58 @@ pub(crate) const MAX_STREAM_PAYLOAD: usize = 16 * 1024 * 1024;
 /// Smallest payload limit we accept: anything smaller cannot hold a useful line.
 pub(crate) const MIN_PAYLOAD: usize = 64;
 
+/// Default payload for Unix sockets: the Datadog Agent's receive buffer (`dogstatsd_buffer_size`).
+pub(crate) const DEFAULT_UNIX_PAYLOAD: usize = 8192;
+/// Largest Unix datagram we send (Linux allows more, but receivers' buffers rarely do).
+pub(crate) const MAX_UNIXGRAM_PAYLOAD: usize = 65_536;
+
 /// The transport an endpoint names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheme {
     Udp,
     Tcp,
+    /// Unix stream socket.
+    Unix,
+    /// Unix datagram socket.
+    Unixgram,
 }
 
 impl Scheme {
-    pub(crate) fn framing(self) -> Framing {
+    /// Framing for this transport. DogStatsD over a Unix stream uses the Agent's 4-byte
+    /// length prefix; plain StatsD receivers (Etsy statsd, netdata) read newline-terminated
+    /// lines there, as over TCP.
+    pub(crate) fn framing(self, length_prefixed_streams: bool) -> Framing {
         match self {
-            Self::Udp => Framing::Datagram,
-            Self::Tcp => Framing::Stream,
+            Self::Udp | Self::Unixgram => Framing::Datagram,
+            Self::Unix if length_prefixed_streams => Framing::LengthPrefixed,
+            Self::Tcp | Self::Unix => Framing::Stream,
         }
     }
 
-    fn payload_limits(self) -> (usize, usize, usize) {
+    /// (smallest, default, largest) payload length.
+    fn payload_limits(self, length_prefixed_streams: bool) -> (usize, usize, usize) {
         match self {
             Self::Udp => (MIN_PAYLOAD, DEFAULT_UDP_PAYLOAD, MAX_UDP_PAYLOAD),
-            Self::Tcp => (MIN_PAYLOAD, DEFAULT_STREAM_PAYLOAD, MAX_STREAM_PAYLOAD),
+            Self::Unixgram => (MIN_PAYLOAD, DEFAULT_UNIX_PAYLOAD, MAX_UNIXGRAM_PAYLOAD),
+            Self::Unix if length_prefixed_streams => {
+                (MIN_PAYLOAD, DEFAULT_UNIX_PAYLOAD, MAX_STREAM_PAYLOAD)
+            }
+            Self::Tcp | Self::Unix => (MIN_PAYLOAD, DEFAULT_STREAM_PAYLOAD, MAX_STREAM_PAYLOAD),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+            Self::Unix => "unix",
+            Self::Unixgram => "unixgram",
         }
     }
 }
 
-/// A parsed endpoint: where to send, and over what.
+/// A parsed endpoint: where to send, and over what. For Unix sockets `host` is the socket's
+/// path and `port` is 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoint {
     pub(crate) scheme: Scheme,
@@ -54,8 +82,9 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `udp://host:port`, `tcp://host:port` or a bare `host:port` (UDP). IPv6 hosts
-    /// go in brackets (`[::1]:8125`). A missing port means `default_port`.
+    /// Parses `udp://host:port`, `tcp://host:port`, a bare `host:port` (UDP),
+    /// `unix:///path` (Unix stream socket) or `unixgram:///path` (Unix datagram socket). IPv6
+    /// hosts go in brackets (`[::1]:8125`). A missing port means `default_port`.
     pub(crate) fn parse(text: &str, default_port: u16) -> Result<Self, BuildError> {
         let bad = |reason| BuildError::InvalidEndpoint {
             endpoint: text.to_owned(),
@@ -65,7 +94,19 @@ impl Endpoint {
             None => (Scheme::Udp, text),
             Some(("udp", rest)) => (Scheme::Udp, rest),
             Some(("tcp", rest)) => (Scheme::Tcp, rest),
-            Some(_) => return Err(bad("the scheme must be udp:// or tcp://")),
+            Some(("unix", path)) => {
+                return Self::path(Scheme::Unix, path)
+                    .ok_or_else(|| bad("the socket path is empty"));
+            }
+            Some(("unixgram", path)) => {
+                return Self::path(Scheme::Unixgram, path)
+                    .ok_or_else(|| bad("the socket path is empty"));
+            }
+            Some(_) => {
+                return Err(bad(
+                    "the scheme must be udp://, tcp://, unix:// or unixgram://",
+                ));
+            }
         };
         if rest.contains('/') {
             return Err(bad("expected host:port with no path"));
@@ -110,8 +151,26 @@ impl Endpoint {
         })
     }
 
-    /// Resolves the endpoint now (blocking), failing if it yields no address.
+    fn path(scheme: Scheme, path: &str) -> Option<Self> {
+        (!path.is_empty()).then(|| Self {
+            scheme,
+            host: path.to_owned(),
+            port: 0,
+        })
+    }
+
+    /// Whether this is a Unix socket (its `host` is a path).
+    pub(crate) fn is_unix(&self) -> bool {
+        matches!(self.scheme, Scheme::Unix | Scheme::Unixgram)
+    }
+
+    /// Resolves the endpoint now (blocking), failing if it yields no address. Unix sockets
+    /// have no addresses to resolve (their path may not exist yet: the receiver may start
+    /// later).
     pub(crate) fn resolve(&self) -> Result<Vec<SocketAddr>, BuildError> {
+        if self.is_unix() {
+            return Ok(Vec::new());
+        }
         let unresolvable = |source| BuildError::Unresolvable {
             host: self.host.clone(),
             source,
@@ -130,8 +189,12 @@ impl Endpoint {
     }
 
     /// Checks a requested payload length against the transport, or picks the default.
-    pub(crate) fn payload_len(&self, requested: Option<usize>) -> Result<usize, BuildError> {
-        let (min, default, max) = self.scheme.payload_limits();
+    pub(crate) fn payload_len(
+        &self,
+        requested: Option<usize>,
+        length_prefixed_streams: bool,
+    ) -> Result<usize, BuildError> {
+        let (min, default, max) = self.scheme.payload_limits(length_prefixed_streams);
         match requested {
             None => Ok(default),
             Some(len) if (min..=max).contains(&len) => Ok(len),
@@ -142,11 +205,10 @@ impl Endpoint {
 
 impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = match self.scheme {
-            Scheme::Udp => "udp",
-            Scheme::Tcp => "tcp",
-        };
-        if self.host.contains(':') {
+        let scheme = self.scheme.name();
+        if self.is_unix() {
+            write!(f, "{scheme}://{}", self.host)
+        } else if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{scheme}://{}:{}", self.host, self.port)
@@ -154,17 +216,15 @@ impl std::fmt::Display for Endpoint {
     }
 }
 
-/// Everything the exporter needs, checked.
+/// Everything the flusher and transport need, checked. (Protocol settings go into the
+/// encoder, built next to this in `ExporterBuilder::build`.)
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) endpoint: Endpoint,
     pub(crate) addrs: Vec<SocketAddr>,
+    pub(crate) framing: Framing,
     pub(crate) flush_interval: Duration,
     pub(crate) max_payload_len: usize,
-    pub(crate) prefix: Option<String>,
-    pub(crate) global_labels: Vec<metrics::Label>,
-    pub(crate) labels: LabelHandling,
-    pub(crate) histograms: HistogramKind,
     pub(crate) default_histogram_unit: SampleUnit,
     pub(crate) histogram_capacity: usize,
     pub(crate) shutdown_timeout: Duration,
@@ -203,12 +263,21 @@ mod tests {
         );
         assert_eq!(ok("[::1]:9000"), (Scheme::Udp, "::1".into(), 9000));
         assert_eq!(ok("tcp://[::1]"), (Scheme::Tcp, "::1".into(), 8125));
+        assert_eq!(
+            ok("unix:///var/run/datadog/dsd.socket"),
+            (Scheme::Unix, "/var/run/datadog/dsd.socket".into(), 0)
+        );
+        assert_eq!(
+            ok("unixgram:///tmp/d.sock"),
+            (Scheme::Unixgram, "/tmp/d.sock".into(), 0)
+        );
     }
 
     #[test]
     fn malformed_endpoints_say_what_is_wrong() {
         for (text, want) in [
             ("http://x:1", "scheme"),
+            ("unix://", "socket path is empty"),
             ("udp://:8125", "host is empty"),
             ("udp://x:0", "port"),
             ("udp://x:99999", "port"),
@@ -225,24 +294,29 @@ mod tests {
     #[test]
     fn payload_lengths_are_checked_against_the_transport() {
         let udp = Endpoint::parse("x:1", 8125).unwrap();
-        assert_eq!(udp.payload_len(None).unwrap(), 1432);
-        assert_eq!(udp.payload_len(Some(65_507)).unwrap(), 65_507);
+        assert_eq!(udp.payload_len(None, false).unwrap(), 1432);
+        assert_eq!(udp.payload_len(Some(65_507), false).unwrap(), 65_507);
         assert!(matches!(
-            udp.payload_len(Some(65_508)),
+            udp.payload_len(Some(65_508), false),
             Err(BuildError::PayloadLength { max: 65_507, .. })
         ));
         assert!(matches!(
-            udp.payload_len(Some(10)),
+            udp.payload_len(Some(10), false),
             Err(BuildError::PayloadLength { .. })
         ));
         let tcp = Endpoint::parse("tcp://x:1", 8125).unwrap();
-        assert_eq!(tcp.payload_len(None).unwrap(), 65_536);
-        assert_eq!(tcp.payload_len(Some(1_000_000)).unwrap(), 1_000_000);
+        assert_eq!(tcp.payload_len(None, false).unwrap(), 65_536);
+        assert_eq!(tcp.payload_len(Some(1_000_000), false).unwrap(), 1_000_000);
     }
 
     #[test]
     fn endpoints_display_as_a_parseable_url() {
-        for text in ["udp://127.0.0.1:1", "tcp://[::1]:2003"] {
+        for text in [
+            "udp://127.0.0.1:1",
+            "tcp://[::1]:2003",
+            "unix:///a/b.sock",
+            "unixgram:///c",
+        ] {
             assert_eq!(Endpoint::parse(text, 1).unwrap().to_string(), text);
         }
     }

@@ -6,11 +6,22 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The endpoint string is not `udp://host:port`, `tcp://host:port` or `host:port`.
+    /// The endpoint string is not one of the accepted forms (`udp://host:port`,
+    /// `tcp://host:port`, `host:port`, `unix:///path`, `unixgram:///path`).
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint {
         /// The endpoint as given.
         endpoint: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An environment variable is set but unusable.
+    #[error("environment variable {variable}={value:?}: {reason}")]
+    InvalidEnvironment {
+        /// The variable's name.
+        variable: &'static str,
+        /// Its value.
+        value: String,
         /// What is wrong with it.
         reason: &'static str,
     },

@@ -141,6 +141,7 @@ mod aggregate;
 mod builder;
 mod config;
 mod encode;
+mod env;
 mod error;
 mod flush;
 mod handle;

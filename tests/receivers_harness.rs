@@ -11,8 +11,10 @@
 #[path = "support/receivers.rs"]
 mod receivers;
 
+use std::io::Write;
+use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use receivers::{Collectd, EtsyStatsd, send_tcp, send_udp};
 
@@ -236,16 +238,185 @@ fn etsy_statsd_wait_for_returns_the_lines_when_the_predicate_holds_or_times_out(
 }
 
 #[test]
-fn dropping_etsy_statsd_stops_its_process_and_removes_its_temp_dir() {
+fn etsy_statsd_counts_newline_terminated_lines_sent_over_its_unix_stream_socket() {
     let Some(statsd) = start_statsd() else { return };
-    let pid = statsd.pid();
-    let dir = statsd.dir().to_owned();
-    assert!(Path::new(&format!("/proc/{pid}")).exists());
-    drop(statsd);
+    let path = statsd.unix_stream_path();
+    assert!(path.starts_with(statsd.dir()), "{}", path.display());
+    let mut stream = UnixStream::connect(&path).expect("connect to statsd's unix stream socket");
+    // Two writes, the second completing a line split across them; the unterminated last line
+    // is dropped on close, as over TCP.
+    stream.write_all(b"h.ux.count:1|c\nh.ux.co").expect("write");
+    stream
+        .write_all(b"unt:2|c\nh.ux.gauge:7|g\nh.ux.count:100|c")
+        .expect("write");
+    drop(stream);
+    let lines = ["h.ux.count:1|c", "h.ux.count:2|c", "h.ux.gauge:7|g"];
     assert!(
-        !Path::new(&format!("/proc/{pid}")).exists(),
-        "statsd (pid {pid}) still exists after drop"
+        statsd.wait_for_lines_flushed(&lines, WAIT),
+        "{}",
+        statsd.log()
     );
+    assert_eq!(statsd.received_lines(), lines, "{}", statsd.log());
+    assert_eq!(statsd.counter_total("h.ux.count"), 3.0, "{}", statsd.log());
+    assert_eq!(statsd.gauge("h.ux.gauge"), Some(7.0), "{}", statsd.log());
+}
+
+#[test]
+fn a_multi_line_datagram_through_the_unixgram_bridge_arrives_whole_and_separate_from_the_next() {
+    let Some(statsd) = start_statsd() else { return };
+    let path = statsd.unix_datagram_path();
+    assert!(path.starts_with(statsd.dir()), "{}", path.display());
+    let socket = UnixDatagram::unbound().expect("unbound unix datagram socket");
+    // A datagram larger than socat's default 8 KiB buffer, then one that does not end in '\n':
+    // if the bridge merged or split datagrams, "h.dg.last" would run into the line before it
+    // or a line would be cut.
+    let big: Vec<String> = (0..600).map(|i| format!("h.dg.big.{i:04}:1|c")).collect();
+    let big_datagram = big.join("\n");
+    assert!(big_datagram.len() > 8192, "{}", big_datagram.len());
+    let datagrams = [
+        "h.dg.a:1|c\nh.dg.b:2|c|#via:uds\nh.dg.c:3|ms",
+        big_datagram.as_str(),
+        "h.dg.last:4|c",
+    ];
+    for d in datagrams {
+        let sent = socket
+            .send_to(d.as_bytes(), &path)
+            .expect("send to the bridge");
+        assert_eq!(sent, d.len());
+    }
+    let mut lines = vec!["h.dg.a:1|c", "h.dg.b:2|c|#via:uds", "h.dg.c:3|ms"];
+    lines.extend(big.iter().map(String::as_str));
+    lines.push("h.dg.last:4|c");
+    assert!(
+        statsd.wait_for_lines_flushed(&lines, WAIT),
+        "{}\n--- socat ---\n{}",
+        statsd.log(),
+        statsd.bridge_log()
+    );
+    assert_eq!(statsd.received_lines(), lines, "{}", statsd.log());
+    assert!(statsd.bad_lines().is_empty(), "{}", statsd.log());
+    assert_eq!(statsd.counter_total("h.dg.a"), 1.0, "{}", statsd.log());
+    assert_eq!(
+        statsd.counter_total("h.dg.b;via=uds"),
+        2.0,
+        "{}",
+        statsd.log()
+    );
+    assert_eq!(statsd.timer_values("h.dg.c"), [3.0], "{}", statsd.log());
+    assert_eq!(
+        statsd.counter_total("h.dg.big.0599"),
+        1.0,
+        "{}",
+        statsd.log()
+    );
+    assert_eq!(statsd.counter_total("h.dg.last"), 4.0, "{}", statsd.log());
+}
+
+#[test]
+fn after_a_restart_the_same_ports_and_socket_paths_work_and_totals_span_both_processes() {
+    let Some(mut statsd) = start_statsd() else {
+        return;
+    };
+    let (udp, tcp, mgmt) = (statsd.udp_addr(), statsd.tcp_addr(), statsd.mgmt_addr());
+    let (stream_path, datagram_path) = (statsd.unix_stream_path(), statsd.unix_datagram_path());
+    let (old_pid, old_bridge) = (statsd.pid(), statsd.bridge_pid());
+    let dgram = UnixDatagram::unbound().expect("unbound unix datagram socket");
+
+    // Before: one line by each transport. Only wait until received: statsd's final flush on
+    // SIGTERM must carry them into the totals.
+    send_udp(udp, &["h.rs.total:1|c"]).expect("udp");
+    send_tcp(tcp, "h.rs.total:2|c\n").expect("tcp");
+    UnixStream::connect(&stream_path)
+        .and_then(|mut s| s.write_all(b"h.rs.total:4|c\n"))
+        .expect("unix stream");
+    dgram
+        .send_to(b"h.rs.total:8|c", &datagram_path)
+        .expect("unixgram");
+    let before = [
+        "h.rs.total:1|c",
+        "h.rs.total:2|c",
+        "h.rs.total:4|c",
+        "h.rs.total:8|c",
+    ];
+    let got = statsd.wait_for(WAIT, |l| l.len() >= before.len());
+    assert_eq!(got.len(), before.len(), "{}", statsd.log());
+
+    let began = Instant::now();
+    statsd.restart().expect("statsd restarts");
+    let took = began.elapsed();
+    assert!(took < WAIT, "restart took {took:?}");
+    assert_ne!(statsd.pid(), old_pid, "a new statsd process");
+    assert_ne!(statsd.bridge_pid(), old_bridge, "a new socat process");
+    for pid in [old_pid, old_bridge] {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "old process {pid} still exists"
+        );
+    }
+    assert_eq!(
+        (statsd.udp_addr(), statsd.tcp_addr(), statsd.mgmt_addr()),
+        (udp, tcp, mgmt)
+    );
+    assert_eq!(
+        (statsd.unix_stream_path(), statsd.unix_datagram_path()),
+        (stream_path.clone(), datagram_path.clone())
+    );
+
+    // After: the same addresses again, through the same (unconnected) datagram socket.
+    send_udp(udp, &["h.rs.total:16|c"]).expect("udp after restart");
+    send_tcp(tcp, "h.rs.total:32|c\n").expect("tcp after restart");
+    UnixStream::connect(&stream_path)
+        .and_then(|mut s| s.write_all(b"h.rs.total:64|c\n"))
+        .expect("unix stream after restart");
+    dgram
+        .send_to(b"h.rs.total:128|c", &datagram_path)
+        .expect("unixgram after restart");
+    let mut all = before.to_vec();
+    all.extend([
+        "h.rs.total:16|c",
+        "h.rs.total:32|c",
+        "h.rs.total:64|c",
+        "h.rs.total:128|c",
+    ]);
+    assert!(
+        statsd.wait_for_lines_flushed(&all, WAIT),
+        "{}",
+        statsd.log()
+    );
+    assert_eq!(
+        statsd.counter_total("h.rs.total"),
+        255.0,
+        "{}",
+        statsd.log()
+    );
+    let reply = statsd
+        .mgmt_command("health")
+        .expect("management port answers");
+    assert!(reply.contains("health: up"), "{reply}");
+    // The log still starts with the first process's start-up.
+    assert_eq!(
+        statsd.log().matches("server is up").count(),
+        2,
+        "{}",
+        statsd.log()
+    );
+}
+
+#[test]
+fn dropping_etsy_statsd_stops_its_process_and_bridge_and_removes_its_temp_dir() {
+    let Some(statsd) = start_statsd() else { return };
+    let pids = [statsd.pid(), statsd.bridge_pid()];
+    let dir = statsd.dir().to_owned();
+    for pid in pids {
+        assert!(Path::new(&format!("/proc/{pid}")).exists());
+    }
+    drop(statsd);
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} (statsd or socat) still exists after drop"
+        );
+    }
     assert!(!dir.exists(), "temp dir {} was not removed", dir.display());
 }
 

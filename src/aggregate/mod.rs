@@ -3,15 +3,14 @@
 //!
 //! The recorder hands out `Arc`s to cells stored in a `metrics_util` [`Registry`]; recording
 //! touches only the cell's atomics. When a series is created, its key and cell are also pushed
-//! onto a lock-free queue; the flusher pops them into its own list ([`SeriesSet`]) and from then
-//! on walks that list, so a flush never takes the registry's locks and never clones a key.
+//! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
+//! list, so a flush never takes the registry's locks and never clones a key.
 //!
 //! Nothing here does I/O or reads a clock.
 
 mod counter;
 mod gauge;
 mod histogram;
-mod series;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,7 +22,6 @@ use metrics_util::registry::{Registry, Storage};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
-pub(crate) use series::SeriesSet;
 
 use crate::encode::SampleUnit;
 

@@ -23,6 +23,10 @@ pub(crate) enum Framing {
     Datagram,
     /// A byte stream; every line ends with `\n`.
     Stream,
+    /// A byte stream of frames, each a 4-byte little-endian length and a payload whose lines
+    /// are separated by `\n` with none after the last (DogStatsD over a Unix stream socket).
+    /// Payloads here keep their final newline; the transport drops it when it frames them.
+    LengthPrefixed,
 }
 
 /// Why a chunk was not added.
@@ -73,7 +77,7 @@ impl PayloadWriter {
     /// Bytes of `len` as they count against the limit: a datagram drops the final newline.
     fn sent_len(&self, len: usize) -> usize {
         match self.framing {
-            Framing::Datagram => len.saturating_sub(1),
+            Framing::Datagram | Framing::LengthPrefixed => len.saturating_sub(1),
             Framing::Stream => len,
         }
     }
@@ -98,6 +102,20 @@ impl PayloadWriter {
         Ok(())
     }
 
+    /// Largest chunk (with its final newline) that still fits in the payload being filled.
+    pub(crate) fn remaining(&self) -> usize {
+        let used = self.chunk_start - self.payload_start;
+        self.fresh_capacity().saturating_sub(used)
+    }
+
+    /// Largest chunk (with its final newline) that fits in an empty payload.
+    pub(crate) fn fresh_capacity(&self) -> usize {
+        match self.framing {
+            Framing::Datagram | Framing::LengthPrefixed => self.max_len + 1,
+            Framing::Stream => self.max_len,
+        }
+    }
+
     /// Discards the pending chunk.
     pub(crate) fn rollback(&mut self) {
         self.buf.truncate(self.chunk_start);
@@ -107,7 +125,7 @@ impl PayloadWriter {
         if end > self.payload_start {
             let range = match self.framing {
                 Framing::Datagram => self.payload_start..end - 1,
-                Framing::Stream => self.payload_start..end,
+                Framing::Stream | Framing::LengthPrefixed => self.payload_start..end,
             };
             self.spans.push(PayloadSpan {
                 range,
@@ -216,6 +234,37 @@ mod tests {
         assert_eq!(
             payloads(&w),
             vec![("first".into(), 1), ("g:0|g\ng:-5|g".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn remaining_space_is_exactly_what_the_next_chunk_may_use() {
+        for framing in [Framing::Datagram, Framing::Stream, Framing::LengthPrefixed] {
+            let mut w = PayloadWriter::new(20, framing);
+            push(&mut w, "0123456789").unwrap();
+            let room = w.remaining();
+            w.line_buf().extend(std::iter::repeat_n(b'x', room - 1));
+            w.line_buf().push(b'\n');
+            w.commit(1).unwrap();
+            w.finish();
+            assert_eq!(
+                w.len(),
+                1,
+                "{framing:?}: a chunk of exactly the remaining size joins the payload"
+            );
+        }
+    }
+
+    #[test]
+    fn length_prefixed_payloads_keep_their_newlines_but_count_without_the_last() {
+        let mut w = PayloadWriter::new(9, Framing::LengthPrefixed);
+        push(&mut w, "aaaa").unwrap();
+        push(&mut w, "bbbb").unwrap();
+        push(&mut w, "c").unwrap();
+        w.finish();
+        assert_eq!(
+            payloads(&w),
+            vec![("aaaa\nbbbb\n".into(), 2), ("c\n".into(), 1)]
         );
     }
 

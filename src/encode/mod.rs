@@ -1,28 +1,119 @@
 //! Encoders: metric values to wire bytes, pure functions over caller-owned buffers.
 //!
 //! Nothing in this module does I/O, reads a clock or spawns anything; the flusher passes in
-//! the values, names and buffers. Names are rendered once per series (when the flusher first
-//! sees it) and reused as bytes on every flush, so a warm flush only formats numbers.
+//! the values, the time ([`FlushContext`]) and the buffers. Each series' constant parts (name,
+//! tags) are rendered once, when the flusher first sees it ([`Rendered`]), and reused as bytes
+//! on every flush, so a warm flush only formats numbers.
 
 mod buffer;
+mod dogstatsd;
 mod number;
 pub(crate) mod sanitize;
 mod statsd;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
-pub use statsd::{HistogramKind, LabelHandling};
+pub(crate) use dogstatsd::DogStatsdEncoder;
+pub use statsd::LabelHandling;
 pub(crate) use statsd::{SampleUnit, StatsdEncoder};
 
-/// What one flush's encoding did, line by line. Every point handed to an encoder ends up in
-/// exactly one of these fields.
+use metrics::Key;
+
+/// Which type histograms are sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HistogramKind {
+    /// `|ms` timers, in milliseconds (converted from the histogram's time unit).
+    #[default]
+    Timer,
+    /// `|h` histograms, values sent as recorded.
+    Histogram,
+    /// `|d` distributions (DogStatsD only), values sent as recorded; aggregated server-side
+    /// across hosts, so percentiles are global.
+    Distribution,
+}
+
+impl HistogramKind {
+    fn suffix(self) -> &'static [u8] {
+        match self {
+            Self::Timer => b"|ms",
+            Self::Histogram => b"|h",
+            Self::Distribution => b"|d",
+        }
+    }
+}
+
+/// The histogram kind for each metric: a default plus per-name-prefix overrides (the
+/// longest matching prefix wins).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HistogramRules {
+    pub(crate) default: HistogramKind,
+    pub(crate) by_prefix: Vec<(String, HistogramKind)>,
+}
+
+impl HistogramRules {
+    pub(crate) fn kind_for(&self, name: &str) -> HistogramKind {
+        self.by_prefix
+            .iter()
+            .filter(|(prefix, _)| name.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map_or(self.default, |(_, kind)| *kind)
+    }
+
+    /// Every kind these rules can produce.
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = HistogramKind> + '_ {
+        std::iter::once(self.default).chain(self.by_prefix.iter().map(|(_, k)| *k))
+    }
+}
+
+/// A series' constant wire parts, rendered once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Rendered {
+    /// The sanitised, prefixed name; empty when nothing usable is left (never sent).
+    pub(crate) name: Vec<u8>,
+    /// What follows the type (and rate) on every line: DogStatsD `|#tags|c:id`; empty for
+    /// plain StatsD.
+    pub(crate) tail: Vec<u8>,
+    /// How this series is sent if it is a histogram.
+    pub(crate) histogram: HistogramKind,
+}
+
+impl Rendered {
+    /// Whether the series has a usable name.
+    pub(crate) fn sendable(&self) -> bool {
+        !self.name.is_empty()
+    }
+}
+
+/// Per-flush inputs that are not metric values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FlushContext {
+    /// Wall-clock time of the flush, in Unix seconds.
+    pub(crate) unix_secs: u64,
+}
+
+/// What one flush's encoding did. Every value handed to an encoder ends up in exactly one of
+/// `values`, `invalid_values` or `too_long`.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EncodeTally {
     /// Lines committed to a payload.
     pub(crate) lines: u64,
+    /// Values in those lines (a packed DogStatsD line carries several).
+    pub(crate) values: u64,
     /// Values that cannot be sent (NaN, infinities, negative timers): dropped.
     pub(crate) invalid_values: u64,
-    /// Lines longer than the payload limit on their own: dropped.
+    /// Values whose line is longer than the payload limit on its own: dropped.
     pub(crate) too_long: u64,
+}
+
+/// Commits the pending chunk of `lines` lines carrying `values` values, tallying the outcome.
+fn commit(w: &mut PayloadWriter, lines: u32, values: u64, t: &mut EncodeTally) {
+    match w.commit(lines) {
+        Ok(()) => {
+            t.lines += u64::from(lines);
+            t.values += values;
+        }
+        Err(_) => t.too_long += values,
+    }
 }
 
 /// The encoder for the configured protocol. An enum, not a trait object: the set of
@@ -31,14 +122,16 @@ pub(crate) struct EncodeTally {
 pub(crate) enum Encoder {
     /// Plain (Etsy) StatsD.
     Statsd(StatsdEncoder),
+    /// DogStatsD.
+    DogStatsd(DogStatsdEncoder),
 }
 
 impl Encoder {
-    /// Renders the series name for `key` into `out` (cleared first). Returns `false` when
-    /// nothing usable is left after sanitising, in which case the series is never sent.
-    pub(crate) fn render_name(&self, key: &metrics::Key, out: &mut Vec<u8>) -> bool {
+    /// Renders the constant parts of the series for `key` into `out` (overwritten).
+    pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
         match self {
-            Self::Statsd(e) => e.render_name(key, out),
+            Self::Statsd(e) => e.render(key, out),
+            Self::DogStatsd(e) => e.render(key, out),
         }
     }
 
@@ -47,32 +140,37 @@ impl Encoder {
     pub(crate) fn continues_chunk(&self, prev: &[u8], line: &[u8]) -> bool {
         match self {
             Self::Statsd(_) => statsd::continues_chunk(prev, line),
+            Self::DogStatsd(_) => false,
         }
     }
 
     /// Encodes one counter delta.
     pub(crate) fn counter(
         &self,
-        name: &[u8],
+        s: &Rendered,
         delta: u64,
+        cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
         match self {
-            Self::Statsd(e) => e.counter(name, delta, w, t),
+            Self::Statsd(e) => e.counter(s, delta, w, t),
+            Self::DogStatsd(e) => e.counter(s, delta, cx, w, t),
         }
     }
 
     /// Encodes one gauge value.
     pub(crate) fn gauge(
         &self,
-        name: &[u8],
+        s: &Rendered,
         value: f64,
+        cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
         match self {
-            Self::Statsd(e) => e.gauge(name, value, w, t),
+            Self::Statsd(e) => e.gauge(s, value, w, t),
+            Self::DogStatsd(e) => e.gauge(s, value, cx, w, t),
         }
     }
 
@@ -80,7 +178,7 @@ impl Encoder {
     /// recorded samples that were kept (1.0 when none were sampled out).
     pub(crate) fn histogram(
         &self,
-        name: &[u8],
+        s: &Rendered,
         samples: &[f64],
         rate: f64,
         unit: SampleUnit,
@@ -88,7 +186,27 @@ impl Encoder {
         t: &mut EncodeTally,
     ) {
         match self {
-            Self::Statsd(e) => e.histogram(name, samples, rate, unit, w, t),
+            Self::Statsd(e) => e.histogram(s, samples, rate, unit, w, t),
+            Self::DogStatsd(e) => e.histogram(s, samples, rate, unit, w, t),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_matching_prefix_picks_the_histogram_kind() {
+        let rules = HistogramRules {
+            default: HistogramKind::Distribution,
+            by_prefix: vec![
+                ("http.".into(), HistogramKind::Timer),
+                ("http.size".into(), HistogramKind::Histogram),
+            ],
+        };
+        assert_eq!(rules.kind_for("db.latency"), HistogramKind::Distribution);
+        assert_eq!(rules.kind_for("http.latency"), HistogramKind::Timer);
+        assert_eq!(rules.kind_for("http.size_bytes"), HistogramKind::Histogram);
     }
 }

@@ -11,6 +11,15 @@
 //! - empty segments vanish, so `a..b`, `.a` and `a.` all become `a`/`a.b`;
 //! - a folded label value is one segment: a `.` inside it becomes `_` so it cannot add levels.
 //!
+//! DogStatsD names follow Datadog's rule instead: segments of `[A-Za-z0-9_]` (a `-` becomes
+//! `_` too). DogStatsD tags (`key:value`) may carry any printable text, Unicode included,
+//! except what would split the datagram or the tag list:
+//!
+//! - `|`, `,`, `#`, whitespace and control characters become `_`, in keys and values;
+//! - a key never contains `:` (it becomes `_`): the Agent splits a tag at its first `:`;
+//! - a value may contain `:`, but never ends with one (the last becomes `_`), since Datadog
+//!   rejects tags ending in `:`.
+//!
 //! These functions only append to caller-owned buffers; they never allocate on their own.
 
 /// Whether `c` may appear inside a path segment unchanged.
@@ -18,19 +27,65 @@ fn is_segment_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
+/// Whether `c` may appear inside a DogStatsD name segment unchanged.
+fn is_dd_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether `c` may appear in a DogStatsD tag unchanged (`:` is decided by the caller).
+fn is_tag_char(c: char) -> bool {
+    !(c.is_control() || c.is_whitespace() || matches!(c, '|' | ',' | '#' | ':'))
+}
+
 /// Appends `text` as one or more dot-separated segments, each preceded by a `.` when `out`
 /// already holds something. Returns whether anything was appended.
 pub(crate) fn push_path(out: &mut Vec<u8>, text: &str) -> bool {
     let mut any = false;
     for segment in text.split('.') {
-        any |= push_segment(out, segment);
+        any |= push_segment_with(out, segment, is_segment_char);
     }
     any
+}
+
+/// As [`push_path`], with DogStatsD's name characters.
+pub(crate) fn push_dd_path(out: &mut Vec<u8>, text: &str) -> bool {
+    let mut any = false;
+    for segment in text.split('.') {
+        any |= push_segment_with(out, segment, is_dd_name_char);
+    }
+    any
+}
+
+/// Appends a DogStatsD tag key (no `:` in it).
+pub(crate) fn push_tag_key(out: &mut Vec<u8>, text: &str) {
+    push_replacing(out, text, is_tag_char);
+}
+
+/// Appends a DogStatsD tag value (`:` allowed, but not last).
+pub(crate) fn push_tag_value(out: &mut Vec<u8>, text: &str) {
+    push_replacing(out, text, |c| c == ':' || is_tag_char(c));
+    if out.last() == Some(&b':') {
+        out.pop();
+        out.push(b'_');
+    }
+}
+
+/// Appends `text`, each character failing `keep` replaced by `_`.
+fn push_replacing(out: &mut Vec<u8>, text: &str, keep: impl Fn(char) -> bool) {
+    for c in text.chars() {
+        let c = if keep(c) { c } else { '_' };
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
 }
 
 /// Appends `text` as exactly one segment (dots included in the replacement), preceded by a `.`
 /// when `out` already holds something. Empty text appends nothing and returns `false`.
 pub(crate) fn push_segment(out: &mut Vec<u8>, text: &str) -> bool {
+    push_segment_with(out, text, is_segment_char)
+}
+
+fn push_segment_with(out: &mut Vec<u8>, text: &str, allowed: fn(char) -> bool) -> bool {
     if text.is_empty() {
         return false;
     }
@@ -38,7 +93,7 @@ pub(crate) fn push_segment(out: &mut Vec<u8>, text: &str) -> bool {
         out.push(b'.');
     }
     for c in text.chars() {
-        if is_segment_char(c) {
+        if allowed(c) {
             // ASCII by the check above, so one byte.
             #[allow(clippy::cast_possible_truncation, reason = "ASCII checked above")]
             out.push(c as u8);
@@ -83,6 +138,34 @@ mod tests {
         ];
         for (input, want) in table {
             assert_eq!(path(&[input]), *want, "sanitising {input:?}");
+        }
+    }
+
+    #[test]
+    fn dogstatsd_names_use_datadogs_characters() {
+        let mut out = Vec::new();
+        push_dd_path(&mut out, "http-server..requests/sec");
+        assert_eq!(out, b"http_server.requests_sec");
+    }
+
+    #[test]
+    fn tag_text_can_never_split_a_datagram_or_the_tag_list() {
+        let table: &[(&str, &str, &str)] = &[
+            ("env", "prod", "env:prod"),
+            ("url", "http://x:8080/a", "url:http://x:8080/a"),
+            ("a:b", "c", "a_b:c"),
+            ("k", "a|b,c#d", "k:a_b_c_d"),
+            ("k", "line\nbreak\ttab sp", "k:line_break_tab_sp"),
+            ("k", "trailing:", "k:trailing_"),
+            ("r\u{e9}gion", "\u{e9}t\u{e9}", "r\u{e9}gion:\u{e9}t\u{e9}"),
+            ("k", "\u{7f}\u{0}", "k:__"),
+        ];
+        for (key, value, want) in table {
+            let mut out = Vec::new();
+            push_tag_key(&mut out, key);
+            out.push(b':');
+            push_tag_value(&mut out, value);
+            assert_eq!(String::from_utf8(out).unwrap(), *want, "{key:?}={value:?}");
         }
     }
 

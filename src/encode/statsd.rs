@@ -16,7 +16,7 @@ use metrics::{Key, Label, Unit};
 
 use super::number::{is_sendable, write_f64, write_rate, write_u64};
 use super::sanitize::{push_path, push_segment};
-use super::{EncodeTally, PayloadWriter};
+use super::{EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit};
 
 /// What to do with labels in plain StatsD, which has no tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,17 +29,6 @@ pub enum LabelHandling {
     /// under the bare name, so on the server counters and timers add up, while for gauges the
     /// last line of a flush wins.
     Drop,
-}
-
-/// Which StatsD type histograms are sent as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum HistogramKind {
-    /// `|ms` timers, in milliseconds (converted from the histogram's time unit).
-    #[default]
-    Timer,
-    /// `|h` histograms, values sent as recorded.
-    Histogram,
 }
 
 /// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
@@ -87,46 +76,43 @@ pub(crate) struct StatsdEncoder {
     labels: LabelHandling,
     /// Global labels, sorted by key, with unique keys.
     global_labels: Vec<Label>,
-    histograms: HistogramKind,
+    histograms: HistogramRules,
 }
 
 impl StatsdEncoder {
     pub(crate) fn new(
         prefix: Option<&str>,
         labels: LabelHandling,
-        mut global_labels: Vec<Label>,
-        histograms: HistogramKind,
+        global_labels: Vec<Label>,
+        histograms: HistogramRules,
     ) -> Self {
-        let mut rendered = Vec::new();
-        if let Some(p) = prefix {
-            push_path(&mut rendered, p);
-        }
-        // Later entries win for a repeated key, as with repeated setter calls.
-        global_labels.reverse();
-        global_labels.sort_by(|a, b| a.key().cmp(b.key()));
-        global_labels.dedup_by(|a, b| a.key() == b.key());
+        let prefix = render_prefix(prefix);
+        let global_labels = sorted_unique(global_labels);
         Self {
-            prefix: rendered,
+            prefix,
             labels,
             global_labels,
             histograms,
         }
     }
 
-    pub(crate) fn render_name(&self, key: &Key, out: &mut Vec<u8>) -> bool {
-        out.clear();
-        out.extend_from_slice(&self.prefix);
-        if !push_path(out, key.name()) {
-            return false;
+    pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
+        out.tail.clear();
+        out.histogram = self.histograms.kind_for(key.name());
+        let name = &mut out.name;
+        name.clear();
+        name.extend_from_slice(&self.prefix);
+        if !push_path(name, key.name()) {
+            name.clear();
+            return;
         }
         if self.labels == LabelHandling::FoldIntoName {
             let mut labels: Vec<&Label> = key.labels().collect();
             labels.sort_by(|a, b| a.key().cmp(b.key()));
             for_each_merged(&self.global_labels, &labels, |l| {
-                push_segment(out, l.value());
+                push_segment(name, l.value());
             });
         }
-        true
     }
 
     #[allow(
@@ -135,17 +121,17 @@ impl StatsdEncoder {
     )]
     pub(crate) fn counter(
         &self,
-        name: &[u8],
+        s: &Rendered,
         delta: u64,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
         let buf = w.line_buf();
-        buf.extend_from_slice(name);
+        buf.extend_from_slice(&s.name);
         buf.push(b':');
         write_u64(buf, delta);
         buf.extend_from_slice(b"|c\n");
-        commit(w, 1, t);
+        commit(w, 1, 1, t);
     }
 
     #[allow(
@@ -154,7 +140,7 @@ impl StatsdEncoder {
     )]
     pub(crate) fn gauge(
         &self,
-        name: &[u8],
+        s: &Rendered,
         value: f64,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
@@ -167,49 +153,82 @@ impl StatsdEncoder {
         let mut lines = 1;
         if value < 0.0 {
             // Etsy reads a signed value as a delta; reset to 0 first, in the same chunk.
-            buf.extend_from_slice(name);
+            buf.extend_from_slice(&s.name);
             buf.extend_from_slice(b":0|g\n");
             lines = 2;
         }
-        buf.extend_from_slice(name);
+        buf.extend_from_slice(&s.name);
         buf.push(b':');
         write_f64(buf, value);
         buf.extend_from_slice(b"|g\n");
-        commit(w, lines, t);
+        commit(w, lines, 1, t);
     }
 
+    #[allow(
+        clippy::unused_self,
+        reason = "one shape for every encoder; other dialects use their settings here"
+    )]
     pub(crate) fn histogram(
         &self,
-        name: &[u8],
+        s: &Rendered,
         samples: &[f64],
         rate: f64,
         unit: SampleUnit,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
-        let (suffix, timer): (&[u8], bool) = match self.histograms {
-            HistogramKind::Timer => (b"|ms", true),
-            HistogramKind::Histogram => (b"|h", false),
-        };
+        let timer = s.histogram == HistogramKind::Timer;
         for &raw in samples {
-            let v = if timer { unit.to_millis(raw) } else { raw };
-            if !is_sendable(v) || (timer && v < 0.0) {
+            let Some(v) = sample_value(raw, unit, timer) else {
                 t.invalid_values += 1;
                 continue;
-            }
+            };
             let buf = w.line_buf();
-            buf.extend_from_slice(name);
+            buf.extend_from_slice(&s.name);
             buf.push(b':');
             write_f64(buf, v);
-            buf.extend_from_slice(suffix);
+            buf.extend_from_slice(s.histogram.suffix());
             if rate < 1.0 {
                 buf.extend_from_slice(b"|@");
                 write_rate(buf, rate);
             }
             buf.push(b'\n');
-            commit(w, 1, t);
+            commit(w, 1, 1, t);
         }
     }
+}
+
+/// A sample as it goes on the wire: converted to milliseconds for timers, `None` when it
+/// cannot be sent (NaN, infinite, or a negative timer, which Etsy statsd rejects).
+pub(crate) fn sample_value(raw: f64, unit: SampleUnit, timer: bool) -> Option<f64> {
+    let v = if timer { unit.to_millis(raw) } else { raw };
+    (is_sendable(v) && !(timer && v < 0.0)).then_some(v)
+}
+
+/// Renders a prefix as sanitised path segments.
+pub(crate) fn render_prefix(prefix: Option<&str>) -> Vec<u8> {
+    render_prefix_with(prefix, push_path)
+}
+
+/// Renders a prefix with the given path sanitiser.
+pub(crate) fn render_prefix_with(
+    prefix: Option<&str>,
+    push: fn(&mut Vec<u8>, &str) -> bool,
+) -> Vec<u8> {
+    let mut rendered = Vec::new();
+    if let Some(p) = prefix {
+        push(&mut rendered, p);
+    }
+    rendered
+}
+
+/// Sorts labels by key and keeps one per key: the last given wins, as with repeated setter
+/// calls.
+pub(crate) fn sorted_unique(mut labels: Vec<Label>) -> Vec<Label> {
+    labels.reverse();
+    labels.sort_by(|a, b| a.key().cmp(b.key()));
+    labels.dedup_by(|a, b| a.key() == b.key());
+    labels
 }
 
 /// Whether `line` is the second half of a chunk that starts with `prev` (both without their
@@ -221,13 +240,6 @@ pub(crate) fn continues_chunk(prev: &[u8], line: &[u8]) -> bool {
     };
     line.strip_prefix(name)
         .is_some_and(|rest| rest.starts_with(b":-") && rest.ends_with(b"|g"))
-}
-
-fn commit(w: &mut PayloadWriter, lines: u32, t: &mut EncodeTally) {
-    match w.commit(lines) {
-        Ok(()) => t.lines += u64::from(lines),
-        Err(_) => t.too_long += u64::from(lines),
-    }
 }
 
 /// Calls `f` for each label of the union of two key-sorted lists; for a key in both, only the

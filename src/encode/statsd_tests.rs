@@ -2,7 +2,7 @@ use metrics::{Key, Label};
 use proptest::prelude::*;
 
 use super::*;
-use crate::encode::{EncodeTally, Framing, PayloadWriter};
+use crate::encode::{EncodeTally, Framing, HistogramKind, HistogramRules, PayloadWriter, Rendered};
 
 fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
     let globals = globals
@@ -13,7 +13,7 @@ fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
         prefix,
         LabelHandling::FoldIntoName,
         globals,
-        HistogramKind::Timer,
+        rules(HistogramKind::Timer),
     )
 }
 
@@ -25,10 +25,32 @@ fn key(name: &str, labels: &[(&str, &str)]) -> Key {
     Key::from_parts(name.to_string(), labels)
 }
 
-fn name(e: &StatsdEncoder, k: &Key) -> Vec<u8> {
-    let mut out = Vec::new();
-    assert!(e.render_name(k, &mut out));
+fn rules(kind: HistogramKind) -> HistogramRules {
+    HistogramRules {
+        default: kind,
+        by_prefix: Vec::new(),
+    }
+}
+
+fn name(e: &StatsdEncoder, k: &Key) -> Rendered {
+    let mut out = Rendered::default();
+    e.render(k, &mut out);
+    assert!(out.sendable());
     out
+}
+
+fn renders(e: &StatsdEncoder, k: &Key) -> bool {
+    let mut out = Rendered::default();
+    e.render(k, &mut out);
+    out.sendable()
+}
+
+/// A series with a given wire name (timer histograms, no tail).
+fn raw(name: &[u8]) -> Rendered {
+    Rendered {
+        name: name.to_vec(),
+        ..Rendered::default()
+    }
 }
 
 /// Runs `f` against a fresh writer and returns the datagrams it produced.
@@ -131,7 +153,7 @@ fn histograms_can_be_sent_as_h_without_unit_conversion() {
         None,
         LabelHandling::FoldIntoName,
         vec![],
-        HistogramKind::Histogram,
+        rules(HistogramKind::Histogram),
     );
     let n = name(&e, &key("size", &[]));
     let (got, _) = datagrams(1432, |w, t| {
@@ -156,7 +178,7 @@ fn names_are_sanitised_and_labels_folded_in_key_order_after_the_prefix() {
         (key("h\u{e9}llo w\u{f6}rld", &[]), "my_app.h_llo_w_rld.b.eu"),
     ];
     for (k, want) in table {
-        assert_eq!(String::from_utf8(name(&e, k)).unwrap(), *want, "{k}");
+        assert_eq!(String::from_utf8(name(&e, k).name).unwrap(), *want, "{k}");
     }
 }
 
@@ -166,17 +188,16 @@ fn labels_are_ignored_when_configured_to_drop() {
         None,
         LabelHandling::Drop,
         vec![Label::new("g", "1")],
-        HistogramKind::Timer,
+        rules(HistogramKind::Timer),
     );
-    assert_eq!(name(&e, &key("x", &[("a", "b")])), b"x");
+    assert_eq!(name(&e, &key("x", &[("a", "b")])).name, b"x");
 }
 
 #[test]
 fn a_name_with_nothing_usable_left_is_refused() {
     let e = encoder(Some("p"), &[]);
-    let mut out = Vec::new();
-    assert!(!e.render_name(&key("...", &[]), &mut out));
-    assert!(!e.render_name(&key("", &[]), &mut out));
+    assert!(!renders(&e, &key("...", &[])));
+    assert!(!renders(&e, &key("", &[])));
 }
 
 #[test]
@@ -200,6 +221,7 @@ fn nan_infinite_and_negative_timer_values_are_counted_not_sent() {
         t,
         EncodeTally {
             lines: 1,
+            values: 1,
             invalid_values: 4,
             too_long: 0
         }
@@ -211,14 +233,15 @@ fn a_line_exactly_at_the_limit_is_sent_and_one_over_is_dropped() {
     let e = encoder(None, &[]);
     // "abcdef:1|c" is 10 bytes.
     let (got, t) = datagrams(10, |w, t| {
-        e.counter(b"abcdef", 1, w, t);
-        e.counter(b"abcdefg", 1, w, t);
+        e.counter(&raw(b"abcdef"), 1, w, t);
+        e.counter(&raw(b"abcdefg"), 1, w, t);
     });
     assert_eq!(got, vec!["abcdef:1|c".to_string()]);
     assert_eq!(
         t,
         EncodeTally {
             lines: 1,
+            values: 1,
             invalid_values: 0,
             too_long: 1
         }
@@ -230,8 +253,8 @@ fn the_negative_gauge_pair_moves_whole_to_the_next_payload() {
     let e = encoder(None, &[]);
     // "g:1|c" (5) + "\n" + "g:0|g\ng:-5|g" (12) = 18 > 15, so the pair starts a new payload.
     let (got, _) = datagrams(15, |w, t| {
-        e.counter(b"g", 1, w, t);
-        e.gauge(b"g", -5.0, w, t);
+        e.counter(&raw(b"g"), 1, w, t);
+        e.gauge(&raw(b"g"), -5.0, w, t);
     });
     assert_eq!(got, vec!["g:1|c".to_string(), "g:0|g\ng:-5|g".to_string()]);
 }
@@ -317,26 +340,22 @@ proptest! {
         let e = encoder(Some("pfx"), &[("g", "v")]);
         let mut w = PayloadWriter::new(max, Framing::Datagram);
         let mut t = EncodeTally::default();
-        let mut points_in = 0u64;
-        let mut expected_lines = 0u64;
-        let mut n = Vec::new();
+        let mut values_in = 0u64;
+        let mut n = Rendered::default();
         for (raw_name, labels, point) in &points {
             let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            if !e.render_name(&key(raw_name, &labels), &mut n) {
+            e.render(&key(raw_name, &labels), &mut n);
+            if !n.sendable() {
                 continue;
             }
             match point {
-                Point::Counter(d) => { points_in += 1; e.counter(&n, *d, &mut w, &mut t) }
-                Point::Gauge(v) => {
-                    points_in += if *v < 0.0 && v.is_finite() { 2 } else { 1 };
-                    e.gauge(&n, *v, &mut w, &mut t);
-                }
+                Point::Counter(d) => { values_in += 1; e.counter(&n, *d, &mut w, &mut t) }
+                Point::Gauge(v) => { values_in += 1; e.gauge(&n, *v, &mut w, &mut t) }
                 Point::Timer(vs, r) => {
-                    points_in += vs.len() as u64;
+                    values_in += vs.len() as u64;
                     e.histogram(&n, vs, *r, SampleUnit::Seconds, &mut w, &mut t);
                 }
             }
-            expected_lines = points_in;
         }
         w.finish();
         let mut lines_out = 0u64;
@@ -353,7 +372,7 @@ proptest! {
             lines_out += u64::from(n_lines);
         }
         prop_assert_eq!(lines_out, t.lines);
-        prop_assert_eq!(expected_lines, t.lines + t.too_long + t.invalid_values);
+        prop_assert_eq!(values_in, t.values + t.too_long + t.invalid_values);
     }
 }
 

@@ -149,7 +149,7 @@ mod tests {
             None,
             crate::LabelHandling::Drop,
             vec![],
-            crate::HistogramKind::Timer,
+            crate::encode::HistogramRules::default(),
         );
         Encoder::Statsd(e).continues_chunk(prev, line)
     }

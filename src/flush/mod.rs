@@ -12,6 +12,7 @@
 //! back, resuming at the first line the kernel did not fully accept.
 
 mod backlog;
+mod series;
 mod spawn;
 
 use std::sync::Arc;
@@ -19,13 +20,14 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::aggregate::{Aggregate, SeriesSet};
+use crate::aggregate::Aggregate;
 use crate::config::Config;
-use crate::encode::{EncodeTally, Encoder, PayloadWriter};
+use crate::encode::{EncodeTally, Encoder, FlushContext, PayloadWriter};
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
 
 use backlog::{Backlog, count_lines, resume_point};
+use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
 
 /// How the caller of a flush wants to hear that it is done.
@@ -76,7 +78,7 @@ impl Flusher {
         config: Config,
         encoder: Encoder,
     ) -> Self {
-        let writer = PayloadWriter::new(config.max_payload_len, config.endpoint.scheme.framing());
+        let writer = PayloadWriter::new(config.max_payload_len, config.framing);
         let backlog = Backlog::new(config.max_backlog_bytes);
         Self {
             aggregate,
@@ -176,8 +178,16 @@ impl Flusher {
         }
     }
 
-    /// Drains every cell and encodes the interval into `self.writer`. No I/O.
+    /// Drains every cell and encodes the interval into `self.writer`. No I/O; the only
+    /// outside input is the wall-clock time, read here for encoders that stamp it.
     pub(crate) fn collect(&mut self) {
+        let unix_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.collect_at(FlushContext { unix_secs });
+    }
+
+    fn collect_at(&mut self, cx: FlushContext) {
         let Self {
             aggregate,
             stats,
@@ -187,9 +197,7 @@ impl Flusher {
             samples,
             ..
         } = self;
-        series.absorb(aggregate.storage(), |key, out| {
-            encoder.render_name(key, out)
-        });
+        series.absorb(aggregate.storage(), |key, out| encoder.render(key, out));
         stats
             .series
             .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -203,16 +211,16 @@ impl Flusher {
             if delta == 0 {
                 continue;
             }
-            if c.sendable() {
-                encoder.counter(&c.name, delta, writer, &mut tally);
+            if c.rendered.sendable() {
+                encoder.counter(&c.rendered, delta, cx, writer, &mut tally);
             } else {
                 unnamed += 1;
             }
         }
         for g in &series.gauges {
             if let Some(value) = g.cell.take() {
-                if g.sendable() {
-                    encoder.gauge(&g.name, value, writer, &mut tally);
+                if g.rendered.sendable() {
+                    encoder.gauge(&g.rendered, value, cx, writer, &mut tally);
                 } else {
                     unnamed += 1;
                 }
@@ -226,7 +234,7 @@ impl Flusher {
             }
             let kept = samples.len() as u64;
             sampled_out += recorded.saturating_sub(kept);
-            if !h.sendable() {
+            if !h.rendered.sendable() {
                 unnamed += kept;
                 continue;
             }
@@ -239,7 +247,14 @@ impl Flusher {
             } else {
                 1.0
             };
-            encoder.histogram(&h.name, samples, rate, h.cell.unit(), writer, &mut tally);
+            encoder.histogram(
+                &h.rendered,
+                samples,
+                rate,
+                h.cell.unit(),
+                writer,
+                &mut tally,
+            );
         }
         writer.finish();
         add(&stats.values_dropped_invalid, tally.invalid_values);

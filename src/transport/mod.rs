@@ -6,8 +6,9 @@
 //! away, one info line when it is back, never a line per packet.
 
 mod backoff;
-mod tcp;
+mod stream;
 mod udp;
+mod unixgram;
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::{Config, Endpoint, Scheme};
+use crate::encode::Framing;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
@@ -31,6 +33,8 @@ pub(crate) enum SendError {
         written: usize,
         error: Option<io::Error>,
     },
+    /// The receiver's queue is full (a Unix datagram socket): this payload is dropped.
+    Full,
 }
 
 impl SendError {
@@ -47,6 +51,7 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotConnected => f.write_str("not connected"),
+            Self::Full => f.write_str("the receiver's socket buffer is full"),
             Self::Io(e) | Self::Partial { error: Some(e), .. } => write!(f, "{e}"),
             Self::Partial {
                 error: None,
@@ -76,6 +81,13 @@ impl Target {
         self.addrs.contains(&addr)
     }
 
+    /// The socket path, for Unix sockets.
+    fn path(&self) -> Option<&str> {
+        self.endpoint
+            .is_unix()
+            .then_some(self.endpoint.host.as_str())
+    }
+
     fn all(&self) -> impl Iterator<Item = SocketAddr> + '_ {
         self.addrs.iter().copied()
     }
@@ -83,7 +95,9 @@ impl Target {
     /// Re-resolves when `force`d or when the interval has passed. A failed lookup keeps the
     /// old addresses: a DNS hiccup must not stop metrics to a server that is still there.
     async fn refresh(&mut self, now: Instant, force: bool, timeout: Duration) {
-        if !force && now.duration_since(self.resolved_at) < self.resolve_interval {
+        if self.endpoint.is_unix()
+            || (!force && now.duration_since(self.resolved_at) < self.resolve_interval)
+        {
             return;
         }
         self.resolved_at = now;
@@ -101,7 +115,9 @@ impl Target {
 #[derive(Debug)]
 enum Socket {
     Udp(udp::UdpTransport),
-    Tcp(tcp::TcpTransport),
+    /// TCP or a Unix stream socket.
+    Stream(stream::StreamTransport),
+    Unixgram(unixgram::UnixgramTransport),
 }
 
 /// The socket to the destination plus its reachability state. See the module docs.
@@ -113,6 +129,8 @@ pub(crate) struct Transport {
     connect_timeout: Duration,
     /// Whether the last attempt to reach the destination worked (for logging changes only).
     up: bool,
+    /// Whether the receiver's queue was full at the last send (for logging changes only).
+    full: bool,
     failures: u32,
     retry_at: Option<Instant>,
 }
@@ -121,7 +139,11 @@ impl Transport {
     pub(crate) fn new(config: &Config, now: Instant) -> Self {
         let socket = match config.endpoint.scheme {
             Scheme::Udp => Socket::Udp(udp::UdpTransport::new()),
-            Scheme::Tcp => Socket::Tcp(tcp::TcpTransport::new(config.connect_timeout)),
+            Scheme::Tcp | Scheme::Unix => Socket::Stream(stream::StreamTransport::new(
+                config.connect_timeout,
+                config.framing == Framing::LengthPrefixed,
+            )),
+            Scheme::Unixgram => Socket::Unixgram(unixgram::UnixgramTransport::new()),
         };
         let target = Target {
             endpoint: config.endpoint.clone(),
@@ -135,6 +157,7 @@ impl Transport {
             write_timeout: config.write_timeout,
             connect_timeout: config.connect_timeout,
             up: true,
+            full: false,
             failures: 0,
             retry_at: None,
         }
@@ -142,7 +165,7 @@ impl Transport {
 
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
-        matches!(self.socket, Socket::Tcp(_))
+        matches!(self.socket, Socket::Stream(_))
     }
 
     /// Gets ready to send: drops a connection the peer closed, reconnects when the backoff
@@ -156,7 +179,8 @@ impl Transport {
                 self.target.refresh(now, false, self.connect_timeout).await;
                 udp.ready(&self.target).await
             }
-            Socket::Tcp(tcp) => {
+            Socket::Unixgram(gram) => gram.ready(self.target.path().unwrap_or_default()),
+            Socket::Stream(tcp) => {
                 if tcp.check_peer() {
                     // A healthy connection follows DNS too: once the name no longer resolves
                     // to the peer we are connected to, move to the new address.
@@ -206,12 +230,20 @@ impl Transport {
                     written: 0,
                     error: None,
                 })),
-            Socket::Tcp(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
+            Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
+            Socket::Unixgram(gram) => gram.send(payload, self.target.path().unwrap_or_default()),
         };
         match &result {
             Ok(()) => self.mark_up(),
+            Err(SendError::Full) => {
+                add(&stats.send_errors, 1);
+                if !self.full {
+                    tracing::warn!(endpoint = %self.target.endpoint, "the receiver's socket queue is full; dropping payloads (counted) until it drains");
+                }
+                self.full = true;
+            }
             Err(e) => {
-                if let Socket::Tcp(tcp) = &mut self.socket {
+                if let Socket::Stream(tcp) = &mut self.socket {
                     tcp.disconnect();
                 }
                 self.mark_down(Instant::now(), e, stats);
@@ -221,6 +253,7 @@ impl Transport {
     }
 
     fn mark_up(&mut self) {
+        self.full = false;
         if !self.up {
             tracing::info!(endpoint = %self.target.endpoint, "metrics destination reachable again");
         }
@@ -232,13 +265,41 @@ impl Transport {
     fn mark_down(&mut self, now: Instant, error: &SendError, stats: &StatsCells) {
         add(&stats.send_errors, 1);
         if self.up {
-            tracing::warn!(endpoint = %self.target.endpoint, %error, "cannot send metrics; keeping them and retrying with backoff");
+            match self.target.path() {
+                Some(path) => tracing::warn!(
+                    endpoint = %self.target.endpoint,
+                    %error,
+                    "cannot send metrics to the Unix socket {path}: {}; keeping them and retrying with backoff",
+                    unix_hint(error)
+                ),
+                None => {
+                    tracing::warn!(endpoint = %self.target.endpoint, %error, "cannot send metrics; keeping them and retrying with backoff");
+                }
+            }
         }
         self.up = false;
-        // Datagrams need no reconnect: the next flush simply tries again.
-        if self.is_stream() {
+        // UDP needs no reconnect: the next flush simply tries again. Streams reconnect, and a
+        // Unix datagram path that is missing is re-checked, both after a backoff.
+        if !matches!(self.socket, Socket::Udp(_)) {
             self.retry_at = Some(now + backoff::delay(self.failures, random_unit()));
             self.failures = self.failures.saturating_add(1);
         }
+    }
+}
+
+/// What to do about a Unix socket error, for the one warning we log.
+fn unix_hint(error: &SendError) -> &'static str {
+    let kind = match error {
+        SendError::Io(e) | SendError::Partial { error: Some(e), .. } => Some(e.kind()),
+        _ => None,
+    };
+    match kind {
+        Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
+            "no receiver is listening there; start the Agent (or the receiver) with its socket at this path, or fix the path"
+        }
+        Some(io::ErrorKind::PermissionDenied) => {
+            "permission denied; this process's user must be allowed to write to the socket (the Datadog Agent creates it with mode 0722)"
+        }
+        _ => "the receiver may have stopped",
     }
 }

@@ -1,24 +1,18 @@
-//! `SeriesSet`: the flusher's own list of every series, with names rendered once.
+//! `SeriesSet`: the flusher's own list of every series, each with its wire form rendered once.
 
 use std::sync::Arc;
 
 use metrics::Key;
 
-use super::{AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries};
+use crate::aggregate::{AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries};
+use crate::encode::Rendered;
 
 /// One series as the flusher tracks it.
 #[derive(Debug)]
 pub(crate) struct Tracked<C> {
     pub(crate) cell: Arc<C>,
-    /// The wire name, rendered once by the encoder; empty when the name is unusable.
-    pub(crate) name: Vec<u8>,
-}
-
-impl<C> Tracked<C> {
-    /// Whether the series has a usable name (an unusable one is counted and never sent).
-    pub(crate) fn sendable(&self) -> bool {
-        !self.name.is_empty()
-    }
+    /// The series' constant wire parts, rendered once by the encoder.
+    pub(crate) rendered: Rendered,
 }
 
 /// Every series the flusher knows, by kind. Owned by the flusher alone: no locks.
@@ -30,12 +24,12 @@ pub(crate) struct SeriesSet {
 }
 
 impl SeriesSet {
-    /// Moves series created since the last call into the set, rendering each name with
-    /// `render` (which returns `false` for a name with nothing usable left).
+    /// Moves series created since the last call into the set, rendering each with `render`
+    /// (which leaves the name empty when nothing usable is left; such a series is never sent).
     pub(crate) fn absorb(
         &mut self,
         storage: &AggregateStorage,
-        mut render: impl FnMut(&Key, &mut Vec<u8>) -> bool,
+        mut render: impl FnMut(&Key, &mut Rendered),
     ) {
         while let Some(new) = storage.pop_new() {
             match new {
@@ -54,14 +48,8 @@ impl SeriesSet {
     }
 }
 
-fn track<C>(
-    key: &Key,
-    cell: Arc<C>,
-    render: &mut impl FnMut(&Key, &mut Vec<u8>) -> bool,
-) -> Tracked<C> {
-    let mut name = Vec::new();
-    if !render(key, &mut name) {
-        name.clear();
-    }
-    Tracked { cell, name }
+fn track<C>(key: &Key, cell: Arc<C>, render: &mut impl FnMut(&Key, &mut Rendered)) -> Tracked<C> {
+    let mut rendered = Rendered::default();
+    render(key, &mut rendered);
+    Tracked { cell, rendered }
 }

@@ -1,0 +1,229 @@
+//! DogStatsD lines: `name:value[:value...]|type[|@rate][|#tags][|c:container][|T<secs>]`.
+//!
+//! Rules, each pinned by the exact-bytes table in the tests:
+//! - gauges are absolute (`-5|g` means -5: DogStatsD has no deltas), so no Etsy preamble;
+//! - labels become tags `key:value`, or the bare tag `key` for an empty value; global labels
+//!   merge with a metric's, a metric label overriding a global one with the same key, and a key
+//!   is never sent twice (after sanitising, the later label wins); tags are ordered by key;
+//! - histogram samples are packed into multi-value lines (protocol v1.1), each as long as the
+//!   space left in the payload allows, never past the limit; `|@rate` when sampled;
+//! - `|d` distributions by default, `|h` or `|ms` per configuration (per metric by prefix);
+//!   `|ms` values are milliseconds, `|d` and `|h` values are sent as recorded;
+//! - optional, off by default: a container id `|c:<id>` and Unix timestamps `|T<secs>` on
+//!   counters and gauges (`statsd_exporter` drops lines with fields it does not know).
+
+use metrics::{Key, Label};
+
+use super::number::{is_sendable, write_f64, write_rate, write_u64};
+use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
+use super::statsd::{for_each_merged, render_prefix_with, sample_value, sorted_unique};
+use super::{
+    EncodeTally, FlushContext, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
+    commit,
+};
+
+/// Room a packed line should have for at least one more value before we pack into the
+/// current payload rather than start a fresh one.
+const MIN_PACKING_ROOM: usize = 32;
+
+/// Encoder for DogStatsD. Built once from the checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct DogStatsdEncoder {
+    prefix: Vec<u8>,
+    global_labels: Vec<Label>,
+    histograms: HistogramRules,
+    /// `|c:<id>` (sanitised), appended to every line's tail.
+    container: Option<String>,
+    timestamps: bool,
+}
+
+impl DogStatsdEncoder {
+    pub(crate) fn new(
+        prefix: Option<&str>,
+        global_labels: Vec<Label>,
+        histograms: HistogramRules,
+        container: Option<&str>,
+        timestamps: bool,
+    ) -> Self {
+        let container = container.map(|id| {
+            id.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_.:-,".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        });
+        Self {
+            prefix: render_prefix_with(prefix, push_dd_path),
+            global_labels: sorted_unique(global_labels),
+            histograms,
+            container,
+            timestamps,
+        }
+    }
+
+    pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
+        out.histogram = self.histograms.kind_for(key.name());
+        out.name.clear();
+        out.name.extend_from_slice(&self.prefix);
+        out.tail.clear();
+        if !push_dd_path(&mut out.name, key.name()) {
+            out.name.clear();
+            return;
+        }
+        let mut labels: Vec<&Label> = key.labels().collect();
+        // Stable: for a key repeated in the metric's own labels, the later stays later.
+        labels.sort_by(|a, b| a.key().cmp(b.key()));
+        let mut tags: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for_each_merged(&self.global_labels, &labels, |label| {
+            let (mut k, mut v) = (Vec::new(), Vec::new());
+            push_tag_key(&mut k, label.key());
+            push_tag_value(&mut v, label.value());
+            if k.is_empty() {
+                return;
+            }
+            match tags.iter_mut().find(|(existing, _)| *existing == k) {
+                Some(slot) => slot.1 = v,
+                None => tags.push((k, v)),
+            }
+        });
+        tags.sort();
+        for (i, (k, v)) in tags.iter().enumerate() {
+            out.tail
+                .extend_from_slice(if i == 0 { b"|#" } else { b"," });
+            out.tail.extend_from_slice(k);
+            if !v.is_empty() {
+                out.tail.push(b':');
+                out.tail.extend_from_slice(v);
+            }
+        }
+        if let Some(id) = &self.container {
+            out.tail.extend_from_slice(b"|c:");
+            out.tail.extend_from_slice(id.as_bytes());
+        }
+    }
+
+    fn end_line(&self, s: &Rendered, cx: FlushContext, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&s.tail);
+        if self.timestamps {
+            buf.extend_from_slice(b"|T");
+            write_u64(buf, cx.unix_secs);
+        }
+        buf.push(b'\n');
+    }
+
+    pub(crate) fn counter(
+        &self,
+        s: &Rendered,
+        delta: u64,
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        let buf = w.line_buf();
+        buf.extend_from_slice(&s.name);
+        buf.push(b':');
+        write_u64(buf, delta);
+        buf.extend_from_slice(b"|c");
+        self.end_line(s, cx, buf);
+        commit(w, 1, 1, t);
+    }
+
+    pub(crate) fn gauge(
+        &self,
+        s: &Rendered,
+        value: f64,
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        if !is_sendable(value) {
+            t.invalid_values += 1;
+            return;
+        }
+        let buf = w.line_buf();
+        buf.extend_from_slice(&s.name);
+        buf.push(b':');
+        write_f64(buf, value);
+        buf.extend_from_slice(b"|g");
+        self.end_line(s, cx, buf);
+        commit(w, 1, 1, t);
+    }
+
+    /// Packs the samples into as few lines as the payload limit allows.
+    #[allow(clippy::unused_self, reason = "one shape for every encoder")]
+    pub(crate) fn histogram(
+        &self,
+        s: &Rendered,
+        samples: &[f64],
+        rate: f64,
+        unit: SampleUnit,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        let timer = s.histogram == HistogramKind::Timer;
+        // Everything after the values: type, rate, tail, newline. Measured by writing the
+        // type and rate into the (reused) line buffer once, so nothing is allocated.
+        let write_trailer = |buf: &mut Vec<u8>| {
+            buf.extend_from_slice(s.histogram.suffix());
+            if rate < 1.0 {
+                buf.extend_from_slice(b"|@");
+                write_rate(buf, rate);
+            }
+        };
+        let trailer_len = {
+            let buf = w.line_buf();
+            let mark = buf.len();
+            write_trailer(buf);
+            let n = buf.len() - mark;
+            buf.truncate(mark);
+            n
+        };
+        let fixed = s.name.len() + 1 + trailer_len + s.tail.len() + 1;
+        let mut invalid = 0;
+        let mut values = samples.iter().filter_map(|&raw| {
+            let v = sample_value(raw, unit, timer);
+            invalid += u64::from(v.is_none());
+            v
+        });
+        let mut next = values.next();
+        while let Some(first) = next {
+            let budget = if w.remaining() >= fixed + MIN_PACKING_ROOM {
+                w.remaining()
+            } else {
+                w.fresh_capacity()
+            };
+            let buf = w.line_buf();
+            let start = buf.len();
+            buf.extend_from_slice(&s.name);
+            buf.push(b':');
+            write_f64(buf, first);
+            let mut packed = 1u64;
+            next = values.next();
+            while let Some(v) = next {
+                let before = buf.len();
+                buf.push(b':');
+                write_f64(buf, v);
+                if buf.len() - start + (fixed - s.name.len() - 1) > budget {
+                    buf.truncate(before);
+                    break;
+                }
+                packed += 1;
+                next = values.next();
+            }
+            write_trailer(buf);
+            buf.extend_from_slice(&s.tail);
+            buf.push(b'\n');
+            commit(w, 1, packed, t);
+        }
+        drop(values);
+        t.invalid_values += invalid;
+    }
+}
+
+#[cfg(test)]
+#[path = "dogstatsd_tests.rs"]
+mod tests;

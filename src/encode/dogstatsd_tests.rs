@@ -1,0 +1,273 @@
+use metrics::{Key, Label};
+
+use super::*;
+use crate::encode::{
+    EncodeTally, Framing, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
+};
+
+fn rules(kind: HistogramKind) -> HistogramRules {
+    HistogramRules {
+        default: kind,
+        by_prefix: vec![("timing.".into(), HistogramKind::Timer)],
+    }
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
+    pairs
+        .iter()
+        .map(|(k, v)| Label::new((*k).to_string(), (*v).to_string()))
+        .collect()
+}
+
+fn encoder(globals: &[(&str, &str)]) -> DogStatsdEncoder {
+    DogStatsdEncoder::new(
+        Some("app"),
+        labels(globals),
+        rules(HistogramKind::Distribution),
+        None,
+        false,
+    )
+}
+
+fn render(e: &DogStatsdEncoder, name: &str, l: &[(&str, &str)]) -> Rendered {
+    let mut r = Rendered::default();
+    e.render(&Key::from_parts(name.to_string(), labels(l)), &mut r);
+    r
+}
+
+const CX: FlushContext = FlushContext {
+    unix_secs: 1_700_000_000,
+};
+
+fn datagrams(
+    max: usize,
+    f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally),
+) -> (Vec<String>, EncodeTally) {
+    let mut w = PayloadWriter::new(max, Framing::Datagram);
+    let mut t = EncodeTally::default();
+    f(&mut w, &mut t);
+    w.finish();
+    let out = (0..w.len())
+        .map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap())
+        .collect();
+    (out, t)
+}
+
+fn one_line(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> String {
+    let (mut d, _) = datagrams(8192, f);
+    assert_eq!(d.len(), 1);
+    d.remove(0)
+}
+
+/// (metric name, its labels, the expected line)
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn lines_carry_tags_in_key_order_with_metric_labels_overriding_globals() {
+    let e = encoder(&[("env", "prod"), ("region", "eu")]);
+    let table: &[Case<'_>] = &[
+        ("requests", &[], "app.requests:1|c|#env:prod,region:eu"),
+        (
+            "requests",
+            &[("route", "/a")],
+            "app.requests:1|c|#env:prod,region:eu,route:/a",
+        ),
+        (
+            "requests",
+            &[("env", "staging")],
+            "app.requests:1|c|#env:staging,region:eu",
+        ),
+        (
+            "requests",
+            &[("canary", "")],
+            "app.requests:1|c|#canary,env:prod,region:eu",
+        ),
+        (
+            "requests",
+            &[("b", "1"), ("a", "2")],
+            "app.requests:1|c|#a:2,b:1,env:prod,region:eu",
+        ),
+        (
+            "requests",
+            &[("k", "1"), ("k", "2")],
+            "app.requests:1|c|#env:prod,k:2,region:eu",
+        ),
+        (
+            "requests",
+            &[("a b", "1"), ("a_b", "2")],
+            "app.requests:1|c|#a_b:2,env:prod,region:eu",
+        ),
+        (
+            "http-server.requests",
+            &[],
+            "app.http_server.requests:1|c|#env:prod,region:eu",
+        ),
+    ];
+    for (name, l, want) in table {
+        let r = render(&e, name, l);
+        assert_eq!(
+            one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+            *want,
+            "{name} {l:?}"
+        );
+    }
+}
+
+#[test]
+fn hostile_label_text_can_never_split_the_datagram_or_add_a_tag() {
+    let e = encoder(&[]);
+    let r = render(
+        &e,
+        "x",
+        &[("k|#,:", "v|#,\n\r\ty:"), ("url", "http://h:80/p")],
+    );
+    assert_eq!(
+        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        "app.x:1|c|#k____:v______y_,url:http://h:80/p"
+    );
+    let r = render(&e, "a:b|c#d\ne", &[]);
+    assert_eq!(
+        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        "app.a_b_c_d_e:1|c"
+    );
+}
+
+#[test]
+fn gauges_are_absolute_with_no_etsy_preamble() {
+    let e = encoder(&[]);
+    let r = render(&e, "temp", &[]);
+    assert_eq!(
+        one_line(|w, t| e.gauge(&r, -5.0, CX, w, t)),
+        "app.temp:-5|g"
+    );
+    assert_eq!(
+        one_line(|w, t| e.gauge(&r, 0.25, CX, w, t)),
+        "app.temp:0.25|g"
+    );
+}
+
+#[test]
+fn histogram_samples_are_packed_into_multi_value_lines() {
+    let e = encoder(&[("env", "prod")]);
+    let r = render(&e, "latency", &[]);
+    let line = one_line(|w, t| e.histogram(&r, &[1.5, 2.0, 3.25], 1.0, SampleUnit::Seconds, w, t));
+    assert_eq!(line, "app.latency:1.5:2:3.25|d|#env:prod");
+    let line =
+        one_line(|w, t| e.histogram(&r, &[1.0, f64::NAN, 2.0], 0.25, SampleUnit::Seconds, w, t));
+    assert_eq!(line, "app.latency:1:2|d|@0.25|#env:prod");
+}
+
+#[test]
+fn histogram_kinds_apply_per_metric_prefix_and_timers_convert_to_milliseconds() {
+    let e = encoder(&[]);
+    let timing = render(&e, "timing.db", &[]);
+    assert_eq!(
+        one_line(|w, t| e.histogram(&timing, &[0.0125, 0.001], 1.0, SampleUnit::Seconds, w, t)),
+        "app.timing.db:12.5:1|ms"
+    );
+    let e = DogStatsdEncoder::new(None, vec![], rules(HistogramKind::Histogram), None, false);
+    let size = render(&e, "size", &[]);
+    assert_eq!(
+        one_line(|w, t| e.histogram(&size, &[512.0], 1.0, SampleUnit::Seconds, w, t)),
+        "size:512|h"
+    );
+}
+
+#[test]
+fn container_ids_and_timestamps_are_appended_when_enabled() {
+    let e = DogStatsdEncoder::new(
+        None,
+        labels(&[("a", "b")]),
+        rules(HistogramKind::Distribution),
+        Some("abc123|x"),
+        true,
+    );
+    let r = render(&e, "c", &[]);
+    assert_eq!(
+        one_line(|w, t| e.counter(&r, 2, CX, w, t)),
+        "c:2|c|#a:b|c:abc123_x|T1700000000"
+    );
+    assert_eq!(
+        one_line(|w, t| e.gauge(&r, 1.0, CX, w, t)),
+        "c:1|g|#a:b|c:abc123_x|T1700000000"
+    );
+    // Timestamps are for counters and gauges only.
+    assert_eq!(
+        one_line(|w, t| e.histogram(&r, &[1.0], 1.0, SampleUnit::Seconds, w, t)),
+        "c:1|d|#a:b|c:abc123_x"
+    );
+}
+
+#[test]
+fn packed_lines_fill_payloads_exactly_to_the_limit_and_never_past_it() {
+    let e = DogStatsdEncoder::new(
+        None,
+        vec![],
+        rules(HistogramKind::Distribution),
+        None,
+        false,
+    );
+    let r = render(&e, "h", &[]);
+    // "h:" + 30 values "1:1:...:1" + "|d" = 2 + 59 + 2 = 63 bytes in one 64-byte datagram,
+    // then the rest in the next.
+    let samples = vec![1.0; 40];
+    let (got, t) = datagrams(64, |w, t| {
+        e.histogram(&r, &samples, 1.0, SampleUnit::Seconds, w, t);
+    });
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|d| d.len() <= 64), "{got:?}");
+    assert_eq!(got[0], format!("h:{}|d", vec!["1"; 30].join(":")));
+    assert_eq!(got[1], format!("h:{}|d", ["1"; 10].join(":")));
+    assert_eq!(
+        t,
+        EncodeTally {
+            lines: 2,
+            values: 40,
+            invalid_values: 0,
+            too_long: 0
+        }
+    );
+}
+
+#[test]
+fn a_packed_line_uses_the_space_left_in_the_current_payload() {
+    let e = DogStatsdEncoder::new(
+        None,
+        vec![],
+        rules(HistogramKind::Distribution),
+        None,
+        false,
+    );
+    let c = render(&e, "c", &[]);
+    let h = render(&e, "h", &[]);
+    let (got, _) = datagrams(64, |w, t| {
+        e.counter(&c, 1, CX, w, t); // "c:1|c" + newline: 6 bytes
+        e.histogram(&h, &[1.0; 40], 1.0, SampleUnit::Seconds, w, t);
+    });
+    assert!(got.iter().all(|d| d.len() <= 64), "{got:?}");
+    // 6 bytes of counter, then "h:1:...:1|d" lines have odd lengths: 63 is the fullest
+    // possible first datagram.
+    assert_eq!(
+        got[0].len(),
+        63,
+        "the first datagram is filled as far as the values allow: {got:?}"
+    );
+}
+
+#[test]
+fn a_line_too_long_for_any_payload_is_dropped_and_counted_per_value() {
+    let e = DogStatsdEncoder::new(
+        None,
+        vec![],
+        rules(HistogramKind::Distribution),
+        None,
+        false,
+    );
+    let r = render(&e, &"n".repeat(100), &[]);
+    let (got, t) = datagrams(64, |w, t| {
+        e.histogram(&r, &[1.0, 2.0], 1.0, SampleUnit::Seconds, w, t);
+        e.counter(&r, 1, CX, w, t);
+    });
+    assert!(got.is_empty());
+    assert_eq!(t.too_long, 2 + 1);
+}

@@ -1,0 +1,207 @@
+//! Configuration from the environment, as the official Datadog clients read it.
+//!
+//! Pure functions over a lookup closure (`std::env::var` in production, a table in tests), so
+//! precedence rules are tested without touching the process environment.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `DD_DOGSTATSD_URL` | the endpoint (`udp://host:port`, `unix:///path`, `unixgram:///path`); wins over the next two |
+//! | `DD_AGENT_HOST` | the host (or a `unix://` URL); port from `DD_DOGSTATSD_PORT`, default 8125 |
+//! | `DD_DOGSTATSD_PORT` | the port for `DD_AGENT_HOST` |
+//! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` |
+//! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:` (set by the Datadog admission controller) |
+//!
+//! With none of the endpoint variables set, the endpoint is `udp://127.0.0.1:8125`.
+
+use metrics::Label;
+
+/// A variable that is set but unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EnvError {
+    pub(crate) variable: &'static str,
+    pub(crate) value: String,
+    pub(crate) reason: &'static str,
+}
+
+/// What the environment says about a DogStatsD exporter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DogStatsdEnv {
+    /// The endpoint and the variable it came from (`None`: the default).
+    pub(crate) endpoint: (String, Option<&'static str>),
+    pub(crate) labels: Vec<Label>,
+    pub(crate) error: Option<EnvError>,
+}
+
+/// Reads the DogStatsD variables through `lookup`. Empty values count as unset.
+pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv {
+    let get = |name: &str| {
+        lookup(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_owned())
+    };
+    let mut error = None;
+    let endpoint = if let Some(url) = get("DD_DOGSTATSD_URL") {
+        (url, Some("DD_DOGSTATSD_URL"))
+    } else if let Some(host) = get("DD_AGENT_HOST") {
+        if host.contains("://") {
+            (host, Some("DD_AGENT_HOST"))
+        } else {
+            let port = match get("DD_DOGSTATSD_PORT") {
+                None => 8125,
+                Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
+                    error = Some(EnvError {
+                        variable: "DD_DOGSTATSD_PORT",
+                        value: p,
+                        reason: "not a port number (1-65535)",
+                    });
+                    8125
+                }),
+            };
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host
+            };
+            (format!("udp://{host}:{port}"), Some("DD_AGENT_HOST"))
+        }
+    } else {
+        ("udp://127.0.0.1:8125".to_owned(), None)
+    };
+    let labels = [
+        ("DD_ENV", "env"),
+        ("DD_SERVICE", "service"),
+        ("DD_VERSION", "version"),
+        ("DD_ENTITY_ID", "dd.internal.entity_id"),
+    ]
+    .into_iter()
+    .filter_map(|(var, tag)| get(var).map(|v| Label::new(tag, v)))
+    .collect();
+    DogStatsdEnv {
+        endpoint,
+        labels,
+        error,
+    }
+}
+
+/// The container id in the text of `/proc/self/cgroup`, if any: the 64-hex-digit id that
+/// Docker, containerd and CRI-O put in the cgroup path (`.../docker-<id>.scope`,
+/// `.../<id>`, `.../cri-containerd-<id>.scope`).
+pub(crate) fn container_id_from_cgroup(text: &str) -> Option<String> {
+    text.lines()
+        .filter_map(|line| line.rsplit(':').next())
+        .flat_map(|path| path.split('/'))
+        .map(|segment| segment.strip_suffix(".scope").unwrap_or(segment))
+        .map(|segment| segment.rsplit(['-', ':']).next().unwrap_or(segment))
+        .find(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(vars: &[(&str, &str)]) -> DogStatsdEnv {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        dogstatsd(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn the_endpoint_follows_the_official_clients_precedence() {
+        assert_eq!(env(&[]).endpoint, ("udp://127.0.0.1:8125".into(), None));
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "agent")]).endpoint,
+            ("udp://agent:8125".into(), Some("DD_AGENT_HOST"))
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "9125")]).endpoint,
+            ("udp://agent:9125".into(), Some("DD_AGENT_HOST"))
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "::1")]).endpoint.0,
+            "udp://[::1]:8125"
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "unix:///var/run/datadog/dsd.socket")])
+                .endpoint
+                .0,
+            "unix:///var/run/datadog/dsd.socket"
+        );
+        assert_eq!(
+            env(&[
+                ("DD_DOGSTATSD_URL", "unixgram:///tmp/d.sock"),
+                ("DD_AGENT_HOST", "agent")
+            ])
+            .endpoint,
+            ("unixgram:///tmp/d.sock".into(), Some("DD_DOGSTATSD_URL"))
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "  ")]).endpoint.1,
+            None,
+            "blank counts as unset"
+        );
+    }
+
+    #[test]
+    fn a_malformed_port_is_reported_with_its_variable_and_value() {
+        let e = env(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "81x")]);
+        assert_eq!(
+            e.error,
+            Some(EnvError {
+                variable: "DD_DOGSTATSD_PORT",
+                value: "81x".into(),
+                reason: "not a port number (1-65535)"
+            })
+        );
+    }
+
+    #[test]
+    fn unified_service_tags_and_the_entity_id_become_global_labels() {
+        let e = env(&[
+            ("DD_ENV", "prod"),
+            ("DD_SERVICE", "api"),
+            ("DD_VERSION", "1.2"),
+            ("DD_ENTITY_ID", "pod-uid"),
+        ]);
+        let tags: Vec<(String, String)> = e
+            .labels
+            .iter()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                ("env", "prod"),
+                ("service", "api"),
+                ("version", "1.2"),
+                ("dd.internal.entity_id", "pod-uid")
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    #[test]
+    fn container_ids_are_found_in_the_cgroup_paths_of_common_runtimes() {
+        let id = "3e0c5d5f6c2d4e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a";
+        for text in [
+            format!("0::/system.slice/docker-{id}.scope"),
+            format!("12:pids:/docker/{id}\n11:cpu:/docker/{id}"),
+            format!("0::/kubepods/besteffort/pod1234/cri-containerd-{id}.scope"),
+            format!("0::/kubepods.slice/kubepods-pod.slice/crio-{id}.scope"),
+        ] {
+            assert_eq!(
+                container_id_from_cgroup(&text).as_deref(),
+                Some(id),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            container_id_from_cgroup("0::/user.slice/user-0.slice/session-1.scope"),
+            None
+        );
+        assert_eq!(container_id_from_cgroup(""), None);
+    }
+}

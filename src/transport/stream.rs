@@ -1,0 +1,192 @@
+//! Byte streams: TCP, and Unix stream sockets. Newline-terminated lines written in large
+//! batches, or, for DogStatsD over a Unix stream, each payload in a frame with a 4-byte
+//! little-endian length (what the Datadog Agent reads).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+use super::{SendError, Target};
+
+#[derive(Debug)]
+enum Conn {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Conn {
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.try_read(buf),
+            Self::Unix(s) => s.try_read(buf),
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.try_write(buf),
+            Self::Unix(s) => s.try_write(buf),
+        }
+    }
+
+    async fn writable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.writable().await,
+            Self::Unix(s) => s.writable().await,
+        }
+    }
+}
+
+/// A stream connection that is re-established, with backoff, when it breaks.
+#[derive(Debug)]
+pub(crate) struct StreamTransport {
+    conn: Option<Conn>,
+    connect_timeout: Duration,
+    length_prefixed: bool,
+}
+
+impl StreamTransport {
+    pub(crate) fn new(connect_timeout: Duration, length_prefixed: bool) -> Self {
+        Self {
+            conn: None,
+            connect_timeout,
+            length_prefixed,
+        }
+    }
+
+    /// The TCP address we are connected to (none for Unix sockets).
+    pub(crate) fn peer(&self) -> Option<SocketAddr> {
+        match &self.conn {
+            Some(Conn::Tcp(s)) => s.peer_addr().ok(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    /// Drops the connection if the peer has closed it. A receiver that restarts gracefully
+    /// closes its side; we notice here, *before* writing, instead of writing into a dead
+    /// connection and losing what the kernel accepted.
+    pub(crate) fn check_peer(&mut self) -> bool {
+        let Some(conn) = &self.conn else { return false };
+        let mut scratch = [0u8; 256];
+        let open = loop {
+            match conn.try_read(&mut scratch) {
+                Ok(0) => break false,
+                // Receivers do not talk back; whatever they sent is discarded.
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        };
+        if !open {
+            self.conn = None;
+        }
+        open
+    }
+
+    /// Connects to the Unix socket at `path`, or to the first address of `target` that
+    /// answers, within the connect timeout.
+    pub(crate) async fn connect(&mut self, target: &Target) -> io::Result<()> {
+        let timed_out = |what: &dyn std::fmt::Display| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {what} timed out"),
+            )
+        };
+        if let Some(path) = target.path() {
+            let stream = tokio::time::timeout(self.connect_timeout, UnixStream::connect(path))
+                .await
+                .map_err(|_| timed_out(&Path::new(path).display()))??;
+            self.conn = Some(Conn::Unix(stream));
+            return Ok(());
+        }
+        let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+        for addr in target.all() {
+            match tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(stream)) => {
+                    // Payloads are already batched; don't let Nagle delay the last one.
+                    stream.set_nodelay(true)?;
+                    self.conn = Some(Conn::Tcp(stream));
+                    return Ok(());
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => last = timed_out(&addr),
+            }
+        }
+        Err(last)
+    }
+
+    /// Writes `payload` (newline-terminated lines) before `deadline`: as is, or as one
+    /// length-prefixed frame without the final newline. On failure the error carries how many
+    /// bytes *of the payload* the kernel accepted, so the caller can resend from the first
+    /// incomplete line.
+    pub(crate) async fn send(
+        &mut self,
+        payload: &[u8],
+        deadline: Instant,
+    ) -> Result<(), SendError> {
+        let Some(conn) = &self.conn else {
+            return Err(SendError::NotConnected);
+        };
+        if !self.length_prefixed {
+            return write_all(conn, payload, deadline).await;
+        }
+        let body = payload.strip_suffix(b"\n").unwrap_or(payload);
+        let len = u32::try_from(body.len()).map_err(|_| SendError::Partial {
+            written: 0,
+            error: None,
+        })?;
+        // A failure inside the header has sent none of the payload.
+        write_all(conn, &len.to_le_bytes(), deadline)
+            .await
+            .map_err(|e| match e {
+                SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
+                other => other,
+            })?;
+        write_all(conn, body, deadline).await
+    }
+}
+
+async fn write_all(conn: &Conn, bytes: &[u8], deadline: Instant) -> Result<(), SendError> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match tokio::time::timeout_at(deadline, conn.writable()).await {
+            Err(_) => {
+                return Err(SendError::Partial {
+                    written,
+                    error: None,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(SendError::Partial {
+                    written,
+                    error: Some(e),
+                });
+            }
+            Ok(Ok(())) => {}
+        }
+        match conn.try_write(&bytes[written..]) {
+            Ok(n) => written += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                return Err(SendError::Partial {
+                    written,
+                    error: Some(e),
+                });
+            }
+        }
+    }
+    Ok(())
+}

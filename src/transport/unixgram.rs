@@ -1,0 +1,55 @@
+//! Unix datagram sockets: one datagram per payload, sent from an unbound socket to the path.
+//!
+//! We `send_to` the path on every payload instead of connecting once, so a receiver that
+//! removes and recreates its socket (an Agent restart) is reached again with no reconnect.
+//! A full receive queue (`EAGAIN`/`ENOBUFS`) drops that payload and is counted: sending never
+//! waits for the receiver.
+
+use std::io;
+
+use tokio::net::UnixDatagram;
+
+use super::SendError;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct UnixgramTransport {
+    socket: Option<UnixDatagram>,
+}
+
+impl UnixgramTransport {
+    pub(crate) fn new() -> Self {
+        Self { socket: None }
+    }
+
+    /// Creates the unbound socket if needed, and checks that the receiver's socket file
+    /// exists, so a missing receiver keeps the aggregate instead of draining it into drops.
+    pub(crate) fn ready(&mut self, path: &str) -> io::Result<()> {
+        if self.socket.is_none() {
+            self.socket = Some(UnixDatagram::unbound()?);
+        }
+        std::fs::metadata(path).map(|_| ())
+    }
+
+    pub(crate) fn send(&mut self, payload: &[u8], path: &str) -> Result<(), SendError> {
+        let Some(socket) = &self.socket else {
+            return Err(SendError::NotConnected);
+        };
+        match socket.try_send_to(payload, path) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(ENOBUFS) =>
+            {
+                Err(SendError::Full)
+            }
+            Err(e) => Err(SendError::Io(e)),
+        }
+    }
+}
+
+/// `ENOBUFS` on Linux and the BSDs' most common value; matched by number because std has no
+/// `ErrorKind` for it.
+#[cfg(target_os = "linux")]
+const ENOBUFS: i32 = 105;
+#[cfg(not(target_os = "linux"))]
+const ENOBUFS: i32 = 55;
