@@ -271,3 +271,100 @@ fn a_line_too_long_for_any_payload_is_dropped_and_counted_per_value() {
     assert!(got.is_empty());
     assert_eq!(t.too_long, 2 + 1);
 }
+
+#[path = "../../tests/support/dogstatsd_parser.rs"]
+mod dogstatsd_parser;
+
+#[test]
+fn the_spec_parser_used_below_passes_its_own_checks() {
+    dogstatsd_parser::self_check();
+}
+
+#[derive(Debug, Clone)]
+enum Point {
+    Counter(u64),
+    Gauge(f64),
+    Histogram(Vec<f64>, f64),
+}
+
+fn value() -> impl proptest::strategy::Strategy<Value = f64> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<f64>(),
+        Just(f64::NAN),
+        Just(f64::NEG_INFINITY),
+        -1e6..1e6f64,
+        0.0..1e-3f64
+    ]
+}
+
+fn point() -> impl proptest::strategy::Strategy<Value = Point> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<u64>().prop_map(Point::Counter),
+        value().prop_map(Point::Gauge),
+        (
+            proptest::collection::vec(value(), 0..50),
+            prop_oneof![1e-12..1e-5f64, 0.01..=1.0f64]
+        )
+            .prop_map(|(v, r)| Point::Histogram(v, r)),
+    ]
+}
+
+/// Text with every protocol separator, control characters, Unicode and empties likely.
+fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<String>(),
+        "[a-z|#,:@ \\n\\r\\t.\u{0}\u{7f}\u{e9}\u{1F600}]{0,12}",
+        Just(String::new())
+    ]
+}
+
+proptest::proptest! {
+    #[test]
+    fn every_line_satisfies_the_spec_parser_and_values_are_conserved(
+        points in proptest::collection::vec(
+            (hostile(), proptest::collection::vec((hostile(), hostile()), 0..4), point(), 0..3usize),
+            1..30,
+        ),
+        globals in proptest::collection::vec((hostile(), hostile()), 0..3),
+        max in 64usize..600,
+        timestamps in proptest::bool::ANY,
+    ) {
+        let global_refs: Vec<(&str, &str)> = globals.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let kinds = [HistogramKind::Distribution, HistogramKind::Histogram, HistogramKind::Timer];
+        let mut w = PayloadWriter::new(max, Framing::Datagram);
+        let mut t = EncodeTally::default();
+        let mut values_in = 0u64;
+        for (name, l, point, kind) in &points {
+            let e = DogStatsdEncoder::new(Some("p"), labels(&global_refs), rules(kinds[*kind]), Some("ci-1"), timestamps);
+            let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let r = render(&e, name, &refs);
+            if !r.sendable() {
+                continue;
+            }
+            match point {
+                Point::Counter(d) => { values_in += 1; e.counter(&r, *d, CX, &mut w, &mut t) }
+                Point::Gauge(v) => { values_in += 1; e.gauge(&r, *v, CX, &mut w, &mut t) }
+                Point::Histogram(vs, rate) => {
+                    values_in += vs.len() as u64;
+                    e.histogram(&r, vs, *rate, SampleUnit::Seconds, &mut w, &mut t);
+                }
+            }
+        }
+        w.finish();
+        let mut values_out = 0u64;
+        for i in 0..w.len() {
+            let (payload, lines) = w.payload(i).unwrap();
+            proptest::prop_assert!(payload.len() <= max, "payload of {} bytes > {}", payload.len(), max);
+            let parsed = dogstatsd_parser::parse_datagram(payload);
+            proptest::prop_assert!(parsed.is_ok(), "{:?}\n{}", parsed, String::from_utf8_lossy(payload));
+            let metrics = parsed.unwrap();
+            proptest::prop_assert_eq!(metrics.len() as u64, u64::from(lines));
+            values_out += metrics.iter().map(|m| m.values.len() as u64).sum::<u64>();
+        }
+        proptest::prop_assert_eq!(values_out, t.values);
+        proptest::prop_assert_eq!(values_in, t.values + t.too_long + t.invalid_values);
+    }
+}

@@ -544,6 +544,8 @@ impl EtsyStatsd {
             old.push('\n');
         }
         self.archived_log.push_str(&old);
+        // Emptied now, so a failed attempt below never archives the old text twice.
+        File::create(&self.log_path)?;
         let mut last = None;
         for attempt in 0..START_ATTEMPTS {
             if attempt > 0 {
