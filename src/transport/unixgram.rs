@@ -4,10 +4,13 @@
 //! removes and recreates its socket (an Agent restart) is reached again with no reconnect.
 //! A full receive queue (`EAGAIN`/`ENOBUFS`) drops that payload and is counted: sending never
 //! waits for the receiver.
+//!
+//! The socket is a plain non-blocking std socket, not a tokio one: a datagram send either
+//! completes at once or fails at once, so there is nothing to wait for, and tokio's `try_*`
+//! calls would report a fresh socket as not writable until the reactor had polled it.
 
 use std::io;
-
-use tokio::net::UnixDatagram;
+use std::os::unix::net::UnixDatagram;
 
 use super::SendError;
 
@@ -26,7 +29,9 @@ impl UnixgramTransport {
     /// exists, so a missing receiver keeps the aggregate instead of draining it into drops.
     pub(crate) fn ready(&mut self, path: &str) -> io::Result<()> {
         if self.socket.is_none() {
-            self.socket = Some(UnixDatagram::unbound()?);
+            let socket = UnixDatagram::unbound()?;
+            socket.set_nonblocking(true)?;
+            self.socket = Some(socket);
         }
         std::fs::metadata(path).map(|_| ())
     }
@@ -35,7 +40,7 @@ impl UnixgramTransport {
         let Some(socket) = &self.socket else {
             return Err(SendError::NotConnected);
         };
-        match socket.try_send_to(payload, path) {
+        match socket.send_to(payload, path) {
             Ok(_) => Ok(()),
             Err(e)
                 if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(ENOBUFS) =>

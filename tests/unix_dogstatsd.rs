@@ -1,0 +1,251 @@
+//! DogStatsD over Unix sockets on real sockets in a temp dir: datagram and length-prefixed
+//! stream framing checked byte for byte with the spec parser; a socket that is missing at
+//! start and appears later; a receiver that restarts (its socket removed and recreated); and a
+//! full datagram queue that drops and counts instead of blocking.
+#![cfg(unix)]
+
+#[path = "support/dogstatsd_parser.rs"]
+mod dogstatsd_parser;
+
+use std::io::Read;
+use std::os::unix::net::{UnixDatagram, UnixListener};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use dogstatsd_parser::{Metric, parse_datagram, split_length_prefixed};
+use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterGuard, ExporterRecorder};
+
+const MAX: Duration = Duration::from_secs(10);
+
+fn exporter(endpoint: String) -> (ExporterRecorder, ExporterGuard) {
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(endpoint)
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_global_labels([("env", "test")])
+        .build()
+        .unwrap();
+    (recorder, exporter.start().unwrap())
+}
+
+/// Receives datagrams on `socket` until `pred` holds on the parsed metrics (or `MAX`).
+fn receive_until(
+    socket: &UnixDatagram,
+    pred: impl Fn(&[Metric]) -> bool,
+) -> (Vec<Vec<u8>>, Vec<Metric>) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let (mut raw, mut metrics) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    let mut buf = vec![0u8; 65_536];
+    while !pred(&metrics) && start.elapsed() < MAX {
+        if let Ok(n) = socket.recv(&mut buf) {
+            raw.push(buf[..n].to_vec());
+            metrics.extend(parse_datagram(&buf[..n]).unwrap());
+        }
+    }
+    (raw, metrics)
+}
+
+fn count_of(metrics: &[Metric], name: &str) -> f64 {
+    metrics
+        .iter()
+        .filter(|m| m.name == name)
+        .map(|m| m.values.iter().sum::<f64>())
+        .sum()
+}
+
+#[test]
+fn unix_datagrams_carry_exact_dogstatsd_lines_within_8192_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dsd.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (recorder, guard) = exporter(format!("unixgram://{}", path.display()));
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests", "route" => "/a", "code" => "").increment(3);
+        metrics::gauge!("temperature").set(-5.0);
+        for i in 0..3000 {
+            metrics::histogram!("latency").record(f64::from(i % 7) * 0.5);
+        }
+    });
+    guard.handle().flush().unwrap();
+    let (raw, metrics) = receive_until(&socket, |m| {
+        m.iter()
+            .filter(|m| m.name == "latency")
+            .map(|m| m.values.len())
+            .sum::<usize>()
+            == 1024
+    });
+    let stats = guard.shutdown().unwrap();
+    assert!(
+        raw.iter().all(|d| d.len() <= 8192),
+        "datagrams over the Agent's 8192-byte buffer"
+    );
+    let text: Vec<String> = raw
+        .iter()
+        .map(|d| String::from_utf8_lossy(d).into_owned())
+        .collect();
+    assert!(
+        text[0].starts_with(
+            "requests:3|c|#code,env:test,route:/a\ntemperature:-5|g|#env:test\nlatency:"
+        ),
+        "{}",
+        text[0]
+    );
+    let latency: Vec<&Metric> = metrics.iter().filter(|m| m.name == "latency").collect();
+    assert!(
+        latency.len() < 10,
+        "1024 samples packed into a few lines, not {}",
+        latency.len()
+    );
+    let rate = latency[0].rate.unwrap();
+    assert!((rate - 1024.0 / 3000.0).abs() < 1e-6, "rate {rate}");
+    assert_eq!(stats.samples_sampled_out, 3000 - 1024);
+    assert_eq!(stats.lines_dropped_send, 0);
+}
+
+#[test]
+fn a_unix_stream_carries_length_prefixed_frames_the_agent_can_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dsd.stream");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (recorder, guard) = exporter(format!("unix://{}", path.display()));
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..500 {
+            metrics::counter!("hits", "i" => i.to_string()).increment(1);
+        }
+    });
+    guard.handle().flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    let frames = split_length_prefixed(&bytes).unwrap();
+    assert!(frames.len() > 1, "500 lines need several 8192-byte frames");
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.len() <= 8192 && !f.ends_with(b"\n"))
+    );
+    let metrics: Vec<Metric> = frames
+        .iter()
+        .flat_map(|f| parse_datagram(f).unwrap())
+        .collect();
+    assert_eq!(metrics.len(), 500);
+    assert_eq!(count_of(&metrics, "hits"), 500.0);
+    assert_eq!(stats.lines_sent, 500);
+}
+
+#[test]
+fn a_socket_that_appears_later_gets_everything_recorded_meanwhile() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("late.sock");
+    let (recorder, guard) = exporter(format!("unixgram://{}", path.display()));
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("waiting"));
+    for _ in 0..3 {
+        counter.increment(2);
+        handle.flush().unwrap();
+    }
+    assert!(
+        handle.stats().send_errors >= 1,
+        "the missing socket is reported"
+    );
+    assert_eq!(
+        handle.stats().lines_dropped_send,
+        0,
+        "nothing drained into drops while it is missing"
+    );
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (_, metrics) = flush_until(&handle, &socket, |m| count_of(m, "waiting") >= 6.0);
+    assert_eq!(count_of(&metrics, "waiting"), 6.0);
+    drop(guard);
+}
+
+/// Flushes until `pred` holds on what arrived (the reconnect backoff may need a few tries).
+fn flush_until(
+    handle: &metrics_exporter_statsd_graphite::ExporterHandle,
+    socket: &UnixDatagram,
+    pred: impl Fn(&[Metric]) -> bool,
+) -> (Vec<Vec<u8>>, Vec<Metric>) {
+    let start = Instant::now();
+    let (mut raw, mut metrics) = (Vec::new(), Vec::new());
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = vec![0u8; 65_536];
+    while !pred(&metrics) && start.elapsed() < MAX {
+        handle.flush().unwrap();
+        while let Ok(n) = socket.recv(&mut buf) {
+            raw.push(buf[..n].to_vec());
+            metrics.extend(parse_datagram(&buf[..n]).unwrap());
+        }
+    }
+    (raw, metrics)
+}
+
+#[test]
+fn an_agent_restart_that_recreates_the_socket_loses_nothing_it_could_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("restart.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (recorder, guard) = exporter(format!("unixgram://{}", path.display()));
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("jobs"));
+    counter.increment(5);
+    let (_, before) = flush_until(&handle, &socket, |m| count_of(m, "jobs") >= 5.0);
+    // The Agent stops: its socket file goes away.
+    drop(socket);
+    std::fs::remove_file(&path).unwrap();
+    counter.increment(7);
+    handle.flush().unwrap();
+    // ...and comes back at the same path.
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (_, after) = flush_until(&handle, &socket, |m| count_of(m, "jobs") >= 7.0);
+    assert_eq!(count_of(&before, "jobs") + count_of(&after, "jobs"), 12.0);
+    drop(guard);
+}
+
+#[test]
+fn a_full_datagram_queue_drops_and_counts_instead_of_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.sock");
+    // Bound but never read: the kernel queue fills up.
+    let _socket = UnixDatagram::bind(&path).unwrap();
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("unixgram://{}", path.display()))
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_maximum_payload_length(4096)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let counters: Vec<metrics::Counter> = metrics::with_local_recorder(&recorder, || {
+        (0..400).map(|i| metrics::counter!("filler.with.a.rather.long.name.to.fill.datagrams", "i" => i.to_string())).collect()
+    });
+    let start = Instant::now();
+    for _ in 0..40 {
+        counters.iter().for_each(|c| c.increment(1));
+        handle.flush().unwrap();
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "flushes must not wait for the receiver: {:?}",
+        start.elapsed()
+    );
+    let stats = handle.stats();
+    assert!(stats.payloads_dropped > 0, "{stats:?}");
+    assert_eq!(stats.lines_sent + stats.lines_dropped_send, 40 * 400);
+    drop(guard);
+}
+
+#[test]
+fn a_missing_socket_path_is_not_a_build_error() {
+    // The Agent may start after the app: building against a path that does not exist yet works.
+    assert!(
+        ExporterBuilder::dogstatsd(format!(
+            "unixgram://{}",
+            Path::new("/nonexistent/dsd.sock").display()
+        ))
+        .build()
+        .is_ok()
+    );
+}
