@@ -3,6 +3,7 @@
 //! start and appears later; a receiver that restarts (its socket removed and recreated); and a
 //! full datagram queue that drops and counts instead of blocking.
 #![cfg(unix)]
+#![allow(clippy::unwrap_used, reason = "test helpers: a failed setup must fail the test loudly")]
 
 #[path = "support/dogstatsd_parser.rs"]
 mod dogstatsd_parser;
