@@ -26,9 +26,24 @@ fn flush(c: &mut Criterion) {
         let mut buf = vec![0u8; 65_536];
         while sink.recv(&mut buf).is_ok() {}
     });
-    let mut g = c.benchmark_group("flush_udp");
+    let protocols: [(&str, fn(String) -> ExporterBuilder); 2] = [
+        ("statsd", ExporterBuilder::statsd),
+        ("dogstatsd", ExporterBuilder::dogstatsd),
+    ];
+    for (protocol, builder) in protocols {
+        flush_protocol(c, protocol, builder, &endpoint);
+    }
+}
+
+fn flush_protocol(
+    c: &mut Criterion,
+    protocol: &str,
+    builder: fn(String) -> ExporterBuilder,
+    endpoint: &str,
+) {
+    let mut g = c.benchmark_group(format!("flush_udp_{protocol}"));
     for series in [1_000usize, 10_000, 100_000] {
-        let (recorder, exporter) = ExporterBuilder::statsd(endpoint.clone())
+        let (recorder, exporter) = builder(endpoint.to_owned())
             .with_flush_interval(Duration::from_secs(3600))
             .build()
             .expect("builds");
@@ -51,7 +66,7 @@ fn flush(c: &mut Criterion) {
         });
         let stats = guard.shutdown().expect("shutdown");
         eprintln!(
-            "{series} series: {:.1} lines per datagram, {:.1}% average fill, {} dropped",
+            "{protocol}, {series} series: {:.1} lines per datagram, {:.1}% average fill, {} dropped",
             stats.lines_sent as f64 / stats.payloads_sent as f64,
             100.0 * stats.bytes_sent as f64 / (stats.payloads_sent as f64 * 1432.0),
             stats.payloads_dropped

@@ -66,3 +66,87 @@ fn an_unresolvable_host_keeps_the_resolver_error_as_its_source() {
         .unwrap();
     assert!(std::error::Error::source(&e).is_some());
 }
+
+#[test]
+fn settings_a_protocol_cannot_honour_are_refused_not_ignored() {
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    let dd = || ExporterBuilder::dogstatsd("127.0.0.1:8125");
+    let table = [
+        (
+            statsd().with_histogram_kind(HistogramKind::Distribution),
+            "with_histogram_kind (Distribution)",
+        ),
+        (
+            statsd().with_histogram_kind_for("x", HistogramKind::Distribution),
+            "with_histogram_kind (Distribution)",
+        ),
+        (
+            statsd().with_container_id("abc"),
+            "with_container_id / with_origin_detection",
+        ),
+        (statsd().with_timestamps(true), "with_timestamps"),
+        (
+            dd().with_label_handling(LabelHandling::Drop),
+            "with_label_handling",
+        ),
+    ];
+    for (builder, setting) in table {
+        assert!(
+            err(builder).starts_with(&format!("invalid setting {setting}:")),
+            "{setting}"
+        );
+    }
+    assert!(
+        dd().send_histograms_as_distributions(false)
+            .with_timestamps(true)
+            .with_container_id("c")
+            .build()
+            .is_ok()
+    );
+}
+
+#[test]
+fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
+    for endpoint in ["unix:///tmp/a.sock", "unixgram:///tmp/a.sock"] {
+        assert!(
+            ExporterBuilder::dogstatsd(endpoint)
+                .with_maximum_payload_length(8192)
+                .build()
+                .is_ok()
+        );
+    }
+    let e = ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")
+        .with_maximum_payload_length(70_000)
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "maximum payload length 70000 is outside 64..=65536 for this transport"
+    );
+}
+
+#[test]
+fn a_bad_environment_value_is_reported_with_its_variable() {
+    let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
+    b.endpoint = "gopher://agent".into();
+    b.endpoint_source = Some("DD_DOGSTATSD_URL");
+    assert_eq!(
+        err(b),
+        "environment variable DD_DOGSTATSD_URL=\"gopher://agent\": the scheme must be udp://, tcp://, unix:// or unixgram://"
+    );
+    let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
+    b.env_error = Some(EnvError {
+        variable: "DD_DOGSTATSD_PORT",
+        value: "81x".into(),
+        reason: "not a port number (1-65535)",
+    });
+    assert_eq!(
+        err(b),
+        "environment variable DD_DOGSTATSD_PORT=\"81x\": not a port number (1-65535)"
+    );
+    // An explicit address replaces the environment's, and its errors are not blamed on it.
+    let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
+    b.endpoint_source = Some("DD_AGENT_HOST");
+    assert!(err(b.with_remote_address("gopher://x")).starts_with("invalid endpoint"));
+}
