@@ -19,6 +19,9 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use metrics::{Counter, with_local_recorder};
 use metrics_exporter_statsd_graphite::ExporterBuilder;
 
+/// A protocol constructor of the builder.
+type Protocol = fn(String) -> ExporterBuilder;
+
 fn flush(c: &mut Criterion) {
     let sink = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let endpoint = format!("udp://{}", sink.local_addr().expect("addr"));
@@ -26,7 +29,7 @@ fn flush(c: &mut Criterion) {
         let mut buf = vec![0u8; 65_536];
         while sink.recv(&mut buf).is_ok() {}
     });
-    let protocols: [(&str, fn(String) -> ExporterBuilder); 2] = [
+    let protocols: [(&str, Protocol); 2] = [
         ("statsd", ExporterBuilder::statsd),
         ("dogstatsd", ExporterBuilder::dogstatsd),
     ];

@@ -7,6 +7,10 @@
     unsafe_code,
     reason = "a GlobalAlloc impl is unsafe by definition; the library itself forbids unsafe"
 )]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helper: a failed setup must fail the test loudly"
+)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
