@@ -19,6 +19,25 @@ use crate::handle::{ExporterGuard, ExporterHandle};
 use crate::recorder::ExporterRecorder;
 use crate::stats::StatsCells;
 
+/// Anything [`ExporterBuilder::with_global_labels`] accepts as one label: a
+/// [`metrics::Label`], or a `(key, value)` pair of strings.
+pub trait IntoGlobalLabel {
+    /// The label.
+    fn into_global_label(self) -> Label;
+}
+
+impl IntoGlobalLabel for Label {
+    fn into_global_label(self) -> Label {
+        self
+    }
+}
+
+impl<K: Into<SharedString>, V: Into<SharedString>> IntoGlobalLabel for (K, V) {
+    fn into_global_label(self) -> Label {
+        Label::new(self.0, self.1)
+    }
+}
+
 /// Largest per-interval sample cap: 1 MiB of slots per histogram at most.
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
 
@@ -193,15 +212,15 @@ impl ExporterBuilder {
         self
     }
 
-    /// Adds labels to every metric. A metric's own label with the same key wins; for a key
-    /// given twice here, the later value wins. Defaults to none.
-    pub fn with_global_labels<K, V>(mut self, labels: impl IntoIterator<Item = (K, V)>) -> Self
-    where
-        K: Into<SharedString>,
-        V: Into<SharedString>,
-    {
+    /// Adds labels to every metric: `[("region", "eu")]`, or a `Vec<metrics::Label>` as
+    /// `metrics-exporter-dogstatsd` takes them. A metric's own label with the same key wins;
+    /// for a key given twice here, the later value wins. Defaults to none.
+    pub fn with_global_labels<L: IntoGlobalLabel>(
+        mut self,
+        labels: impl IntoIterator<Item = L>,
+    ) -> Self {
         self.global_labels
-            .extend(labels.into_iter().map(|(k, v)| Label::new(k, v)));
+            .extend(labels.into_iter().map(IntoGlobalLabel::into_global_label));
         self
     }
 

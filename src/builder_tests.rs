@@ -150,3 +150,13 @@ fn a_bad_environment_value_is_reported_with_its_variable() {
     b.endpoint_source = Some("DD_AGENT_HOST");
     assert!(err(b.with_remote_address("gopher://x")).starts_with("invalid endpoint"));
 }
+
+#[test]
+fn global_labels_take_pairs_or_metrics_labels() {
+    let b = ExporterBuilder::statsd("127.0.0.1:1")
+        .with_global_labels([("a", "1")])
+        .with_global_labels(vec![Label::new("b", "2")])
+        .with_global_labels(vec![("c".to_string(), String::from("3"))]);
+    let keys: Vec<&str> = b.global_labels.iter().map(Label::key).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+}

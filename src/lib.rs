@@ -1,4 +1,4 @@
-//! A [`metrics`] recorder that aggregates in process and sends to StatsD.
+//! A [`metrics`] recorder that aggregates in process and sends to StatsD and DogStatsD.
 //!
 //! Install it once; every `counter!`, `gauge!` and `histogram!` in your program and its
 //! libraries then updates an atomic cell (no lock, no allocation, no I/O), and a background
@@ -36,6 +36,48 @@
 //! [`ExporterGuard::shutdown`] work everywhere (through `block_in_place` on a multi-thread
 //! runtime); async code can use [`ExporterHandle::flush_async`] and
 //! [`ExporterGuard::shutdown_async`].
+//!
+//! # DogStatsD
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! // Or ExporterBuilder::dogstatsd("unixgram:///var/run/datadog/dsd.socket"), or "unix://..."
+//! // for the Agent's stream socket, or dogstatsd_from_env() to read DD_AGENT_HOST & co.
+//! let exporter = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125")
+//!     .with_global_labels([("env", "prod")])
+//!     .install()?;
+//! metrics::counter!("requests", "route" => "/a").increment(1); // requests:1|c|#env:prod,route:/a
+//! metrics::histogram!("latency").record(0.012);                 // latency:0.012|d|#env:prod
+//! exporter.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - Labels are tags `key:value` (an empty value is the bare tag `key`), merged with the global
+//!   labels (a metric's label wins over a global one with the same key; no key is ever sent
+//!   twice), ordered by key.
+//! - Tag text is sanitised so it can never split a datagram or add a tag: `|`, `,`, `#`,
+//!   whitespace and control characters become `_`; a key never contains `:` (the Agent splits
+//!   at the first one) and a value never ends with one. Unicode is kept. Names keep ASCII
+//!   letters, digits and `_` in dot-separated segments.
+//! - Gauges are absolute (`-5|g` is -5: DogStatsD has no deltas).
+//! - Histograms are distributions (`|d`) by default, or `|h`/`|ms`, globally
+//!   ([`ExporterBuilder::with_histogram_kind`],
+//!   [`ExporterBuilder::send_histograms_as_distributions`]) or per metric-name prefix
+//!   ([`ExporterBuilder::with_histogram_kind_for`]). The samples of one flush are packed into
+//!   multi-value lines (`latency:1.5:2:3.25|d`, protocol v1.1), never past the payload limit.
+//! - Optional, off by default because `statsd_exporter` drops lines with fields it does not
+//!   know: a container id `|c:` ([`ExporterBuilder::with_container_id`],
+//!   [`ExporterBuilder::with_origin_detection`]) and `|T` timestamps on counters and gauges
+//!   ([`ExporterBuilder::with_timestamps`]).
+//! - Transports: UDP (1432-byte datagrams by default), Unix datagram `unixgram://` and Unix
+//!   stream `unix://` (8192 bytes by default, the Agent's buffer; on the stream each payload
+//!   is framed with a 4-byte little-endian length). A missing socket, or one we may not write
+//!   to, is logged once with the path and the fix, counted, and retried with backoff while the
+//!   aggregate is kept; when the socket (re)appears, sending resumes. A full Unix datagram
+//!   queue drops that payload and counts it, never blocks.
 //!
 //! # Layers, and installing the recorder yourself
 //!
@@ -106,9 +148,9 @@
 //! 64 KiB). A line is never split across payloads, and a single line longer than the limit is
 //! dropped and counted ([`ExporterStats::lines_dropped_too_long`]).
 //!
-//! - **UDP:** one `send` per payload, fire and forget. IPv4 and IPv6 destinations both work;
+//! - **UDP** (and Unix datagram): one `send` per payload, fire and forget. IPv4 and IPv6 destinations both work;
 //!   the destination is re-resolved every 60 s.
-//! - **TCP:** one connection, re-resolved and re-established with capped exponential backoff
+//! - **TCP** (and Unix stream): one connection, re-resolved and re-established with capped exponential backoff
 //!   and jitter when it breaks. Before each flush we check whether the receiver closed the
 //!   connection, so a receiver that restarts gracefully loses nothing.
 //!
@@ -150,7 +192,7 @@ mod recorder;
 mod stats;
 mod transport;
 
-pub use builder::{Exporter, ExporterBuilder, Protocol};
+pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
 pub use encode::{HistogramKind, LabelHandling};
 pub use error::{BuildError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};

@@ -256,3 +256,50 @@ fn a_missing_socket_path_is_not_a_build_error() {
         .is_ok()
     );
 }
+
+#[test]
+fn a_unix_stream_receiver_that_restarts_gets_the_aggregate_on_the_new_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stream-restart.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (recorder, guard) = exporter(format!("unix://{}", path.display()));
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("jobs"));
+    counter.increment(5);
+    handle.flush().unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    // The receiver goes away: connection closed, socket file removed.
+    drop(conn);
+    drop(listener);
+    std::fs::remove_file(&path).unwrap();
+    counter.increment(7);
+    handle.flush().unwrap();
+    assert!(
+        handle.stats().send_errors >= 1,
+        "the closed peer was noticed"
+    );
+    // ...and comes back at the same path.
+    let listener = UnixListener::bind(&path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut conn = loop {
+        handle.flush().unwrap();
+        if let Ok((conn, _)) = listener.accept() {
+            break conn;
+        }
+        assert!(start.elapsed() < MAX, "no reconnect");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    handle.flush().unwrap();
+    let stats = guard.shutdown().unwrap();
+    conn.set_nonblocking(false).unwrap();
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    let metrics: Vec<Metric> = split_length_prefixed(&bytes)
+        .unwrap()
+        .iter()
+        .flat_map(|f| parse_datagram(f).unwrap())
+        .collect();
+    assert_eq!(count_of(&metrics, "jobs"), 7.0, "{metrics:?}");
+    assert_eq!(stats.lines_dropped_send, 0);
+}
