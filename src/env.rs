@@ -40,30 +40,38 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
             .map(|v| v.trim().to_owned())
     };
     let mut error = None;
+    let mut port = || match get("DD_DOGSTATSD_PORT") {
+        None => 8125,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
+            error = Some(EnvError {
+                variable: "DD_DOGSTATSD_PORT",
+                value: p,
+                reason: "not a port number (1-65535)",
+            });
+            8125
+        }),
+    };
     let endpoint = if let Some(url) = get("DD_DOGSTATSD_URL") {
         (url, Some("DD_DOGSTATSD_URL"))
     } else if let Some(host) = get("DD_AGENT_HOST") {
-        if host.contains("://") {
-            (host, Some("DD_AGENT_HOST"))
+        let url = if host.contains("://")
+            || host.matches(':').count() == 1
+            || host.starts_with('[') && host.contains("]:")
+        {
+            // A URL, or `host:port` (the official clients add the port only when none is
+            // given).
+            host
+        } else if host.contains(':') && !host.starts_with('[') {
+            format!("udp://[{host}]:{}", port())
         } else {
-            let port = match get("DD_DOGSTATSD_PORT") {
-                None => 8125,
-                Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
-                    error = Some(EnvError {
-                        variable: "DD_DOGSTATSD_PORT",
-                        value: p,
-                        reason: "not a port number (1-65535)",
-                    });
-                    8125
-                }),
-            };
-            let host = if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]")
-            } else {
-                host
-            };
-            (format!("udp://{host}:{port}"), Some("DD_AGENT_HOST"))
-        }
+            format!("udp://{host}:{}", port())
+        };
+        (url, Some("DD_AGENT_HOST"))
+    } else if get("DD_DOGSTATSD_PORT").is_some() {
+        (
+            format!("udp://127.0.0.1:{}", port()),
+            Some("DD_DOGSTATSD_PORT"),
+        )
     } else {
         ("udp://127.0.0.1:8125".to_owned(), None)
     };
@@ -142,6 +150,28 @@ mod tests {
             env(&[("DD_AGENT_HOST", "  ")]).endpoint.1,
             None,
             "blank counts as unset"
+        );
+    }
+
+    #[test]
+    fn agent_host_may_carry_its_port_and_the_port_alone_applies_to_the_default_host() {
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "agent:9000")]).endpoint.0,
+            "agent:9000"
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "[::1]:9000")]).endpoint.0,
+            "[::1]:9000"
+        );
+        assert_eq!(
+            env(&[("DD_AGENT_HOST", "agent:9000"), ("DD_DOGSTATSD_PORT", "1")])
+                .endpoint
+                .0,
+            "agent:9000"
+        );
+        assert_eq!(
+            env(&[("DD_DOGSTATSD_PORT", "9125")]).endpoint,
+            ("udp://127.0.0.1:9125".into(), Some("DD_DOGSTATSD_PORT"))
         );
     }
 

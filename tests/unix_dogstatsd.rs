@@ -303,3 +303,113 @@ fn a_unix_stream_receiver_that_restarts_gets_the_aggregate_on_the_new_connection
     assert_eq!(count_of(&metrics, "jobs"), 7.0, "{metrics:?}");
     assert_eq!(stats.lines_dropped_send, 0);
 }
+
+/// Complete length-prefixed frames at the start of `bytes`; a frame cut short at the end is
+/// discarded, as the Agent does.
+fn complete_frames(bytes: &[u8]) -> Vec<Metric> {
+    let mut metrics = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 4 {
+        let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+        if rest.len() < 4 + len {
+            break;
+        }
+        metrics.extend(parse_datagram(&rest[4..4 + len]).unwrap());
+        rest = &rest[4 + len..];
+    }
+    metrics
+}
+
+#[test]
+fn a_frame_cut_by_a_stalled_reader_is_resent_whole_and_never_counted_as_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stall.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("unix://{}", path.display()))
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_maximum_payload_length(60_000)
+        .with_write_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let series = 20_000;
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..series {
+            metrics::counter!("stall.a.fairly.long.metric.name.to.fill.buffers", "i" => i.to_string()).increment(1);
+        }
+    });
+    // Nobody reads: the kernel buffer fills, a write times out mid-frame, the connection drops.
+    handle.flush().unwrap();
+    let (mut first, _) = listener.accept().unwrap();
+    let mut bytes = Vec::new();
+    first.read_to_end(&mut bytes).unwrap();
+    let mut received = complete_frames(&bytes);
+    assert!(
+        received.len() < series,
+        "the stall must cut the flush short"
+    );
+    // A reader for the reconnection, which gets the rest from the backlog.
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut bytes = Vec::new();
+        conn.read_to_end(&mut bytes).unwrap();
+        bytes
+    });
+    let start = Instant::now();
+    while handle.stats().lines_sent < series as u64 && start.elapsed() < MAX {
+        handle.flush().unwrap();
+    }
+    let stats = guard.shutdown().unwrap();
+    received.extend(complete_frames(&reader.join().unwrap()));
+    assert_eq!(
+        received.len() as u64,
+        stats.lines_sent,
+        "every line counted as sent arrived in a whole frame"
+    );
+    assert_eq!(received.len(), series, "{stats:?}");
+}
+
+#[test]
+fn unix_scheme_on_a_datagram_socket_switches_to_datagrams() {
+    // What the Datadog admission controller injects: DD_DOGSTATSD_URL=unix://<datagram socket>.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dsd.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (recorder, guard) = exporter(format!("unix://{}", path.display()));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("auto"));
+    counter.increment(3);
+    let (raw, metrics) = flush_until(&guard.handle(), &socket, |m| count_of(m, "auto") >= 3.0);
+    assert_eq!(count_of(&metrics, "auto"), 3.0);
+    assert!(
+        raw.iter().all(|d| !d.ends_with(b"\n")),
+        "datagrams, not stream frames"
+    );
+    drop(guard);
+}
+
+#[test]
+fn a_dead_receivers_leftover_socket_file_keeps_the_aggregate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stale.sock");
+    // Bound then closed without unlinking: the file stays, nobody listens (ECONNREFUSED).
+    drop(UnixDatagram::bind(&path).unwrap());
+    let (recorder, guard) = exporter(format!("unixgram://{}", path.display()));
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("kept"));
+    for _ in 0..3 {
+        counter.increment(4);
+        handle.flush().unwrap();
+    }
+    let stats = handle.stats();
+    assert!(stats.send_errors >= 1, "{stats:?}");
+    assert_eq!(
+        stats.lines_dropped_send, 0,
+        "nothing drained into drops: {stats:?}"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let (_, metrics) = flush_until(&handle, &socket, |m| count_of(m, "kept") >= 12.0);
+    assert_eq!(count_of(&metrics, "kept"), 12.0);
+    drop(guard);
+}

@@ -16,7 +16,7 @@ use metrics::{Key, Label};
 
 use super::number::{is_sendable, write_f64, write_rate, write_u64};
 use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
-use super::statsd::{for_each_merged, render_prefix_with, sample_value, sorted_unique};
+use super::statsd::{render_prefix_with, sample_value, sorted_unique};
 use super::{
     EncodeTally, FlushContext, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
     commit,
@@ -74,22 +74,21 @@ impl DogStatsdEncoder {
             out.name.clear();
             return;
         }
-        let mut labels: Vec<&Label> = key.labels().collect();
-        // Stable: for a key repeated in the metric's own labels, the later stays later.
-        labels.sort_by(|a, b| a.key().cmp(b.key()));
+        // Globals first, then the metric's labels: when two keys are equal (as given, or
+        // once sanitised) the later one wins, so a metric label always beats a global one.
         let mut tags: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for_each_merged(&self.global_labels, &labels, |label| {
+        for label in self.global_labels.iter().chain(key.labels()) {
             let (mut k, mut v) = (Vec::new(), Vec::new());
             push_tag_key(&mut k, label.key());
             push_tag_value(&mut v, label.value());
             if k.is_empty() {
-                return;
+                continue;
             }
             match tags.iter_mut().find(|(existing, _)| *existing == k) {
                 Some(slot) => slot.1 = v,
                 None => tags.push((k, v)),
             }
-        });
+        }
         tags.sort();
         for (i, (k, v)) in tags.iter().enumerate() {
             out.tail

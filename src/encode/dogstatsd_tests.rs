@@ -114,6 +114,16 @@ fn lines_carry_tags_in_key_order_with_metric_labels_overriding_globals() {
 }
 
 #[test]
+fn a_metric_label_wins_over_a_global_label_that_collides_only_after_sanitising() {
+    let e = encoder(&[("team|x", "global")]);
+    let r = render(&e, "c", &[("team_x", "metric")]);
+    assert_eq!(
+        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        "app.c:1|c|#team_x:metric"
+    );
+}
+
+#[test]
 fn hostile_label_text_can_never_split_the_datagram_or_add_a_tag() {
     let e = encoder(&[]);
     let r = render(

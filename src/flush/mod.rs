@@ -24,7 +24,7 @@ use crate::aggregate::Aggregate;
 use crate::config::Config;
 use crate::encode::{EncodeTally, Encoder, FlushContext, PayloadWriter};
 use crate::stats::{StatsCells, add};
-use crate::transport::Transport;
+use crate::transport::{SendError, Transport};
 
 use backlog::{Backlog, count_lines, resume_point};
 use series::SeriesSet;
@@ -286,9 +286,22 @@ impl Flusher {
                     add(&self.stats.lines_dropped_send, dropped);
                     return;
                 }
-                Err(_) => {
+                Err(SendError::Full) => {
                     add(&self.stats.payloads_dropped, 1);
                     add(&self.stats.lines_dropped_send, u64::from(lines));
+                }
+                Err(_) => {
+                    // Anything but a full queue (no receiver, refused, no permission) would
+                    // fail the same way for the rest of this flush: drop and count it all
+                    // now, and let the backoff decide when to try again.
+                    add(&self.stats.payloads_dropped, 1);
+                    add(&self.stats.lines_dropped_send, u64::from(lines));
+                    while let Some((_, rest)) = self.writer.payload(self.next_payload) {
+                        self.next_payload += 1;
+                        add(&self.stats.payloads_dropped, 1);
+                        add(&self.stats.lines_dropped_send, u64::from(rest));
+                    }
+                    return;
                 }
             }
         }

@@ -180,6 +180,25 @@ impl Transport {
                 udp.ready(&self.target).await
             }
             Socket::Unixgram(gram) => gram.ready(self.target.path().unwrap_or_default()),
+            Socket::Stream(tcp) if self.target.path().is_some() && !tcp.has_connection() => {
+                // `unix://` names a stream socket, but the Datadog admission controller (and
+                // the official clients) use it for the Agent's *datagram* socket too: when the
+                // path turns out to be one, switch to datagrams for good.
+                match tcp.connect(&self.target).await {
+                    Err(e) if e.raw_os_error() == Some(EPROTOTYPE) => {
+                        tracing::info!(endpoint = %self.target.endpoint, "the socket is a datagram socket; sending datagrams");
+                        let mut gram = unixgram::UnixgramTransport::new();
+                        let result = gram.ready(self.target.path().unwrap_or_default());
+                        self.socket = Socket::Unixgram(gram);
+                        result
+                    }
+                    Ok(()) => {
+                        add(&stats.connects, 1);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Socket::Stream(tcp) => {
                 if tcp.check_peer() {
                     // A healthy connection follows DNS too: once the name no longer resolves
@@ -287,6 +306,12 @@ impl Transport {
     }
 }
 
+/// `EPROTOTYPE`: a stream connect to a datagram socket (or the reverse).
+#[cfg(target_os = "linux")]
+const EPROTOTYPE: i32 = 91;
+#[cfg(not(target_os = "linux"))]
+const EPROTOTYPE: i32 = 41;
+
 /// What to do about a Unix socket error, for the one warning we log.
 fn unix_hint(error: &SendError) -> &'static str {
     let kind = match error {
@@ -296,6 +321,9 @@ fn unix_hint(error: &SendError) -> &'static str {
     match kind {
         Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
             "no receiver is listening there; start the Agent (or the receiver) with its socket at this path, or fix the path"
+        }
+        Some(_) if matches!(error, SendError::Io(e) if e.raw_os_error() == Some(EPROTOTYPE)) => {
+            "the socket is of the other type; use unixgram:// for a datagram socket, unix:// for a stream socket"
         }
         Some(io::ErrorKind::PermissionDenied) => {
             "permission denied; this process's user must be allowed to write to the socket (the Datadog Agent creates it with mode 0722)"

@@ -66,6 +66,10 @@ impl StreamTransport {
         }
     }
 
+    pub(crate) fn has_connection(&self) -> bool {
+        self.conn.is_some()
+    }
+
     pub(crate) fn disconnect(&mut self) {
         self.conn = None;
     }
@@ -144,14 +148,18 @@ impl StreamTransport {
             written: 0,
             error: None,
         })?;
-        // A failure inside the header has sent none of the payload.
+        // The Agent discards a frame it did not receive whole, and we drop the connection on
+        // any failure: a frame cut anywhere has delivered nothing, so all of it is resent.
+        let whole_or_nothing = |e: SendError| match e {
+            SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
+            other => other,
+        };
         write_all(conn, &len.to_le_bytes(), deadline)
             .await
-            .map_err(|e| match e {
-                SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
-                other => other,
-            })?;
-        write_all(conn, body, deadline).await
+            .map_err(whole_or_nothing)?;
+        write_all(conn, body, deadline)
+            .await
+            .map_err(whole_or_nothing)
     }
 }
 

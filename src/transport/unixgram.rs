@@ -25,21 +25,26 @@ impl UnixgramTransport {
         Self { socket: None }
     }
 
-    /// Creates the unbound socket if needed, and checks that the receiver's socket file
-    /// exists, so a missing receiver keeps the aggregate instead of draining it into drops.
+    /// Creates the unbound socket if needed, then probes the receiver with a throwaway
+    /// `connect`: it reports a missing socket (`ENOENT`), a dead receiver that left its socket
+    /// file behind (`ECONNREFUSED`) and a permission problem (`EACCES`) before the flusher
+    /// drains anything, so the aggregate is kept until the receiver can take it.
     pub(crate) fn ready(&mut self, path: &str) -> io::Result<()> {
         if self.socket.is_none() {
             let socket = UnixDatagram::unbound()?;
             socket.set_nonblocking(true)?;
             self.socket = Some(socket);
         }
-        std::fs::metadata(path).map(|_| ())
+        UnixDatagram::unbound()?.connect(path)
     }
 
     pub(crate) fn send(&mut self, payload: &[u8], path: &str) -> Result<(), SendError> {
         let Some(socket) = &self.socket else {
             return Err(SendError::NotConnected);
         };
+        // A payload framed for a stream (`unix://` that turned out to be a datagram socket)
+        // ends with a newline; a datagram does not.
+        let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
         match socket.send_to(payload, path) {
             Ok(_) => Ok(()),
             Err(e)
