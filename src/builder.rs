@@ -226,8 +226,11 @@ impl ExporterBuilder {
 
     /// Largest payload: one datagram for UDP, one write batch for TCP. Lines are never split;
     /// a single line longer than this is dropped and counted. Defaults to 1432 for UDP (fits
-    /// an Ethernet MTU) and 65536 for TCP; must be within 64..=65507 (UDP) or
-    /// 64..=16 MiB (TCP).
+    /// an Ethernet MTU), 65536 for TCP and plain StatsD over Unix streams, and 8192 for
+    /// DogStatsD over Unix sockets (the Agent's `dogstatsd_buffer_size`); must be within
+    /// 64..=65507 (UDP), 64..=65536 (Unix datagrams) or 64..=16 MiB (streams). For DogStatsD
+    /// never set it above the Agent's buffer: the Agent cuts longer datagrams and drops the
+    /// connection on longer stream frames.
     pub fn with_maximum_payload_length(mut self, len: usize) -> Self {
         self.max_payload_len = Some(len);
         self
@@ -276,7 +279,8 @@ impl ExporterBuilder {
         self
     }
 
-    /// DogStatsD: finds this process's container id in `/proc/self/cgroup` at build time and
+    /// DogStatsD: finds this process's container id (in `/proc/self/cgroup`, or for cgroup v2
+    /// with a private namespace in `/proc/self/mountinfo`) at build time and
     /// sends it as `|c:<id>` (an explicit [`with_container_id`](Self::with_container_id) wins).
     /// Off by default: `statsd_exporter` drops lines with fields it does not know.
     pub fn with_origin_detection(mut self, enabled: bool) -> Self {
@@ -450,8 +454,11 @@ impl ExporterBuilder {
                     });
                 }
                 let detected = if self.origin_detection && self.container_id.is_none() {
-                    let cgroup = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-                    let id = crate::env::container_id_from_cgroup(&cgroup);
+                    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+                    let id = crate::env::container_id_from_cgroup(&read("/proc/self/cgroup"))
+                        .or_else(|| {
+                            crate::env::container_id_from_mountinfo(&read("/proc/self/mountinfo"))
+                        });
                     tracing::debug!(container_id = ?id, "origin detection");
                     id
                 } else {

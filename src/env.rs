@@ -104,6 +104,17 @@ pub(crate) fn container_id_from_cgroup(text: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The container id in the text of `/proc/self/mountinfo`, for cgroup v2 with a private
+/// cgroup namespace (where `/proc/self/cgroup` only says `0::/`): the runtime mounts the
+/// container's `hostname`, `hosts` and `resolv.conf` from `.../containers/<id>/`.
+pub(crate) fn container_id_from_mountinfo(text: &str) -> Option<String> {
+    text.split_whitespace()
+        .filter_map(|field| field.split_once("/containers/").map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split('/').next())
+        .find(|id| id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +244,19 @@ mod tests {
             None
         );
         assert_eq!(container_id_from_cgroup(""), None);
+    }
+
+    #[test]
+    fn container_ids_are_found_in_mountinfo_under_a_private_cgroup_namespace() {
+        let id = "3e0c5d5f6c2d4e9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a";
+        let text = format!(
+            "681 660 254:1 /var/lib/docker/containers/{id}/hostname /etc/hostname rw,relatime - ext4 /dev/vda1 rw\n\
+             682 660 0:26 / /sys/fs/cgroup ro,nosuid - cgroup2 cgroup rw"
+        );
+        assert_eq!(container_id_from_mountinfo(&text).as_deref(), Some(id));
+        assert_eq!(
+            container_id_from_mountinfo("22 1 254:1 / / rw - ext4 /dev/vda1 rw"),
+            None
+        );
     }
 }
