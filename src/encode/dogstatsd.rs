@@ -14,12 +14,12 @@
 
 use metrics::{Key, Label};
 
-use super::number::{is_sendable, write_f64, write_rate, write_u64};
+use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
 use super::statsd::{render_prefix_with, sample_value, sorted_unique};
 use super::{
     EncodeTally, FlushContext, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
-    commit,
+    commit, write_type_and_rate,
 };
 
 /// Room a packed line should have for at least one more value before we pack into the
@@ -167,11 +167,7 @@ impl DogStatsdEncoder {
         // Everything after the values: type, rate, tail, newline. Measured by writing the
         // type and rate into the (reused) line buffer once, so nothing is allocated.
         let write_trailer = |buf: &mut Vec<u8>| {
-            buf.extend_from_slice(s.histogram.suffix());
-            if rate < 1.0 {
-                buf.extend_from_slice(b"|@");
-                write_rate(buf, rate);
-            }
+            write_type_and_rate(buf, s.histogram, rate);
         };
         let trailer_len = {
             let buf = w.line_buf();

@@ -1,6 +1,7 @@
-use metrics::{Key, Label};
+use metrics::Key;
 
 use super::*;
+use crate::encode::test_util::{datagrams, labels};
 use crate::encode::{
     EncodeTally, Framing, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
 };
@@ -10,13 +11,6 @@ fn rules(kind: HistogramKind) -> HistogramRules {
         default: kind,
         by_prefix: vec![("timing.".into(), HistogramKind::Timer)],
     }
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
-    pairs
-        .iter()
-        .map(|(k, v)| Label::new((*k).to_string(), (*v).to_string()))
-        .collect()
 }
 
 fn encoder(globals: &[(&str, &str)]) -> DogStatsdEncoder {
@@ -38,20 +32,6 @@ fn render(e: &DogStatsdEncoder, name: &str, l: &[(&str, &str)]) -> Rendered {
 const CX: FlushContext = FlushContext {
     unix_secs: 1_700_000_000,
 };
-
-fn datagrams(
-    max: usize,
-    f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally),
-) -> (Vec<String>, EncodeTally) {
-    let mut w = PayloadWriter::new(max, Framing::Datagram);
-    let mut t = EncodeTally::default();
-    f(&mut w, &mut t);
-    w.finish();
-    let out = (0..w.len())
-        .map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap())
-        .collect();
-    (out, t)
-}
 
 fn one_line(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> String {
     let (mut d, _) = datagrams(8192, f);

@@ -105,6 +105,15 @@ pub(crate) struct EncodeTally {
     pub(crate) too_long: u64,
 }
 
+/// Appends a histogram line's type and, when samples were sampled out, its `|@rate`.
+fn write_type_and_rate(buf: &mut Vec<u8>, kind: HistogramKind, rate: f64) {
+    buf.extend_from_slice(kind.suffix());
+    if rate < 1.0 {
+        buf.extend_from_slice(b"|@");
+        number::write_rate(buf, rate);
+    }
+}
+
 /// Commits the pending chunk of `lines` lines carrying `values` values, tallying the outcome.
 fn commit(w: &mut PayloadWriter, lines: u32, values: u64, t: &mut EncodeTally) {
     match w.commit(lines) {
@@ -191,6 +200,9 @@ impl Encoder {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod test_util;
 
 #[cfg(test)]
 mod tests {

@@ -14,9 +14,12 @@
 
 use metrics::{Key, Label, Unit};
 
-use super::number::{is_sendable, write_f64, write_rate, write_u64};
+use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_path, push_segment};
-use super::{EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit};
+use super::{
+    EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit,
+    write_type_and_rate,
+};
 
 /// What to do with labels in plain StatsD, which has no tags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,11 +190,7 @@ impl StatsdEncoder {
             buf.extend_from_slice(&s.name);
             buf.push(b':');
             write_f64(buf, v);
-            buf.extend_from_slice(s.histogram.suffix());
-            if rate < 1.0 {
-                buf.extend_from_slice(b"|@");
-                write_rate(buf, rate);
-            }
+            write_type_and_rate(buf, s.histogram, rate);
             buf.push(b'\n');
             commit(w, 1, 1, t);
         }

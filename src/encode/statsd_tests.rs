@@ -2,6 +2,7 @@ use metrics::{Key, Label};
 use proptest::prelude::*;
 
 use super::*;
+use crate::encode::test_util::{datagrams, labels};
 use crate::encode::{EncodeTally, Framing, HistogramKind, HistogramRules, PayloadWriter, Rendered};
 
 fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
@@ -17,12 +18,8 @@ fn encoder(prefix: Option<&str>, globals: &[(&str, &str)]) -> StatsdEncoder {
     )
 }
 
-fn key(name: &str, labels: &[(&str, &str)]) -> Key {
-    let labels: Vec<Label> = labels
-        .iter()
-        .map(|(k, v)| Label::new(k.to_string(), v.to_string()))
-        .collect();
-    Key::from_parts(name.to_string(), labels)
+fn key(name: &str, pairs: &[(&str, &str)]) -> Key {
+    Key::from_parts(name.to_string(), labels(pairs))
 }
 
 fn rules(kind: HistogramKind) -> HistogramRules {
@@ -51,21 +48,6 @@ fn raw(name: &[u8]) -> Rendered {
         name: name.to_vec(),
         ..Rendered::default()
     }
-}
-
-/// Runs `f` against a fresh writer and returns the datagrams it produced.
-fn datagrams(
-    max: usize,
-    f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally),
-) -> (Vec<String>, EncodeTally) {
-    let mut w = PayloadWriter::new(max, Framing::Datagram);
-    let mut t = EncodeTally::default();
-    f(&mut w, &mut t);
-    w.finish();
-    let out = (0..w.len())
-        .map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap())
-        .collect();
-    (out, t)
 }
 
 type Case<'a> = Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally) + 'a>;
