@@ -7,10 +7,10 @@ use metrics::{Label, SharedString, Unit};
 use tokio::sync::mpsc;
 
 use crate::aggregate::Aggregate;
-use crate::config::{Config, DEFAULT_STATSD_PORT, Endpoint};
+use crate::config::{Config, DEFAULT_GRAPHITE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme};
 use crate::encode::{
-    DogStatsdEncoder, Encoder, HistogramKind, HistogramRules, LabelHandling, SampleUnit,
-    StatsdEncoder,
+    CounterMode, DogStatsdEncoder, Encoder, GraphiteEncoder, GraphiteTags, HistogramKind,
+    HistogramRules, LabelHandling, SampleUnit, StatsdEncoder,
 };
 use crate::env::EnvError;
 use crate::error::BuildError;
@@ -49,6 +49,8 @@ pub enum Protocol {
     Statsd,
     /// DogStatsD: StatsD plus `|#tags`, distributions, packed values, Unix sockets.
     DogStatsd,
+    /// Graphite (carbon) plaintext: `path value timestamp`.
+    Graphite,
 }
 
 /// Configures and starts an exporter.
@@ -107,6 +109,10 @@ pub struct ExporterBuilder {
     container_id: Option<String>,
     origin_detection: bool,
     timestamps: bool,
+    graphite_tags: Option<GraphiteTags>,
+    counter_mode: Option<CounterMode>,
+    aligned_timestamps: Option<bool>,
+    percentiles: Option<Vec<f64>>,
     default_histogram_unit: Unit,
     histogram_capacity: usize,
     shutdown_timeout: Duration,
@@ -163,6 +169,26 @@ impl ExporterBuilder {
         builder
     }
 
+    /// Graphite plaintext (`path value timestamp`) to `endpoint`: `tcp://host:port` or a bare
+    /// `host:port` (TCP), `udp://host:port` (carbon's UDP listener, off by default in
+    /// carbon), or `unix:///path` (a stream socket, as carbon-c-relay offers). The port
+    /// defaults to 2003.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let guard = ExporterBuilder::graphite("carbon.internal:2003").with_prefix("myapp").install()?;
+    /// metrics::counter!("requests", "route" => "/a").increment(1);
+    /// // sends `myapp.requests;route=/a 1 1700000010` at the next flush
+    /// # drop(guard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn graphite(endpoint: impl Into<String>) -> Self {
+        Self::new(Protocol::Graphite, endpoint.into())
+    }
+
     fn new(protocol: Protocol, endpoint: String) -> Self {
         Self {
             protocol,
@@ -180,6 +206,10 @@ impl ExporterBuilder {
             container_id: None,
             origin_detection: false,
             timestamps: false,
+            graphite_tags: None,
+            counter_mode: None,
+            aligned_timestamps: None,
+            percentiles: None,
             default_histogram_unit: Unit::Seconds,
             histogram_capacity: 1024,
             shutdown_timeout: Duration::from_secs(5),
@@ -318,6 +348,34 @@ impl ExporterBuilder {
         self
     }
 
+    /// Graphite: how labels appear in paths. Defaults to [`GraphiteTags::Tagged`]
+    /// (Graphite 1.1 `name;k=v`).
+    pub fn with_graphite_tags(mut self, tags: GraphiteTags) -> Self {
+        self.graphite_tags = Some(tags);
+        self
+    }
+
+    /// Graphite: counters as interval deltas or running totals. Defaults to
+    /// [`CounterMode::Delta`].
+    pub fn with_counter_mode(mut self, mode: CounterMode) -> Self {
+        self.counter_mode = Some(mode);
+        self
+    }
+
+    /// Graphite: stamp points with the flush time aligned down to the flush interval, so
+    /// points from many hosts land in the same carbon slot. Defaults to `true`.
+    pub fn with_aligned_timestamps(mut self, aligned: bool) -> Self {
+        self.aligned_timestamps = Some(aligned);
+        self
+    }
+
+    /// Graphite: the percentiles each histogram summary reports, as quantiles in `(0, 1]`
+    /// (`0.99` is sent as `.p99`). Defaults to 0.5, 0.9, 0.99 and 0.999.
+    pub fn with_percentiles(mut self, quantiles: impl IntoIterator<Item = f64>) -> Self {
+        self.percentiles = Some(quantiles.into_iter().collect());
+        self
+    }
+
     /// How long the final flush may take at shutdown. Defaults to 5 seconds.
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -360,20 +418,29 @@ impl ExporterBuilder {
                 reason: e.reason,
             });
         }
-        let endpoint =
-            Endpoint::parse(&self.endpoint, DEFAULT_STATSD_PORT).map_err(|e| {
-                match (self.endpoint_source, e) {
-                    (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
-                        BuildError::InvalidEnvironment {
-                            variable,
-                            value: self.endpoint.clone(),
-                            reason,
-                        }
+        let (port, scheme) = match self.protocol {
+            Protocol::Statsd | Protocol::DogStatsd => (DEFAULT_STATSD_PORT, Scheme::Udp),
+            Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
+        };
+        let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme).map_err(|e| {
+            match (self.endpoint_source, e) {
+                (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
+                    BuildError::InvalidEnvironment {
+                        variable,
+                        value: self.endpoint.clone(),
+                        reason,
                     }
-                    (_, e) => e,
                 }
-            })?;
+                (_, e) => e,
+            }
+        })?;
         let dogstatsd = self.protocol == Protocol::DogStatsd;
+        if self.protocol == Protocol::Graphite && endpoint.scheme == Scheme::Unixgram {
+            return Err(BuildError::InvalidSetting {
+                setting: "endpoint",
+                reason: "Graphite receivers have no Unix datagram listener; use tcp://, udp:// or unix://",
+            });
+        }
         let max_payload_len = endpoint.payload_len(self.max_payload_len, dogstatsd)?;
         if self.flush_interval.is_zero() {
             return Err(BuildError::ZeroFlushInterval);
@@ -409,7 +476,7 @@ impl ExporterBuilder {
     fn encoder(&self) -> Result<Encoder, BuildError> {
         let histograms = HistogramRules {
             default: self.histogram_default.unwrap_or(match self.protocol {
-                Protocol::Statsd => HistogramKind::Timer,
+                Protocol::Statsd | Protocol::Graphite => HistogramKind::Timer,
                 Protocol::DogStatsd => HistogramKind::Distribution,
             }),
             by_prefix: self.histogram_by_prefix.clone(),
@@ -421,6 +488,26 @@ impl ExporterBuilder {
             .chain(&self.global_labels)
             .cloned()
             .collect();
+        let graphite_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "Graphite only",
+            })
+        };
+        if self.protocol != Protocol::Graphite {
+            if self.graphite_tags.is_some() {
+                return graphite_only("with_graphite_tags");
+            }
+            if self.counter_mode.is_some() {
+                return graphite_only("with_counter_mode");
+            }
+            if self.aligned_timestamps.is_some() {
+                return graphite_only("with_aligned_timestamps");
+            }
+            if self.percentiles.is_some() {
+                return graphite_only("with_percentiles");
+            }
+        }
         let dogstatsd_only = |setting| {
             Err(BuildError::InvalidSetting {
                 setting,
@@ -473,7 +560,50 @@ impl ExporterBuilder {
                     self.timestamps,
                 )))
             }
+            Protocol::Graphite => self.graphite_encoder(labels),
         }
+    }
+
+    fn graphite_encoder(&self, labels: Vec<Label>) -> Result<Encoder, BuildError> {
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
+        if self.labels.is_some() {
+            return invalid(
+                "with_label_handling",
+                "plain StatsD only; for Graphite use with_graphite_tags",
+            );
+        }
+        if self.histogram_default.is_some() || !self.histogram_by_prefix.is_empty() {
+            return invalid(
+                "with_histogram_kind",
+                "Graphite summarises histograms (count, sum, min, max, mean, percentiles); see with_percentiles",
+            );
+        }
+        if self.container_id.is_some() || self.origin_detection || self.timestamps {
+            return invalid(
+                "with_container_id / with_origin_detection / with_timestamps",
+                "DogStatsD only",
+            );
+        }
+        let percentiles = self
+            .percentiles
+            .clone()
+            .unwrap_or_else(|| vec![0.5, 0.9, 0.99, 0.999]);
+        if percentiles.iter().any(|q| !(*q > 0.0 && *q <= 1.0)) {
+            return invalid("with_percentiles", "quantiles must be within (0, 1]");
+        }
+        let align = if self.aligned_timestamps.unwrap_or(true) {
+            self.flush_interval.as_secs()
+        } else {
+            0
+        };
+        Ok(Encoder::Graphite(GraphiteEncoder::new(
+            self.prefix.as_deref(),
+            labels,
+            self.graphite_tags.unwrap_or_default(),
+            self.counter_mode.unwrap_or_default(),
+            align,
+            &percentiles,
+        )))
     }
 
     /// Checks the settings and returns the recorder and the (not yet started) exporter, so the

@@ -11,6 +11,8 @@ use crate::error::BuildError;
 
 /// Default StatsD port, used when an endpoint gives none.
 pub(crate) const DEFAULT_STATSD_PORT: u16 = 8125;
+/// Default carbon plaintext port.
+pub(crate) const DEFAULT_GRAPHITE_PORT: u16 = 2003;
 /// Default UDP payload: fits a 1500-byte Ethernet MTU with the largest IP and UDP headers.
 pub(crate) const DEFAULT_UDP_PAYLOAD: usize = 1432;
 /// Largest UDP payload over IPv4 (65535 - 20 - 8).
@@ -85,13 +87,23 @@ impl Endpoint {
     /// Parses `udp://host:port`, `tcp://host:port`, a bare `host:port` (UDP),
     /// `unix:///path` (Unix stream socket) or `unixgram:///path` (Unix datagram socket). IPv6
     /// hosts go in brackets (`[::1]:8125`). A missing port means `default_port`.
+    #[cfg(test)]
     pub(crate) fn parse(text: &str, default_port: u16) -> Result<Self, BuildError> {
+        Self::parse_with(text, default_port, Scheme::Udp)
+    }
+
+    /// As [`parse`](Self::parse), with the scheme a bare `host:port` gets.
+    pub(crate) fn parse_with(
+        text: &str,
+        default_port: u16,
+        default_scheme: Scheme,
+    ) -> Result<Self, BuildError> {
         let bad = |reason| BuildError::InvalidEndpoint {
             endpoint: text.to_owned(),
             reason,
         };
         let (scheme, rest) = match text.split_once("://") {
-            None => (Scheme::Udp, text),
+            None => (default_scheme, text),
             Some(("udp", rest)) => (Scheme::Udp, rest),
             Some(("tcp", rest)) => (Scheme::Tcp, rest),
             Some(("unix", path)) => {

@@ -193,7 +193,8 @@ mod stats;
 mod transport;
 
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
-pub use encode::{HistogramKind, LabelHandling};
+pub use encode::segment::{decode_segment, encode_segment, join_path};
+pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 pub use error::{BuildError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};
 pub use recorder::ExporterRecorder;

@@ -4,7 +4,7 @@
 mod loopback;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use loopback::{UdpReceiver, counter_sum};
@@ -73,14 +73,17 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
     let stop = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..4)
         .map(|t| {
-            let (recorder, stop) = (recorder.clone(), Arc::clone(&stop));
+            let (recorder, stop, started) =
+                (recorder.clone(), Arc::clone(&stop), Arc::clone(&started));
             std::thread::spawn(move || {
                 metrics::with_local_recorder(&recorder, || {
                     let shared = metrics::counter!("shared");
                     let own = metrics::counter!("own", "thread" => t.to_string());
                     let mut n = 0u64;
+                    started.fetch_add(1, Ordering::SeqCst);
                     // Keep going until the main thread has flushed many times meanwhile.
                     while !stop.load(Ordering::Relaxed) || n < 1_000 {
                         shared.increment(1);
@@ -92,6 +95,10 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
             })
         })
         .collect();
+    // Flush only once every thread is incrementing, so the flushes certainly interleave.
+    while started.load(Ordering::SeqCst) < 4 {
+        std::thread::yield_now();
+    }
     for _ in 0..20 {
         handle.flush().unwrap();
     }

@@ -7,12 +7,16 @@
 
 mod buffer;
 mod dogstatsd;
+mod graphite;
 mod number;
 pub(crate) mod sanitize;
+pub(crate) mod segment;
 mod statsd;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
 pub(crate) use dogstatsd::DogStatsdEncoder;
+pub(crate) use graphite::GraphiteEncoder;
+pub use graphite::{CounterMode, GraphiteTags};
 pub use statsd::LabelHandling;
 pub(crate) use statsd::{SampleUnit, StatsdEncoder};
 
@@ -133,6 +137,8 @@ pub(crate) enum Encoder {
     Statsd(StatsdEncoder),
     /// DogStatsD.
     DogStatsd(DogStatsdEncoder),
+    /// Graphite plaintext.
+    Graphite(GraphiteEncoder),
 }
 
 impl Encoder {
@@ -141,6 +147,7 @@ impl Encoder {
         match self {
             Self::Statsd(e) => e.render(key, out),
             Self::DogStatsd(e) => e.render(key, out),
+            Self::Graphite(e) => e.render(key, out),
         }
     }
 
@@ -149,7 +156,16 @@ impl Encoder {
     pub(crate) fn continues_chunk(&self, prev: &[u8], line: &[u8]) -> bool {
         match self {
             Self::Statsd(_) => statsd::continues_chunk(prev, line),
-            Self::DogStatsd(_) => false,
+            Self::DogStatsd(_) | Self::Graphite(_) => false,
+        }
+    }
+
+    /// How counters are reported: deltas everywhere, or running totals for Graphite by
+    /// configuration.
+    pub(crate) fn counter_mode(&self) -> CounterMode {
+        match self {
+            Self::Graphite(e) => e.counter_mode(),
+            Self::Statsd(_) | Self::DogStatsd(_) => CounterMode::Delta,
         }
     }
 
@@ -165,6 +181,7 @@ impl Encoder {
         match self {
             Self::Statsd(e) => e.counter(s, delta, w, t),
             Self::DogStatsd(e) => e.counter(s, delta, cx, w, t),
+            Self::Graphite(e) => e.counter(s, delta, cx, w, t),
         }
     }
 
@@ -180,23 +197,39 @@ impl Encoder {
         match self {
             Self::Statsd(e) => e.gauge(s, value, w, t),
             Self::DogStatsd(e) => e.gauge(s, value, cx, w, t),
+            Self::Graphite(e) => e.gauge(s, value, cx, w, t),
         }
     }
 
-    /// Encodes the samples one histogram kept this interval; `rate` is the fraction of the
-    /// recorded samples that were kept (1.0 when none were sampled out).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a dispatch to the encoders, forwarding what each needs"
+    )]
+    /// Encodes the samples one histogram kept this interval (reordered freely); `recorded`
+    /// is how many were recorded, more than `samples` holds when the reservoir sampled.
     pub(crate) fn histogram(
         &self,
         s: &Rendered,
-        samples: &[f64],
-        rate: f64,
+        samples: &mut [f64],
+        recorded: u64,
         unit: SampleUnit,
+        cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a sampling rate needs no more than f64 precision"
+        )]
+        let rate = if (samples.len() as u64) < recorded {
+            samples.len() as f64 / recorded as f64
+        } else {
+            1.0
+        };
         match self {
             Self::Statsd(e) => e.histogram(s, samples, rate, unit, w, t),
             Self::DogStatsd(e) => e.histogram(s, samples, rate, unit, w, t),
+            Self::Graphite(e) => e.histogram(s, samples, recorded, cx, w, t),
         }
     }
 }

@@ -22,7 +22,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::aggregate::Aggregate;
 use crate::config::Config;
-use crate::encode::{EncodeTally, Encoder, FlushContext, PayloadWriter};
+use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter};
 use crate::stats::{StatsCells, add};
 use crate::transport::{SendError, Transport};
 
@@ -206,13 +206,17 @@ impl Flusher {
         let mut tally = EncodeTally::default();
         let mut unnamed = 0u64;
         let mut sampled_out = 0u64;
-        for c in &series.counters {
+        let totals = encoder.counter_mode() == CounterMode::Total;
+        for c in &mut series.counters {
             let delta = c.cell.take();
-            if delta == 0 {
+            c.total = c.total.wrapping_add(delta);
+            // Deltas are sent when non-zero; running totals every flush once they exist.
+            if delta == 0 && !(totals && c.total > 0) {
                 continue;
             }
             if c.rendered.sendable() {
-                encoder.counter(&c.rendered, delta, cx, writer, &mut tally);
+                let value = if totals { c.total } else { delta };
+                encoder.counter(&c.rendered, value, cx, writer, &mut tally);
             } else {
                 unnamed += 1;
             }
@@ -238,20 +242,12 @@ impl Flusher {
                 unnamed += kept;
                 continue;
             }
-            #[allow(
-                clippy::cast_precision_loss,
-                reason = "a sampling rate needs no more than f64 precision"
-            )]
-            let rate = if kept < recorded {
-                kept as f64 / recorded as f64
-            } else {
-                1.0
-            };
             encoder.histogram(
                 &h.rendered,
                 samples,
-                rate,
+                recorded,
                 h.cell.unit(),
+                cx,
                 writer,
                 &mut tally,
             );

@@ -13,6 +13,8 @@ pub(crate) struct Tracked<C> {
     pub(crate) cell: Arc<C>,
     /// The series' constant wire parts, rendered once by the encoder.
     pub(crate) rendered: Rendered,
+    /// Counters: the running total since the exporter started (for Graphite's total mode).
+    pub(crate) total: u64,
 }
 
 /// Every series the flusher knows, by kind. Owned by the flusher alone: no locks.
@@ -51,5 +53,9 @@ impl SeriesSet {
 fn track<C>(key: &Key, cell: Arc<C>, render: &mut impl FnMut(&Key, &mut Rendered)) -> Tracked<C> {
     let mut rendered = Rendered::default();
     render(key, &mut rendered);
-    Tracked { cell, rendered }
+    Tracked {
+        cell,
+        rendered,
+        total: 0,
+    }
 }

@@ -1,0 +1,302 @@
+//! Graphite plaintext lines: `path value timestamp\n`.
+//!
+//! Rules, each pinned by the exact-bytes table in the tests:
+//! - names are sanitised to dot-separated segments of `[A-Za-z0-9_-]` (see `sanitize`): no
+//!   whitespace (carbon splits lines on it), no `;` (starts tags), no `/` (makes directories),
+//!   no empty segments or `..`, nothing graphite-web's query grammar treats specially;
+//! - labels are Graphite 1.1 tags `name;k=v;k2=v2`, ordered by key (carbon sorts them too), or
+//!   folded into the path as `name.k.v` or `name.v`. Tag keys keep `[A-Za-z0-9_.:-]`, values
+//!   any printable ASCII but `;` (and not a leading `~`); other characters become `_`. A tag
+//!   with an empty value is left out (carbon rejects it);
+//! - counters are the delta of the interval (or a running total, by configuration), gauges
+//!   their value;
+//! - histograms are summarised per interval, since carbon cannot aggregate:
+//!   `.count .sum .min .max .mean` and configurable percentiles (`.p50 .p90 .p99 .p999` by
+//!   default); with tags the suffix goes on the name part (`name.p99;k=v`). Up to the
+//!   per-interval sample cap the summary is exact. Beyond it, `count` is still exact and the
+//!   rest comes from a uniform random sample of cap samples (`sum` = mean × count): a reported
+//!   percentile's true rank is then within ±2·sqrt(q(1−q)/cap) of q with 95% probability
+//!   (±0.6% for p99 and ±3.1% for p50 at the default cap of 1024);
+//! - every point carries the flush time, aligned down to the flush interval by default, so
+//!   points from many hosts land in the same carbon slot;
+//! - NaN and infinities are never written; a line longer than carbon's 16384-byte limit
+//!   (which would make carbon drop the connection) is dropped and counted.
+
+use metrics::{Key, Label};
+
+use super::number::{is_sendable, write_f64, write_u64};
+use super::sanitize::{push_path, push_segment};
+use super::statsd::{render_prefix, sorted_unique};
+use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit};
+
+/// Carbon's `LineOnlyReceiver.MAX_LENGTH`: a longer line makes carbon drop the connection.
+const MAX_LINE: usize = 16_384;
+
+/// How labels appear in Graphite paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GraphiteTags {
+    /// Graphite 1.1 tagged series: `name;key=value;key2=value2`.
+    #[default]
+    Tagged,
+    /// Folded into the path as key and value segments: `name.key.value`.
+    FoldKeyValues,
+    /// Folded into the path as value segments only: `name.value`.
+    FoldValues,
+}
+
+/// How counters are reported to Graphite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CounterMode {
+    /// The increase during the interval, sent when non-zero.
+    #[default]
+    Delta,
+    /// The running total since the exporter started, sent every interval once the counter
+    /// exists (what `nonNegativeDerivative` expects).
+    Total,
+}
+
+/// Encoder for Graphite plaintext. Built once from the checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct GraphiteEncoder {
+    prefix: Vec<u8>,
+    global_labels: Vec<Label>,
+    tags: GraphiteTags,
+    counters: CounterMode,
+    /// Seconds to align timestamps to (0: no alignment).
+    align_secs: u64,
+    /// (quantile, suffix such as `.p99`).
+    percentiles: Vec<(f64, String)>,
+}
+
+impl GraphiteEncoder {
+    pub(crate) fn new(
+        prefix: Option<&str>,
+        global_labels: Vec<Label>,
+        tags: GraphiteTags,
+        counters: CounterMode,
+        align_secs: u64,
+        percentiles: &[f64],
+    ) -> Self {
+        let percentiles = percentiles
+            .iter()
+            .map(|&q| (q, percentile_suffix(q)))
+            .collect();
+        Self {
+            prefix: render_prefix(prefix),
+            global_labels: sorted_unique(global_labels),
+            tags,
+            counters,
+            align_secs,
+            percentiles,
+        }
+    }
+
+    pub(crate) fn counter_mode(&self) -> CounterMode {
+        self.counters
+    }
+
+    pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
+        out.name.clear();
+        out.tail.clear();
+        out.name.extend_from_slice(&self.prefix);
+        if !push_path(&mut out.name, key.name()) {
+            out.name.clear();
+            return;
+        }
+        // Globals first, then the metric's labels: the later wins for an equal key.
+        let mut labels: Vec<&Label> = Vec::new();
+        for label in self.global_labels.iter().chain(key.labels()) {
+            match labels.iter_mut().find(|l| l.key() == label.key()) {
+                Some(slot) => *slot = label,
+                None => labels.push(label),
+            }
+        }
+        labels.sort_by(|a, b| a.key().cmp(b.key()));
+        for label in labels {
+            match self.tags {
+                GraphiteTags::Tagged => push_tag(&mut out.tail, label.key(), label.value()),
+                GraphiteTags::FoldKeyValues => {
+                    if push_segment(&mut out.name, label.key()) {
+                        push_segment(&mut out.name, label.value());
+                    }
+                }
+                GraphiteTags::FoldValues => {
+                    push_segment(&mut out.name, label.value());
+                }
+            }
+        }
+    }
+
+    fn timestamp(&self, cx: FlushContext) -> u64 {
+        match self.align_secs {
+            0 => cx.unix_secs,
+            a => cx.unix_secs - cx.unix_secs % a,
+        }
+    }
+
+    /// Writes `name[suffix][;tags] value ts\n` as one line; `value` writes the number.
+    fn line(
+        &self,
+        s: &Rendered,
+        suffix: &[u8],
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+        value: impl FnOnce(&mut Vec<u8>),
+    ) {
+        let buf = w.line_buf();
+        let start = buf.len();
+        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(suffix);
+        buf.extend_from_slice(&s.tail);
+        buf.push(b' ');
+        value(buf);
+        buf.push(b' ');
+        write_u64(buf, self.timestamp(cx));
+        buf.push(b'\n');
+        if buf.len() - start > MAX_LINE {
+            w.rollback();
+            t.too_long += 1;
+            return;
+        }
+        commit(w, 1, 1, t);
+    }
+
+    pub(crate) fn counter(
+        &self,
+        s: &Rendered,
+        value: u64,
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        self.line(s, b"", cx, w, t, |buf| write_u64(buf, value));
+    }
+
+    pub(crate) fn gauge(
+        &self,
+        s: &Rendered,
+        value: f64,
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        if !is_sendable(value) {
+            t.invalid_values += 1;
+            return;
+        }
+        self.line(s, b"", cx, w, t, |buf| write_f64(buf, value));
+    }
+
+    /// Summarises one interval's samples (sorted in place) into count, sum, min, max, mean
+    /// and percentiles. `recorded` is how many samples were recorded; more than `samples`
+    /// holds when the reservoir sampled.
+    pub(crate) fn histogram(
+        &self,
+        s: &Rendered,
+        samples: &mut [f64],
+        recorded: u64,
+        cx: FlushContext,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        samples.sort_unstable_by(f64::total_cmp);
+        // NaN sorts to the ends (by sign) and infinities next to them: keep the finite middle.
+        let first = samples
+            .iter()
+            .position(|v| v.is_finite())
+            .unwrap_or(samples.len());
+        let last = samples
+            .iter()
+            .rposition(|v| v.is_finite())
+            .map_or(first, |i| i + 1);
+        let finite = &samples[first..last];
+        let kept = samples.len() as u64;
+        t.invalid_values += kept - finite.len() as u64;
+        let (Some(&min), Some(&max)) = (finite.first(), finite.last()) else {
+            return;
+        };
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "summary statistics need no more than f64 precision"
+        )]
+        let (n, scale) = (finite.len() as f64, recorded as f64 / kept as f64);
+        let mean = finite.iter().sum::<f64>() / n;
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a rounded, non-negative count"
+        )]
+        let count = (n * scale).round() as u64;
+        self.line(s, b".count", cx, w, t, |buf| write_u64(buf, count));
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "summary statistics need no more than f64 precision"
+        )]
+        let sum = mean * count as f64;
+        for (suffix, value) in [
+            (&b".sum"[..], sum),
+            (b".min", min),
+            (b".max", max),
+            (b".mean", mean),
+        ] {
+            self.line(s, suffix, cx, w, t, |buf| write_f64(buf, value));
+        }
+        for (q, suffix) in &self.percentiles {
+            let value = nearest_rank(finite, *q);
+            self.line(s, suffix.as_bytes(), cx, w, t, |buf| write_f64(buf, value));
+        }
+    }
+}
+
+/// The nearest-rank percentile of sorted, non-empty `sorted`: the smallest value with at least
+/// a fraction `q` of the samples at or below it.
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rank within the slice"
+    )]
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// `.p50` for 0.5, `.p99` for 0.99, `.p999` for 0.999, `.p75` for 0.75.
+pub(crate) fn percentile_suffix(q: f64) -> String {
+    let digits = format!("{}", q * 100.0).replace('.', "");
+    format!(".p{digits}")
+}
+
+/// Appends `;key=value` with Graphite's tag rules (see the module docs); an empty value
+/// appends nothing.
+fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
+    if value.is_empty() || key.is_empty() {
+        return;
+    }
+    out.push(b';');
+    for c in key.chars() {
+        let keep = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
+        out.push(if keep { ascii(c) } else { b'_' });
+    }
+    out.push(b'=');
+    for (i, c) in value.chars().enumerate() {
+        let keep = c.is_ascii_graphic() && c != ';' && !(i == 0 && c == '~');
+        out.push(if keep { ascii(c) } else { b'_' });
+    }
+}
+
+/// The byte of a character already checked to be ASCII.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "only called for ASCII characters"
+)]
+fn ascii(c: char) -> u8 {
+    c as u8
+}
+
+#[cfg(test)]
+#[path = "graphite_tests.rs"]
+mod tests;

@@ -1,0 +1,272 @@
+use metrics::Key;
+
+use super::*;
+use crate::encode::test_util::{datagrams, labels};
+use crate::encode::{EncodeTally, FlushContext, PayloadWriter, Rendered};
+
+const CX: FlushContext = FlushContext {
+    unix_secs: 1_700_000_017,
+};
+
+fn encoder(tags: GraphiteTags, globals: &[(&str, &str)]) -> GraphiteEncoder {
+    GraphiteEncoder::new(
+        Some("app"),
+        labels(globals),
+        tags,
+        CounterMode::Delta,
+        10,
+        &[0.5, 0.9, 0.99, 0.999],
+    )
+}
+
+fn render(e: &GraphiteEncoder, name: &str, l: &[(&str, &str)]) -> Rendered {
+    let mut r = Rendered::default();
+    e.render(&Key::from_parts(name.to_string(), labels(l)), &mut r);
+    r
+}
+
+fn lines(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> Vec<String> {
+    let (d, _) = datagrams(65_000, f);
+    d.iter()
+        .flat_map(|p| p.split('\n').map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn counters_and_gauges_are_plaintext_lines_with_aligned_timestamps() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let r = render(&e, "requests", &[]);
+    assert_eq!(
+        lines(|w, t| e.counter(&r, 3, CX, w, t)),
+        ["app.requests 3 1700000010"]
+    );
+    assert_eq!(
+        lines(|w, t| e.gauge(&r, -2.5, CX, w, t)),
+        ["app.requests -2.5 1700000010"]
+    );
+    let unaligned = GraphiteEncoder::new(
+        None,
+        vec![],
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        0,
+        &[],
+    );
+    let r = render(&unaligned, "x", &[]);
+    assert_eq!(
+        lines(|w, t| unaligned.counter(&r, 1, CX, w, t)),
+        ["x 1 1700000017"]
+    );
+}
+
+#[test]
+fn labels_become_sorted_tags_or_path_segments() {
+    let globals = [("region", "eu")];
+    let table: &[(GraphiteTags, &str)] = &[
+        (
+            GraphiteTags::Tagged,
+            "app.requests;method=GET;region=eu;route=/a/b 1 1700000010",
+        ),
+        (
+            GraphiteTags::FoldKeyValues,
+            "app.requests.method.GET.region.eu.route._a_b 1 1700000010",
+        ),
+        (
+            GraphiteTags::FoldValues,
+            "app.requests.GET.eu._a_b 1 1700000010",
+        ),
+    ];
+    for (mode, want) in table {
+        let e = encoder(*mode, &globals);
+        let r = render(&e, "requests", &[("route", "/a/b"), ("method", "GET")]);
+        assert_eq!(
+            lines(|w, t| e.counter(&r, 1, CX, w, t)),
+            [*want],
+            "{mode:?}"
+        );
+    }
+}
+
+/// (metric name, its labels, the expected line)
+type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn names_and_tags_follow_graphites_character_rules() {
+    let e = encoder(GraphiteTags::Tagged, &[("env", "prod")]);
+    let table: &[Case<'_>] = &[
+        ("a b;c=d..e/f", &[], "app.a_b_c_d.e_f;env=prod 1 1700000010"),
+        (
+            "x",
+            &[("k y!", "v w;z")],
+            "app.x;env=prod;k_y_=v_w_z 1 1700000010",
+        ),
+        (
+            "x",
+            &[("k", "~tilde~")],
+            "app.x;env=prod;k=_tilde~ 1 1700000010",
+        ),
+        ("x", &[("empty", "")], "app.x;env=prod 1 1700000010"),
+        ("x", &[("env", "staging")], "app.x;env=staging 1 1700000010"),
+        (
+            "x",
+            &[("u", "caf\u{e9}")],
+            "app.x;env=prod;u=caf_ 1 1700000010",
+        ),
+    ];
+    for (name, l, want) in table {
+        let r = render(&e, name, l);
+        assert_eq!(
+            lines(|w, t| e.counter(&r, 1, CX, w, t)),
+            [*want],
+            "{name} {l:?}"
+        );
+    }
+}
+
+#[test]
+fn histograms_are_summarised_with_the_suffix_before_the_tags() {
+    let e = encoder(GraphiteTags::Tagged, &[("env", "prod")]);
+    let r = render(&e, "latency", &[]);
+    let mut samples: Vec<f64> = (1..=100).map(f64::from).rev().collect();
+    let got = lines(|w, t| e.histogram(&r, &mut samples, 100, CX, w, t));
+    assert_eq!(
+        got,
+        [
+            "app.latency.count;env=prod 100 1700000010",
+            "app.latency.sum;env=prod 5050 1700000010",
+            "app.latency.min;env=prod 1 1700000010",
+            "app.latency.max;env=prod 100 1700000010",
+            "app.latency.mean;env=prod 50.5 1700000010",
+            "app.latency.p50;env=prod 50 1700000010",
+            "app.latency.p90;env=prod 90 1700000010",
+            "app.latency.p99;env=prod 99 1700000010",
+            "app.latency.p999;env=prod 100 1700000010",
+        ]
+    );
+}
+
+#[test]
+fn a_sampled_histogram_keeps_its_exact_count_and_scales_its_sum() {
+    let e = GraphiteEncoder::new(
+        None,
+        vec![],
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        0,
+        &[],
+    );
+    let r = render(&e, "h", &[]);
+    let mut samples = vec![2.0; 10];
+    let got = lines(|w, t| e.histogram(&r, &mut samples, 40, CX, w, t));
+    assert_eq!(got[0], "h.count 40 1700000017");
+    assert_eq!(got[1], "h.sum 80 1700000017");
+}
+
+#[test]
+fn nan_and_infinite_samples_are_left_out_of_the_summary_and_counted() {
+    let e = GraphiteEncoder::new(
+        None,
+        vec![],
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        0,
+        &[0.5],
+    );
+    let r = render(&e, "h", &[]);
+    let mut samples = vec![
+        f64::NAN,
+        3.0,
+        f64::INFINITY,
+        1.0,
+        -f64::NAN,
+        f64::NEG_INFINITY,
+    ];
+    let (d, t) = datagrams(65_000, |w, t| e.histogram(&r, &mut samples, 6, CX, w, t));
+    assert_eq!(
+        d,
+        [
+            "h.count 2 1700000017\nh.sum 4 1700000017\nh.min 1 1700000017\nh.max 3 1700000017\nh.mean 2 1700000017\nh.p50 1 1700000017"
+        ]
+    );
+    assert_eq!(t.invalid_values, 4);
+    let mut only_nan = vec![f64::NAN];
+    let (d, _) = datagrams(65_000, |w, t| e.histogram(&r, &mut only_nan, 1, CX, w, t));
+    assert!(d.is_empty());
+}
+
+#[test]
+fn a_line_over_carbons_16384_byte_limit_is_dropped_and_counted() {
+    let e = GraphiteEncoder::new(
+        None,
+        vec![],
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        0,
+        &[],
+    );
+    let r = render(&e, &"n".repeat(16_400), &[]);
+    let (d, t) = datagrams(65_000, |w, t| e.counter(&r, 1, CX, w, t));
+    assert!(d.is_empty());
+    assert_eq!(t.too_long, 1);
+}
+
+#[test]
+fn percentile_suffixes_drop_the_decimal_point() {
+    for (q, want) in [
+        (0.5, ".p50"),
+        (0.9, ".p90"),
+        (0.99, ".p99"),
+        (0.999, ".p999"),
+        (0.75, ".p75"),
+        (1.0, ".p100"),
+    ] {
+        assert_eq!(percentile_suffix(q), want);
+    }
+}
+
+/// Parses one plaintext line the way carbon does: strip, split on whitespace, exactly three
+/// fields, value and timestamp through `float()`.
+fn carbon_parse(line: &str) -> Option<(String, f64, f64)> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [path, value, ts] = fields[..] else {
+        return None;
+    };
+    Some((path.to_owned(), value.parse().ok()?, ts.parse().ok()?))
+}
+
+proptest::proptest! {
+    #[test]
+    fn every_line_parses_as_carbon_does_with_a_valid_path(
+        name in "\\PC{0,20}",
+        l in proptest::collection::vec(("\\PC{0,8}", "\\PC{0,8}"), 0..3),
+        values in proptest::collection::vec(proptest::num::f64::ANY, 0..20),
+        mode in 0..3usize,
+    ) {
+        let modes = [GraphiteTags::Tagged, GraphiteTags::FoldKeyValues, GraphiteTags::FoldValues];
+        let e = encoder(modes[mode], &[("g", "1")]);
+        let refs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let r = render(&e, &name, &refs);
+        if !r.sendable() {
+            return Ok(());
+        }
+        let mut samples = values.clone();
+        let got = lines(|w, t| {
+            e.counter(&r, 1, CX, w, t);
+            e.histogram(&r, &mut samples, values.len() as u64, CX, w, t);
+        });
+        for line in got.iter().filter(|l| !l.is_empty()) {
+            let parsed = carbon_parse(line);
+            proptest::prop_assert!(parsed.is_some(), "carbon would drop {:?}", line);
+            let (path, value, ts) = parsed.unwrap();
+            proptest::prop_assert!(value.is_finite());
+            proptest::prop_assert_eq!(ts.to_bits(), 1_700_000_010f64.to_bits());
+            let (name_part, tags) = path.split_once(';').unwrap_or((&path, ""));
+            proptest::prop_assert!(name_part.split('.').all(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-".contains(&b))), "{}", path);
+            for tag in tags.split(';').filter(|t| !t.is_empty()) {
+                let (k, v) = tag.split_once('=').unwrap_or(("", ""));
+                proptest::prop_assert!(!k.is_empty() && !v.is_empty() && !v.starts_with('~'), "{}", tag);
+                proptest::prop_assert!(!k.bytes().any(|b| b";!^= ".contains(&b)), "{}", tag);
+            }
+        }
+    }
+}
