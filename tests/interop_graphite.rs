@@ -1,0 +1,164 @@
+//! Graphite plaintext into the real carbon-cache (Debian graphite-carbon + whisper), started by
+//! the tests with a private config: every point read back with whisper-fetch must carry the
+//! exact value and an interval-aligned timestamp, and carbon must log no invalid input. Also
+//! through carbon-c-relay, and across a graceful carbon restart.
+#![allow(
+    clippy::float_cmp,
+    reason = "every compared value is exactly representable"
+)]
+#![allow(
+    clippy::expect_used,
+    reason = "a receiver that cannot start must fail the test loudly"
+)]
+
+#[path = "support/carbon.rs"]
+mod carbon;
+
+use std::time::{Duration, Instant};
+
+use carbon::{Carbon, CarbonRelay, require_carbon, require_carbon_relay, unix_now};
+use metrics_exporter_statsd_graphite::{
+    CounterMode, ExporterBuilder, ExporterGuard, ExporterRecorder,
+};
+
+const WAIT: Duration = Duration::from_secs(15);
+const INTERVAL: u64 = 10;
+
+fn exporter(endpoint: String, counters: CounterMode) -> (ExporterRecorder, ExporterGuard) {
+    let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+        .with_prefix("it")
+        .with_counter_mode(counters)
+        .with_flush_interval(Duration::from_secs(INTERVAL))
+        .build()
+        .expect("builds");
+    (recorder, exporter.start().expect("starts"))
+}
+
+/// The single point of `series`, once carbon has written it.
+fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
+    let points = carbon.wait_for_points(series, WAIT, |p| !p.is_empty());
+    assert_eq!(points.len(), 1, "{series}: {points:?}\n{}", carbon.log());
+    points[0]
+}
+
+fn every_kind_of_metric_is_stored_exactly(endpoint: impl FnOnce(&Carbon) -> String) {
+    let carbon = Carbon::start().expect("carbon starts");
+    let (recorder, guard) = exporter(endpoint(&carbon), CounterMode::Delta);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests").increment(7);
+        metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(3);
+        metrics::gauge!("temperature").set(-2.5);
+        for v in 1..=100 {
+            metrics::histogram!("latency").record(f64::from(v));
+        }
+    });
+    let before = unix_now();
+    guard.handle().flush().expect("flush");
+    let stats = guard.shutdown().expect("shutdown");
+    let aligned = before - before % INTERVAL;
+    for (series, value) in [
+        ("it.requests", 7.0),
+        ("it.requests;method=GET;route=/a", 3.0),
+        ("it.temperature", -2.5),
+        ("it.latency.count", 100.0),
+        ("it.latency.sum", 5050.0),
+        ("it.latency.min", 1.0),
+        ("it.latency.max", 100.0),
+        ("it.latency.mean", 50.5),
+        ("it.latency.p50", 50.0),
+        ("it.latency.p99", 99.0),
+        ("it.latency.p999", 100.0),
+    ] {
+        let (ts, v) = point(&carbon, series);
+        assert_eq!(v, value, "{series}");
+        assert!(
+            ts == aligned || ts == aligned + INTERVAL,
+            "{series}: ts {ts} not aligned near {aligned}"
+        );
+    }
+    assert_eq!(carbon.log_errors(), Vec::<String>::new());
+    assert_eq!(
+        stats.lines_sent,
+        2 + 1 + 9,
+        "two counters, a gauge, a nine-line summary"
+    );
+}
+
+#[test]
+fn carbon_stores_every_kind_of_metric_sent_over_tcp() {
+    if !require_carbon() {
+        return;
+    }
+    every_kind_of_metric_is_stored_exactly(|c| format!("tcp://{}", c.line_addr()));
+}
+
+#[test]
+fn carbon_stores_every_kind_of_metric_sent_over_udp() {
+    if !require_carbon() {
+        return;
+    }
+    every_kind_of_metric_is_stored_exactly(|c| format!("udp://{}", c.line_addr()));
+}
+
+#[test]
+fn values_arrive_intact_through_carbon_c_relay() {
+    if !require_carbon() || !require_carbon_relay() {
+        return;
+    }
+    let carbon = Carbon::start().expect("carbon starts");
+    let relay = CarbonRelay::start(carbon.line_addr()).expect("relay starts");
+    let (recorder, guard) = exporter(relay.addr().to_string(), CounterMode::Delta);
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("relayed", "dc" => "eu").increment(11);
+        metrics::gauge!("relayed.level").set(0.125);
+    });
+    guard.handle().flush().expect("flush");
+    guard.shutdown().expect("shutdown");
+    let captured = relay.wait_for_captured(WAIT, |l| l.len() >= 2);
+    assert!(
+        captured
+            .iter()
+            .any(|l| l.starts_with("it.relayed;dc=eu 11 ")),
+        "{captured:?}"
+    );
+    assert_eq!(point(&carbon, "it.relayed;dc=eu").1, 11.0);
+    assert_eq!(point(&carbon, "it.relayed.level").1, 0.125);
+    assert_eq!(carbon.log_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn a_graceful_carbon_restart_loses_no_counter_increment() {
+    if !require_carbon() {
+        return;
+    }
+    let mut carbon = Carbon::start().expect("carbon starts");
+    // Running totals: whatever slot the points land in, the last stored value is the total.
+    let (recorder, guard) = exporter(format!("tcp://{}", carbon.line_addr()), CounterMode::Total);
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("jobs"));
+    counter.increment(5);
+    handle.flush().expect("flush");
+    carbon.wait_for_points("it.jobs", WAIT, |p| p.iter().any(|(_, v)| *v == 5.0));
+
+    carbon.restart().expect("carbon restarts");
+    counter.increment(7);
+    let start = Instant::now();
+    let mut last = 0.0;
+    while last != 12.0 && start.elapsed() < WAIT {
+        handle.flush().expect("flush");
+        let points = carbon.wait_for_points("it.jobs", Duration::from_millis(1500), |p| {
+            p.iter().any(|(_, v)| *v == 12.0)
+        });
+        last = points.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    }
+    let stats = guard.shutdown().expect("shutdown");
+    assert_eq!(
+        last,
+        12.0,
+        "the total after the restart: {stats:?}\n{}",
+        carbon.log()
+    );
+    assert!(stats.connects >= 2, "{stats:?}");
+    assert_eq!(stats.lines_dropped_send, 0);
+    assert_eq!(carbon.log_errors(), Vec::<String>::new());
+}
