@@ -7,10 +7,12 @@ use metrics::{Label, SharedString, Unit};
 use tokio::sync::mpsc;
 
 use crate::aggregate::Aggregate;
-use crate::config::{Config, DEFAULT_GRAPHITE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme};
+use crate::config::{
+    Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
+};
 use crate::encode::{
     CounterMode, DogStatsdEncoder, Encoder, GraphiteEncoder, GraphiteTags, HistogramKind,
-    HistogramRules, LabelHandling, SampleUnit, StatsdEncoder,
+    HistogramRules, LabelHandling, PickleWire, SampleUnit, StatsdEncoder,
 };
 use crate::env::EnvError;
 use crate::error::BuildError;
@@ -38,6 +40,12 @@ impl<K: Into<SharedString>, V: Into<SharedString>> IntoGlobalLabel for (K, V) {
     }
 }
 
+/// Largest plaintext payload turned into one pickle frame: its pickle stays well under
+/// carbon's 1 MiB frame limit (`PICKLE_RECEIVER_MAX_LENGTH`).
+const MAX_PICKLE_PAYLOAD: usize = 512 * 1024;
+/// Largest pickle frame we write.
+const MAX_PICKLE_FRAME: usize = 1_000_000;
+
 /// Largest per-interval sample cap: 1 MiB of slots per histogram at most.
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
 
@@ -51,6 +59,8 @@ pub enum Protocol {
     DogStatsd,
     /// Graphite (carbon) plaintext: `path value timestamp`.
     Graphite,
+    /// Graphite (carbon) pickle: length-prefixed pickled batches of `(path, (timestamp, value))`.
+    GraphitePickle,
 }
 
 /// Configures and starts an exporter.
@@ -187,6 +197,16 @@ impl ExporterBuilder {
     /// ```
     pub fn graphite(endpoint: impl Into<String>) -> Self {
         Self::new(Protocol::Graphite, endpoint.into())
+    }
+
+    /// Graphite pickle batches to carbon's pickle receiver: `tcp://host:port` or a bare
+    /// `host:port`, port 2004 by default. Each payload (64 KiB of points by default, at most
+    /// 512 KiB) goes out as one frame: a 4-byte big-endian length and a protocol-2 pickle of
+    /// `[(path, (timestamp, value)), ...]` with unicode paths, integer timestamps and float
+    /// values, which both carbon and go-carbon accept. Everything else is as
+    /// [`graphite`](Self::graphite).
+    pub fn graphite_pickle(endpoint: impl Into<String>) -> Self {
+        Self::new(Protocol::GraphitePickle, endpoint.into())
     }
 
     fn new(protocol: Protocol, endpoint: String) -> Self {
@@ -421,6 +441,7 @@ impl ExporterBuilder {
         let (port, scheme) = match self.protocol {
             Protocol::Statsd | Protocol::DogStatsd => (DEFAULT_STATSD_PORT, Scheme::Udp),
             Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
+            Protocol::GraphitePickle => (DEFAULT_PICKLE_PORT, Scheme::Tcp),
         };
         let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme).map_err(|e| {
             match (self.endpoint_source, e) {
@@ -435,6 +456,12 @@ impl ExporterBuilder {
             }
         })?;
         let dogstatsd = self.protocol == Protocol::DogStatsd;
+        if self.protocol == Protocol::GraphitePickle && endpoint.scheme != Scheme::Tcp {
+            return Err(BuildError::InvalidSetting {
+                setting: "endpoint",
+                reason: "carbon's pickle receiver is TCP only; use tcp://host:port",
+            });
+        }
         if self.protocol == Protocol::Graphite && endpoint.scheme == Scheme::Unixgram {
             return Err(BuildError::InvalidSetting {
                 setting: "endpoint",
@@ -442,6 +469,13 @@ impl ExporterBuilder {
             });
         }
         let max_payload_len = endpoint.payload_len(self.max_payload_len, dogstatsd)?;
+        if self.protocol == Protocol::GraphitePickle && max_payload_len > MAX_PICKLE_PAYLOAD {
+            return Err(BuildError::PayloadLength {
+                len: max_payload_len,
+                min: crate::config::MIN_PAYLOAD,
+                max: MAX_PICKLE_PAYLOAD,
+            });
+        }
         if self.flush_interval.is_zero() {
             return Err(BuildError::ZeroFlushInterval);
         }
@@ -476,7 +510,9 @@ impl ExporterBuilder {
     fn encoder(&self) -> Result<Encoder, BuildError> {
         let histograms = HistogramRules {
             default: self.histogram_default.unwrap_or(match self.protocol {
-                Protocol::Statsd | Protocol::Graphite => HistogramKind::Timer,
+                Protocol::Statsd | Protocol::Graphite | Protocol::GraphitePickle => {
+                    HistogramKind::Timer
+                }
                 Protocol::DogStatsd => HistogramKind::Distribution,
             }),
             by_prefix: self.histogram_by_prefix.clone(),
@@ -494,7 +530,7 @@ impl ExporterBuilder {
                 reason: "Graphite only",
             })
         };
-        if self.protocol != Protocol::Graphite {
+        if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
             if self.graphite_tags.is_some() {
                 return graphite_only("with_graphite_tags");
             }
@@ -560,7 +596,7 @@ impl ExporterBuilder {
                     self.timestamps,
                 )))
             }
-            Protocol::Graphite => self.graphite_encoder(labels),
+            Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
         }
     }
 
@@ -634,7 +670,15 @@ impl ExporterBuilder {
         let stats = Arc::new(StatsCells::default());
         let shutdown_timeout = config.shutdown_timeout;
         tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
-        let flusher = Flusher::new(Arc::clone(&aggregate), Arc::clone(&stats), config, encoder);
+        let wire =
+            (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
+        let flusher = Flusher::new(
+            Arc::clone(&aggregate),
+            Arc::clone(&stats),
+            config,
+            encoder,
+            wire,
+        );
         Ok((
             ExporterRecorder::new(aggregate),
             Exporter {

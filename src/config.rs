@@ -13,6 +13,8 @@ use crate::error::BuildError;
 pub(crate) const DEFAULT_STATSD_PORT: u16 = 8125;
 /// Default carbon plaintext port.
 pub(crate) const DEFAULT_GRAPHITE_PORT: u16 = 2003;
+/// Default carbon pickle port.
+pub(crate) const DEFAULT_PICKLE_PORT: u16 = 2004;
 /// Default UDP payload: fits a 1500-byte Ethernet MTU with the largest IP and UDP headers.
 pub(crate) const DEFAULT_UDP_PAYLOAD: usize = 1432;
 /// Largest UDP payload over IPv4 (65535 - 20 - 8).

@@ -24,8 +24,19 @@ use metrics_exporter_statsd_graphite::{
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL: u64 = 10;
 
+/// A protocol constructor of the builder.
+type Protocol = fn(String) -> ExporterBuilder;
+
 fn exporter(endpoint: String, counters: CounterMode) -> (ExporterRecorder, ExporterGuard) {
-    let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+    exporter_with(ExporterBuilder::graphite, endpoint, counters)
+}
+
+fn exporter_with(
+    protocol: Protocol,
+    endpoint: String,
+    counters: CounterMode,
+) -> (ExporterRecorder, ExporterGuard) {
+    let (recorder, exporter) = protocol(endpoint)
         .with_prefix("it")
         .with_counter_mode(counters)
         .with_flush_interval(Duration::from_secs(INTERVAL))
@@ -41,9 +52,12 @@ fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
     points[0]
 }
 
-fn every_kind_of_metric_is_stored_exactly(endpoint: impl FnOnce(&Carbon) -> String) {
+fn every_kind_of_metric_is_stored_exactly(
+    protocol: Protocol,
+    endpoint: impl FnOnce(&Carbon) -> String,
+) {
     let carbon = Carbon::start().expect("carbon starts");
-    let (recorder, guard) = exporter(endpoint(&carbon), CounterMode::Delta);
+    let (recorder, guard) = exporter_with(protocol, endpoint(&carbon), CounterMode::Delta);
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("requests").increment(7);
         metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(3);
@@ -89,7 +103,9 @@ fn carbon_stores_every_kind_of_metric_sent_over_tcp() {
     if !require_carbon() {
         return;
     }
-    every_kind_of_metric_is_stored_exactly(|c| format!("tcp://{}", c.line_addr()));
+    every_kind_of_metric_is_stored_exactly(ExporterBuilder::graphite, |c| {
+        format!("tcp://{}", c.line_addr())
+    });
 }
 
 #[test]
@@ -97,7 +113,19 @@ fn carbon_stores_every_kind_of_metric_sent_over_udp() {
     if !require_carbon() {
         return;
     }
-    every_kind_of_metric_is_stored_exactly(|c| format!("udp://{}", c.line_addr()));
+    every_kind_of_metric_is_stored_exactly(ExporterBuilder::graphite, |c| {
+        format!("udp://{}", c.line_addr())
+    });
+}
+
+#[test]
+fn carbon_stores_every_kind_of_metric_sent_as_pickle() {
+    if !require_carbon() {
+        return;
+    }
+    every_kind_of_metric_is_stored_exactly(ExporterBuilder::graphite_pickle, |c| {
+        c.pickle_addr().to_string()
+    });
 }
 
 #[test]

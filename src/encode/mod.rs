@@ -9,6 +9,7 @@ mod buffer;
 mod dogstatsd;
 mod graphite;
 mod number;
+mod pickle;
 pub(crate) mod sanitize;
 pub(crate) mod segment;
 mod statsd;
@@ -17,6 +18,7 @@ pub(crate) use buffer::{Framing, PayloadWriter};
 pub(crate) use dogstatsd::DogStatsdEncoder;
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
+pub(crate) use pickle::PickleWire;
 pub use statsd::LabelHandling;
 pub(crate) use statsd::{SampleUnit, StatsdEncoder};
 

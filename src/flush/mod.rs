@@ -22,7 +22,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::aggregate::Aggregate;
 use crate::config::Config;
-use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter};
+use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter, PickleWire};
 use crate::stats::{StatsCells, add};
 use crate::transport::{SendError, Transport};
 
@@ -69,6 +69,8 @@ pub(crate) struct Flusher {
     backlog: Backlog,
     /// Index of the first payload of `writer` not yet handed to the transport.
     next_payload: usize,
+    /// Graphite pickle: each plaintext payload goes out as a pickle frame.
+    wire: Option<PickleWire>,
 }
 
 impl Flusher {
@@ -77,6 +79,7 @@ impl Flusher {
         stats: Arc<StatsCells>,
         config: Config,
         encoder: Encoder,
+        wire: Option<PickleWire>,
     ) -> Self {
         let writer = PayloadWriter::new(config.max_payload_len, config.framing);
         let backlog = Backlog::new(config.max_backlog_bytes);
@@ -90,6 +93,7 @@ impl Flusher {
             samples: Vec::new(),
             backlog,
             next_payload: 0,
+            wire,
         }
     }
 
@@ -264,7 +268,7 @@ impl Flusher {
     /// backlog.
     async fn deliver(&mut self, transport: &mut Transport) {
         while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
-            let result = transport.send(payload, &self.stats).await;
+            let result = send(&mut self.wire, transport, payload, &self.stats).await;
             // Only now: a send cancelled by the shutdown deadline still counts as unsent.
             self.next_payload += 1;
             match result {
@@ -308,7 +312,7 @@ impl Flusher {
     async fn send_backlog(&mut self, transport: &mut Transport) -> bool {
         while !self.backlog.is_empty() {
             let piece = self.backlog.front(self.writer.max_len());
-            match transport.send(piece, &self.stats).await {
+            match send(&mut self.wire, transport, piece, &self.stats).await {
                 Ok(()) => {
                     let len = piece.len();
                     self.count_sent(len, count_lines(piece));
@@ -339,6 +343,26 @@ impl Flusher {
         add(&self.stats.bytes_sent, written.len() as u64);
         add(&self.stats.lines_sent, count_lines(written));
     }
+}
+
+/// Sends one payload as is, or as a pickle frame. A frame cut anywhere delivered nothing
+/// (carbon only unpickles whole frames), so a partial write counts as none.
+async fn send(
+    wire: &mut Option<PickleWire>,
+    transport: &mut Transport,
+    payload: &[u8],
+    stats: &StatsCells,
+) -> Result<(), SendError> {
+    let Some(wire) = wire else {
+        return transport.send(payload, stats).await;
+    };
+    transport
+        .send(wire.encode(payload), stats)
+        .await
+        .map_err(|e| match e {
+            SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
+            other => other,
+        })
 }
 
 #[cfg(test)]

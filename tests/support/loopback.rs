@@ -181,6 +181,11 @@ impl TcpReceiver {
         self.run(listener);
     }
 
+    /// Every byte received so far.
+    pub(crate) fn raw(&self) -> Vec<u8> {
+        self.bytes.lock().unwrap().clone()
+    }
+
     pub(crate) fn text(&self) -> String {
         String::from_utf8(self.bytes.lock().unwrap().clone()).unwrap()
     }

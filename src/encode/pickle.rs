@@ -1,0 +1,610 @@
+//! `PickleFrames`: Graphite points as carbon pickle frames (TCP port 2004).
+//!
+//! A frame is a 4-byte big-endian payload length followed by the payload, a pickle (protocol 2)
+//! of a list of `(path, (timestamp, value))` tuples: the path a `str` (`BINUNICODE`, UTF-8;
+//! carbon's safe unpickler rejects byte strings under protocol 2 because they need a global),
+//! the timestamp an `int` (`BININT`, or `LONG1` from 2^31 on) and the value a `float`
+//! (`BINFLOAT`). The pickle is written by `serde-pickle` from a borrowing [`Serialize`] view of
+//! the queued points, and uses only `PROTO`, `EMPTY_LIST`, `MARK`, `APPENDS`, `BINUNICODE`,
+//! `BININT`/`LONG1`, `BINFLOAT`, `TUPLE` and `STOP`: no globals, no `REDUCE`, no memo.
+//!
+//! Frame sizes are computed exactly before anything is written (see [`point_size`] and
+//! [`frame_overhead`]; a test pins them to `serde-pickle`'s output), so a flush is split into
+//! frames of at most `max_frame` payload bytes and `max_points` points without serialising
+//! anything twice. Should a future `serde-pickle` write more than predicted, the frame is
+//! rolled back and retried with fewer points, so the limit holds either way.
+//!
+//! Allocation: the queued paths live in one reusable `String` and the points in one reusable
+//! `Vec`; `finish` serialises straight into the caller's `out`. `serde-pickle` (1.x) does not
+//! allocate for the calls used here (`serialize_seq`, `serialize_tuple`, `serialize_str`,
+//! `serialize_u64`, `serialize_f64` only write opcodes and bytes to the writer; it allocates
+//! only for `char`, for byte strings under protocol 2, and for big integers, none of which are
+//! used). So once `out`, `frames` and the queue have grown to a flush's size, a flush of the
+//! same size allocates nothing.
+
+use std::ops::Range;
+
+use serde::ser::{Serialize, SerializeSeq, SerializeTuple, Serializer};
+use serde_pickle::SerOptions;
+
+/// Bytes of the length header in front of each payload.
+const HEADER_LEN: usize = 4;
+
+/// `serde-pickle` closes a `MARK`…`APPENDS` batch after this many list elements (as Python's
+/// pickler does) and opens a new one, which costs two more bytes.
+const APPENDS_BATCH: usize = 1000;
+
+/// Payload bytes of a frame holding `points` points, besides the points themselves:
+/// `PROTO 2` (2), `EMPTY_LIST` (1), `MARK` (1), `APPENDS` (1), `STOP` (1), plus
+/// `APPENDS MARK` (2) after every [`APPENDS_BATCH`] points. (An empty list is never written.)
+const fn frame_overhead(points: usize) -> usize {
+    6 + 2 * (points / APPENDS_BATCH)
+}
+
+/// Payload bytes of one `(path, (timestamp, value))` element as `serde-pickle` writes it:
+/// `MARK` (1), `BINUNICODE` + u32 length + UTF-8 (5 + len), `MARK` (1), the timestamp
+/// (`BININT` + i32 = 5 below 2^31, else `LONG1` + length byte + 9 bytes = 11), `BINFLOAT` +
+/// f64 (9), `TUPLE` (1) for the inner pair and `TUPLE` (1) for the outer one.
+const fn point_size(path_len: usize, timestamp: u64) -> usize {
+    let ts = if timestamp < 0x8000_0000 { 5 } else { 11 };
+    1 + (5 + path_len) + 1 + ts + 9 + 1 + 1
+}
+
+/// One queued point; its path is `paths[start..end]`.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: usize,
+    end: usize,
+    timestamp: u64,
+    value: f64,
+}
+
+impl Entry {
+    fn size(&self) -> usize {
+        point_size(self.end - self.start, self.timestamp)
+    }
+}
+
+/// Writes pickle frames for carbon into a caller-owned buffer, reusing its allocations.
+#[derive(Debug)]
+pub(crate) struct PickleFrames {
+    /// Most payload bytes per frame (header excluded); at most `u32::MAX`.
+    max_frame: usize,
+    /// Most points per frame; at least 1.
+    max_points: usize,
+    /// All queued paths, back to back.
+    paths: String,
+    entries: Vec<Entry>,
+}
+
+impl PickleFrames {
+    /// A writer for frames of at most `max_frame` payload bytes (excluding the 4-byte header;
+    /// carbon's default limit is 1 MiB) and at most `max_points` points (carbon's relay sends
+    /// 500). `max_frame` is capped at `u32::MAX`, and a `max_points` of 0 counts as 1.
+    pub(crate) fn new(max_frame: usize, max_points: usize) -> Self {
+        Self {
+            max_frame: max_frame.min(u32::MAX as usize),
+            max_points: max_points.max(1),
+            paths: String::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Queues one point (path must already be a valid Graphite path; value finite).
+    ///
+    /// Returns false, queueing nothing, if the point alone cannot fit in a frame (the path is
+    /// too long) or the path is not UTF-8; the caller counts it as dropped.
+    pub(crate) fn push(&mut self, path: &[u8], timestamp: u64, value: f64) -> bool {
+        debug_assert!(
+            value.is_finite(),
+            "pickled values must be finite, got {value}"
+        );
+        if frame_overhead(1) + point_size(path.len(), timestamp) > self.max_frame {
+            return false;
+        }
+        let Ok(path) = std::str::from_utf8(path) else {
+            return false;
+        };
+        let start = self.paths.len();
+        self.paths.push_str(path);
+        self.entries.push(Entry {
+            start,
+            end: self.paths.len(),
+            timestamp,
+            value,
+        });
+        true
+    }
+
+    /// Serialises everything queued into frames (header + pickle each) appended to `out` (not
+    /// cleared), splitting into as many frames as needed so no frame's payload exceeds
+    /// `max_frame` and no frame has more than `max_points` points; appends each frame's byte
+    /// range of `out` (header included) to `frames` (not cleared either). Clears the queue.
+    /// Writes nothing when nothing is queued.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>, frames: &mut Vec<Range<usize>>) {
+        let mut first = 0;
+        while first < self.entries.len() {
+            let mut end = self.frame_end(first);
+            loop {
+                let start = out.len();
+                out.extend_from_slice(&[0; HEADER_LEN]);
+                let chunk = Chunk {
+                    paths: &self.paths,
+                    entries: &self.entries[first..end],
+                };
+                let written = serde_pickle::to_writer(out, &chunk, SerOptions::new().proto_v2());
+                let payload_len = out.len() - start - HEADER_LEN;
+                match (written, u32::try_from(payload_len)) {
+                    (Ok(()), Ok(len)) if payload_len <= self.max_frame => {
+                        out[start..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+                        frames.push(start..out.len());
+                        first = end;
+                        break;
+                    }
+                    _ => {
+                        // Unreachable while `point_size` matches serde-pickle (a test checks
+                        // it), and writing to a `Vec` cannot fail: roll back, then retry with
+                        // half the points, or skip a point that cannot be written at all.
+                        out.truncate(start);
+                        if end - first > 1 {
+                            end = first + (end - first) / 2;
+                        } else {
+                            first = end;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.paths.clear();
+        self.entries.clear();
+    }
+
+    /// The end of the longest run of queued points from `first` that fits in one frame.
+    /// `push` guarantees any single point fits, so the run is never empty.
+    fn frame_end(&self, first: usize) -> usize {
+        let last = self
+            .entries
+            .len()
+            .min(first.saturating_add(self.max_points));
+        let mut size = frame_overhead(0);
+        let mut end = first;
+        for (count, entry) in (1..).zip(&self.entries[first..last]) {
+            size += entry.size() + (frame_overhead(count) - frame_overhead(count - 1));
+            if size > self.max_frame && end > first {
+                break;
+            }
+            end += 1;
+        }
+        end
+    }
+}
+
+/// A borrowing view of some queued points that serialises as a list of
+/// `(path, (timestamp, value))` tuples, without building owned strings.
+struct Chunk<'a> {
+    paths: &'a str,
+    entries: &'a [Entry],
+}
+
+impl Serialize for Chunk<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.entries.len()))?;
+        for entry in self.entries {
+            seq.serialize_element(&Point {
+                path: &self.paths[entry.start..entry.end],
+                timestamp: entry.timestamp,
+                value: entry.value,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One `(path, (timestamp, value))` tuple.
+struct Point<'a> {
+    path: &'a str,
+    timestamp: u64,
+    value: f64,
+}
+
+impl Serialize for Point<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut outer = serializer.serialize_tuple(2)?;
+        outer.serialize_element(self.path)?;
+        outer.serialize_element(&(self.timestamp, self.value))?;
+        outer.end()
+    }
+}
+
+/// Turns plaintext payloads (`path value timestamp\n` lines, as the Graphite encoder writes
+/// them) into pickle frames, reusing its buffers: the flusher encodes every interval once, as
+/// plaintext, and only the wire form differs.
+#[derive(Debug)]
+pub(crate) struct PickleWire {
+    frames: PickleFrames,
+    out: Vec<u8>,
+    ranges: Vec<Range<usize>>,
+}
+
+impl PickleWire {
+    /// Frames of at most `max_frame` pickle bytes (carbon accepts up to 1 MiB).
+    pub(crate) fn new(max_frame: usize) -> Self {
+        Self {
+            frames: PickleFrames::new(max_frame, usize::MAX),
+            out: Vec::new(),
+            ranges: Vec::new(),
+        }
+    }
+
+    /// The frames (each with its 4-byte big-endian header) for the lines of `payload`.
+    pub(crate) fn encode(&mut self, payload: &[u8]) -> &[u8] {
+        for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let mut fields = line.rsplitn(3, |&b| b == b' ');
+            let (Some(ts), Some(value), Some(path)) = (fields.next(), fields.next(), fields.next())
+            else {
+                debug_assert!(false, "not a plaintext line: {line:?}");
+                continue;
+            };
+            let ts = std::str::from_utf8(ts)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok());
+            let value = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok());
+            if let (Some(ts), Some(value)) = (ts, value) {
+                self.frames.push(path, ts, value);
+            }
+        }
+        self.out.clear();
+        self.ranges.clear();
+        self.frames.finish(&mut self.out, &mut self.ranges);
+        &self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_pickle::{DeOptions, Value};
+
+    type Decoded = Vec<(String, (u64, f64))>;
+
+    fn finish(frames: &mut PickleFrames) -> (Vec<u8>, Vec<Range<usize>>) {
+        let mut out = Vec::new();
+        let mut ranges = Vec::new();
+        frames.finish(&mut out, &mut ranges);
+        (out, ranges)
+    }
+
+    /// Checks the header of one frame and returns its payload.
+    fn payload<'a>(out: &'a [u8], range: &Range<usize>) -> &'a [u8] {
+        let frame = &out[range.clone()];
+        let (header, payload) = frame.split_at(HEADER_LEN);
+        let len = u32::from_be_bytes(header.try_into().unwrap());
+        assert_eq!(
+            len as usize,
+            payload.len(),
+            "header is the big-endian payload length"
+        );
+        payload
+    }
+
+    fn decode(payload: &[u8]) -> Decoded {
+        serde_pickle::from_slice(payload, DeOptions::new()).unwrap()
+    }
+
+    /// Walks the opcodes of a pickle, failing on any opcode outside the small set a list of
+    /// `(str, (int, float))` tuples needs (so no `GLOBAL`, `STACK_GLOBAL`, `REDUCE`, memo or
+    /// byte-string opcodes), and checks that it starts with `PROTO 2` and ends at `STOP`.
+    fn assert_plain_opcodes(payload: &[u8]) {
+        assert_eq!(&payload[..2], b"\x80\x02", "starts with PROTO 2");
+        let mut i = 2;
+        loop {
+            let op = payload[i];
+            i += 1;
+            let arg = match op {
+                b']' | b'(' | b'e' | b't' => 0,      // EMPTY_LIST MARK APPENDS TUPLE
+                b'J' => 4,                           // BININT
+                b'G' => 8,                           // BINFLOAT
+                0x8a => 1 + usize::from(payload[i]), // LONG1
+                b'X' => {
+                    // BINUNICODE
+                    let len = u32::from_le_bytes(payload[i..i + 4].try_into().unwrap());
+                    4 + len as usize
+                }
+                b'.' => {
+                    assert_eq!(i, payload.len(), "STOP is the last byte");
+                    return;
+                }
+                other => panic!("unexpected opcode {other:#04x} at offset {}", i - 1),
+            };
+            i += arg;
+        }
+    }
+
+    /// Decodes every frame, checking headers, opcodes and limits, and returns all points.
+    fn decode_all(
+        out: &[u8],
+        ranges: &[Range<usize>],
+        max_frame: usize,
+        max_points: usize,
+    ) -> Decoded {
+        let mut all = Vec::new();
+        let mut expected_start = 0;
+        for range in ranges {
+            assert_eq!(range.start, expected_start, "frames are back to back");
+            expected_start = range.end;
+            let payload = payload(out, range);
+            assert!(
+                payload.len() <= max_frame,
+                "payload {} > {max_frame}",
+                payload.len()
+            );
+            assert_plain_opcodes(payload);
+            let points = decode(payload);
+            assert!(!points.is_empty(), "no empty frames");
+            assert!(
+                points.len() <= max_points,
+                "{} points > {max_points}",
+                points.len()
+            );
+            all.extend(points);
+        }
+        assert_eq!(expected_start, out.len(), "frames cover the whole output");
+        all
+    }
+
+    #[test]
+    fn points_round_trip_as_str_int_float_tuples_in_one_frame() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        assert!(frames.push(b"a.b.c", 1_700_000_000, 1.5));
+        assert!(frames.push(b"x;k=v", 0, -0.0));
+        assert!(frames.push(b"big.ts", 1 << 40, 1e300));
+        let (out, ranges) = finish(&mut frames);
+        assert_eq!(ranges.len(), 1);
+        let expected = vec![
+            ("a.b.c".to_owned(), (1_700_000_000, 1.5)),
+            ("x;k=v".to_owned(), (0, -0.0)),
+            ("big.ts".to_owned(), (1 << 40, 1e300)),
+        ];
+        assert_eq!(decode_all(&out, &ranges, 1 << 20, 500), expected);
+    }
+
+    #[test]
+    fn paths_are_unicode_strings_not_bytes() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        assert!(frames.push("héllo.wörld.日本".as_bytes(), 1, 2.0));
+        let (out, ranges) = finish(&mut frames);
+        let payload = payload(&out, &ranges[0]);
+        let value = serde_pickle::value_from_slice(payload, DeOptions::new()).unwrap();
+        let expected = Value::List(vec![Value::Tuple(vec![
+            Value::String("héllo.wörld.日本".to_owned()),
+            Value::Tuple(vec![Value::I64(1), Value::F64(2.0)]),
+        ])]);
+        assert_eq!(value, expected);
+    }
+
+    #[test]
+    fn the_payload_is_the_exact_protocol_2_opcode_sequence() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        assert!(frames.push(b"a", 1, 0.5));
+        let (out, ranges) = finish(&mut frames);
+        let mut expected = vec![0, 0, 0, 0, 0x80, 2, b']', b'('];
+        expected.extend_from_slice(b"(X\x01\x00\x00\x00a(J\x01\x00\x00\x00G");
+        expected.extend_from_slice(&0.5f64.to_be_bytes());
+        expected.extend_from_slice(b"tte.");
+        let len = u32::try_from(expected.len() - HEADER_LEN).unwrap();
+        expected[..HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+        assert_eq!(out, expected);
+        assert_eq!(ranges, vec![0..out.len()]);
+    }
+
+    #[test]
+    fn predicted_sizes_match_serde_pickle_output_exactly() {
+        let timestamps = [0, 1, 0x7fff_ffff, 0x8000_0000, 1 << 32, u64::MAX];
+        for count in [1, 2, 999, 1000, 1001, 2000, 2500] {
+            for ts in timestamps {
+                let mut frames = PickleFrames::new(usize::MAX, usize::MAX);
+                for i in 0..count {
+                    assert!(frames.push(format!("p.{i}").as_bytes(), ts, 1.0));
+                }
+                let predicted =
+                    frame_overhead(count) + frames.entries.iter().map(Entry::size).sum::<usize>();
+                let (out, ranges) = finish(&mut frames);
+                assert_eq!(ranges.len(), 1);
+                assert_eq!(out.len() - HEADER_LEN, predicted, "count {count}, ts {ts}");
+                assert_plain_opcodes(&out[HEADER_LEN..]);
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_past_i64_max_are_written_as_python_ints() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        assert!(frames.push(b"a", u64::MAX, 1.0));
+        let (out, ranges) = finish(&mut frames);
+        let value =
+            serde_pickle::value_from_slice(payload(&out, &ranges[0]), DeOptions::new()).unwrap();
+        let Value::List(items) = value else {
+            panic!("not a list: {value:?}")
+        };
+        let Value::Tuple(ref pair) = items[0] else {
+            panic!("not a tuple")
+        };
+        let Value::Tuple(ref inner) = pair[1] else {
+            panic!("not a tuple")
+        };
+        assert_eq!(inner[0], Value::Int(u64::MAX.into()));
+    }
+
+    #[test]
+    fn frames_split_at_max_points() {
+        let mut frames = PickleFrames::new(1 << 20, 3);
+        let expected: Decoded = (0..8u32)
+            .map(|i| (format!("m.{i}"), (u64::from(i), f64::from(i))))
+            .collect();
+        for (path, (ts, value)) in &expected {
+            assert!(frames.push(path.as_bytes(), *ts, *value));
+        }
+        let (out, ranges) = finish(&mut frames);
+        assert_eq!(ranges.len(), 3);
+        let counts: Vec<usize> = ranges
+            .iter()
+            .map(|r| decode(payload(&out, r)).len())
+            .collect();
+        assert_eq!(counts, [3, 3, 2]);
+        assert_eq!(decode_all(&out, &ranges, 1 << 20, 3), expected);
+    }
+
+    #[test]
+    fn frames_split_at_max_frame_and_a_full_frame_is_filled_exactly() {
+        // Each point "m.N" is 26 bytes, so 6 + 3 * 26 = 84 bytes hold exactly three.
+        let max_frame = frame_overhead(3) + 3 * point_size(3, 1);
+        assert_eq!(max_frame, 84);
+        let mut frames = PickleFrames::new(max_frame, 500);
+        let expected: Decoded = (0..7u32).map(|i| (format!("m.{i}"), (1, 0.25))).collect();
+        for (path, (ts, value)) in &expected {
+            assert!(frames.push(path.as_bytes(), *ts, *value));
+        }
+        let (out, ranges) = finish(&mut frames);
+        let lens: Vec<usize> = ranges.iter().map(|r| r.len() - HEADER_LEN).collect();
+        assert_eq!(lens, [84, 84, 32]);
+        assert_eq!(decode_all(&out, &ranges, max_frame, 500), expected);
+    }
+
+    #[test]
+    fn a_point_too_big_for_any_frame_is_refused_and_the_rest_still_sent() {
+        let max_frame = frame_overhead(1) + point_size(10, 1);
+        let mut frames = PickleFrames::new(max_frame, 500);
+        assert!(frames.push(b"0123456789", 1, 1.0), "exactly fits");
+        assert!(!frames.push(b"0123456789a", 1, 1.0), "one byte over");
+        assert!(
+            !frames.push(b"0123456789", 1 << 31, 1.0),
+            "LONG1 timestamp pushes it over"
+        );
+        let (out, ranges) = finish(&mut frames);
+        assert_eq!(ranges.len(), 1);
+        assert_eq!(ranges[0].len() - HEADER_LEN, max_frame);
+        assert_eq!(
+            decode(payload(&out, &ranges[0])),
+            vec![("0123456789".to_owned(), (1, 1.0))]
+        );
+    }
+
+    #[test]
+    fn a_path_that_is_not_utf8_is_refused() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        assert!(!frames.push(b"a.\xff.b", 1, 1.0));
+        let (out, ranges) = finish(&mut frames);
+        assert!(out.is_empty());
+        assert!(ranges.is_empty());
+    }
+
+    #[test]
+    fn finish_appends_to_the_buffers_and_clears_the_queue() {
+        let mut frames = PickleFrames::new(1 << 20, 500);
+        let mut out = b"prefix".to_vec();
+        let mut ranges = Vec::new();
+        ranges.push(0..6);
+        assert!(frames.push(b"a", 1, 1.0));
+        frames.finish(&mut out, &mut ranges);
+        assert_eq!(&out[..6], b"prefix");
+        assert_eq!(ranges.len(), 2);
+        assert_eq!(ranges[1].start, 6);
+        assert_eq!(
+            decode(payload(&out, &ranges[1])),
+            vec![("a".to_owned(), (1, 1.0))]
+        );
+
+        let before = out.len();
+        frames.finish(&mut out, &mut ranges);
+        assert_eq!(out.len(), before, "an empty queue writes nothing");
+        assert_eq!(ranges.len(), 2);
+
+        assert!(frames.push(b"b", 2, 2.0));
+        frames.finish(&mut out, &mut ranges);
+        assert_eq!(
+            decode(payload(&out, &ranges[2])),
+            vec![("b".to_owned(), (2, 2.0))]
+        );
+    }
+
+    #[test]
+    fn a_warm_finish_does_not_grow_any_buffer() {
+        let mut frames = PickleFrames::new(300, 4);
+        let mut out = Vec::new();
+        let mut ranges = Vec::new();
+        let push_all = |frames: &mut PickleFrames| {
+            for i in 0..50u32 {
+                assert!(frames.push(format!("svc.host{i}.metric").as_bytes(), 1_700_000_000, 0.5));
+            }
+        };
+        push_all(&mut frames);
+        frames.finish(&mut out, &mut ranges);
+        let caps = (
+            out.capacity(),
+            ranges.capacity(),
+            frames.paths.capacity(),
+            frames.entries.capacity(),
+        );
+        for _ in 0..3 {
+            out.clear();
+            ranges.clear();
+            push_all(&mut frames);
+            frames.finish(&mut out, &mut ranges);
+            let now = (
+                out.capacity(),
+                ranges.capacity(),
+                frames.paths.capacity(),
+                frames.entries.capacity(),
+            );
+            assert_eq!(now, caps);
+        }
+    }
+
+    fn path_strategy() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9_.;=-]{1,40}", "\\PC{1,20}", "[a-z]{100,300}",]
+    }
+
+    proptest! {
+        #[test]
+        fn every_point_arrives_once_in_order_within_the_limits(
+            points in prop::collection::vec(
+                (path_strategy(), prop_oneof![0..0x8000_0000u64, 0..=i64::MAX as u64], any::<f64>()
+                    .prop_filter("finite", |v| v.is_finite())),
+                0..60,
+            ),
+            max_frame in 30usize..2000,
+            max_points in 0usize..20,
+        ) {
+            let mut frames = PickleFrames::new(max_frame, max_points);
+            let mut expected = Vec::new();
+            for (path, ts, value) in points {
+                let fits = frame_overhead(1) + point_size(path.len(), ts) <= max_frame;
+                prop_assert_eq!(frames.push(path.as_bytes(), ts, value), fits);
+                if fits {
+                    expected.push((path, (ts, value)));
+                }
+            }
+            let (out, ranges) = finish(&mut frames);
+            let got = decode_all(&out, &ranges, max_frame, max_points.max(1));
+            prop_assert_eq!(got.len(), expected.len());
+            for (g, e) in got.iter().zip(&expected) {
+                prop_assert_eq!(&g.0, &e.0);
+                prop_assert_eq!(g.1.0, e.1.0);
+                prop_assert_eq!(g.1.1.to_bits(), e.1.1.to_bits());
+            }
+            // Greedy packing: no frame could have taken the next frame's first point.
+            for pair in ranges.windows(2) {
+                let this = decode(payload(&out, &pair[0]));
+                let next = decode(payload(&out, &pair[1]));
+                let (path, (ts, _)) = &next[0];
+                let grown = pair[0].len() - HEADER_LEN + point_size(path.len(), *ts)
+                    + frame_overhead(this.len() + 1) - frame_overhead(this.len());
+                prop_assert!(this.len() == max_points.max(1) || grown > max_frame);
+            }
+        }
+    }
+}
