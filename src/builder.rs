@@ -7,6 +7,7 @@ use metrics::{Label, SharedString, Unit};
 use tokio::sync::mpsc;
 
 use crate::aggregate::Aggregate;
+use crate::client::GraphiteClient;
 use crate::config::{
     Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
 };
@@ -687,6 +688,32 @@ impl ExporterBuilder {
                 shutdown_timeout,
             },
         ))
+    }
+
+    /// A [`GraphiteClient`] for sending explicit points (backfills, batch jobs) with this
+    /// builder's endpoint, format, prefix, global labels, tag style, timeouts, payload size
+    /// and backlog bound. Use it inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] for protocols other than
+    /// Graphite plaintext and pickle.
+    pub fn build_client(self) -> Result<GraphiteClient, BuildError> {
+        if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
+            return Err(BuildError::InvalidSetting {
+                setting: "build_client",
+                reason: "the direct client sends Graphite points; use graphite() or graphite_pickle()",
+            });
+        }
+        let config = self.config()?;
+        let Encoder::Graphite(encoder) = self.encoder()? else {
+            return Err(BuildError::InvalidSetting {
+                setting: "build_client",
+                reason: "not a Graphite protocol",
+            });
+        };
+        let wire =
+            (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
+        Ok(GraphiteClient::new(encoder, config, wire))
     }
 
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts

@@ -70,6 +70,12 @@ pub enum FlushError {
     /// The flusher has stopped (shut down, or its runtime went away).
     #[error("the flusher is not running")]
     NotRunning,
+    /// The destination cannot be reached now; nothing was sent and nothing was lost.
+    #[error("the destination cannot be reached now; the points stay queued")]
+    Unreachable,
+    /// A connection broke mid-way; what was not sent stays queued.
+    #[error("the connection broke mid-way; the unsent points stay queued")]
+    Incomplete,
     /// The flusher did not answer in time. It keeps running; the flush may still happen.
     #[error("the flusher did not finish within the timeout")]
     Timeout,

@@ -181,6 +181,7 @@
 
 mod aggregate;
 mod builder;
+mod client;
 mod config;
 mod encode;
 mod env;
@@ -193,6 +194,7 @@ mod stats;
 mod transport;
 
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
+pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 pub use error::{BuildError, FlushError};

@@ -113,3 +113,78 @@ fn pickle_refuses_anything_but_tcp() {
         .unwrap();
     assert!(e.to_string().contains("pickle receiver is TCP only"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_client_sends_explicit_points_and_keeps_them_while_carbon_is_down() {
+    let rx = TcpReceiver::new();
+    let mut client = ExporterBuilder::graphite(rx.endpoint())
+        .with_prefix("backfill")
+        .with_global_labels([("env", "prod")])
+        .build_client()
+        .unwrap();
+    assert!(client.send("jobs.imported;source=csv", 1250.0, 1_700_000_000));
+    assert!(
+        !client.send("jobs.bad", f64::NAN, 1_700_000_000),
+        "NaN is refused"
+    );
+    assert!(
+        !client.send("...", 1.0, 1_700_000_000),
+        "nothing usable left"
+    );
+    assert_eq!(
+        client.send_many([
+            ("a b/c", 1.5, 1_700_000_060),
+            ("x;k=v w", 2.0, 1_700_000_120)
+        ]),
+        2
+    );
+    client.flush().await.unwrap();
+    let (mut rx, lines) = tokio::task::spawn_blocking(move || {
+        let lines = rx.wait_for(MAX, |l| l.len() == 3);
+        (rx, lines)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        [
+            "backfill.jobs.imported;env=prod;source=csv 1250 1700000000",
+            "backfill.a_b_c;env=prod 1.5 1700000060",
+            "backfill.x;env=prod;k=v_w 2 1700000120",
+        ]
+    );
+
+    // Carbon goes away: the points stay queued, and go out once it is back.
+    rx.stop();
+    assert!(client.send("late", 7.0, 1_700_000_180));
+    assert_eq!(
+        client.flush().await,
+        Err(metrics_exporter_statsd_graphite::FlushError::Unreachable)
+    );
+    rx.restart();
+    let start = std::time::Instant::now();
+    while client.flush().await.is_err() && start.elapsed() < MAX {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (rx, lines) = tokio::task::spawn_blocking(move || {
+        let lines = rx.wait_for(MAX, |l| l.len() == 4);
+        (rx, lines)
+    })
+    .await
+    .unwrap();
+    assert_eq!(lines[3], "backfill.late;env=prod 7 1700000180");
+    let stats = client.close().await.unwrap();
+    drop(rx);
+    assert_eq!(stats.values_dropped_invalid, 1);
+    assert_eq!(stats.values_dropped_unnamed, 1);
+    assert_eq!(stats.lines_sent, 4);
+}
+
+#[test]
+fn the_direct_client_is_for_graphite_only() {
+    let e = ExporterBuilder::statsd("127.0.0.1:8125")
+        .build_client()
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("build_client"), "{e}");
+}

@@ -190,3 +190,30 @@ fn a_graceful_carbon_restart_loses_no_counter_increment() {
     assert_eq!(stats.lines_dropped_send, 0);
     assert_eq!(carbon.log_errors(), Vec::<String>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickle_backfill_through_the_direct_client_lands_at_its_timestamps() {
+    if !require_carbon() {
+        return;
+    }
+    let carbon = Carbon::start().expect("carbon starts");
+    let mut client = ExporterBuilder::graphite_pickle(carbon.pickle_addr().to_string())
+        .build_client()
+        .expect("client");
+    let now = unix_now();
+    let points = [(now - 180, 1.0), (now - 120, 2.5), (now - 60, -4.0)];
+    for (ts, value) in points {
+        assert!(client.send("backfill.series;kind=test", value, ts));
+    }
+    client.flush().await.expect("flush");
+    let stats = client.close().await.expect("close");
+    assert_eq!(stats.lines_sent, 3);
+    let stored = tokio::task::spawn_blocking(move || {
+        let got = carbon.wait_for_points("backfill.series;kind=test", WAIT, |p| p.len() == 3);
+        (got, carbon.log_errors())
+    })
+    .await
+    .expect("reader");
+    assert_eq!(stored.0, points.to_vec());
+    assert_eq!(stored.1, Vec::<String>::new());
+}

@@ -162,6 +162,11 @@ impl PayloadWriter {
         self.chunk_start = 0;
     }
 
+    /// Bytes held, committed or pending, across all payloads.
+    pub(crate) fn buffered_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The configured limit.
     pub(crate) fn max_len(&self) -> usize {
         self.max_len

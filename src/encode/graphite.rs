@@ -138,10 +138,9 @@ impl GraphiteEncoder {
 
     /// Writes `name[suffix][;tags] value ts\n` as one line; `value` writes the number.
     fn line(
-        &self,
         s: &Rendered,
         suffix: &[u8],
-        cx: FlushContext,
+        ts: u64,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
         value: impl FnOnce(&mut Vec<u8>),
@@ -154,7 +153,7 @@ impl GraphiteEncoder {
         buf.push(b' ');
         value(buf);
         buf.push(b' ');
-        write_u64(buf, self.timestamp(cx));
+        write_u64(buf, ts);
         buf.push(b'\n');
         if buf.len() - start > MAX_LINE {
             w.rollback();
@@ -162,6 +161,23 @@ impl GraphiteEncoder {
             return;
         }
         commit(w, 1, 1, t);
+    }
+
+    /// One explicit point (the direct client): value and timestamp as given.
+    #[allow(clippy::unused_self, reason = "one shape for every encoder method")]
+    pub(crate) fn point(
+        &self,
+        s: &Rendered,
+        value: f64,
+        timestamp: u64,
+        w: &mut PayloadWriter,
+        t: &mut EncodeTally,
+    ) {
+        if !is_sendable(value) {
+            t.invalid_values += 1;
+            return;
+        }
+        Self::line(s, b"", timestamp, w, t, |buf| write_f64(buf, value));
     }
 
     pub(crate) fn counter(
@@ -172,7 +188,9 @@ impl GraphiteEncoder {
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
-        self.line(s, b"", cx, w, t, |buf| write_u64(buf, value));
+        Self::line(s, b"", self.timestamp(cx), w, t, |buf| {
+            write_u64(buf, value);
+        });
     }
 
     pub(crate) fn gauge(
@@ -187,7 +205,9 @@ impl GraphiteEncoder {
             t.invalid_values += 1;
             return;
         }
-        self.line(s, b"", cx, w, t, |buf| write_f64(buf, value));
+        Self::line(s, b"", self.timestamp(cx), w, t, |buf| {
+            write_f64(buf, value);
+        });
     }
 
     /// Summarises one interval's samples (sorted in place) into count, sum, min, max, mean
@@ -230,7 +250,9 @@ impl GraphiteEncoder {
             reason = "a rounded, non-negative count"
         )]
         let count = (n * scale).round() as u64;
-        self.line(s, b".count", cx, w, t, |buf| write_u64(buf, count));
+        Self::line(s, b".count", self.timestamp(cx), w, t, |buf| {
+            write_u64(buf, count);
+        });
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
@@ -242,11 +264,15 @@ impl GraphiteEncoder {
             (b".max", max),
             (b".mean", mean),
         ] {
-            self.line(s, suffix, cx, w, t, |buf| write_f64(buf, value));
+            Self::line(s, suffix, self.timestamp(cx), w, t, |buf| {
+                write_f64(buf, value);
+            });
         }
         for (q, suffix) in &self.percentiles {
             let value = nearest_rank(finite, *q);
-            self.line(s, suffix.as_bytes(), cx, w, t, |buf| write_f64(buf, value));
+            Self::line(s, suffix.as_bytes(), self.timestamp(cx), w, t, |buf| {
+                write_f64(buf, value);
+            });
         }
     }
 }

@@ -120,6 +120,11 @@ fn write_type_and_rate(buf: &mut Vec<u8>, kind: HistogramKind, rate: f64) {
     }
 }
 
+/// The chunk rule of protocols whose chunks are single lines.
+pub(crate) fn never_continues(_prev: &[u8], _line: &[u8]) -> bool {
+    false
+}
+
 /// Commits the pending chunk of `lines` lines carrying `values` values, tallying the outcome.
 fn commit(w: &mut PayloadWriter, lines: u32, values: u64, t: &mut EncodeTally) {
     match w.commit(lines) {
@@ -153,12 +158,12 @@ impl Encoder {
         }
     }
 
-    /// Whether `line` must travel with the line before it, `prev` (see
-    /// `statsd::continues_chunk`). Used when stream lines are re-sent or dropped.
-    pub(crate) fn continues_chunk(&self, prev: &[u8], line: &[u8]) -> bool {
+    /// Which line must travel with the line before it (the Etsy negative-gauge pair, see
+    /// `statsd::continues_chunk`); used when stream lines are re-sent or dropped.
+    pub(crate) fn chunk_rule(&self) -> fn(&[u8], &[u8]) -> bool {
         match self {
-            Self::Statsd(_) => statsd::continues_chunk(prev, line),
-            Self::DogStatsd(_) | Self::Graphite(_) => false,
+            Self::Statsd(_) => statsd::continues_chunk,
+            Self::DogStatsd(_) | Self::Graphite(_) => never_continues,
         }
     }
 

@@ -25,6 +25,11 @@ impl Backlog {
         }
     }
 
+    /// Bytes held.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
@@ -151,7 +156,7 @@ mod tests {
             vec![],
             crate::encode::HistogramRules::default(),
         );
-        Encoder::Statsd(e).continues_chunk(prev, line)
+        Encoder::Statsd(e).chunk_rule()(prev, line)
     }
 
     #[test]

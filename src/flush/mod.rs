@@ -12,6 +12,7 @@
 //! back, resuming at the first line the kernel did not fully accept.
 
 mod backlog;
+mod delivery;
 mod series;
 mod spawn;
 
@@ -22,11 +23,11 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::aggregate::Aggregate;
 use crate::config::Config;
-use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter, PickleWire};
+use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PickleWire};
 use crate::stats::{StatsCells, add};
-use crate::transport::{SendError, Transport};
+use crate::transport::Transport;
 
-use backlog::{Backlog, count_lines, resume_point};
+pub(crate) use delivery::Delivery;
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
 
@@ -63,14 +64,9 @@ pub(crate) struct Flusher {
     stats: Arc<StatsCells>,
     config: Config,
     encoder: Encoder,
-    writer: PayloadWriter,
     series: SeriesSet,
     samples: Vec<f64>,
-    backlog: Backlog,
-    /// Index of the first payload of `writer` not yet handed to the transport.
-    next_payload: usize,
-    /// Graphite pickle: each plaintext payload goes out as a pickle frame.
-    wire: Option<PickleWire>,
+    delivery: Delivery,
 }
 
 impl Flusher {
@@ -81,19 +77,15 @@ impl Flusher {
         encoder: Encoder,
         wire: Option<PickleWire>,
     ) -> Self {
-        let writer = PayloadWriter::new(config.max_payload_len, config.framing);
-        let backlog = Backlog::new(config.max_backlog_bytes);
+        let delivery = Delivery::new(&config, encoder.chunk_rule(), wire);
         Self {
             aggregate,
             stats,
             config,
             encoder,
-            writer,
             series: SeriesSet::default(),
             samples: Vec::new(),
-            backlog,
-            next_payload: 0,
-            wire,
+            delivery,
         }
     }
 
@@ -135,28 +127,27 @@ impl Flusher {
             // Keep everything in the aggregate until the destination is back.
             return;
         }
-        if !self.send_backlog(transport).await {
+        if !self.delivery.send_backlog(transport, &self.stats).await {
             return;
         }
         self.collect();
-        self.deliver(transport).await;
+        self.delivery.deliver(transport, &self.stats).await;
     }
 
     /// The last flush: like `flush`, but it ignores the reconnect backoff, and whatever it
     /// cannot deliver before `deadline` is counted as dropped at shutdown.
     async fn final_flush(&mut self, transport: &mut Transport, deadline: Instant) {
         transport.retry_now();
-        self.writer.clear();
-        self.next_payload = 0;
+        self.delivery.start();
         let mut collected = false;
         let finished = tokio::time::timeout_at(deadline, async {
             add(&self.stats.flushes, 1);
             if transport.ready(Instant::now(), &self.stats).await
-                && self.send_backlog(transport).await
+                && self.delivery.send_backlog(transport, &self.stats).await
             {
                 self.collect();
                 collected = true;
-                self.deliver(transport).await;
+                self.delivery.deliver(transport, &self.stats).await;
             }
         })
         .await;
@@ -164,11 +155,7 @@ impl Flusher {
             if !collected {
                 self.collect();
             }
-            let unsent: u64 = (self.next_payload..self.writer.len())
-                .filter_map(|i| self.writer.payload(i))
-                .map(|(_, lines)| u64::from(lines))
-                .sum();
-            let lost = unsent + self.backlog.clear();
+            let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
             add(&self.stats.lines_dropped_shutdown, lost);
             if lost > 0 {
                 tracing::warn!(
@@ -178,7 +165,10 @@ impl Flusher {
             }
         } else {
             // Lines the final flush moved to the backlog cannot be sent any more.
-            add(&self.stats.lines_dropped_shutdown, self.backlog.clear());
+            add(
+                &self.stats.lines_dropped_shutdown,
+                self.delivery.clear_backlog(),
+            );
         }
     }
 
@@ -196,17 +186,17 @@ impl Flusher {
             aggregate,
             stats,
             encoder,
-            writer,
             series,
             samples,
+            delivery,
             ..
         } = self;
+        delivery.start();
+        let writer = delivery.writer();
         series.absorb(aggregate.storage(), |key, out| encoder.render(key, out));
         stats
             .series
             .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        writer.clear();
-        self.next_payload = 0;
         let mut tally = EncodeTally::default();
         let mut unnamed = 0u64;
         let mut sampled_out = 0u64;
@@ -262,107 +252,6 @@ impl Flusher {
         add(&stats.values_dropped_unnamed, unnamed);
         add(&stats.samples_sampled_out, sampled_out);
     }
-
-    /// Sends the collected payloads. Datagram failures drop that payload (counted); a stream
-    /// failure moves the rest, from the first chunk the kernel did not fully accept, to the
-    /// backlog.
-    async fn deliver(&mut self, transport: &mut Transport) {
-        while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
-            let result = send(&mut self.wire, transport, payload, &self.stats).await;
-            // Only now: a send cancelled by the shutdown deadline still counts as unsent.
-            self.next_payload += 1;
-            match result {
-                Ok(()) => self.count_sent(payload.len(), u64::from(lines)),
-                Err(error) if transport.is_stream() => {
-                    let continues =
-                        |prev: &[u8], line: &[u8]| self.encoder.continues_chunk(prev, line);
-                    let from = resume_point(payload, error.written(), &continues);
-                    self.count_partial(&payload[..from]);
-                    let mut dropped = self.backlog.push(&payload[from..], &continues);
-                    while let Some((rest, _)) = self.writer.payload(self.next_payload) {
-                        self.next_payload += 1;
-                        dropped += self.backlog.push(rest, &continues);
-                    }
-                    add(&self.stats.lines_dropped_send, dropped);
-                    return;
-                }
-                Err(SendError::Full) => {
-                    add(&self.stats.payloads_dropped, 1);
-                    add(&self.stats.lines_dropped_send, u64::from(lines));
-                }
-                Err(_) => {
-                    // Anything but a full queue (no receiver, refused, no permission) would
-                    // fail the same way for the rest of this flush: drop and count it all
-                    // now, and let the backoff decide when to try again.
-                    add(&self.stats.payloads_dropped, 1);
-                    add(&self.stats.lines_dropped_send, u64::from(lines));
-                    while let Some((_, rest)) = self.writer.payload(self.next_payload) {
-                        self.next_payload += 1;
-                        add(&self.stats.payloads_dropped, 1);
-                        add(&self.stats.lines_dropped_send, u64::from(rest));
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Sends the backlog first, in payload-sized pieces. Returns `false` if it could not all
-    /// be sent (the rest stays queued).
-    async fn send_backlog(&mut self, transport: &mut Transport) -> bool {
-        while !self.backlog.is_empty() {
-            let piece = self.backlog.front(self.writer.max_len());
-            match send(&mut self.wire, transport, piece, &self.stats).await {
-                Ok(()) => {
-                    let len = piece.len();
-                    self.count_sent(len, count_lines(piece));
-                    self.backlog.consume(len);
-                }
-                Err(error) => {
-                    let continues =
-                        |prev: &[u8], line: &[u8]| self.encoder.continues_chunk(prev, line);
-                    let done = resume_point(piece, error.written(), &continues);
-                    self.count_partial(&piece[..done]);
-                    self.backlog.consume(done);
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    /// Counts a payload that went out whole.
-    fn count_sent(&self, bytes: usize, lines: u64) {
-        add(&self.stats.payloads_sent, 1);
-        add(&self.stats.bytes_sent, bytes as u64);
-        add(&self.stats.lines_sent, lines);
-    }
-
-    /// Counts the whole lines at the start of a stream payload that went out before a failure.
-    fn count_partial(&self, written: &[u8]) {
-        add(&self.stats.bytes_sent, written.len() as u64);
-        add(&self.stats.lines_sent, count_lines(written));
-    }
-}
-
-/// Sends one payload as is, or as a pickle frame. A frame cut anywhere delivered nothing
-/// (carbon only unpickles whole frames), so a partial write counts as none.
-async fn send(
-    wire: &mut Option<PickleWire>,
-    transport: &mut Transport,
-    payload: &[u8],
-    stats: &StatsCells,
-) -> Result<(), SendError> {
-    let Some(wire) = wire else {
-        return transport.send(payload, stats).await;
-    };
-    transport
-        .send(wire.encode(payload), stats)
-        .await
-        .map_err(|e| match e {
-            SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
-            other => other,
-        })
 }
 
 #[cfg(test)]

@@ -1,0 +1,157 @@
+//! [`GraphiteClient`]: explicit points to carbon without the recorder, for backfills and batch
+//! jobs (what aiographite users expect).
+//!
+//! Points go through the same sanitising, payload packing, transports, reconnects and
+//! bounded backlog as the recorder's, plaintext or pickle. The client buffers points until
+//! [`flush`](GraphiteClient::flush); it is async and must be used inside a tokio runtime.
+
+use metrics::{Key, Label};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered};
+use crate::error::FlushError;
+use crate::flush::Delivery;
+use crate::stats::{ExporterStats, StatsCells, add};
+use crate::transport::Transport;
+
+/// Sends explicit `(path, value, timestamp)` points to carbon. Build it with
+/// [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client).
+///
+/// ```no_run
+/// # async fn backfill() -> Result<(), Box<dyn std::error::Error>> {
+/// use metrics_exporter_statsd_graphite::ExporterBuilder;
+///
+/// let mut client = ExporterBuilder::graphite_pickle("carbon.internal:2004").build_client()?;
+/// client.send("jobs.imported;source=csv", 1250.0, 1_700_000_000);
+/// client.send_many([("jobs.failed", 3.0, 1_700_000_000), ("jobs.failed", 1.0, 1_700_000_060)]);
+/// client.flush().await?; // sent; or an error saying what is still pending
+/// let stats = client.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GraphiteClient {
+    encoder: GraphiteEncoder,
+    config: Config,
+    transport: Option<Transport>,
+    delivery: Delivery,
+    stats: StatsCells,
+    scratch: Rendered,
+    tally: EncodeTally,
+}
+
+impl GraphiteClient {
+    pub(crate) fn new(encoder: GraphiteEncoder, config: Config, wire: Option<PickleWire>) -> Self {
+        let delivery = Delivery::new(&config, crate::encode::never_continues, wire);
+        Self {
+            encoder,
+            config,
+            transport: None,
+            delivery,
+            stats: StatsCells::default(),
+            scratch: Rendered::default(),
+            tally: EncodeTally::default(),
+        }
+    }
+
+    /// Queues one point. `path` is a Graphite path, optionally tagged (`name;k=v;k2=v2`); it
+    /// is sanitised like the recorder's names, and the builder's prefix and global labels
+    /// apply. Returns `false` (and counts it) when the point cannot be sent: a NaN or infinite
+    /// value, a path with nothing usable left, a line over carbon's limit, or a full buffer
+    /// (more than the builder's backlog bound waiting).
+    pub fn send(&mut self, path: &str, value: f64, timestamp: u64) -> bool {
+        if self.delivery.pending_bytes() > self.config.max_backlog_bytes {
+            add(&self.stats.lines_dropped_send, 1);
+            return false;
+        }
+        let (name, tags) = path.split_once(';').unwrap_or((path, ""));
+        let labels: Vec<Label> = tags
+            .split(';')
+            .filter_map(|tag| tag.split_once('='))
+            .map(|(k, v)| Label::new(k.to_owned(), v.to_owned()))
+            .collect();
+        self.encoder
+            .render(&Key::from_parts(name.to_owned(), labels), &mut self.scratch);
+        if !self.scratch.sendable() {
+            add(&self.stats.values_dropped_unnamed, 1);
+            return false;
+        }
+        let before = self.tally;
+        self.encoder.point(
+            &self.scratch,
+            value,
+            timestamp,
+            self.delivery.writer(),
+            &mut self.tally,
+        );
+        let sent = self.tally.values > before.values;
+        add(
+            &self.stats.values_dropped_invalid,
+            self.tally.invalid_values - before.invalid_values,
+        );
+        add(
+            &self.stats.lines_dropped_too_long,
+            self.tally.too_long - before.too_long,
+        );
+        sent
+    }
+
+    /// Queues many points; returns how many were accepted (see [`send`](Self::send)).
+    pub fn send_many<'a>(
+        &mut self,
+        points: impl IntoIterator<Item = (&'a str, f64, u64)>,
+    ) -> usize {
+        points
+            .into_iter()
+            .filter(|&(path, value, ts)| self.send(path, value, ts))
+            .count()
+    }
+
+    /// Sends everything queued (after anything a previous flush could not send).
+    ///
+    /// # Errors
+    /// [`FlushError::Unreachable`] when carbon cannot be reached now (nothing is lost: the
+    /// points stay queued for the next flush); [`FlushError::Incomplete`] when a connection
+    /// broke mid-way (the unsent lines stay queued).
+    pub async fn flush(&mut self) -> Result<(), FlushError> {
+        self.delivery.writer().finish();
+        if self.delivery.pending_bytes() == 0 {
+            return Ok(());
+        }
+        add(&self.stats.flushes, 1);
+        let transport = self
+            .transport
+            .get_or_insert_with(|| Transport::new(&self.config, Instant::now()));
+        transport.retry_now();
+        if !transport.ready(Instant::now(), &self.stats).await
+            || !self.delivery.send_backlog(transport, &self.stats).await
+        {
+            return Err(FlushError::Unreachable);
+        }
+        self.delivery.deliver(transport, &self.stats).await;
+        self.delivery.start();
+        match self.delivery.pending_bytes() {
+            0 => Ok(()),
+            _ => Err(FlushError::Incomplete),
+        }
+    }
+
+    /// Flushes and closes the connection, returning the client's statistics.
+    ///
+    /// # Errors
+    /// As [`flush`](Self::flush); the queued points are then dropped, and counted.
+    pub async fn close(mut self) -> Result<ExporterStats, FlushError> {
+        let result = self.flush().await;
+        if result.is_err() {
+            let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
+            add(&self.stats.lines_dropped_shutdown, lost);
+        }
+        result.map(|()| self.stats.snapshot())
+    }
+
+    /// What was sent and dropped so far.
+    pub fn stats(&self) -> ExporterStats {
+        self.stats.snapshot()
+    }
+}

@@ -1,0 +1,174 @@
+//! `Delivery`: getting encoded payloads onto a transport, shared by the flusher and
+//! `GraphiteClient`.
+//!
+//! It owns the payload writer the encoders fill, the stream backlog, and (for Graphite
+//! pickle) the frame transcoder. Datagram failures drop that payload (counted); a stream
+//! failure keeps everything from the first chunk the kernel did not fully accept in the
+//! backlog, which goes out first next time.
+
+use crate::config::Config;
+use crate::encode::{PayloadWriter, PickleWire};
+use crate::stats::{StatsCells, add};
+use crate::transport::{SendError, Transport};
+
+use super::backlog::{Backlog, count_lines, resume_point};
+
+/// Which line must travel with the line before it (see `Encoder::chunk_rule`).
+pub(crate) type ChunkRule = fn(&[u8], &[u8]) -> bool;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    writer: PayloadWriter,
+    backlog: Backlog,
+    /// Index of the first payload of `writer` not yet handed to the transport.
+    next_payload: usize,
+    /// Graphite pickle: each plaintext payload goes out as a pickle frame.
+    wire: Option<PickleWire>,
+    continues: ChunkRule,
+}
+
+impl Delivery {
+    pub(crate) fn new(config: &Config, continues: ChunkRule, wire: Option<PickleWire>) -> Self {
+        Self {
+            writer: PayloadWriter::new(config.max_payload_len, config.framing),
+            backlog: Backlog::new(config.max_backlog_bytes),
+            next_payload: 0,
+            wire,
+            continues,
+        }
+    }
+
+    /// The writer for the next batch of lines.
+    pub(crate) fn writer(&mut self) -> &mut PayloadWriter {
+        &mut self.writer
+    }
+
+    /// Forgets the previous batch (keeping allocations); the backlog stays.
+    pub(crate) fn start(&mut self) {
+        self.writer.clear();
+        self.next_payload = 0;
+    }
+
+    /// Lines of the current batch not yet handed to the transport.
+    pub(crate) fn unsent_lines(&self) -> u64 {
+        (self.next_payload..self.writer.len())
+            .filter_map(|i| self.writer.payload(i))
+            .map(|(_, lines)| u64::from(lines))
+            .sum()
+    }
+
+    /// Empties the backlog, returning how many lines it held.
+    pub(crate) fn clear_backlog(&mut self) -> u64 {
+        self.backlog.clear()
+    }
+
+    /// Bytes waiting: the current batch (sent or not) plus the backlog. Cheap: for bounding
+    /// what a caller may queue.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.writer.buffered_len() + self.backlog.len()
+    }
+
+    /// Sends the collected payloads. Datagram failures drop that payload (counted); a stream
+    /// failure moves the rest, from the first chunk the kernel did not fully accept, to the
+    /// backlog.
+    pub(crate) async fn deliver(&mut self, transport: &mut Transport, stats: &StatsCells) {
+        while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
+            let result = send(&mut self.wire, transport, payload, stats).await;
+            // Only now: a send cancelled by the shutdown deadline still counts as unsent.
+            self.next_payload += 1;
+            match result {
+                Ok(()) => count_sent(stats, payload.len(), u64::from(lines)),
+                Err(error) if transport.is_stream() => {
+                    let continues = self.continues;
+                    let from = resume_point(payload, error.written(), &continues);
+                    count_partial(stats, &payload[..from]);
+                    let mut dropped = self.backlog.push(&payload[from..], &continues);
+                    while let Some((rest, _)) = self.writer.payload(self.next_payload) {
+                        self.next_payload += 1;
+                        dropped += self.backlog.push(rest, &continues);
+                    }
+                    add(&stats.lines_dropped_send, dropped);
+                    return;
+                }
+                Err(SendError::Full) => {
+                    add(&stats.payloads_dropped, 1);
+                    add(&stats.lines_dropped_send, u64::from(lines));
+                }
+                Err(_) => {
+                    // Anything but a full queue (no receiver, refused, no permission) would
+                    // fail the same way for the rest of this flush: drop and count it all
+                    // now, and let the backoff decide when to try again.
+                    add(&stats.payloads_dropped, 1);
+                    add(&stats.lines_dropped_send, u64::from(lines));
+                    while let Some((_, rest)) = self.writer.payload(self.next_payload) {
+                        self.next_payload += 1;
+                        add(&stats.payloads_dropped, 1);
+                        add(&stats.lines_dropped_send, u64::from(rest));
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends the backlog first, in payload-sized pieces. Returns `false` if it could not all
+    /// be sent (the rest stays queued).
+    pub(crate) async fn send_backlog(
+        &mut self,
+        transport: &mut Transport,
+        stats: &StatsCells,
+    ) -> bool {
+        while !self.backlog.is_empty() {
+            let piece = self.backlog.front(self.writer.max_len());
+            match send(&mut self.wire, transport, piece, stats).await {
+                Ok(()) => {
+                    let len = piece.len();
+                    count_sent(stats, len, count_lines(piece));
+                    self.backlog.consume(len);
+                }
+                Err(error) => {
+                    let continues = self.continues;
+                    let done = resume_point(piece, error.written(), &continues);
+                    count_partial(stats, &piece[..done]);
+                    self.backlog.consume(done);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Counts a payload that went out whole.
+fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
+    add(&stats.payloads_sent, 1);
+    add(&stats.bytes_sent, bytes as u64);
+    add(&stats.lines_sent, lines);
+}
+
+/// Counts the whole lines at the start of a stream payload that went out before a failure.
+fn count_partial(stats: &StatsCells, written: &[u8]) {
+    add(&stats.bytes_sent, written.len() as u64);
+    add(&stats.lines_sent, count_lines(written));
+}
+
+/// Sends one payload as is, or as a pickle frame. A frame cut anywhere delivered nothing
+/// (carbon only unpickles whole frames), so a partial write counts as none.
+async fn send(
+    wire: &mut Option<PickleWire>,
+    transport: &mut Transport,
+    payload: &[u8],
+    stats: &StatsCells,
+) -> Result<(), SendError> {
+    let Some(wire) = wire else {
+        return transport.send(payload, stats).await;
+    };
+    transport
+        .send(wire.encode(payload), stats)
+        .await
+        .map_err(|e| match e {
+            SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
+            other => other,
+        })
+}
