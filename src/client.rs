@@ -19,14 +19,16 @@ use crate::transport::Transport;
 /// [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client).
 ///
 /// ```no_run
-/// # async fn backfill() -> Result<(), Box<dyn std::error::Error>> {
 /// use metrics_exporter_statsd_graphite::ExporterBuilder;
 ///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut client = ExporterBuilder::graphite_pickle("carbon.internal:2004").build_client()?;
 /// client.send("jobs.imported;source=csv", 1250.0, 1_700_000_000);
 /// client.send_many([("jobs.failed", 3.0, 1_700_000_000), ("jobs.failed", 1.0, 1_700_000_060)]);
-/// client.flush().await?; // sent; or an error saying what is still pending
+/// client.flush().await?; // sent; or an error saying what is still queued
 /// let stats = client.close().await?;
+/// println!("{} points sent", stats.lines_sent);
 /// # Ok(())
 /// # }
 /// ```
