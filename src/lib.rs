@@ -1,4 +1,5 @@
-//! A [`metrics`] recorder that aggregates in process and sends to StatsD and DogStatsD.
+//! A [`metrics`] recorder that aggregates in process and sends to StatsD, DogStatsD and
+//! Graphite (carbon).
 //!
 //! Install it once; every `counter!`, `gauge!` and `histogram!` in your program and its
 //! libraries then updates an atomic cell (no lock, no allocation, no I/O), and a background
@@ -78,6 +79,43 @@
 //!   to, is logged once with the path and the fix, counted, and retried with backoff while the
 //!   aggregate is kept; when the socket (re)appears, sending resumes. A full Unix datagram
 //!   queue drops that payload and counts it, never blocks.
+//!
+//! # Graphite
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! // Plaintext to carbon's line receiver (tcp:// by default, port 2003; udp:// works too),
+//! // or ExporterBuilder::graphite_pickle("carbon:2004") for pickle batches.
+//! let exporter = ExporterBuilder::graphite("carbon.internal:2003").with_prefix("myapp").install()?;
+//! metrics::counter!("requests", "route" => "/a").increment(1); // myapp.requests;route=/a 1 <ts>
+//! metrics::histogram!("latency").record(0.012); // myapp.latency.count, .sum, .min, .max, .mean, .p50 ...
+//! exporter.shutdown()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - Plaintext (`path value timestamp`, over TCP, UDP or a Unix stream) or pickle (a 4-byte
+//!   big-endian length and a protocol-2 pickle of `[(path, (timestamp, value)), ...]`, unicode
+//!   paths, integer timestamps, float values, which carbon and go-carbon both accept; one
+//!   frame per payload, far below carbon's 1 MiB limit).
+//! - Labels are Graphite 1.1 tags (`name;k=v`, sorted) or folded into the path
+//!   ([`GraphiteTags`]). Paths keep `[A-Za-z0-9_-]` segments; tag keys `[A-Za-z0-9_.:-]`; tag
+//!   values printable ASCII without `;` or a leading `~`; empty-valued tags are left out.
+//! - Every point carries the flush time aligned down to the flush interval (so points from
+//!   many hosts land in one carbon slot), or the raw time
+//!   ([`ExporterBuilder::with_aligned_timestamps`]).
+//! - Counters are interval deltas or running totals ([`CounterMode`]); gauges their value.
+//! - Histograms are summarised each interval into `.count .sum .min .max .mean` and
+//!   percentiles (`.p50 .p90 .p99 .p999` by default, [`ExporterBuilder::with_percentiles`];
+//!   with tags the suffix goes on the name: `latency.p99;route=/a`). Exact up to the
+//!   per-interval sample cap; beyond it `count` stays exact and the rest comes from a uniform
+//!   sample of the cap, so a percentile's true rank is within ±2·sqrt(q(1−q)/cap) of q with
+//!   95% probability (±0.6% for p99 at the default cap of 1024).
+//! - [`GraphiteClient`] sends explicit points (backfills) with the same transports,
+//!   reconnects, backlog and sanitising; [`encode_segment`]/[`decode_segment`] put arbitrary
+//!   text into one path segment reversibly, and [`join_path`] cleans and joins parts.
 //!
 //! # Layers, and installing the recorder yourself
 //!

@@ -95,11 +95,13 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
             })
         })
         .collect();
-    // Flush only once every thread is incrementing, so the flushes certainly interleave.
+    // Flush until several flushes have carried data while the threads were incrementing, so
+    // the flushes certainly interleave with the increments (however the threads are scheduled).
     while started.load(Ordering::SeqCst) < 4 {
         std::thread::yield_now();
     }
-    for _ in 0..20 {
+    let deadline = std::time::Instant::now() + MAX;
+    while handle.stats().payloads_sent < 5 && std::time::Instant::now() < deadline {
         handle.flush().unwrap();
     }
     stop.store(true, Ordering::Relaxed);
