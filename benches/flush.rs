@@ -12,7 +12,8 @@
     reason = "benches report ratios on stderr"
 )]
 
-use std::net::UdpSocket;
+use std::io::Read;
+use std::net::{TcpListener, UdpSocket};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -29,12 +30,31 @@ fn flush(c: &mut Criterion) {
         let mut buf = vec![0u8; 65_536];
         while sink.recv(&mut buf).is_ok() {}
     });
-    let protocols: [(&str, Protocol); 2] = [
-        ("statsd", ExporterBuilder::statsd),
-        ("dogstatsd", ExporterBuilder::dogstatsd),
+    // A TCP sink that reads and discards every connection, for pickle.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let tcp = format!("tcp://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65_536];
+                while conn.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+    // (name, constructor, endpoint, payload limit: 1432-byte datagrams, 64 KiB TCP batches)
+    let protocols: [(&str, Protocol, &str, f64); 4] = [
+        ("statsd", ExporterBuilder::statsd, &endpoint, 1432.0),
+        ("dogstatsd", ExporterBuilder::dogstatsd, &endpoint, 1432.0),
+        ("graphite", ExporterBuilder::graphite, &endpoint, 1432.0),
+        (
+            "graphite_pickle_tcp",
+            ExporterBuilder::graphite_pickle,
+            &tcp,
+            65_536.0,
+        ),
     ];
-    for (protocol, builder) in protocols {
-        flush_protocol(c, protocol, builder, &endpoint);
+    for (protocol, builder, endpoint, limit) in protocols {
+        flush_protocol(c, protocol, builder, endpoint, limit);
     }
 }
 
@@ -43,6 +63,7 @@ fn flush_protocol(
     protocol: &str,
     builder: fn(String) -> ExporterBuilder,
     endpoint: &str,
+    limit: f64,
 ) {
     let mut g = c.benchmark_group(format!("flush_udp_{protocol}"));
     for series in [1_000usize, 10_000, 100_000] {
@@ -69,9 +90,9 @@ fn flush_protocol(
         });
         let stats = guard.shutdown().expect("shutdown");
         eprintln!(
-            "{protocol}, {series} series: {:.1} lines per datagram, {:.1}% average fill, {} dropped",
+            "{protocol}, {series} series: {:.1} lines per payload, {:.1}% average fill of the plaintext limit, {} dropped",
             stats.lines_sent as f64 / stats.payloads_sent as f64,
-            100.0 * stats.bytes_sent as f64 / (stats.payloads_sent as f64 * 1432.0),
+            100.0 * stats.bytes_sent as f64 / (stats.payloads_sent as f64 * limit),
             stats.payloads_dropped
         );
     }
