@@ -621,12 +621,31 @@ impl ExporterBuilder {
                 "DogStatsD only",
             );
         }
-        let percentiles = self
+        let mut percentiles = self
             .percentiles
             .clone()
             .unwrap_or_else(|| vec![0.5, 0.9, 0.99, 0.999]);
         if percentiles.iter().any(|q| !(*q > 0.0 && *q <= 1.0)) {
             return invalid("with_percentiles", "quantiles must be within (0, 1]");
+        }
+        percentiles.sort_by(f64::total_cmp);
+        percentiles.dedup();
+        let mut suffixes: Vec<String> = percentiles
+            .iter()
+            .map(|q| crate::encode::percentile_suffix(*q))
+            .collect();
+        suffixes.sort();
+        if suffixes.windows(2).any(|w| w[0] == w[1]) {
+            return invalid(
+                "with_percentiles",
+                "two quantiles give the same suffix (such as 0.125 and 0.0125, both .p125)",
+            );
+        }
+        if self.flush_interval < Duration::from_secs(1) {
+            return invalid(
+                "with_flush_interval",
+                "Graphite needs at least 1 s: carbon stores at most one point per second, so faster flushes overwrite each other",
+            );
         }
         let align = if self.aligned_timestamps.unwrap_or(true) {
             self.flush_interval.as_secs()

@@ -160,3 +160,18 @@ fn global_labels_take_pairs_or_metrics_labels() {
     let keys: Vec<&str> = b.global_labels.iter().map(Label::key).collect();
     assert_eq!(keys, ["a", "b", "c"]);
 }
+
+#[test]
+fn graphite_refuses_sub_second_intervals_and_colliding_percentiles() {
+    let g = || ExporterBuilder::graphite("127.0.0.1:2003");
+    assert!(
+        err(g().with_flush_interval(Duration::from_millis(500)))
+            .starts_with("invalid setting with_flush_interval")
+    );
+    assert!(err(g().with_percentiles([0.125, 0.0125])).contains("same suffix"));
+    assert!(
+        g().with_percentiles([0.99, 0.99, 0.5]).build().is_ok(),
+        "duplicates are merged"
+    );
+    assert!(err(g().with_percentiles([0.0])).contains("(0, 1]"));
+}

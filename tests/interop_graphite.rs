@@ -217,3 +217,28 @@ async fn a_pickle_backfill_through_the_direct_client_lands_at_its_timestamps() {
     assert_eq!(stored.0, points.to_vec());
     assert_eq!(stored.1, Vec::<String>::new());
 }
+
+#[test]
+fn delta_counters_survive_an_explicit_flush_and_shutdown_in_the_same_slot() {
+    if !require_carbon() {
+        return;
+    }
+    let carbon = Carbon::start().expect("carbon starts");
+    let (recorder, guard) = exporter(format!("tcp://{}", carbon.line_addr()), CounterMode::Delta);
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("reqs"));
+    counter.increment(100);
+    guard.handle().flush().expect("flush");
+    counter.increment(40);
+    guard.shutdown().expect("shutdown");
+    // Same slot: the second write says 140 and carbon keeps it. Across a slot boundary: 100
+    // and 40 in two slots. Either way nothing is overwritten away.
+    let points = carbon.wait_for_points("it.reqs", WAIT, |p| {
+        p.iter().map(|(_, v)| v).sum::<f64>() >= 140.0
+    });
+    assert_eq!(
+        points.iter().map(|(_, v)| v).sum::<f64>(),
+        140.0,
+        "{points:?}\n{}",
+        carbon.log()
+    );
+}

@@ -7,7 +7,8 @@
 //! - labels are Graphite 1.1 tags `name;k=v;k2=v2`, ordered by key (carbon sorts them too), or
 //!   folded into the path as `name.k.v` or `name.v`. Tag keys keep `[A-Za-z0-9_.:-]`, values
 //!   any printable ASCII but `;` (and not a leading `~`); other characters become `_`. A tag
-//!   with an empty value is left out (carbon rejects it);
+//!   with an empty value is left out (carbon rejects it), and a label called `name` is sent as
+//!   `name_` (carbon reserves the `name` tag for the metric name);
 //! - counters are the delta of the interval (or a running total, by configuration), gauges
 //!   their value;
 //! - histograms are summarised per interval, since carbon cannot aggregate:
@@ -57,6 +58,19 @@ pub enum CounterMode {
     Total,
 }
 
+/// What one series already sent for the current carbon slot. Carbon keeps the last point
+/// written to a slot, so a second flush into the same slot (an explicit `flush()`, the final
+/// flush at shutdown, a late tick) must send the slot's *cumulative* counter delta and
+/// histogram count, sum, min and max, or it would overwrite the first with a partial value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct SlotCarry {
+    slot: u64,
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
 /// Encoder for Graphite plaintext. Built once from the checked configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphiteEncoder {
@@ -91,6 +105,10 @@ impl GraphiteEncoder {
             align_secs,
             percentiles,
         }
+    }
+
+    pub(crate) fn aligned(&self) -> bool {
+        self.align_secs > 0
     }
 
     pub(crate) fn counter_mode(&self) -> CounterMode {
@@ -180,17 +198,34 @@ impl GraphiteEncoder {
         Self::line(s, b"", timestamp, w, t, |buf| write_f64(buf, value));
     }
 
+    /// A counter's value: in delta mode, merged with what this slot already got.
     pub(crate) fn counter(
         &self,
         s: &Rendered,
         value: u64,
+        carry: &mut SlotCarry,
         cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
-        Self::line(s, b"", self.timestamp(cx), w, t, |buf| {
-            write_u64(buf, value);
-        });
+        let ts = self.timestamp(cx);
+        let value = match self.counters {
+            CounterMode::Total => value,
+            CounterMode::Delta => {
+                let merged = if carry.slot == ts {
+                    carry.count.wrapping_add(value)
+                } else {
+                    value
+                };
+                *carry = SlotCarry {
+                    slot: ts,
+                    count: merged,
+                    ..SlotCarry::default()
+                };
+                merged
+            }
+        };
+        Self::line(s, b"", ts, w, t, |buf| write_u64(buf, value));
     }
 
     pub(crate) fn gauge(
@@ -212,12 +247,18 @@ impl GraphiteEncoder {
 
     /// Summarises one interval's samples (sorted in place) into count, sum, min, max, mean
     /// and percentiles. `recorded` is how many samples were recorded; more than `samples`
-    /// holds when the reservoir sampled.
+    /// holds when the reservoir sampled. Count, sum, min and max merge with what this slot
+    /// already got (see [`SlotCarry`]); percentiles describe this flush's samples.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the encoder shape plus the slot carry"
+    )]
     pub(crate) fn histogram(
         &self,
         s: &Rendered,
         samples: &mut [f64],
         recorded: u64,
+        carry: &mut SlotCarry,
         cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
@@ -238,41 +279,61 @@ impl GraphiteEncoder {
         let (Some(&min), Some(&max)) = (finite.first(), finite.last()) else {
             return;
         };
+        let exact_sum: f64 = finite.iter().sum();
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
         )]
-        let (n, scale) = (finite.len() as f64, recorded as f64 / kept as f64);
-        let mean = finite.iter().sum::<f64>() / n;
+        let (count, sum) = if recorded > kept {
+            // Sampled: the count is exact, the sum is the sample mean times it.
+            let count = (finite.len() as f64 * recorded as f64 / kept as f64).round();
+            (count, exact_sum / finite.len() as f64 * count)
+        } else {
+            (finite.len() as f64, exact_sum)
+        };
         #[allow(
             clippy::cast_possible_truncation,
             clippy::cast_sign_loss,
             reason = "a rounded, non-negative count"
         )]
-        let count = (n * scale).round() as u64;
-        Self::line(s, b".count", self.timestamp(cx), w, t, |buf| {
-            write_u64(buf, count);
-        });
+        let mut count = count as u64;
+        let (mut sum, mut min, mut max) = (sum, min, max);
+        let ts = self.timestamp(cx);
+        if carry.slot == ts && carry.count > 0 {
+            count += carry.count;
+            sum += carry.sum;
+            min = min.min(carry.min);
+            max = max.max(carry.max);
+        }
+        *carry = SlotCarry {
+            slot: ts,
+            count,
+            sum,
+            min,
+            max,
+        };
+        Self::line(s, b".count", ts, w, t, |buf| write_u64(buf, count));
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
         )]
-        let sum = mean * count as f64;
+        let mean = sum / count as f64;
         for (suffix, value) in [
             (&b".sum"[..], sum),
             (b".min", min),
             (b".max", max),
             (b".mean", mean),
         ] {
-            Self::line(s, suffix, self.timestamp(cx), w, t, |buf| {
-                write_f64(buf, value);
-            });
+            // A sum of huge samples can overflow to infinity: never sent, counted.
+            if is_sendable(value) {
+                Self::line(s, suffix, ts, w, t, |buf| write_f64(buf, value));
+            } else {
+                t.invalid_values += 1;
+            }
         }
         for (q, suffix) in &self.percentiles {
             let value = nearest_rank(finite, *q);
-            Self::line(s, suffix.as_bytes(), self.timestamp(cx), w, t, |buf| {
-                write_f64(buf, value);
-            });
+            Self::line(s, suffix.as_bytes(), ts, w, t, |buf| write_f64(buf, value));
         }
     }
 }
@@ -280,20 +341,40 @@ impl GraphiteEncoder {
 /// The nearest-rank percentile of sorted, non-empty `sorted`: the smallest value with at least
 /// a fraction `q` of the samples at or below it.
 fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    #[allow(clippy::cast_precision_loss, reason = "a sample count")]
+    let x = q * sorted.len() as f64;
+    // q·n that is an integer up to float noise (0.07 × 100 = 7.000000000000001) is that
+    // integer, not the next one.
+    let rank = if (x - x.round()).abs() < 1e-9 {
+        x.round()
+    } else {
+        x.ceil()
+    };
     #[allow(
-        clippy::cast_precision_loss,
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
         reason = "a rank within the slice"
     )]
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    let rank = (rank as usize).clamp(1, sorted.len());
     sorted[rank - 1]
 }
 
 /// `.p50` for 0.5, `.p99` for 0.99, `.p999` for 0.999, `.p75` for 0.75.
 pub(crate) fn percentile_suffix(q: f64) -> String {
-    let digits = format!("{}", q * 100.0).replace('.', "");
-    format!(".p{digits}")
+    // From the decimal form of q, not q * 100 (which gives 7.000000000000001 for 0.07): move
+    // the point two places right and drop it.
+    let text = format!("{q:.9}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let frac = format!("{frac:0<2}");
+    let (whole, rest) = frac.split_at(2);
+    let percent = format!("{}{whole}", if int == "0" { "" } else { int })
+        .trim_start_matches('0')
+        .to_owned();
+    format!(
+        ".p{}{rest}",
+        if percent.is_empty() { "0" } else { &percent }
+    )
 }
 
 /// Appends `;key=value` with Graphite's tag rules (see the module docs); an empty value
@@ -303,6 +384,8 @@ fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
         return;
     }
     out.push(b';');
+    // Carbon overwrites a tag called `name` with the metric name: keep ours apart.
+    let key = if key == "name" { "name_" } else { key };
     for c in key.chars() {
         let keep = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
         out.push(if keep { ascii(c) } else { b'_' });

@@ -1,6 +1,7 @@
 use metrics::Key;
 
 use super::*;
+use crate::encode::SlotCarry;
 use crate::encode::test_util::{datagrams, labels};
 use crate::encode::{EncodeTally, FlushContext, PayloadWriter, Rendered};
 
@@ -37,7 +38,7 @@ fn counters_and_gauges_are_plaintext_lines_with_aligned_timestamps() {
     let e = encoder(GraphiteTags::Tagged, &[]);
     let r = render(&e, "requests", &[]);
     assert_eq!(
-        lines(|w, t| e.counter(&r, 3, CX, w, t)),
+        lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), CX, w, t)),
         ["app.requests 3 1700000010"]
     );
     assert_eq!(
@@ -54,7 +55,7 @@ fn counters_and_gauges_are_plaintext_lines_with_aligned_timestamps() {
     );
     let r = render(&unaligned, "x", &[]);
     assert_eq!(
-        lines(|w, t| unaligned.counter(&r, 1, CX, w, t)),
+        lines(|w, t| unaligned.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
         ["x 1 1700000017"]
     );
 }
@@ -80,7 +81,7 @@ fn labels_become_sorted_tags_or_path_segments() {
         let e = encoder(*mode, &globals);
         let r = render(&e, "requests", &[("route", "/a/b"), ("method", "GET")]);
         assert_eq!(
-            lines(|w, t| e.counter(&r, 1, CX, w, t)),
+            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
             [*want],
             "{mode:?}"
         );
@@ -116,7 +117,7 @@ fn names_and_tags_follow_graphites_character_rules() {
     for (name, l, want) in table {
         let r = render(&e, name, l);
         assert_eq!(
-            lines(|w, t| e.counter(&r, 1, CX, w, t)),
+            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
             [*want],
             "{name} {l:?}"
         );
@@ -128,7 +129,7 @@ fn histograms_are_summarised_with_the_suffix_before_the_tags() {
     let e = encoder(GraphiteTags::Tagged, &[("env", "prod")]);
     let r = render(&e, "latency", &[]);
     let mut samples: Vec<f64> = (1..=100).map(f64::from).rev().collect();
-    let got = lines(|w, t| e.histogram(&r, &mut samples, 100, CX, w, t));
+    let got = lines(|w, t| e.histogram(&r, &mut samples, 100, &mut SlotCarry::default(), CX, w, t));
     assert_eq!(
         got,
         [
@@ -157,7 +158,7 @@ fn a_sampled_histogram_keeps_its_exact_count_and_scales_its_sum() {
     );
     let r = render(&e, "h", &[]);
     let mut samples = vec![2.0; 10];
-    let got = lines(|w, t| e.histogram(&r, &mut samples, 40, CX, w, t));
+    let got = lines(|w, t| e.histogram(&r, &mut samples, 40, &mut SlotCarry::default(), CX, w, t));
     assert_eq!(got[0], "h.count 40 1700000017");
     assert_eq!(got[1], "h.sum 80 1700000017");
 }
@@ -181,7 +182,9 @@ fn nan_and_infinite_samples_are_left_out_of_the_summary_and_counted() {
         -f64::NAN,
         f64::NEG_INFINITY,
     ];
-    let (d, t) = datagrams(65_000, |w, t| e.histogram(&r, &mut samples, 6, CX, w, t));
+    let (d, t) = datagrams(65_000, |w, t| {
+        e.histogram(&r, &mut samples, 6, &mut SlotCarry::default(), CX, w, t);
+    });
     assert_eq!(
         d,
         [
@@ -190,7 +193,9 @@ fn nan_and_infinite_samples_are_left_out_of_the_summary_and_counted() {
     );
     assert_eq!(t.invalid_values, 4);
     let mut only_nan = vec![f64::NAN];
-    let (d, _) = datagrams(65_000, |w, t| e.histogram(&r, &mut only_nan, 1, CX, w, t));
+    let (d, _) = datagrams(65_000, |w, t| {
+        e.histogram(&r, &mut only_nan, 1, &mut SlotCarry::default(), CX, w, t);
+    });
     assert!(d.is_empty());
 }
 
@@ -205,7 +210,9 @@ fn a_line_over_carbons_16384_byte_limit_is_dropped_and_counted() {
         &[],
     );
     let r = render(&e, &"n".repeat(16_400), &[]);
-    let (d, t) = datagrams(65_000, |w, t| e.counter(&r, 1, CX, w, t));
+    let (d, t) = datagrams(65_000, |w, t| {
+        e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
+    });
     assert!(d.is_empty());
     assert_eq!(t.too_long, 1);
 }
@@ -251,8 +258,8 @@ proptest::proptest! {
         }
         let mut samples = values.clone();
         let got = lines(|w, t| {
-            e.counter(&r, 1, CX, w, t);
-            e.histogram(&r, &mut samples, values.len() as u64, CX, w, t);
+            e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
+            e.histogram(&r, &mut samples, values.len() as u64, &mut SlotCarry::default(), CX, w, t);
         });
         for line in got.iter().filter(|l| !l.is_empty()) {
             let parsed = carbon_parse(line);
@@ -269,4 +276,108 @@ proptest::proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_second_flush_into_the_same_slot_sends_the_slots_cumulative_values() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let r = render(&e, "reqs", &[]);
+    let mut carry = SlotCarry::default();
+    assert_eq!(
+        lines(|w, t| e.counter(&r, 100, &mut carry, CX, w, t)),
+        ["app.reqs 100 1700000010"]
+    );
+    // An explicit flush (or the final one) 2 s later, same 10 s slot: carbon keeps the last
+    // write, so it must say 140, not 40.
+    let later = FlushContext {
+        unix_secs: 1_700_000_019,
+    };
+    assert_eq!(
+        lines(|w, t| e.counter(&r, 40, &mut carry, later, w, t)),
+        ["app.reqs 140 1700000010"]
+    );
+    let next_slot = FlushContext {
+        unix_secs: 1_700_000_020,
+    };
+    assert_eq!(
+        lines(|w, t| e.counter(&r, 5, &mut carry, next_slot, w, t)),
+        ["app.reqs 5 1700000020"]
+    );
+
+    let h = render(&e, "lat", &[]);
+    let mut carry = SlotCarry::default();
+    lines(|w, t| e.histogram(&h, &mut [1.0, 3.0], 2, &mut carry, CX, w, t));
+    let got = lines(|w, t| e.histogram(&h, &mut [10.0], 1, &mut carry, later, w, t));
+    assert_eq!(
+        &got[..5],
+        [
+            "app.lat.count 3 1700000010",
+            "app.lat.sum 14 1700000010",
+            "app.lat.min 1 1700000010",
+            "app.lat.max 10 1700000010",
+            "app.lat.mean 4.666666666666667 1700000010",
+        ]
+    );
+}
+
+#[test]
+fn a_sum_that_overflows_is_counted_not_sent_and_nothing_panics() {
+    let e = GraphiteEncoder::new(
+        None,
+        vec![],
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        0,
+        &[0.5],
+    );
+    let r = render(&e, "big", &[]);
+    let (d, t) = datagrams(65_000, |w, t| {
+        e.histogram(
+            &r,
+            &mut [1e308, 1e308],
+            2,
+            &mut SlotCarry::default(),
+            CX,
+            w,
+            t,
+        );
+    });
+    assert_eq!(
+        d,
+        [
+            "big.count 2 1700000017\nbig.min 1e308 1700000017\nbig.max 1e308 1700000017\nbig.p50 1e308 1700000017"
+        ]
+    );
+    assert_eq!(t.invalid_values, 2, ".sum and .mean");
+}
+
+#[test]
+fn percentiles_use_the_decimal_form_of_the_quantile_and_the_true_nearest_rank() {
+    for (q, want) in [
+        (0.07, ".p7"),
+        (0.29, ".p29"),
+        (0.57, ".p57"),
+        (0.55, ".p55"),
+        (0.125, ".p125"),
+        (0.0125, ".p125"),
+        (0.99999, ".p99999"),
+        (0.001, ".p01"),
+    ] {
+        assert_eq!(percentile_suffix(q), want, "{q}");
+    }
+    let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(nearest_rank(&hundred, 0.07).to_bits(), 7.0f64.to_bits());
+    assert_eq!(nearest_rank(&hundred, 0.55).to_bits(), 55.0f64.to_bits());
+    assert_eq!(nearest_rank(&hundred, 0.001).to_bits(), 1.0f64.to_bits());
+    assert_eq!(nearest_rank(&hundred, 1.0).to_bits(), 100.0f64.to_bits());
+}
+
+#[test]
+fn a_label_called_name_does_not_clash_with_carbons_name_tag() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let r = render(&e, "c", &[("name", "x")]);
+    assert_eq!(
+        lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
+        ["app.c;name_=x 1 1700000010"]
+    );
 }

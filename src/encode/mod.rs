@@ -16,8 +16,8 @@ mod statsd;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
 pub(crate) use dogstatsd::DogStatsdEncoder;
-pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
+pub(crate) use graphite::{GraphiteEncoder, SlotCarry, percentile_suffix};
 pub(crate) use pickle::PickleWire;
 pub use statsd::LabelHandling;
 pub(crate) use statsd::{SampleUnit, StatsdEncoder};
@@ -167,6 +167,12 @@ impl Encoder {
         }
     }
 
+    /// Whether flush ticks should start on wall-clock multiples of the interval (Graphite with
+    /// aligned timestamps: one tick per carbon slot).
+    pub(crate) fn aligns_ticks(&self) -> bool {
+        matches!(self, Self::Graphite(e) if e.aligned())
+    }
+
     /// How counters are reported: deltas everywhere, or running totals for Graphite by
     /// configuration.
     pub(crate) fn counter_mode(&self) -> CounterMode {
@@ -176,11 +182,12 @@ impl Encoder {
         }
     }
 
-    /// Encodes one counter delta.
+    /// Encodes one counter value (a delta, or a running total for Graphite's total mode).
     pub(crate) fn counter(
         &self,
         s: &Rendered,
         delta: u64,
+        carry: &mut SlotCarry,
         cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
@@ -188,7 +195,7 @@ impl Encoder {
         match self {
             Self::Statsd(e) => e.counter(s, delta, w, t),
             Self::DogStatsd(e) => e.counter(s, delta, cx, w, t),
-            Self::Graphite(e) => e.counter(s, delta, cx, w, t),
+            Self::Graphite(e) => e.counter(s, delta, carry, cx, w, t),
         }
     }
 
@@ -220,6 +227,7 @@ impl Encoder {
         samples: &mut [f64],
         recorded: u64,
         unit: SampleUnit,
+        carry: &mut SlotCarry,
         cx: FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
@@ -236,7 +244,7 @@ impl Encoder {
         match self {
             Self::Statsd(e) => e.histogram(s, samples, rate, unit, w, t),
             Self::DogStatsd(e) => e.histogram(s, samples, rate, unit, w, t),
-            Self::Graphite(e) => e.histogram(s, samples, recorded, cx, w, t),
+            Self::Graphite(e) => e.histogram(s, samples, recorded, carry, cx, w, t),
         }
     }
 }

@@ -94,7 +94,14 @@ impl Flusher {
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let interval = self.config.flush_interval;
         let mut transport = Transport::new(&self.config, Instant::now());
-        let mut ticker = tokio::time::interval_at(Instant::now() + interval, interval);
+        // Graphite with aligned timestamps ticks on wall-clock multiples of the interval, so each
+        // tick fills its own carbon slot.
+        let first = if self.encoder.aligns_ticks() {
+            until_next_multiple(interval)
+        } else {
+            interval
+        };
+        let mut ticker = tokio::time::interval_at(Instant::now() + first, interval);
         // After a stall, flush once and re-align rather than bursting the missed ticks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -204,13 +211,13 @@ impl Flusher {
         for c in &mut series.counters {
             let delta = c.cell.take();
             c.total = c.total.wrapping_add(delta);
-            // Deltas are sent when non-zero; running totals every flush once they exist.
-            if delta == 0 && !(totals && c.total > 0) {
+            // Deltas are sent when non-zero; running totals every flush once the counter exists.
+            if delta == 0 && !totals {
                 continue;
             }
             if c.rendered.sendable() {
                 let value = if totals { c.total } else { delta };
-                encoder.counter(&c.rendered, value, cx, writer, &mut tally);
+                encoder.counter(&c.rendered, value, &mut c.carry, cx, writer, &mut tally);
             } else {
                 unnamed += 1;
             }
@@ -224,7 +231,7 @@ impl Flusher {
                 }
             }
         }
-        for h in &series.histograms {
+        for h in &mut series.histograms {
             samples.clear();
             let recorded = h.cell.drain_into(samples);
             if recorded == 0 {
@@ -241,6 +248,7 @@ impl Flusher {
                 samples,
                 recorded,
                 h.cell.unit(),
+                &mut h.carry,
                 cx,
                 writer,
                 &mut tally,
@@ -252,6 +260,18 @@ impl Flusher {
         add(&stats.values_dropped_unnamed, unnamed);
         add(&stats.samples_sampled_out, sampled_out);
     }
+}
+
+/// Time until the wall clock next reaches a multiple of `interval` (plus a few milliseconds,
+/// so the tick's aligned timestamp is that multiple and not the one before).
+fn until_next_multiple(interval: std::time::Duration) -> std::time::Duration {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let period = interval.as_millis().max(1);
+    let into = since_epoch.as_millis() % period;
+    let wait = u64::try_from(period - into).unwrap_or(0);
+    std::time::Duration::from_millis(wait + 5)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use metrics::Key;
 
 use crate::aggregate::{AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries};
-use crate::encode::Rendered;
+use crate::encode::{Rendered, SlotCarry};
 
 /// One series as the flusher tracks it.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub(crate) struct Tracked<C> {
     pub(crate) rendered: Rendered,
     /// Counters: the running total since the exporter started (for Graphite's total mode).
     pub(crate) total: u64,
+    /// Graphite: what this series already sent for the current carbon slot.
+    pub(crate) carry: SlotCarry,
 }
 
 /// Every series the flusher knows, by kind. Owned by the flusher alone: no locks.
@@ -57,5 +59,6 @@ fn track<C>(key: &Key, cell: Arc<C>, render: &mut impl FnMut(&Key, &mut Rendered
         cell,
         rendered,
         total: 0,
+        carry: SlotCarry::default(),
     }
 }
