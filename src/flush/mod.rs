@@ -67,6 +67,34 @@ pub(crate) struct Flusher {
     series: SeriesSet,
     samples: Vec<f64>,
     delivery: Delivery,
+    clock: WallClock,
+}
+
+/// Where the flusher reads the wall-clock time it stamps on points (and aligns ticks to).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WallClock {
+    /// The system clock.
+    System,
+    /// `unix` at the tokio instant `at`, advancing with tokio's clock: lets tests drive
+    /// timestamps with tokio's paused clock.
+    #[cfg(test)]
+    Anchored {
+        unix: std::time::Duration,
+        at: Instant,
+    },
+}
+
+impl WallClock {
+    /// Time since the Unix epoch.
+    fn now(self) -> std::time::Duration {
+        match self {
+            Self::System => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+            #[cfg(test)]
+            Self::Anchored { unix, at } => unix + at.elapsed(),
+        }
+    }
 }
 
 impl Flusher {
@@ -86,7 +114,15 @@ impl Flusher {
             series: SeriesSet::default(),
             samples: Vec::new(),
             delivery,
+            clock: WallClock::System,
         }
+    }
+
+    /// Replaces the wall clock (tests on tokio's paused clock).
+    #[cfg(test)]
+    pub(crate) fn with_clock(mut self, clock: WallClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Runs until a shutdown command arrives or every handle is gone, then flushes one last
@@ -97,7 +133,7 @@ impl Flusher {
         // Graphite with aligned timestamps ticks on wall-clock multiples of the interval, so each
         // tick fills its own carbon slot.
         let first = if self.encoder.aligns_ticks() {
-            until_next_multiple(interval)
+            until_next_multiple(self.clock.now(), interval)
         } else {
             interval
         };
@@ -182,9 +218,7 @@ impl Flusher {
     /// Drains every cell and encodes the interval into `self.writer`. No I/O; the only
     /// outside input is the wall-clock time, read here for encoders that stamp it.
     pub(crate) fn collect(&mut self) {
-        let unix_secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let unix_secs = self.clock.now().as_secs();
         self.collect_at(FlushContext { unix_secs });
     }
 
@@ -264,10 +298,10 @@ impl Flusher {
 
 /// Time until the wall clock next reaches a multiple of `interval` (plus a few milliseconds,
 /// so the tick's aligned timestamp is that multiple and not the one before).
-fn until_next_multiple(interval: std::time::Duration) -> std::time::Duration {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+fn until_next_multiple(
+    since_epoch: std::time::Duration,
+    interval: std::time::Duration,
+) -> std::time::Duration {
     let period = interval.as_millis().max(1);
     let into = since_epoch.as_millis() % period;
     let wait = u64::try_from(period - into).unwrap_or(0);

@@ -57,3 +57,47 @@ async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
     assert_eq!(start.elapsed(), Duration::from_secs(30));
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time() {
+    use super::WallClock;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+        .with_flush_interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // The wall clock reads 1_700_000_003 s now and advances with tokio's paused clock.
+    let start = tokio::time::Instant::now();
+    let clock = WallClock::Anchored {
+        unix: Duration::from_secs(1_700_000_003),
+        at: start,
+    };
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().with_clock(clock).run(rx));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("aligned"));
+    let mut buf = [0u8; 128];
+
+    counter.increment(1);
+    // The first tick waits for the wall clock's next multiple of 10 s: 7 s (and 5 ms) away.
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"aligned 1 1700000010");
+    assert_eq!(start.elapsed(), Duration::from_millis(7_005));
+    counter.increment(2);
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"aligned 2 1700000020");
+    assert_eq!(start.elapsed(), Duration::from_millis(17_005));
+
+    // An explicit flush 3 s later lands in the same slot: it carries the slot's total.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    counter.increment(5);
+    let (tx, done) = tokio::sync::oneshot::channel();
+    commands
+        .send(Command::Flush(super::Reply::Async(tx)))
+        .unwrap();
+    done.await.unwrap();
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"aligned 7 1700000020");
+    drop(commands);
+    task.await.unwrap();
+}
