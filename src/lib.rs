@@ -105,7 +105,9 @@
 //!   values printable ASCII without `;` or a leading `~`; empty-valued tags are left out.
 //! - Every point carries the flush time aligned down to the flush interval (so points from
 //!   many hosts land in one carbon slot), or the raw time
-//!   ([`ExporterBuilder::with_aligned_timestamps`]).
+//!   ([`ExporterBuilder::with_aligned_timestamps`]). Ticks start on wall-clock multiples of the
+//!   interval, and a second flush into a slot sends the slot's cumulative counter delta and
+//!   merged histogram count, sum, min and max, since carbon keeps the last write per slot.
 //! - Counters are interval deltas or running totals ([`CounterMode`]); gauges their value.
 //! - Histograms are summarised each interval into `.count .sum .min .max .mean` and
 //!   percentiles (`.p50 .p90 .p99 .p999` by default, [`ExporterBuilder::with_percentiles`];
