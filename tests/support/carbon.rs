@@ -11,39 +11,35 @@
 //! when a receiver is missing and fails under CI.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::env;
+#[path = "process.rs"]
+mod process;
+
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
+use process::{
+    Daemon, START_ATTEMPTS, complete_lines, find_program, free_port, free_tcp_port, loopback,
+    not_installed, path_str, read_text, require, tcp_accepts, udp_port_bound, wait_ready,
+    with_retries,
+};
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use process::{is_ci, send_tcp, send_udp};
+
 /// How often the polling helpers look again.
 const POLL: Duration = Duration::from_millis(50);
-/// How long a receiver may take to come up before the attempt counts as failed.
-const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// How many times a receiver is started with fresh ports before `start` gives up.
-const START_ATTEMPTS: usize = 3;
-/// How long a receiver gets after SIGTERM before it is killed with SIGKILL (carbon needs ~1–2 s
-/// to flush its cache, carbon-c-relay ~2 s to drain its queues).
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How far back [`Carbon::points`] reads: the whole retention (`1s:1h`).
 const FETCH_WINDOW_SECS: u64 = 3600;
 
-const INSTALL_HINT: &str = "run `scripts/install-receivers.sh` (as root) to install them";
-
 // ---------------------------------------------------------------------------------------------
 // Availability
-
-/// True when running under CI: the environment variable `CI` is set, non-empty and not `false`.
-pub(crate) fn is_ci() -> bool {
-    env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
 
 /// Whether the tests that need carbon-cache may run: `carbon-cache` and `whisper-fetch` are
 /// installed. When one is missing it returns `false` (the caller skips the test) after printing
@@ -66,20 +62,6 @@ pub(crate) fn require_carbon_relay() -> bool {
     require("carbon-c-relay", relay_missing())
 }
 
-#[allow(
-    clippy::print_stderr,
-    reason = "tells the person running the tests locally why a test did nothing"
-)]
-fn require(what: &str, missing: Option<String>) -> bool {
-    let Some(why) = missing else { return true };
-    assert!(
-        !is_ci(),
-        "{what} is not installed ({why}); CI must {INSTALL_HINT} before running the tests"
-    );
-    eprintln!("SKIPPED: {what} is not installed ({why}); {INSTALL_HINT}");
-    false
-}
-
 fn carbon_missing() -> Option<String> {
     for program in ["carbon-cache", "whisper-fetch"] {
         if find_program(program).is_none() {
@@ -95,197 +77,18 @@ fn relay_missing() -> Option<String> {
         .then(|| "`carbon-c-relay` not found on PATH".to_owned())
 }
 
-/// Looks `name` up on PATH, then in the usual system directories.
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = env::var_os("PATH").unwrap_or_default();
-    env::split_paths(&path)
-        .chain(["/usr/local/bin", "/usr/bin", "/usr/local/sbin", "/usr/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn not_installed(what: &str, why: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{what} is not installed ({why}); {INSTALL_HINT}"),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared plumbing
 
-/// A child process that is stopped by PID when dropped: SIGTERM, up to [`STOP_TIMEOUT`] to exit,
-/// then SIGKILL; always reaped.
-#[derive(Debug)]
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn spawn(program: &Path, args: &[&Path], cwd: &Path, output: &Path) -> io::Result<Self> {
-        let out = File::create(output)?;
-        let err = out.try_clone()?;
-        let child = Command::new(program)
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
-        Ok(Self { child })
-    }
-
-    /// `Some(status)` once the process has exited.
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(format!("unknown state ({e})")),
-        }
-    }
-
-    /// SIGTERM, up to [`STOP_TIMEOUT`] to exit, then SIGKILL; always reaped. Does nothing when
-    /// the process has already exited (and been reaped).
-    fn stop(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        let pid = self.child.id().to_string();
-        let termed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if termed {
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while Instant::now() < deadline {
-                if self.exited().is_some() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        // Still running (or SIGTERM could not be sent): SIGKILL, then reap.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-}
-
-/// A port that is free on 127.0.0.1 for UDP and TCP, different from every port in `avoid`.
-/// The probe sockets are closed before returning, so the port can be taken by someone else
-/// before the receiver binds it: the start functions retry on that.
-fn free_udp_tcp_port(avoid: &[u16]) -> io::Result<u16> {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind(loopback(0))?;
-        let port = udp.local_addr()?.port();
-        if !avoid.contains(&port) && TcpListener::bind(loopback(port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "found no port free for both UDP and TCP on 127.0.0.1",
-    ))
-}
-
-/// A TCP port free on 127.0.0.1, different from every port in `avoid`.
-fn free_tcp_port(avoid: &[u16]) -> io::Result<u16> {
-    for _ in 0..50 {
-        let port = TcpListener::bind(loopback(0))?.local_addr()?.port();
-        if !avoid.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "found no free TCP port on 127.0.0.1",
-    ))
-}
-
-/// Whether some socket is bound to UDP 127.0.0.1:`port`, from /proc/net/udp. `None` when that
-/// file cannot be read (then the caller relies on its other checks).
-fn udp_port_bound(port: u16) -> Option<bool> {
-    let table = fs::read_to_string("/proc/net/udp").ok()?;
-    let wanted = format!("0100007F:{port:04X}");
-    Some(
-        table
-            .lines()
-            .skip(1)
-            .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str())),
-    )
-}
-
-fn tcp_accepts(port: u16) -> bool {
-    TcpStream::connect_timeout(&loopback(port), Duration::from_millis(200)).is_ok()
-}
-
-/// The file's text (lossy UTF-8), empty when it does not exist yet.
-fn read_text(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-/// The complete lines of a file that another process may be appending to: an unterminated last
-/// line is left out, so a half-written line is never seen.
-fn complete_lines(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    lines.pop(); // "" after a final '\n', or a partial line
-    lines
-}
-
 /// Polls `pred` every [`POLL`] until it holds or `timeout` has passed; returns its last result.
-fn poll_until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if pred() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(POLL);
-    }
+fn poll_until(timeout: Duration, pred: impl FnMut() -> bool) -> bool {
+    process::poll_until(POLL, timeout, pred)
 }
 
-fn path_str(p: &Path) -> io::Result<&str> {
-    p.to_str().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("temp path is not UTF-8: {}", p.display()),
-        )
-    })
-}
-
-fn start_error(what: &str, why: &str, log: &str) -> io::Error {
-    io::Error::other(format!(
-        "{what} did not start: {why}\n--- its log ---\n{log}"
-    ))
-}
-
-/// Runs `attempt` up to [`START_ATTEMPTS`] times (each with new ports); returns the first
-/// success or the last error.
-fn with_retries<T>(mut attempt: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    let mut last = None;
-    for _ in 0..START_ATTEMPTS {
-        match attempt() {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::other("no start attempt was made")))
+/// Reads with `read` every [`POLL`] until `done` holds on the value or `timeout` has passed;
+/// returns the last value read.
+fn poll_read<T>(timeout: Duration, read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    process::poll_read(POLL, timeout, read, done)
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -293,34 +96,6 @@ pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sending
-
-/// Sends each item as one UDP datagram to `addr` from a fresh socket bound to 127.0.0.1.
-///
-/// # Errors
-///
-/// When binding or sending fails.
-pub(crate) fn send_udp(addr: SocketAddr, datagrams: &[&[u8]]) -> io::Result<()> {
-    let socket = UdpSocket::bind(loopback(0))?;
-    for d in datagrams {
-        socket.send_to(d, addr)?;
-    }
-    Ok(())
-}
-
-/// Writes `data` to a new TCP connection to `addr` and closes it.
-///
-/// # Errors
-///
-/// When connecting or writing fails.
-pub(crate) fn send_tcp(addr: SocketAddr, data: &[u8]) -> io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.write_all(data)?;
-    stream.flush()?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -560,7 +335,7 @@ impl Carbon {
 
     fn try_start(program: &Path, whisper_fetch: &Path) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("carbon-").tempdir()?;
-        let line_port = free_udp_tcp_port(&[])?;
+        let line_port = free_port(true, &[])?;
         let pickle_port = free_tcp_port(&[line_port])?;
         let query_port = free_tcp_port(&[line_port, pickle_port])?;
         let d = path_str(dir.path())?.to_owned();
@@ -625,31 +400,19 @@ TAG_HASH_FILENAMES = False
     /// Ready = the line port accepts TCP and is bound for UDP, the pickle and query ports
     /// accept TCP, and the process is alive.
     fn wait_ready(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.daemon.exited() {
-                return Err(start_error(
-                    "carbon-cache",
-                    &format!("exited with {status}"),
-                    &self.log(),
-                ));
-            }
-            let up = tcp_accepts(self.pickle_port)
-                && tcp_accepts(self.line_port)
-                && tcp_accepts(self.query_port)
-                && udp_port_bound(self.line_port) != Some(false);
-            if up {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(start_error(
-                    "carbon-cache",
-                    "not ready in time",
-                    &self.log(),
-                ));
-            }
-            thread::sleep(POLL);
-        }
+        wait_ready(
+            self,
+            "carbon-cache",
+            POLL,
+            |c| &mut c.daemon,
+            |c| {
+                Ok(tcp_accepts(c.pickle_port)
+                    && tcp_accepts(c.line_port)
+                    && tcp_accepts(c.query_port)
+                    && udp_port_bound(c.line_port) != Some(false))
+            },
+            Self::log,
+        )
     }
 
     /// Stops carbon gracefully (SIGTERM: it writes its cache out first; takes ~1–2 s; SIGKILL
@@ -729,7 +492,7 @@ TAG_HASH_FILENAMES = False
 
     /// The process id of the current carbon-cache.
     pub(crate) fn pid(&self) -> u32 {
-        self.daemon.child.id()
+        self.daemon.pid()
     }
 
     /// The whisper file carbon stores `series` in (see [`wsp_relative_path`]); it need not
@@ -771,12 +534,7 @@ TAG_HASH_FILENAMES = False
         timeout: Duration,
         pred: impl Fn(&[(u64, f64)]) -> bool,
     ) -> Vec<(u64, f64)> {
-        let mut points = Vec::new();
-        poll_until(timeout, || {
-            points = self.points(series);
-            pred(&points)
-        });
-        points
+        poll_read(timeout, || self.points(series), |points| pred(points))
     }
 
     /// Every series carbon has created a whisper file for, sorted: plain ones as `a.b.c`,
@@ -980,7 +738,7 @@ impl CarbonRelay {
 
     fn try_start(program: &Path, carbon_line: SocketAddr) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("carbon-relay-").tempdir()?;
-        let port = free_udp_tcp_port(&[carbon_line.port()])?;
+        let port = free_port(true, &[carbon_line.port()])?;
         let capture_path = dir.path().join("out.txt");
         let log_path = dir.path().join("relay.log");
         let output_path = dir.path().join("relay.out");
@@ -1032,30 +790,18 @@ match * send to capture carbon ;
 
     /// Ready = `startup sequence complete` logged, TCP accepts, UDP bound, process alive.
     fn wait_ready(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.daemon.exited() {
-                return Err(start_error(
-                    "carbon-c-relay",
-                    &format!("exited with {status}"),
-                    &self.log(),
-                ));
-            }
-            let up = read_text(&self.log_path).contains("startup sequence complete")
-                && tcp_accepts(self.port)
-                && udp_port_bound(self.port) != Some(false);
-            if up {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(start_error(
-                    "carbon-c-relay",
-                    "not ready in time",
-                    &self.log(),
-                ));
-            }
-            thread::sleep(POLL);
-        }
+        wait_ready(
+            self,
+            "carbon-c-relay",
+            POLL,
+            |r| &mut r.daemon,
+            |r| {
+                Ok(read_text(&r.log_path).contains("startup sequence complete")
+                    && tcp_accepts(r.port)
+                    && udp_port_bound(r.port) != Some(false))
+            },
+            Self::log,
+        )
     }
 
     /// Where to send graphite plaintext: TCP and UDP on the same port.
@@ -1070,7 +816,7 @@ match * send to capture carbon ;
 
     /// The process id of carbon-c-relay.
     pub(crate) fn pid(&self) -> u32 {
-        self.daemon.child.id()
+        self.daemon.pid()
     }
 
     /// The complete lines the relay has written to its capture file so far, as relayed
@@ -1090,12 +836,7 @@ match * send to capture carbon ;
         timeout: Duration,
         pred: impl Fn(&[String]) -> bool,
     ) -> Vec<String> {
-        let mut lines = Vec::new();
-        poll_until(timeout, || {
-            lines = self.captured_lines();
-            pred(&lines)
-        });
-        lines
+        poll_read(timeout, || self.captured_lines(), |lines| pred(lines))
     }
 
     /// The relay's log file followed by its stdout/stderr.

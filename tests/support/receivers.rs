@@ -9,37 +9,33 @@
 //! that skips locally when a receiver is missing and fails under CI.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
+#[path = "process.rs"]
+mod process;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::env;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+#[allow(unused_imports, reason = "each test binary uses a different subset")]
+pub(crate) use process::is_ci;
+use process::{
+    Daemon, START_ATTEMPTS, complete_lines, find_program, free_port, free_tcp_port, loopback,
+    not_installed, path_str, read_text, require, tcp_accepts, udp_port_bound, wait_ready,
+    with_retries,
+};
+
 /// How often the polling helpers look again.
 const POLL: Duration = Duration::from_millis(20);
-/// How long a receiver may take to come up before the attempt counts as failed.
-const START_TIMEOUT: Duration = Duration::from_secs(15);
-/// How many times a receiver is started with fresh ports before `start` gives up.
-const START_ATTEMPTS: usize = 3;
-/// How long a receiver gets after SIGTERM before it is killed with SIGKILL.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
-
-const INSTALL_HINT: &str = "run `scripts/install-receivers.sh` (as root) to install them";
 
 // ---------------------------------------------------------------------------------------------
 // Availability
-
-/// True when running under CI: the environment variable `CI` is set, non-empty and not `false`.
-pub(crate) fn is_ci() -> bool {
-    env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
 
 /// Whether the tests that need Etsy statsd and collectd may run.
 ///
@@ -71,20 +67,6 @@ pub(crate) fn require_etsy_statsd() -> bool {
 /// Under CI (see [`is_ci`]) when collectd or its statsd/csv plugins are missing.
 pub(crate) fn require_collectd() -> bool {
     require("collectd", collectd_missing())
-}
-
-#[allow(
-    clippy::print_stderr,
-    reason = "tells the person running the tests locally why a test did nothing"
-)]
-fn require(what: &str, missing: Option<String>) -> bool {
-    let Some(why) = missing else { return true };
-    assert!(
-        !is_ci(),
-        "{what} is not installed ({why}); CI must {INSTALL_HINT} before running the tests"
-    );
-    eprintln!("SKIPPED: {what} is not installed ({why}); {INSTALL_HINT}");
-    false
 }
 
 fn repo_root() -> PathBuf {
@@ -129,171 +111,18 @@ fn collectd_missing() -> Option<String> {
     None
 }
 
-/// Looks `name` up on PATH, then in the sbin directories (collectd lives in /usr/sbin, which
-/// is not on every user's PATH).
-fn find_program(name: &str) -> Option<PathBuf> {
-    let path = env::var_os("PATH").unwrap_or_default();
-    env::split_paths(&path)
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
-}
-
-fn not_installed(what: &str, why: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{what} is not installed ({why}); {INSTALL_HINT}"),
-    )
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared plumbing
 
-/// A child process that is stopped by PID when dropped: SIGTERM, up to [`STOP_TIMEOUT`] to exit,
-/// then SIGKILL; always reaped.
-#[derive(Debug)]
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn spawn(program: &Path, args: &[&Path], cwd: &Path, output: &Path) -> io::Result<Self> {
-        let out = File::create(output)?;
-        let err = out.try_clone()?;
-        let child = Command::new(program)
-            .args(args)
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()?;
-        Ok(Self { child })
-    }
-
-    /// `Some(status)` once the process has exited.
-    fn exited(&mut self) -> Option<String> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Some(status.to_string()),
-            Ok(None) => None,
-            Err(e) => Some(format!("unknown state ({e})")),
-        }
-    }
-}
-
-impl Daemon {
-    /// SIGTERM, up to [`STOP_TIMEOUT`] to exit, then SIGKILL; always reaped. Does nothing when
-    /// the process has already exited (and been reaped).
-    fn stop(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        let pid = self.child.id().to_string();
-        let termed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if termed {
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while Instant::now() < deadline {
-                if self.exited().is_some() {
-                    return;
-                }
-                thread::sleep(POLL);
-            }
-        }
-        // Still running (or SIGTERM could not be sent): SIGKILL, then reap.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
-}
-
-/// A port that is free on 127.0.0.1 for UDP and (if `tcp_too`) also for TCP, different from
-/// every port in `avoid`. The probe sockets are closed before returning, so the port can be
-/// taken by someone else before the receiver binds it: the start functions retry on that.
-fn free_port(tcp_too: bool, avoid: &[u16]) -> io::Result<u16> {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind(loopback(0))?;
-        let port = udp.local_addr()?.port();
-        if avoid.contains(&port) {
-            continue;
-        }
-        if !tcp_too || TcpListener::bind(loopback(port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "found no port free for both UDP and TCP on 127.0.0.1",
-    ))
-}
-
-/// A TCP port free on 127.0.0.1, different from every port in `avoid`.
-fn free_tcp_port(avoid: &[u16]) -> io::Result<u16> {
-    for _ in 0..50 {
-        let port = TcpListener::bind(loopback(0))?.local_addr()?.port();
-        if !avoid.contains(&port) {
-            return Ok(port);
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "found no free TCP port on 127.0.0.1",
-    ))
-}
-
-/// Whether some socket is bound to UDP 127.0.0.1:`port`, from /proc/net/udp. `None` when that
-/// file cannot be read (then the caller relies on its other checks).
-fn udp_port_bound(port: u16) -> Option<bool> {
-    let table = fs::read_to_string("/proc/net/udp").ok()?;
-    let wanted = format!("0100007F:{port:04X}");
-    Some(
-        table
-            .lines()
-            .skip(1)
-            .any(|l| l.split_whitespace().nth(1) == Some(wanted.as_str())),
-    )
-}
-
-/// The file's text (lossy UTF-8), empty when it does not exist yet.
-fn read_text(path: &Path) -> String {
-    fs::read(path)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-/// The complete lines of a file that another process may be appending to: an unterminated last
-/// line is left out, so a half-written line is never seen. `\r` is kept (only `\n` separates).
-fn complete_lines(text: &str) -> Vec<&str> {
-    let mut lines: Vec<&str> = text.split('\n').collect();
-    lines.pop(); // "" after a final '\n', or a partial line
-    lines
-}
-
 /// Polls `pred` every [`POLL`] until it holds or `timeout` has passed; returns its last result.
-fn poll_until(timeout: Duration, mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if pred() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(POLL);
-    }
+fn poll_until(timeout: Duration, pred: impl FnMut() -> bool) -> bool {
+    process::poll_until(POLL, timeout, pred)
+}
+
+/// Reads with `read` every [`POLL`] until `done` holds on the value or `timeout` has passed;
+/// returns the last value read.
+fn poll_read<T>(timeout: Duration, read: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+    process::poll_read(POLL, timeout, read, done)
 }
 
 /// A string literal for a JavaScript/collectd config file.
@@ -308,34 +137,6 @@ fn quoted(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-fn path_str(p: &Path) -> io::Result<&str> {
-    p.to_str().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("temp path is not UTF-8: {}", p.display()),
-        )
-    })
-}
-
-fn start_error(what: &str, why: &str, log: &str) -> io::Error {
-    io::Error::other(format!(
-        "{what} did not start: {why}\n--- its log ---\n{log}"
-    ))
-}
-
-/// Runs `attempt` up to [`START_ATTEMPTS`] times (each with new ports); returns the first
-/// success or the last error.
-fn with_retries<T>(mut attempt: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    let mut last = None;
-    for _ in 0..START_ATTEMPTS {
-        match attempt() {
-            Ok(v) => return Ok(v),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::other("no start attempt was made")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -654,12 +455,12 @@ impl EtsyStatsd {
     /// The process id of the current statsd (node) process (a new one after
     /// [`restart`](Self::restart)).
     pub(crate) fn pid(&self) -> u32 {
-        self.daemon.child.id()
+        self.daemon.pid()
     }
 
     /// The process id of the current socat bridge process.
     pub(crate) fn bridge_pid(&self) -> u32 {
-        self.bridge.child.id()
+        self.bridge.pid()
     }
 
     /// Everything statsd wrote to stdout/stderr so far (for assertion messages), across
@@ -711,12 +512,7 @@ impl EtsyStatsd {
         timeout: Duration,
         pred: impl Fn(&[String]) -> bool,
     ) -> Vec<String> {
-        let mut lines = Vec::new();
-        poll_until(timeout, || {
-            lines = self.received_lines();
-            pred(&lines)
-        });
-        lines
+        poll_read(timeout, || self.received_lines(), |lines| pred(lines))
     }
 
     /// Polls until `pred(self)` holds or `timeout` passes; returns whether it held. For example
@@ -867,42 +663,30 @@ fn wait_statsd_ready(
     log_path: &Path,
     stream_socket: &Path,
 ) -> io::Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = daemon.exited() {
-            return Err(start_error(
-                "Etsy statsd",
-                &format!("exited with {status}"),
-                &read_text(log_path),
-            ));
-        }
-        if read_text(log_path).contains("server is up")
-            && mgmt_command_at(loopback(mgmt_port), "health")
-                .is_ok_and(|reply| reply.contains("health: up"))
-            && udp_port_bound(port) != Some(false)
-            && TcpStream::connect_timeout(&loopback(port), Duration::from_millis(200)).is_ok()
-            && stream_socket.exists()
-            && UnixStream::connect(stream_socket).is_ok()
-        {
+    wait_ready(
+        daemon,
+        "Etsy statsd",
+        POLL,
+        |d| d,
+        |d| {
+            let up = read_text(log_path).contains("server is up")
+                && mgmt_command_at(loopback(mgmt_port), "health")
+                    .is_ok_and(|reply| reply.contains("health: up"))
+                && udp_port_bound(port) != Some(false)
+                && tcp_accepts(port)
+                && stream_socket.exists()
+                && UnixStream::connect(stream_socket).is_ok();
+            if !up {
+                return Ok(false);
+            }
             // A port stolen between probing and binding makes node exit with EADDRINUSE.
-            return match daemon.exited() {
-                None => Ok(()),
-                Some(status) => Err(start_error(
-                    "Etsy statsd",
-                    &format!("exited with {status}"),
-                    &read_text(log_path),
-                )),
-            };
-        }
-        if Instant::now() >= deadline {
-            return Err(start_error(
-                "Etsy statsd",
-                "not ready in time",
-                &read_text(log_path),
-            ));
-        }
-        thread::sleep(POLL);
-    }
+            match d.exited() {
+                None => Ok(true),
+                Some(status) => Err(format!("exited with {status}")),
+            }
+        },
+        |_| read_text(log_path),
+    )
 }
 
 /// Starts `socat -u UNIX-RECV:<socket>,unlink-early,mode=666 UDP-SENDTO:127.0.0.1:<port>`:
@@ -930,29 +714,17 @@ fn spawn_bridge(socket: &Path, port: u16, dir: &Path, log: &Path) -> io::Result<
 /// Ready = socat alive, its socket file exists, and a datagram can be sent to it. The probe is
 /// a lone `\n`: statsd counts it in `statsd.packets_received` but sees no metric line in it.
 fn wait_bridge_ready(bridge: &mut Daemon, socket: &Path, log_path: &Path) -> io::Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = bridge.exited() {
-            return Err(start_error(
-                "socat unixgram bridge",
-                &format!("exited with {status}"),
-                &read_text(log_path),
-            ));
-        }
-        if socket.exists()
-            && UnixDatagram::unbound().is_ok_and(|s| s.send_to(b"\n", socket).is_ok())
-        {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(start_error(
-                "socat unixgram bridge",
-                "not ready in time",
-                &read_text(log_path),
-            ));
-        }
-        thread::sleep(POLL);
-    }
+    wait_ready(
+        bridge,
+        "socat unixgram bridge",
+        POLL,
+        |b| b,
+        |_| {
+            Ok(socket.exists()
+                && UnixDatagram::unbound().is_ok_and(|s| s.send_to(b"\n", socket).is_ok()))
+        },
+        |_| read_text(log_path),
+    )
 }
 
 /// Whether `have` contains every entry of `want`, with multiplicity.
@@ -1211,33 +983,22 @@ LoadPlugin csv
     /// logged, process alive.
     fn wait_ready(&mut self) -> io::Result<()> {
         let listening = format!("statsd plugin: Listening on [127.0.0.1]:{}.", self.port);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.daemon.exited() {
-                return Err(start_error(
-                    "collectd",
-                    &format!("exited with {status}"),
-                    &self.log(),
-                ));
-            }
-            let log = read_text(&self.log_path);
-            if log.contains("statsd plugin: bind(2)")
-                || log.contains("statsd plugin: Unable to open listening sockets")
-            {
-                return Err(start_error(
-                    "collectd",
-                    "its statsd plugin could not bind",
-                    &self.log(),
-                ));
-            }
-            if log.contains(&listening) && log.contains("entering read-loop") {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(start_error("collectd", "not ready in time", &self.log()));
-            }
-            thread::sleep(POLL);
-        }
+        wait_ready(
+            self,
+            "collectd",
+            POLL,
+            |c| &mut c.daemon,
+            |c| {
+                let log = read_text(&c.log_path);
+                if log.contains("statsd plugin: bind(2)")
+                    || log.contains("statsd plugin: Unable to open listening sockets")
+                {
+                    return Err("its statsd plugin could not bind".to_owned());
+                }
+                Ok(log.contains(&listening) && log.contains("entering read-loop"))
+            },
+            Self::log,
+        )
     }
 
     /// Where to send StatsD datagrams (collectd's statsd plugin has no TCP listener).
@@ -1257,7 +1018,7 @@ LoadPlugin csv
 
     /// The process id of collectd.
     pub(crate) fn pid(&self) -> u32 {
-        self.daemon.child.id()
+        self.daemon.pid()
     }
 
     /// collectd's log file followed by its stdout/stderr (for assertion messages).
@@ -1386,12 +1147,11 @@ LoadPlugin csv
     /// Polls until `series` has at least one value or `timeout` passes; returns its values
     /// (empty on timeout).
     pub(crate) fn wait_for_csv(&self, series: &str, timeout: Duration) -> Vec<f64> {
-        let mut values = Vec::new();
-        poll_until(timeout, || {
-            values = self.csv_values(series);
-            !values.is_empty()
-        });
-        values
+        poll_read(
+            timeout,
+            || self.csv_values(series),
+            |values| !values.is_empty(),
+        )
     }
 
     /// Polls until `pred(self)` holds or `timeout` passes; returns whether it held.
@@ -1421,11 +1181,8 @@ fn is_date(s: &str) -> bool {
 ///
 /// When binding or sending fails.
 pub(crate) fn send_udp(addr: SocketAddr, datagrams: &[&str]) -> io::Result<()> {
-    let socket = UdpSocket::bind(loopback(0))?;
-    for d in datagrams {
-        socket.send_to(d.as_bytes(), addr)?;
-    }
-    Ok(())
+    let datagrams: Vec<&[u8]> = datagrams.iter().map(|d| d.as_bytes()).collect();
+    process::send_udp(addr, &datagrams)
 }
 
 /// Writes `data` to a new TCP connection to `addr` and closes it (StatsD over TCP wants
@@ -1435,8 +1192,5 @@ pub(crate) fn send_udp(addr: SocketAddr, datagrams: &[&str]) -> io::Result<()> {
 ///
 /// When connecting or writing fails.
 pub(crate) fn send_tcp(addr: SocketAddr, data: &str) -> io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.write_all(data.as_bytes())?;
-    stream.flush()?;
-    Ok(())
+    process::send_tcp(addr, data.as_bytes())
 }
