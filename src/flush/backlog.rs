@@ -7,8 +7,9 @@
 //! negative-gauge pair) are dropped or resumed together, never split; the caller says which
 //! lines continue their predecessor.
 
-/// Tells whether a line (second argument) must travel with the line before it (first).
-pub(crate) type Continues<'a> = &'a dyn Fn(&[u8], &[u8]) -> bool;
+/// Tells whether a line (second argument) must travel with the line before it (first); the
+/// encoder's `chunk_rule`.
+pub(crate) type ChunkRule = fn(&[u8], &[u8]) -> bool;
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -41,7 +42,7 @@ impl Backlog {
 
     /// Appends complete lines; returns the number of lines dropped to stay within the bound
     /// (the oldest first, possibly some of those just added).
-    pub(crate) fn push(&mut self, lines: &[u8], continues: Continues<'_>) -> u64 {
+    pub(crate) fn push(&mut self, lines: &[u8], continues: ChunkRule) -> u64 {
         debug_assert!(lines.is_empty() || lines.ends_with(b"\n"));
         self.bytes.extend_from_slice(lines);
         if self.bytes.len() <= self.max_bytes {
@@ -121,7 +122,7 @@ fn last_line(bytes: &[u8]) -> &[u8] {
 /// Where to resume after a write that stopped at byte `offset` of `payload`: the start of the
 /// chunk holding that byte (or `payload.len()` when everything was written). Everything
 /// before it was fully written and forms whole chunks.
-pub(crate) fn resume_point(payload: &[u8], offset: usize, continues: Continues<'_>) -> usize {
+pub(crate) fn resume_point(payload: &[u8], offset: usize, continues: ChunkRule) -> usize {
     if offset >= payload.len() {
         return payload.len();
     }
@@ -162,8 +163,8 @@ mod tests {
     #[test]
     fn the_oldest_lines_are_dropped_first_when_the_bound_is_reached() {
         let mut b = Backlog::new(10);
-        assert_eq!(b.push(b"aaa\nbbb\n", &never), 0);
-        assert_eq!(b.push(b"ccc\n", &never), 1);
+        assert_eq!(b.push(b"aaa\nbbb\n", never), 0);
+        assert_eq!(b.push(b"ccc\n", never), 1);
         assert_eq!(b.front(100), b"bbb\nccc\n");
         assert_eq!(b.lines(), 2);
     }
@@ -173,17 +174,17 @@ mod tests {
         // 13 bytes in a 10-byte backlog: cutting at the first line alone would keep "g:-5|g",
         // which Etsy would apply as a delta.
         let mut b = Backlog::new(10);
-        assert_eq!(b.push(b"g:0|g\ng:-5|g\n", &statsd_pairs), 2);
+        assert_eq!(b.push(b"g:0|g\ng:-5|g\n", statsd_pairs), 2);
         assert!(b.is_empty());
         let mut b = Backlog::new(16);
-        assert_eq!(b.push(b"c:1|c\ng:0|g\ng:-5|g\n", &statsd_pairs), 1);
+        assert_eq!(b.push(b"c:1|c\ng:0|g\ng:-5|g\n", statsd_pairs), 1);
         assert_eq!(b.front(100), b"g:0|g\ng:-5|g\n");
     }
 
     #[test]
     fn the_front_is_cut_at_a_line_boundary_within_the_limit() {
         let mut b = Backlog::new(100);
-        b.push(b"aaa\nbbb\nccc\n", &never);
+        b.push(b"aaa\nbbb\nccc\n", never);
         assert_eq!(b.front(9), b"aaa\nbbb\n");
         b.consume(8);
         assert_eq!(b.front(9), b"ccc\n");
@@ -194,18 +195,18 @@ mod tests {
     #[test]
     fn a_partially_written_line_is_resent_from_its_start() {
         let p = b"aaa\nbbb\nccc\n";
-        assert_eq!(resume_point(p, 0, &never), 0);
-        assert_eq!(resume_point(p, 4, &never), 4);
-        assert_eq!(resume_point(p, 6, &never), 4);
-        assert_eq!(resume_point(p, 12, &never), 12);
+        assert_eq!(resume_point(p, 0, never), 0);
+        assert_eq!(resume_point(p, 4, never), 4);
+        assert_eq!(resume_point(p, 6, never), 4);
+        assert_eq!(resume_point(p, 12, never), 12);
     }
 
     #[test]
     fn a_write_that_stops_inside_a_pair_resends_the_whole_pair() {
         let p = b"c:1|c\ng:0|g\ng:-5|g\n";
         // Stopped inside "g:-5|g": resume at "g:0|g" (re-sending 0 first is harmless).
-        assert_eq!(resume_point(p, 14, &statsd_pairs), 6);
-        assert_eq!(resume_point(p, 8, &statsd_pairs), 6);
-        assert_eq!(resume_point(p, 3, &statsd_pairs), 0);
+        assert_eq!(resume_point(p, 14, statsd_pairs), 6);
+        assert_eq!(resume_point(p, 8, statsd_pairs), 6);
+        assert_eq!(resume_point(p, 3, statsd_pairs), 0);
     }
 }

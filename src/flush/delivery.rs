@@ -11,10 +11,7 @@ use crate::encode::{PayloadWriter, PickleWire};
 use crate::stats::{StatsCells, add};
 use crate::transport::{SendError, Transport};
 
-use super::backlog::{Backlog, count_lines, resume_point};
-
-/// Which line must travel with the line before it (see `Encoder::chunk_rule`).
-pub(crate) type ChunkRule = fn(&[u8], &[u8]) -> bool;
+use super::backlog::{Backlog, ChunkRule, count_lines, resume_point};
 
 /// See the module docs.
 #[derive(Debug)]
@@ -80,13 +77,12 @@ impl Delivery {
             match result {
                 Ok(()) => count_sent(stats, payload.len(), u64::from(lines)),
                 Err(error) if transport.is_stream() => {
-                    let continues = self.continues;
-                    let from = resume_point(payload, error.written(), &continues);
+                    let from = resume_point(payload, error.written(), self.continues);
                     count_partial(stats, &payload[..from]);
-                    let mut dropped = self.backlog.push(&payload[from..], &continues);
+                    let mut dropped = self.backlog.push(&payload[from..], self.continues);
                     while let Some((rest, _)) = self.writer.payload(self.next_payload) {
                         self.next_payload += 1;
-                        dropped += self.backlog.push(rest, &continues);
+                        dropped += self.backlog.push(rest, self.continues);
                     }
                     add(&stats.lines_dropped_send, dropped);
                     return;
@@ -128,8 +124,7 @@ impl Delivery {
                     self.backlog.consume(len);
                 }
                 Err(error) => {
-                    let continues = self.continues;
-                    let done = resume_point(piece, error.written(), &continues);
+                    let done = resume_point(piece, error.written(), self.continues);
                     count_partial(stats, &piece[..done]);
                     self.backlog.consume(done);
                     return false;
