@@ -3,10 +3,12 @@
 //! little-endian length (what the Datadog Agent reads).
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use socket2::SockRef;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
@@ -19,10 +21,14 @@ enum Conn {
 }
 
 impl Conn {
-    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Reads straight from the socket. Not `try_read`: tokio answers that from its cached
+    /// readiness, which does not know about a FIN until its driver next polls, so a peer
+    /// that has just closed would look open and the next write would go into a dead
+    /// connection. The socket is non-blocking (tokio made it so), so this never waits.
+    fn read_now(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
         match self {
-            Self::Tcp(s) => s.try_read(buf),
-            Self::Unix(s) => s.try_read(buf),
+            Self::Tcp(s) => SockRef::from(s).recv(buf),
+            Self::Unix(s) => SockRef::from(s).recv(buf),
         }
     }
 
@@ -79,9 +85,9 @@ impl StreamTransport {
     /// connection and losing what the kernel accepted.
     pub(crate) fn check_peer(&mut self) -> bool {
         let Some(conn) = &self.conn else { return false };
-        let mut scratch = [0u8; 256];
+        let mut scratch = [MaybeUninit::<u8>::uninit(); 256];
         let open = loop {
-            match conn.try_read(&mut scratch) {
+            match conn.read_now(&mut scratch) {
                 Ok(0) => break false,
                 // Receivers do not talk back; whatever they sent is discarded.
                 Ok(_) => {}
@@ -197,4 +203,45 @@ async fn write_all(conn: &Conn, bytes: &[u8], deadline: Instant) -> Result<(), S
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_peer_that_just_closed_is_seen_before_the_runtime_polls_again() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut t = StreamTransport::new(Duration::from_secs(1), false);
+        t.conn = Some(Conn::Tcp(
+            TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+        ));
+        assert!(t.check_peer(), "a live peer is open");
+        let (server, _) = listener.accept().unwrap();
+        drop(server);
+        // No await between the close and the check: tokio's driver has not seen the FIN.
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!t.check_peer(), "the FIN is seen without the driver");
+        assert!(!t.has_connection());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn bytes_a_receiver_sends_back_are_discarded_and_the_peer_stays_open() {
+        use std::io::Write as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut t = StreamTransport::new(Duration::from_secs(1), false);
+        t.conn = Some(Conn::Tcp(
+            TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap(),
+        ));
+        let (mut server, _) = listener.accept().unwrap();
+        server.write_all(&[b'x'; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(t.check_peer());
+        assert!(t.check_peer());
+        drop(server);
+    }
 }
