@@ -49,6 +49,10 @@ const MAX_PICKLE_FRAME: usize = 1_000_000;
 
 /// Largest per-interval sample cap: 1 MiB of slots per histogram at most.
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
+/// Default cap on live series: generous for one process, yet bounded (about 50 MB).
+const DEFAULT_MAX_SERIES: usize = 100_000;
+/// Default idle time after which a series no handle holds is removed.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The wire protocol the exporter speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +135,15 @@ pub struct ExporterBuilder {
     connect_timeout: Duration,
     resolve_interval: Duration,
     max_backlog_bytes: usize,
+    max_series: usize,
+    idle_timeout: Expiry,
+}
+
+/// Idle expiry as configured: the default adapts to the flush interval, a setting does not.
+#[derive(Debug, Clone, Copy)]
+enum Expiry {
+    Default,
+    Set(Option<Duration>),
 }
 
 impl ExporterBuilder {
@@ -238,6 +251,8 @@ impl ExporterBuilder {
             connect_timeout: Duration::from_secs(1),
             resolve_interval: Duration::from_secs(60),
             max_backlog_bytes: 8 * 1024 * 1024,
+            max_series: DEFAULT_MAX_SERIES,
+            idle_timeout: Expiry::Default,
         }
     }
 
@@ -431,6 +446,39 @@ impl ExporterBuilder {
         self
     }
 
+    /// The most series (distinct name and label sets, all kinds together) kept at once.
+    /// Past it, a *new* series gets a no-op handle and is counted in
+    /// [`ExporterStats::series_dropped`](crate::ExporterStats::series_dropped) (and logged
+    /// once); existing series keep working, and room freed by idle expiry is reused.
+    /// Defaults to 100 000; must not be zero. A runaway label (a user id, a URL with ids in it)
+    /// then costs a bounded amount of memory instead of all of it.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125").with_max_series(10_000);
+    /// # drop(builder);
+    /// ```
+    pub fn with_max_series(mut self, max: usize) -> Self {
+        self.max_series = max;
+        self
+    }
+
+    /// Removes series that recorded nothing for `timeout`, returning their memory; `None`
+    /// keeps every series forever. Defaults to 10 minutes (or two flush intervals, if longer);
+    /// must be at least the flush interval.
+    ///
+    /// Expiry never loses an update: a series is removed only while no handle to it exists
+    /// (a cached `Counter` keeps its series alive however idle) and it holds nothing unsent;
+    /// a later update simply creates it again. Nothing changes on the wire either, since idle
+    /// series send nothing, except for Graphite counters in
+    /// [`CounterMode::Total`](crate::CounterMode::Total), which are never expired because
+    /// their running total would restart.
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = Expiry::Set(timeout);
+        self
+    }
+
     fn config(&self) -> Result<Config, BuildError> {
         if let Some(e) = &self.env_error {
             return Err(BuildError::InvalidEnvironment {
@@ -490,6 +538,18 @@ impl ExporterBuilder {
         if self.connect_timeout.is_zero() {
             return invalid("with_connect_timeout", "must not be zero");
         }
+        if self.max_series == 0 {
+            return invalid("with_max_series", "must not be zero");
+        }
+        let idle_timeout = match self.idle_timeout {
+            Expiry::Default => {
+                Some(DEFAULT_IDLE_TIMEOUT.max(self.flush_interval.saturating_mul(2)))
+            }
+            Expiry::Set(timeout) => timeout,
+        };
+        if idle_timeout.is_some_and(|t| t < self.flush_interval) {
+            return invalid("with_idle_timeout", "must be at least the flush interval");
+        }
         let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
@@ -504,6 +564,8 @@ impl ExporterBuilder {
             connect_timeout: self.connect_timeout,
             resolve_interval: self.resolve_interval,
             max_backlog_bytes: self.max_backlog_bytes,
+            max_series: self.max_series,
+            idle_timeout,
         })
     }
 
@@ -683,11 +745,13 @@ impl ExporterBuilder {
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
         let config = self.config()?;
         let encoder = self.encoder()?;
+        let stats = Arc::new(StatsCells::default());
         let aggregate = Arc::new(Aggregate::new(
             config.default_histogram_unit,
             config.histogram_capacity,
+            config.max_series,
+            Arc::clone(&stats),
         ));
-        let stats = Arc::new(StatsCells::default());
         let shutdown_timeout = config.shutdown_timeout;
         tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
         let wire =
@@ -759,6 +823,12 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The statistics cells, for tests that drive the flusher themselves.
+    #[cfg(test)]
+    pub(crate) fn stats_cells(&self) -> Arc<StatsCells> {
+        Arc::clone(&self.stats)
+    }
+
     /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
     #[cfg(test)]
     pub(crate) fn into_flusher(self) -> Flusher {

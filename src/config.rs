@@ -246,6 +246,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) resolve_interval: Duration,
     pub(crate) max_backlog_bytes: usize,
+    pub(crate) max_series: usize,
+    pub(crate) idle_timeout: Option<Duration>,
 }
 
 #[cfg(test)]

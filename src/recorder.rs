@@ -37,21 +37,39 @@ impl Recorder for ExporterRecorder {
         }
     }
 
+    /// A no-op counter when the series limit refuses a new series.
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
+        let registry = self.aggregate.registry();
         self.aggregate
-            .registry()
-            .get_or_create_counter(key, |c| Counter::from_arc(Arc::clone(c)))
+            .admit(
+                key,
+                || registry.get_counter(key),
+                || registry.get_or_create_counter(key, Arc::clone),
+            )
+            .map_or_else(Counter::noop, Counter::from_arc)
     }
 
+    /// A no-op gauge when the series limit refuses a new series.
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
+        let registry = self.aggregate.registry();
         self.aggregate
-            .registry()
-            .get_or_create_gauge(key, |g| Gauge::from_arc(Arc::clone(g)))
+            .admit(
+                key,
+                || registry.get_gauge(key),
+                || registry.get_or_create_gauge(key, Arc::clone),
+            )
+            .map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
+    /// A no-op histogram when the series limit refuses a new series.
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
+        let registry = self.aggregate.registry();
         self.aggregate
-            .registry()
-            .get_or_create_histogram(key, |h| Histogram::from_arc(Arc::clone(h)))
+            .admit(
+                key,
+                || registry.get_histogram(key),
+                || registry.get_or_create_histogram(key, Arc::clone),
+            )
+            .map_or_else(Histogram::noop, Histogram::from_arc)
     }
 }

@@ -57,6 +57,11 @@ pub struct ExporterStats {
     pub connects: u64,
     /// Series known to the exporter.
     pub series: u64,
+    /// Registrations of new series refused because the live-series cap was reached (each
+    /// `counter!` call of a refused series counts once).
+    pub series_dropped: u64,
+    /// Idle series removed to return their memory.
+    pub series_expired: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher only.
@@ -76,6 +81,8 @@ pub(crate) struct StatsCells {
     pub(crate) send_errors: AtomicU64,
     pub(crate) connects: AtomicU64,
     pub(crate) series: AtomicU64,
+    pub(crate) series_dropped: AtomicU64,
+    pub(crate) series_expired: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -103,6 +110,8 @@ impl StatsCells {
             send_errors: get(&self.send_errors),
             connects: get(&self.connects),
             series: get(&self.series),
+            series_dropped: get(&self.series_dropped),
+            series_expired: get(&self.series_expired),
         }
     }
 }

@@ -26,6 +26,12 @@ impl CounterCell {
     }
 }
 
+impl super::Idle for CounterCell {
+    fn is_idle(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) == 0
+    }
+}
+
 impl CounterFn for CounterCell {
     fn increment(&self, value: u64) {
         // Relaxed: see `take`.

@@ -52,6 +52,12 @@ impl GaugeCell {
     }
 }
 
+impl super::Idle for GaugeCell {
+    fn is_idle(&self) -> bool {
+        !self.touched.load(Ordering::Relaxed)
+    }
+}
+
 impl GaugeFn for GaugeCell {
     fn increment(&self, value: f64) {
         self.add(value);

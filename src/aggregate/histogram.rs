@@ -129,6 +129,12 @@ impl HistogramCell {
     }
 }
 
+impl super::Idle for HistogramCell {
+    fn is_idle(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & TICKETS == 0
+    }
+}
+
 impl HistogramFn for HistogramCell {
     fn record(&self, value: f64) {
         // AcqRel: the ticket must name the buffer the flusher has not drained yet.

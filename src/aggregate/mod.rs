@@ -6,6 +6,15 @@
 //! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
 //! list, so a flush never takes the registry's locks and never clones a key.
 //!
+//! Two bounds keep memory in check:
+//! - **Cardinality**: at most `max_series` live series. Past it, registering a *new* series
+//!   returns a no-op handle and is counted; existing series keep working.
+//! - **Expiry**: the flusher asks [`Aggregate::retire`] to remove series it found idle. A
+//!   series is removed only under the registry's write lock, only when nobody but the
+//!   registry and the flusher holds its cell (no cached handle anywhere, no lookup in
+//!   flight) and only when the cell has recorded nothing since it was drained. So no update
+//!   can land in a removed cell: a later update registers a fresh series.
+//!
 //! Nothing here does I/O or reads a clock.
 
 mod counter;
@@ -13,6 +22,7 @@ mod gauge;
 mod histogram;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_queue::SegQueue;
@@ -24,6 +34,13 @@ pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
 
 use crate::encode::SampleUnit;
+use crate::stats::{StatsCells, add};
+
+/// A cell that can tell it holds nothing the flusher has not taken.
+pub(crate) trait Idle {
+    /// True when nothing was recorded since the flusher last drained the cell.
+    fn is_idle(&self) -> bool;
+}
 
 /// A series the flusher has not seen yet.
 #[derive(Debug)]
@@ -42,6 +59,8 @@ pub(crate) struct AggregateStorage {
     units: Mutex<HashMap<String, SampleUnit>>,
     default_unit: SampleUnit,
     histogram_capacity: usize,
+    /// Series in the registry: created here, removed by [`Aggregate::retire`].
+    live: AtomicUsize,
 }
 
 impl AggregateStorage {
@@ -62,6 +81,7 @@ impl Storage<Key> for AggregateStorage {
     type Histogram = Arc<HistogramCell>;
 
     fn counter(&self, key: &Key) -> Self::Counter {
+        self.live.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(CounterCell::default());
         self.new_series
             .push(NewSeries::Counter(key.clone(), Arc::clone(&cell)));
@@ -69,6 +89,7 @@ impl Storage<Key> for AggregateStorage {
     }
 
     fn gauge(&self, key: &Key) -> Self::Gauge {
+        self.live.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(GaugeCell::default());
         self.new_series
             .push(NewSeries::Gauge(key.clone(), Arc::clone(&cell)));
@@ -76,6 +97,7 @@ impl Storage<Key> for AggregateStorage {
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
+        self.live.fetch_add(1, Ordering::Relaxed);
         let cell = Arc::new(HistogramCell::new(
             self.histogram_capacity,
             self.unit_for(key.name()),
@@ -90,21 +112,81 @@ impl Storage<Key> for AggregateStorage {
 #[derive(Debug)]
 pub(crate) struct Aggregate {
     registry: Registry<Key, AggregateStorage>,
+    max_series: usize,
+    stats: Arc<StatsCells>,
+    /// Set once the cardinality cap has been logged.
+    warned: AtomicBool,
 }
 
 impl Aggregate {
     /// `default_unit` applies to histograms no `describe_histogram` call gave a unit;
-    /// `histogram_capacity` bounds the samples each histogram keeps per interval.
-    pub(crate) fn new(default_unit: SampleUnit, histogram_capacity: usize) -> Self {
+    /// `histogram_capacity` bounds the samples each histogram keeps per interval;
+    /// `max_series` bounds the live series. Refused series are counted in `stats`.
+    pub(crate) fn new(
+        default_unit: SampleUnit,
+        histogram_capacity: usize,
+        max_series: usize,
+        stats: Arc<StatsCells>,
+    ) -> Self {
         let storage = AggregateStorage {
             new_series: SegQueue::new(),
             units: Mutex::new(HashMap::new()),
             default_unit,
             histogram_capacity,
+            live: AtomicUsize::new(0),
         };
         Self {
             registry: Registry::new(storage),
+            max_series,
+            stats,
+            warned: AtomicBool::new(false),
         }
+    }
+
+    /// The cell for `key`: `lookup` finds an existing one, `create` finds or makes one. While
+    /// there is room, one `create` call (a read-locked probe for an existing series); at the
+    /// cap, only existing series are found and a new one is refused (`None`, counted).
+    ///
+    /// Threads creating series at the same instant can pass the cap by at most their number.
+    pub(crate) fn admit<C>(
+        &self,
+        key: &Key,
+        lookup: impl FnOnce() -> Option<Arc<C>>,
+        create: impl FnOnce() -> Arc<C>,
+    ) -> Option<Arc<C>> {
+        if self.storage().live.load(Ordering::Relaxed) < self.max_series {
+            return Some(create());
+        }
+        let found = lookup();
+        if found.is_none() {
+            add(&self.stats.series_dropped, 1);
+            if !self.warned.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    max_series = self.max_series,
+                    metric = key.name(),
+                    "metrics series limit reached; new series are dropped (counted in stats)"
+                );
+            }
+        }
+        found
+    }
+
+    /// Removes from the registry each series whose cell address is in `candidates` (sorted)
+    /// and that is still idle and held by nobody but the registry and the flusher; the
+    /// removed addresses go to `removed`. See the module docs for why this is race-free.
+    pub(crate) fn retire(&self, candidates: &Candidates, removed: &mut Removed) {
+        let before = removed.len();
+        self.registry
+            .retain_counters(retire_filter(&candidates.counters, &mut removed.counters));
+        self.registry
+            .retain_gauges(retire_filter(&candidates.gauges, &mut removed.gauges));
+        self.registry.retain_histograms(retire_filter(
+            &candidates.histograms,
+            &mut removed.histograms,
+        ));
+        let gone = removed.len() - before;
+        self.storage().live.fetch_sub(gone, Ordering::Relaxed);
+        add(&self.stats.series_expired, gone as u64);
     }
 
     pub(crate) fn registry(&self) -> &Registry<Key, AggregateStorage> {
@@ -130,5 +212,166 @@ impl Aggregate {
                 cell.set_unit(unit);
             }
         });
+    }
+}
+
+/// Cell addresses (sorted) the flusher proposes for removal, by kind.
+pub(crate) type Candidates = ByKind;
+/// Cell addresses removed from the registry, by kind.
+pub(crate) type Removed = ByKind;
+
+/// Cell addresses, by kind of series.
+#[derive(Debug, Default)]
+pub(crate) struct ByKind {
+    pub(crate) counters: Vec<usize>,
+    pub(crate) gauges: Vec<usize>,
+    pub(crate) histograms: Vec<usize>,
+}
+
+impl ByKind {
+    pub(crate) fn len(&self) -> usize {
+        self.counters.len() + self.gauges.len() + self.histograms.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.counters.clear();
+        self.gauges.clear();
+        self.histograms.clear();
+    }
+}
+
+/// The address the flusher and the registry both know a cell by.
+pub(crate) fn cell_address<C>(cell: &Arc<C>) -> usize {
+    Arc::as_ptr(cell).addr()
+}
+
+/// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock, so
+/// no lookup can clone the cell meanwhile: a strong count of 2 (registry and flusher) means
+/// no handle exists anywhere, and an idle cell stays idle.
+fn retire_filter<'a, C: Idle>(
+    candidates: &'a [usize],
+    removed: &'a mut Vec<usize>,
+) -> impl FnMut(&Key, &Arc<C>) -> bool + 'a {
+    move |_, cell| {
+        let address = cell_address(cell);
+        let retire = candidates.binary_search(&address).is_ok()
+            && Arc::strong_count(cell) == 2
+            && cell.is_idle();
+        if retire {
+            removed.push(address);
+        }
+        !retire
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use metrics::{CounterFn, GaugeFn};
+
+    use super::*;
+
+    fn aggregate(max_series: usize) -> (Aggregate, Arc<StatsCells>) {
+        let stats = Arc::new(StatsCells::default());
+        let a = Aggregate::new(SampleUnit::Seconds, 16, max_series, Arc::clone(&stats));
+        (a, stats)
+    }
+
+    fn counter(a: &Aggregate, name: &'static str) -> Option<Arc<CounterCell>> {
+        let key = Key::from_static_name(name);
+        let r = a.registry();
+        a.admit(
+            &key,
+            || r.get_counter(&key),
+            || r.get_or_create_counter(&key, Arc::clone),
+        )
+    }
+
+    fn drain_new(a: &Aggregate) -> Vec<NewSeries> {
+        std::iter::from_fn(|| a.storage().pop_new()).collect()
+    }
+
+    #[test]
+    fn past_the_cap_new_series_are_refused_and_counted_but_existing_ones_work() {
+        let (a, stats) = aggregate(2);
+        let x = counter(&a, "x").unwrap();
+        assert!(counter(&a, "y").is_some());
+        assert!(counter(&a, "z").is_none(), "a third series is refused");
+        assert!(counter(&a, "z").is_none());
+        assert_eq!(stats.snapshot().series_dropped, 2);
+        let again = counter(&a, "x").expect("an existing series is still found");
+        assert!(Arc::ptr_eq(&x, &again));
+        assert_eq!(
+            drain_new(&a).len(),
+            2,
+            "refused series never reach the flusher"
+        );
+    }
+
+    #[test]
+    fn retiring_frees_room_and_skips_held_or_busy_cells() {
+        let (a, stats) = aggregate(3);
+        let held = counter(&a, "held").unwrap();
+        drop(counter(&a, "idle"));
+        drop(counter(&a, "busy"));
+        // The flusher's own references, as `SeriesSet` keeps them.
+        let tracked: Vec<(String, usize, NewSeries)> = drain_new(&a)
+            .into_iter()
+            .map(|n| match &n {
+                NewSeries::Counter(k, c) => (k.name().to_owned(), cell_address(c), n),
+                _ => unreachable!(),
+            })
+            .collect();
+        a.registry()
+            .get_counter(&Key::from_static_name("busy"))
+            .unwrap()
+            .increment(1);
+        let mut candidates = ByKind {
+            counters: tracked.iter().map(|t| t.1).collect(),
+            ..ByKind::default()
+        };
+        candidates.counters.sort_unstable();
+        let mut removed = ByKind::default();
+        a.retire(&candidates, &mut removed);
+        let idle = tracked.iter().find(|t| t.0 == "idle").unwrap().1;
+        assert_eq!(
+            removed.counters,
+            [idle],
+            "only the unheld, idle series goes"
+        );
+        assert_eq!(stats.snapshot().series_expired, 1);
+        assert!(counter(&a, "new").is_some(), "its room is reused");
+        assert!(counter(&a, "newer").is_none());
+        held.increment(1);
+    }
+
+    #[test]
+    fn an_expired_series_updated_again_is_created_afresh() {
+        let (a, _) = aggregate(10);
+        let key = Key::from_static_name("g");
+        let r = a.registry();
+        let g = || {
+            a.admit(
+                &key,
+                || r.get_gauge(&key),
+                || r.get_or_create_gauge(&key, Arc::clone),
+            )
+            .unwrap()
+        };
+        let first = cell_address(&g());
+        let new = drain_new(&a);
+        let mut candidates = ByKind::default();
+        candidates.gauges.push(first);
+        let mut removed = ByKind::default();
+        a.retire(&candidates, &mut removed);
+        assert_eq!(removed.gauges, [first]);
+        drop(new);
+        let fresh = g();
+        fresh.set(3.0);
+        assert_eq!(fresh.take(), Some(3.0));
+        assert_eq!(drain_new(&a).len(), 1, "the flusher hears of it again");
     }
 }

@@ -219,13 +219,14 @@ impl Flusher {
     /// outside input is the wall-clock time, read here for encoders that stamp it.
     pub(crate) fn collect(&mut self) {
         let unix_secs = self.clock.now().as_secs();
-        self.collect_at(FlushContext { unix_secs });
+        self.collect_at(FlushContext { unix_secs }, Instant::now());
     }
 
-    fn collect_at(&mut self, cx: FlushContext) {
+    fn collect_at(&mut self, cx: FlushContext, now: Instant) {
         let Self {
             aggregate,
             stats,
+            config,
             encoder,
             series,
             samples,
@@ -234,16 +235,18 @@ impl Flusher {
         } = self;
         delivery.start();
         let writer = delivery.writer();
-        series.absorb(aggregate.storage(), |key, out| encoder.render(key, out));
-        stats
-            .series
-            .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        series.absorb(aggregate.storage(), now, |key, out| {
+            encoder.render(key, out);
+        });
         let mut tally = EncodeTally::default();
         let mut unnamed = 0u64;
         let mut sampled_out = 0u64;
         let totals = encoder.counter_mode() == CounterMode::Total;
         for c in &mut series.counters {
             let delta = c.cell.take();
+            if delta != 0 {
+                c.last_active = now;
+            }
             c.total = c.total.wrapping_add(delta);
             // Deltas are sent when non-zero; running totals every flush once the counter exists.
             if delta == 0 && !totals {
@@ -256,8 +259,9 @@ impl Flusher {
                 unnamed += 1;
             }
         }
-        for g in &series.gauges {
+        for g in &mut series.gauges {
             if let Some(value) = g.cell.take() {
+                g.last_active = now;
                 if g.rendered.sendable() {
                     encoder.gauge(&g.rendered, value, cx, writer, &mut tally);
                 } else {
@@ -271,6 +275,7 @@ impl Flusher {
             if recorded == 0 {
                 continue;
             }
+            h.last_active = now;
             let kept = samples.len() as u64;
             sampled_out += recorded.saturating_sub(kept);
             if !h.rendered.sendable() {
@@ -289,6 +294,12 @@ impl Flusher {
             );
         }
         writer.finish();
+        if let Some(idle) = config.idle_timeout {
+            series.expire(aggregate, now, idle, totals);
+        }
+        stats
+            .series
+            .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
         add(&stats.values_dropped_invalid, tally.invalid_values);
         add(&stats.lines_dropped_too_long, tally.too_long);
         add(&stats.values_dropped_unnamed, unnamed);

@@ -1,10 +1,15 @@
 //! `SeriesSet`: the flusher's own list of every series, each with its wire form rendered once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use metrics::Key;
+use tokio::time::Instant;
 
-use crate::aggregate::{AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries};
+use crate::aggregate::{
+    Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries,
+    cell_address,
+};
 use crate::encode::{Rendered, SlotCarry};
 
 /// One series as the flusher tracks it.
@@ -17,6 +22,17 @@ pub(crate) struct Tracked<C> {
     pub(crate) total: u64,
     /// Graphite: what this series already sent for the current carbon slot.
     pub(crate) carry: SlotCarry,
+    /// When the series last had something to send (or was created).
+    pub(crate) last_active: Instant,
+}
+
+impl<C> Tracked<C> {
+    /// Whether the series may be retired: idle for `idle`, and held by nobody but the
+    /// registry and us (a cheap pre-check; `Aggregate::retire` re-checks under the lock).
+    fn expired(&self, now: Instant, idle: Duration) -> bool {
+        now.saturating_duration_since(self.last_active) >= idle
+            && Arc::strong_count(&self.cell) == 2
+    }
 }
 
 /// Every series the flusher knows, by kind. Owned by the flusher alone: no locks.
@@ -25,6 +41,9 @@ pub(crate) struct SeriesSet {
     pub(crate) counters: Vec<Tracked<CounterCell>>,
     pub(crate) gauges: Vec<Tracked<GaugeCell>>,
     pub(crate) histograms: Vec<Tracked<HistogramCell>>,
+    /// Scratch lists for expiry, kept to avoid allocating in a flush.
+    candidates: ByKind,
+    removed: ByKind,
 }
 
 impl SeriesSet {
@@ -33,17 +52,55 @@ impl SeriesSet {
     pub(crate) fn absorb(
         &mut self,
         storage: &AggregateStorage,
+        now: Instant,
         mut render: impl FnMut(&Key, &mut Rendered),
     ) {
         while let Some(new) = storage.pop_new() {
             match new {
-                NewSeries::Counter(key, cell) => self.counters.push(track(&key, cell, &mut render)),
-                NewSeries::Gauge(key, cell) => self.gauges.push(track(&key, cell, &mut render)),
+                NewSeries::Counter(key, cell) => {
+                    self.counters.push(track(&key, cell, now, &mut render));
+                }
+                NewSeries::Gauge(key, cell) => {
+                    self.gauges.push(track(&key, cell, now, &mut render));
+                }
                 NewSeries::Histogram(key, cell) => {
-                    self.histograms.push(track(&key, cell, &mut render));
+                    self.histograms.push(track(&key, cell, now, &mut render));
                 }
             }
         }
+    }
+
+    /// Retires the series idle for at least `idle` that no handle holds, from the registry
+    /// and from this set; with `keep_counters`, counters stay (their running total is
+    /// state). Call it right after draining, so retired cells held nothing unsent.
+    pub(crate) fn expire(
+        &mut self,
+        aggregate: &Aggregate,
+        now: Instant,
+        idle: Duration,
+        keep_counters: bool,
+    ) {
+        let Self {
+            counters,
+            gauges,
+            histograms,
+            candidates,
+            removed,
+        } = self;
+        candidates.clear();
+        removed.clear();
+        if !keep_counters {
+            propose(counters, &mut candidates.counters, now, idle);
+        }
+        propose(gauges, &mut candidates.gauges, now, idle);
+        propose(histograms, &mut candidates.histograms, now, idle);
+        if candidates.is_empty() {
+            return;
+        }
+        aggregate.retire(candidates, removed);
+        drop_removed(counters, &mut removed.counters);
+        drop_removed(gauges, &mut removed.gauges);
+        drop_removed(histograms, &mut removed.histograms);
     }
 
     /// Number of series tracked.
@@ -52,7 +109,12 @@ impl SeriesSet {
     }
 }
 
-fn track<C>(key: &Key, cell: Arc<C>, render: &mut impl FnMut(&Key, &mut Rendered)) -> Tracked<C> {
+fn track<C>(
+    key: &Key,
+    cell: Arc<C>,
+    now: Instant,
+    render: &mut impl FnMut(&Key, &mut Rendered),
+) -> Tracked<C> {
     let mut rendered = Rendered::default();
     render(key, &mut rendered);
     Tracked {
@@ -60,5 +122,25 @@ fn track<C>(key: &Key, cell: Arc<C>, render: &mut impl FnMut(&Key, &mut Rendered
         rendered,
         total: 0,
         carry: SlotCarry::default(),
+        last_active: now,
     }
+}
+
+/// Appends the addresses of `list`'s expired series to `out`, sorted.
+fn propose<C>(list: &[Tracked<C>], out: &mut Vec<usize>, now: Instant, idle: Duration) {
+    out.extend(
+        list.iter()
+            .filter(|t| t.expired(now, idle))
+            .map(|t| cell_address(&t.cell)),
+    );
+    out.sort_unstable();
+}
+
+/// Forgets the series whose cells the registry just removed.
+fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) {
+    if removed.is_empty() {
+        return;
+    }
+    removed.sort_unstable();
+    list.retain(|t| removed.binary_search(&cell_address(&t.cell)).is_err());
 }

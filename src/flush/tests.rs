@@ -101,3 +101,46 @@ async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time()
     drop(commands);
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_series_that_no_handle_holds_expire_and_return_when_updated_again() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(10))
+        .with_idle_timeout(Some(Duration::from_secs(30)))
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let held = metrics::with_local_recorder(&recorder, || metrics::counter!("held"));
+    let bump =
+        |n| metrics::with_local_recorder(&recorder, || metrics::counter!("passing").increment(n));
+    let mut buf = [0u8; 128];
+
+    held.increment(1);
+    bump(1);
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"held:1|c\npassing:1|c");
+    assert_eq!(stats.snapshot().series, 2);
+
+    // Last active at 10 s; the tick at 40 s finds `passing` idle for 30 s and unheld.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(stats.snapshot().series_expired, 0, "not before the timeout");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let s = stats.snapshot();
+    assert_eq!(
+        (s.series, s.series_expired),
+        (1, 1),
+        "the cached handle keeps `held`"
+    );
+
+    bump(2);
+    held.increment(3);
+    let n = socket.recv(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"held:3|c\npassing:2|c");
+    assert_eq!(stats.snapshot().series, 2);
+    drop(commands);
+    task.await.unwrap();
+}
