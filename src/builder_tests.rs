@@ -175,3 +175,23 @@ fn graphite_refuses_sub_second_intervals_and_colliding_percentiles() {
     );
     assert!(err(g().with_percentiles([0.0])).contains("(0, 1]"));
 }
+
+#[test]
+fn memory_bounds_are_validated_and_the_default_expiry_follows_long_intervals() {
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    assert!(err(statsd().with_max_series(0)).starts_with("invalid setting with_max_series:"));
+    assert!(
+        err(statsd()
+            .with_flush_interval(Duration::from_secs(60))
+            .with_idle_timeout(Some(Duration::from_secs(59))))
+        .starts_with("invalid setting with_idle_timeout:")
+    );
+    let idle = |b: ExporterBuilder| b.config().unwrap().idle_timeout;
+    assert_eq!(idle(statsd()), Some(Duration::from_secs(600)));
+    assert_eq!(
+        idle(statsd().with_flush_interval(Duration::from_secs(3600))),
+        Some(Duration::from_secs(7200)),
+        "a long interval is not an error when the timeout was not chosen"
+    );
+    assert_eq!(idle(statsd().with_idle_timeout(None)), None);
+}
