@@ -55,6 +55,11 @@ pub struct ExporterStats {
     pub send_errors: u64,
     /// Connections established (stream transports), including reconnects.
     pub connects: u64,
+    /// Stream lines the kernel accepted (so also in `lines_sent`) on a connection that then
+    /// ended abruptly: reset by the receiver (e.g. killed while our data sat unread) or broken
+    /// under a write. The receiver may or may not have read them. A receiver that closes
+    /// cleanly, or is still connected at the next flush, confirms what it got.
+    pub lines_possibly_lost: u64,
     /// Series known to the exporter.
     pub series: u64,
     /// Registrations of new series refused because the live-series cap was reached (each
@@ -80,6 +85,7 @@ pub(crate) struct StatsCells {
     pub(crate) samples_sampled_out: AtomicU64,
     pub(crate) send_errors: AtomicU64,
     pub(crate) connects: AtomicU64,
+    pub(crate) lines_possibly_lost: AtomicU64,
     pub(crate) series: AtomicU64,
     pub(crate) series_dropped: AtomicU64,
     pub(crate) series_expired: AtomicU64,
@@ -109,6 +115,7 @@ impl StatsCells {
             samples_sampled_out: get(&self.samples_sampled_out),
             send_errors: get(&self.send_errors),
             connects: get(&self.connects),
+            lines_possibly_lost: get(&self.lines_possibly_lost),
             series: get(&self.series),
             series_dropped: get(&self.series_dropped),
             series_expired: get(&self.series_expired),

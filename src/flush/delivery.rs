@@ -9,7 +9,7 @@
 use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
 use crate::stats::{StatsCells, add};
-use crate::transport::{SendError, Transport};
+use crate::transport::{SendError, Transport, Verdict};
 
 use super::backlog::{Backlog, ChunkRule, count_lines, resume_point};
 
@@ -23,6 +23,8 @@ pub(crate) struct Delivery {
     /// Graphite pickle: each plaintext payload goes out as a pickle frame.
     wire: Option<PickleWire>,
     continues: ChunkRule,
+    /// Stream lines the kernel accepted whose fate the transport has not told yet.
+    unconfirmed: u64,
 }
 
 impl Delivery {
@@ -33,7 +35,16 @@ impl Delivery {
             next_payload: 0,
             wire,
             continues,
+            unconfirmed: 0,
         }
+    }
+
+    /// Settles the lines sent on a stream since the last verdict: a connection that ended in
+    /// a reset (or a failed write) makes them "possibly lost" (counted; they are also in
+    /// `lines_sent`, as the kernel took them). Call after `Transport::ready` (`send_backlog`
+    /// starts with it); `deliver` and `send_backlog` call it after a failure too.
+    pub(crate) fn settle(&mut self, transport: &mut Transport, stats: &StatsCells) {
+        settle(&mut self.unconfirmed, transport, stats);
     }
 
     /// The writer for the next batch of lines.
@@ -75,10 +86,15 @@ impl Delivery {
             // Only now: a send cancelled by the shutdown deadline still counts as unsent.
             self.next_payload += 1;
             match result {
-                Ok(()) => count_sent(stats, payload.len(), u64::from(lines)),
+                Ok(()) => {
+                    count_sent(stats, payload.len(), u64::from(lines));
+                    accepted(&mut self.unconfirmed, transport, u64::from(lines));
+                }
                 Err(error) if transport.is_stream() => {
                     let from = resume_point(payload, error.written(), self.continues);
-                    count_partial(stats, &payload[..from]);
+                    let partial = count_partial(stats, &payload[..from]);
+                    accepted(&mut self.unconfirmed, transport, partial);
+                    settle(&mut self.unconfirmed, transport, stats);
                     let mut dropped = self.backlog.push(&payload[from..], self.continues);
                     while let Some((rest, _)) = self.writer.payload(self.next_payload) {
                         self.next_payload += 1;
@@ -115,23 +131,43 @@ impl Delivery {
         transport: &mut Transport,
         stats: &StatsCells,
     ) -> bool {
+        self.settle(transport, stats);
         while !self.backlog.is_empty() {
             let piece = self.backlog.front(self.writer.max_len());
             match send(&mut self.wire, transport, piece, stats).await {
                 Ok(()) => {
-                    let len = piece.len();
-                    count_sent(stats, len, count_lines(piece));
+                    let (len, lines) = (piece.len(), count_lines(piece));
+                    count_sent(stats, len, lines);
+                    accepted(&mut self.unconfirmed, transport, lines);
                     self.backlog.consume(len);
                 }
                 Err(error) => {
                     let done = resume_point(piece, error.written(), self.continues);
-                    count_partial(stats, &piece[..done]);
+                    let partial = count_partial(stats, &piece[..done]);
+                    accepted(&mut self.unconfirmed, transport, partial);
+                    settle(&mut self.unconfirmed, transport, stats);
                     self.backlog.consume(done);
                     return false;
                 }
             }
         }
         true
+    }
+}
+
+/// See [`Delivery::settle`].
+fn settle(unconfirmed: &mut u64, transport: &mut Transport, stats: &StatsCells) {
+    match transport.take_verdict() {
+        Verdict::Pending => {}
+        Verdict::Delivered => *unconfirmed = 0,
+        Verdict::PossiblyLost => add(&stats.lines_possibly_lost, std::mem::take(unconfirmed)),
+    }
+}
+
+/// Counts lines a stream transport accepted, pending a verdict.
+fn accepted(unconfirmed: &mut u64, transport: &Transport, lines: u64) {
+    if transport.is_stream() {
+        *unconfirmed += lines;
     }
 }
 
@@ -142,10 +178,13 @@ fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
     add(&stats.lines_sent, lines);
 }
 
-/// Counts the whole lines at the start of a stream payload that went out before a failure.
-fn count_partial(stats: &StatsCells, written: &[u8]) {
+/// Counts the whole lines at the start of a stream payload that went out before a failure;
+/// returns their number.
+fn count_partial(stats: &StatsCells, written: &[u8]) -> u64 {
+    let lines = count_lines(written);
     add(&stats.bytes_sent, written.len() as u64);
-    add(&stats.lines_sent, count_lines(written));
+    add(&stats.lines_sent, lines);
+    lines
 }
 
 /// Sends one payload as is, or as a pickle frame. A frame cut anywhere delivered nothing

@@ -166,7 +166,9 @@ impl Flusher {
     /// One regular flush.
     pub(crate) async fn flush(&mut self, transport: &mut Transport) {
         add(&self.stats.flushes, 1);
-        if !transport.ready(Instant::now(), &self.stats).await {
+        let ready = transport.ready(Instant::now(), &self.stats).await;
+        self.delivery.settle(transport, &self.stats);
+        if !ready {
             // Keep everything in the aggregate until the destination is back.
             return;
         }

@@ -144,3 +144,61 @@ async fn idle_series_that_no_handle_holds_expire_and_return_when_updated_again()
     drop(commands);
     task.await.unwrap();
 }
+
+/// Flushes through the command channel and waits for the reply.
+async fn flush_now(commands: &mpsc::UnboundedSender<Command>) {
+    let (tx, done) = tokio::sync::oneshot::channel();
+    commands
+        .send(Command::Flush(super::Reply::Async(tx)))
+        .unwrap();
+    done.await.unwrap();
+}
+
+#[tokio::test]
+async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_close_does_not() {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("c"));
+    let gauge = metrics::with_local_recorder(&recorder, || metrics::gauge!("g"));
+    let accept = |expect: &'static [u8]| {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = vec![0u8; expect.len()];
+        conn.read_exact(&mut got).unwrap();
+        assert_eq!(got, expect);
+        conn
+    };
+
+    // Two lines go out; the receiver then dies with them unread as far as we can tell (RST).
+    counter.increment(5);
+    gauge.set(1.0);
+    flush_now(&commands).await;
+    let conn = accept(b"c:5|c\ng:1|g\n");
+    socket2::SockRef::from(&conn)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    counter.increment(2);
+    flush_now(&commands).await;
+    let conn = accept(b"c:2|c\n");
+    assert_eq!(stats.snapshot().lines_possibly_lost, 2);
+
+    // A clean close (FIN) after reading confirms what was sent: nothing more is suspect.
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    counter.increment(1);
+    flush_now(&commands).await;
+    let _conn = accept(b"c:1|c\n");
+    let s = stats.snapshot();
+    assert_eq!((s.lines_possibly_lost, s.lines_sent, s.connects), (2, 4, 3));
+    drop(commands);
+    task.await.unwrap();
+}

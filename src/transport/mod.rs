@@ -133,6 +133,7 @@ pub(crate) struct Transport {
     full: bool,
     failures: u32,
     retry_at: Option<Instant>,
+    verdict: Verdict,
 }
 
 impl Transport {
@@ -160,7 +161,14 @@ impl Transport {
             full: false,
             failures: 0,
             retry_at: None,
+            verdict: Verdict::Pending,
         }
+    }
+
+    /// What became of the bytes earlier writes handed to the kernel, learnt since the last
+    /// call: stream transports only (datagrams are fire-and-forget).
+    pub(crate) fn take_verdict(&mut self) -> Verdict {
+        std::mem::replace(&mut self.verdict, Verdict::Pending)
     }
 
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
@@ -200,7 +208,10 @@ impl Transport {
                 }
             }
             Socket::Stream(tcp) => {
-                if tcp.check_peer() {
+                let peer = tcp.check_peer();
+                self.verdict
+                    .note(peer == stream::Peer::Gone { abrupt: true });
+                if peer == stream::Peer::Open {
                     // A healthy connection follows DNS too: once the name no longer resolves
                     // to the peer we are connected to, move to the new address.
                     self.target.refresh(now, false, self.connect_timeout).await;
@@ -264,6 +275,8 @@ impl Transport {
             Err(e) => {
                 if let Socket::Stream(tcp) = &mut self.socket {
                     tcp.disconnect();
+                    // Whatever the kernel accepted on this connection may be stuck unread.
+                    self.verdict.note(true);
                 }
                 self.mark_down(Instant::now(), e, stats);
             }
@@ -303,6 +316,29 @@ impl Transport {
             self.retry_at = Some(now + backoff::delay(self.failures, random_unit()));
             self.failures = self.failures.saturating_add(1);
         }
+    }
+}
+
+/// The fate of stream bytes already handed to the kernel. The kernel cannot tell whether
+/// the receiver *read* them; we learn it indirectly, from how the connection ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing learnt yet.
+    Pending,
+    /// The connection was still open at the next flush, or closed cleanly: delivered as far
+    /// as TCP can tell.
+    Delivered,
+    /// The connection was reset, or a write on it failed: earlier bytes may be lost.
+    PossiblyLost,
+}
+
+impl Verdict {
+    /// Records an observation; a possible loss sticks until taken.
+    fn note(&mut self, abrupt: bool) {
+        *self = match (*self, abrupt) {
+            (_, true) | (Self::PossiblyLost, false) => Self::PossiblyLost,
+            (_, false) => Self::Delivered,
+        };
     }
 }
 

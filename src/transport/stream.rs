@@ -47,6 +47,16 @@ impl Conn {
     }
 }
 
+/// What [`StreamTransport::check_peer`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Connected, and the peer has not closed.
+    Open,
+    /// No connection (any more). `abrupt`: it ended in a reset, not a clean close, so data
+    /// the kernel accepted earlier may never have been read.
+    Gone { abrupt: bool },
+}
+
 /// A stream connection that is re-established, with backoff, when it breaks.
 #[derive(Debug)]
 pub(crate) struct StreamTransport {
@@ -83,23 +93,26 @@ impl StreamTransport {
     /// Drops the connection if the peer has closed it. A receiver that restarts gracefully
     /// closes its side; we notice here, *before* writing, instead of writing into a dead
     /// connection and losing what the kernel accepted.
-    pub(crate) fn check_peer(&mut self) -> bool {
-        let Some(conn) = &self.conn else { return false };
+    pub(crate) fn check_peer(&mut self) -> Peer {
+        let Some(conn) = &self.conn else {
+            return Peer::Gone { abrupt: false };
+        };
         let mut scratch = [MaybeUninit::<u8>::uninit(); 256];
-        let open = loop {
+        let peer = loop {
             match conn.read_now(&mut scratch) {
-                Ok(0) => break false,
+                Ok(0) => break Peer::Gone { abrupt: false },
                 // Receivers do not talk back; whatever they sent is discarded.
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Peer::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => break false,
+                // A reset: the peer died or closed with our data unread.
+                Err(_) => break Peer::Gone { abrupt: true },
             }
         };
-        if !open {
+        if peer != Peer::Open {
             self.conn = None;
         }
-        open
+        peer
     }
 
     /// Connects to the Unix socket at `path`, or to the first address of `target` that
@@ -218,17 +231,21 @@ mod tests {
                 .await
                 .unwrap(),
         ));
-        assert!(t.check_peer(), "a live peer is open");
+        assert_eq!(t.check_peer(), Peer::Open, "a live peer is open");
         let (server, _) = listener.accept().unwrap();
         drop(server);
         // No await between the close and the check: tokio's driver has not seen the FIN.
         std::thread::sleep(Duration::from_millis(20));
-        assert!(!t.check_peer(), "the FIN is seen without the driver");
+        assert_eq!(
+            t.check_peer(),
+            Peer::Gone { abrupt: false },
+            "the FIN is seen without the driver"
+        );
         assert!(!t.has_connection());
     }
 
     #[tokio::test(flavor = "current_thread")]
-    async fn bytes_a_receiver_sends_back_are_discarded_and_the_peer_stays_open() {
+    async fn bytes_a_receiver_sends_back_are_discarded_and_a_reset_is_reported_as_abrupt() {
         use std::io::Write as _;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut t = StreamTransport::new(Duration::from_secs(1), false);
@@ -240,8 +257,17 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         server.write_all(&[b'x'; 1000]).unwrap();
         std::thread::sleep(Duration::from_millis(20));
-        assert!(t.check_peer());
-        assert!(t.check_peer());
+        assert_eq!(t.check_peer(), Peer::Open);
+        assert_eq!(t.check_peer(), Peer::Open);
+        SockRef::from(&server)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
         drop(server);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            t.check_peer(),
+            Peer::Gone { abrupt: true },
+            "a reset is told apart from a clean close"
+        );
     }
 }
