@@ -77,6 +77,17 @@ impl Delivery {
         self.writer.buffered_len() + self.backlog.len()
     }
 
+    /// Moves the collected payloads to the backlog, for a destination that is down; the
+    /// oldest lines go first if the bound is reached (counted as dropped).
+    pub(crate) fn park(&mut self, stats: &StatsCells) {
+        let mut dropped = 0;
+        while let Some((payload, _)) = self.writer.payload(self.next_payload) {
+            self.next_payload += 1;
+            dropped += self.backlog.push(payload, self.continues);
+        }
+        add(&stats.lines_dropped_send, dropped);
+    }
+
     /// Sends the collected payloads. Datagram failures drop that payload (counted); a stream
     /// failure moves the rest, from the first chunk the kernel did not fully accept, to the
     /// backlog.

@@ -5,11 +5,12 @@
 //!    interval data and encodes it into the reusable [`PayloadWriter`];
 //! 2. [`Flusher::deliver`]: hands the payloads to the transport.
 //!
-//! When the destination is unreachable (a stream transport that is down), step 1 is skipped:
-//! counters keep summing in their cells, gauges keep their value and histograms keep a
-//! bounded reservoir, so nothing of the outage is lost or grows without bound. Stream payloads
-//! that fail mid-way go to a bounded [`Backlog`] and are sent first once the connection is
-//! back, resuming at the first line the kernel did not fully accept.
+//! When the destination is unreachable (a stream transport that is down, a Unix socket that
+//! is missing), counters keep summing in their cells and gauges keep their value, while each
+//! interval's histograms are encoded into the bounded [`Backlog`] (so every interval keeps
+//! its own samples, or its own Graphite summary and timestamp). Payloads that fail mid-way
+//! join the backlog too; it goes out first once the destination is back, resuming at the
+//! first line the kernel did not fully accept. Nothing of an outage grows without bound.
 
 mod backlog;
 mod delivery;
@@ -169,7 +170,11 @@ impl Flusher {
         let ready = transport.ready(Instant::now(), &self.stats).await;
         self.delivery.settle(transport, &self.stats);
         if !ready {
-            // Keep everything in the aggregate until the destination is back.
+            // Counters and gauges keep summing in the aggregate until the destination is
+            // back; this interval's histograms go to the bounded backlog, so each interval
+            // keeps its own samples (and, for Graphite, its own summary and timestamp).
+            self.collect_interval(What::Histograms);
+            self.delivery.park(&self.stats);
             return;
         }
         if !self.delivery.send_backlog(transport, &self.stats).await {
@@ -220,11 +225,15 @@ impl Flusher {
     /// Drains every cell and encodes the interval into `self.writer`. No I/O; the only
     /// outside input is the wall-clock time, read here for encoders that stamp it.
     pub(crate) fn collect(&mut self) {
-        let unix_secs = self.clock.now().as_secs();
-        self.collect_at(FlushContext { unix_secs }, Instant::now());
+        self.collect_interval(What::All);
     }
 
-    fn collect_at(&mut self, cx: FlushContext, now: Instant) {
+    fn collect_interval(&mut self, what: What) {
+        let unix_secs = self.clock.now().as_secs();
+        self.collect_at(FlushContext { unix_secs }, Instant::now(), what);
+    }
+
+    fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
         let Self {
             aggregate,
             stats,
@@ -244,7 +253,8 @@ impl Flusher {
         let mut unnamed = 0u64;
         let mut sampled_out = 0u64;
         let totals = encoder.counter_mode() == CounterMode::Total;
-        for c in &mut series.counters {
+        let all = what == What::All;
+        for c in series.counters.iter_mut().filter(|_| all) {
             let delta = c.cell.take();
             if delta != 0 {
                 c.last_active = now;
@@ -261,7 +271,7 @@ impl Flusher {
                 unnamed += 1;
             }
         }
-        for g in &mut series.gauges {
+        for g in series.gauges.iter_mut().filter(|_| all) {
             if let Some(value) = g.cell.take() {
                 g.last_active = now;
                 if g.rendered.sendable() {
@@ -296,7 +306,7 @@ impl Flusher {
             );
         }
         writer.finish();
-        if let Some(idle) = config.idle_timeout {
+        if let Some(idle) = config.idle_timeout.filter(|_| all) {
             series.expire(aggregate, now, idle, totals);
         }
         stats
@@ -307,6 +317,15 @@ impl Flusher {
         add(&stats.values_dropped_unnamed, unnamed);
         add(&stats.samples_sampled_out, sampled_out);
     }
+}
+
+/// What a collect takes from the cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum What {
+    /// Everything: a regular flush.
+    All,
+    /// Histograms only: the destination is down, so counters and gauges stay in the cells.
+    Histograms,
 }
 
 /// Time until the wall clock next reaches a multiple of `interval` (plus a few milliseconds,

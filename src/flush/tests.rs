@@ -202,3 +202,68 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
     drop(commands);
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_counters_in_the_cells()
+{
+    use std::io::Read as _;
+    // A port with nobody listening: the destination is down from the start.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://{addr}"))
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_histogram_max_samples(2)
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let (counter, histogram) = metrics::with_local_recorder(&recorder, || {
+        (metrics::counter!("c"), metrics::histogram!("h"))
+    });
+
+    // Three intervals while down: two samples each (the reservoir's whole capacity).
+    for interval in 0..3u32 {
+        counter.increment(1);
+        histogram.record(f64::from(interval * 10 + 1) / 1000.0);
+        histogram.record(f64::from(interval * 10 + 2) / 1000.0);
+        flush_now(&commands).await;
+    }
+    assert_eq!(stats.snapshot().lines_sent, 0);
+    assert_eq!(
+        stats.snapshot().samples_sampled_out,
+        0,
+        "no interval overflowed"
+    );
+
+    let listener = std::net::TcpListener::bind(addr).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut received = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let expected = b"h:1|ms\nh:2|ms\nh:11|ms\nh:12|ms\nh:21|ms\nh:22|ms\nc:3|c\n";
+    let mut conn = None;
+    while received.len() < expected.len() && std::time::Instant::now() < deadline {
+        // Past the reconnect backoff, a flush reconnects and sends the backlog first.
+        flush_now(&commands).await;
+        if conn.is_none() {
+            conn = listener.accept().ok().map(|(c, _)| c);
+        }
+        if let Some(c) = &mut conn {
+            c.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let mut buf = [0u8; 256];
+            if let Ok(n) = c.read(&mut buf) {
+                received.extend_from_slice(&buf[..n]);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        String::from_utf8_lossy(expected)
+    );
+    drop(commands);
+    task.await.unwrap();
+}
