@@ -60,6 +60,9 @@ pub struct ExporterStats {
     /// under a write. The receiver may or may not have read them. A receiver that closes
     /// cleanly, or is still connected at the next flush, confirms what it got.
     pub lines_possibly_lost: u64,
+    /// Flushes cut short by a panic inside the exporter (a bug: please report it). The
+    /// exporter keeps running; what that flush had not sent is lost.
+    pub flush_panics: u64,
     /// Series known to the exporter.
     pub series: u64,
     /// Registrations of new series refused because the live-series cap was reached (each
@@ -86,6 +89,7 @@ pub(crate) struct StatsCells {
     pub(crate) send_errors: AtomicU64,
     pub(crate) connects: AtomicU64,
     pub(crate) lines_possibly_lost: AtomicU64,
+    pub(crate) flush_panics: AtomicU64,
     pub(crate) series: AtomicU64,
     pub(crate) series_dropped: AtomicU64,
     pub(crate) series_expired: AtomicU64,
@@ -116,6 +120,7 @@ impl StatsCells {
             send_errors: get(&self.send_errors),
             connects: get(&self.connects),
             lines_possibly_lost: get(&self.lines_possibly_lost),
+            flush_panics: get(&self.flush_panics),
             series: get(&self.series),
             series_dropped: get(&self.series_dropped),
             series_expired: get(&self.series_expired),

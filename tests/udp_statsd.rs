@@ -268,3 +268,62 @@ fn ipv6_loopback_destinations_work() {
     let n = socket.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"v6:1|c");
 }
+
+/// A user's layer with a bug: it panics on one metric name.
+#[derive(Debug)]
+struct PanickyLayer<R>(R);
+
+impl<R: metrics::Recorder> metrics::Recorder for PanickyLayer<R> {
+    fn describe_counter(&self, k: metrics::KeyName, u: Option<Unit>, d: metrics::SharedString) {
+        self.0.describe_counter(k, u, d);
+    }
+    fn describe_gauge(&self, k: metrics::KeyName, u: Option<Unit>, d: metrics::SharedString) {
+        self.0.describe_gauge(k, u, d);
+    }
+    fn describe_histogram(&self, k: metrics::KeyName, u: Option<Unit>, d: metrics::SharedString) {
+        self.0.describe_histogram(k, u, d);
+    }
+    fn register_counter(&self, key: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Counter {
+        assert_ne!(key.name(), "boom", "the layer's bug");
+        self.0.register_counter(key, m)
+    }
+    fn register_gauge(&self, key: &metrics::Key, m: &metrics::Metadata<'_>) -> metrics::Gauge {
+        self.0.register_gauge(key, m)
+    }
+    fn register_histogram(
+        &self,
+        key: &metrics::Key,
+        m: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        self.0.register_histogram(key, m)
+    }
+}
+
+#[test]
+fn a_panic_in_a_users_layer_stops_neither_recording_nor_the_flusher() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    let layered = PanickyLayer(recorder);
+    metrics::with_local_recorder(&layered, || {
+        metrics::counter!("before").increment(1);
+        // Threads die in the layer, one of them while others record.
+        let boom = std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                metrics::with_local_recorder(&layered, || metrics::counter!("boom").increment(1));
+            });
+            metrics::counter!("during").increment(1);
+            t.join()
+        });
+        assert!(boom.is_err(), "the layer panicked");
+        metrics::counter!("after").increment(1);
+    });
+    guard.handle().flush().unwrap();
+    let lines = rx.wait_for(MAX, |l| l.len() >= 3);
+    assert_eq!(lines, ["before:1|c", "during:1|c", "after:1|c"]);
+    // And the flusher keeps going.
+    metrics::with_local_recorder(&layered, || metrics::counter!("later").increment(2));
+    guard.shutdown().unwrap();
+    let lines = rx.wait_for(MAX, |l| l.len() >= 4);
+    assert_eq!(lines[3], "later:2|c");
+}

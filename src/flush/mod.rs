@@ -14,6 +14,7 @@
 
 mod backlog;
 mod delivery;
+mod isolate;
 mod series;
 mod spawn;
 
@@ -69,6 +70,9 @@ pub(crate) struct Flusher {
     samples: Vec<f64>,
     delivery: Delivery,
     clock: WallClock,
+    /// Tests: makes the next collect panic.
+    #[cfg(test)]
+    pub(crate) inject_panic: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Where the flusher reads the wall-clock time it stamps on points (and aligns ticks to).
@@ -116,6 +120,8 @@ impl Flusher {
             samples: Vec::new(),
             delivery,
             clock: WallClock::System,
+            #[cfg(test)]
+            inject_panic: Arc::default(),
         }
     }
 
@@ -143,24 +149,52 @@ impl Flusher {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.flush(&mut transport).await,
+                _ = ticker.tick() => self.isolated_flush(&mut transport).await,
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        self.flush(&mut transport).await;
+                        self.isolated_flush(&mut transport).await;
                         reply.send();
                     }
                     Some(Command::Shutdown { deadline, reply }) => {
-                        self.final_flush(&mut transport, deadline).await;
+                        self.isolated_final_flush(&mut transport, deadline).await;
                         reply.send();
                         return;
                     }
                     None => {
                         let deadline = Instant::now() + self.config.shutdown_timeout;
-                        self.final_flush(&mut transport, deadline).await;
+                        self.isolated_final_flush(&mut transport, deadline).await;
                         return;
                     }
                 },
             }
+        }
+    }
+
+    /// One regular flush, with a panic inside it caught, logged and counted: the exporter
+    /// keeps running, and the next flush starts from a clean payload writer.
+    async fn isolated_flush(&mut self, transport: &mut Transport) {
+        let outcome = {
+            let mut flush = std::pin::pin!(self.flush(transport));
+            isolate::CatchPanic(flush.as_mut()).await
+        };
+        self.recover(outcome);
+    }
+
+    /// The final flush, isolated as [`isolated_flush`](Self::isolated_flush) is, so the
+    /// guard always gets its reply.
+    async fn isolated_final_flush(&mut self, transport: &mut Transport, deadline: Instant) {
+        let outcome = {
+            let mut flush = std::pin::pin!(self.final_flush(transport, deadline));
+            isolate::CatchPanic(flush.as_mut()).await
+        };
+        self.recover(outcome);
+    }
+
+    fn recover(&mut self, outcome: Result<(), String>) {
+        if let Err(message) = outcome {
+            add(&self.stats.flush_panics, 1);
+            tracing::error!(panic = %message, "a metrics flush panicked; this interval's unsent metrics are dropped, the exporter goes on (please report this bug)");
+            self.delivery.start();
         }
     }
 
@@ -234,6 +268,14 @@ impl Flusher {
     }
 
     fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
+        #[cfg(test)]
+        #[allow(clippy::panic, reason = "fault injection for the panic-isolation test")]
+        if self
+            .inject_panic
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            panic!("injected fault");
+        }
         let Self {
             aggregate,
             stats,

@@ -267,3 +267,35 @@ async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_coun
     drop(commands);
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_inside_a_flush_is_counted_and_the_next_flush_works() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let flusher = exporter.into_flusher();
+    let inject = std::sync::Arc::clone(&flusher.inject_panic);
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(flusher.run(rx));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("c"));
+    let mut buf = [0u8; 64];
+
+    inject.store(true, std::sync::atomic::Ordering::Relaxed);
+    counter.increment(1);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(stats.snapshot().flush_panics, 1);
+    // The panic struck before the cells were drained: the count is still there.
+    counter.increment(1);
+    let n = tokio::time::timeout(Duration::from_secs(30), socket.recv(&mut buf))
+        .await
+        .expect("the flusher is still running")
+        .unwrap();
+    assert_eq!(&buf[..n], b"c:2|c");
+    flush_now(&commands).await;
+    drop(commands);
+    task.await.unwrap();
+}
