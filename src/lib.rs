@@ -196,17 +196,51 @@
 //!
 //! # Delivery guarantees
 //!
-//! - Recording never blocks and never does I/O: sending happens on the flusher only.
-//! - While a TCP destination is down, nothing is drained: counters keep summing, gauges keep
-//!   their value, histograms keep their bounded reservoir. When it is back, the next flush
-//!   sends the aggregate of the whole outage.
-//! - A TCP write that fails mid-flush keeps the unsent lines (from the first line the kernel
-//!   did not fully accept) in a bounded backlog (8 MiB by default, oldest lines dropped first
-//!   and counted) and sends them first on the next connection.
-//! - UDP cannot report loss; send errors that the socket does report are counted.
-//! - At shutdown, the final flush has the shutdown timeout (5 s by default). What it cannot
-//!   deliver in that time is counted in [`ExporterStats::lines_dropped_shutdown`]; the guard
-//!   never hangs.
+//! What the exporter promises, each pinned down by a test (named in brackets) that fails
+//! without it:
+//!
+//! - **Recording never blocks** and never does I/O or takes a lock once a series exists:
+//!   sending happens on the flusher only. A stalled receiver stalls the flusher's writes
+//!   (each bounded by the write timeout), never a recording thread.
+//! - **Counters are exact.** An increment is one atomic add and a flush takes the delta with
+//!   one atomic swap, so every increment is in exactly one flush, under any number of
+//!   threads (`counters_from_several_threads_arrive_exactly_across_many_flushes`).
+//! - **Outages lose nothing that fits the bounds.** While a TCP or Unix-stream destination is
+//!   down (or a Unix socket is missing), counters keep summing in their cells and gauges keep
+//!   their last value; each missed interval's histogram samples (Graphite: summaries, with
+//!   their own timestamps) wait in the backlog. When the destination is back, the backlog
+//!   goes first, then the aggregate of the outage
+//!   (`during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_counters_in_the_cells`).
+//! - **Memory stays bounded however long the outage.** The backlog holds at most
+//!   [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) (8 MiB by default);
+//!   beyond it the oldest lines are dropped first and counted in
+//!   [`ExporterStats::lines_dropped_send`]. A line is never split, nor is the Etsy
+//!   negative-gauge pair (`0|g` then `-5|g`).
+//! - **A graceful receiver restart loses nothing.** Before each flush the exporter checks
+//!   whether the receiver closed the connection (reading the socket directly, not a cached
+//!   readiness), reconnects, and resends from the first line the kernel did not fully accept
+//!   (`a_peer_that_just_closed_is_seen_before_the_runtime_polls_again`).
+//! - **An abrupt death (kill -9) loses at most what the kernel had accepted**, and says so:
+//!   lines sent on a connection that then ends in a reset, or under a failed write, are
+//!   counted in [`ExporterStats::lines_possibly_lost`] (they are also in `lines_sent`). A
+//!   connection still open at the next flush, or closed cleanly, confirms them.
+//! - **Cardinality is capped.** At most [`with_max_series`](ExporterBuilder::with_max_series)
+//!   live series (100 000 by default); a new series beyond it gets a no-op handle and is
+//!   counted in [`ExporterStats::series_dropped`]; existing series keep working.
+//! - **Idle series return their memory.** A series that recorded nothing for
+//!   [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) (10 minutes by default) and
+//!   that no cached handle holds is removed ([`ExporterStats::series_expired`]); updating it
+//!   again creates it afresh. Removal happens under the registry's write lock and only for a
+//!   cell nobody else holds, so no update can be lost to it.
+//! - **Shutdown is bounded.** The final flush has the shutdown timeout (5 s by default). What
+//!   it cannot deliver in that time is counted in [`ExporterStats::lines_dropped_shutdown`];
+//!   the guard never hangs.
+//! - **No panic stops the exporter.** Encoders refuse what they cannot write (NaN, infinities,
+//!   names with nothing usable left) and count it; a panic inside a flush (a bug) is caught,
+//!   logged and counted in [`ExporterStats::flush_panics`], and the next flush proceeds. A
+//!   user's layer that panics costs only its own thread.
+//! - UDP cannot report loss; the send errors the socket does report (a full receive queue on
+//!   a Unix datagram socket, for one) drop that payload and are counted.
 //!
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
