@@ -1,0 +1,144 @@
+//! `build`, `install` and `build_client`; the [`Exporter`] they return.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::{ExporterBuilder, MAX_PICKLE_FRAME, Protocol};
+use crate::aggregate::Aggregate;
+use crate::client::GraphiteClient;
+use crate::encode::{Encoder, PickleWire};
+use crate::error::BuildError;
+use crate::flush::{Flusher, spawn};
+use crate::handle::{ExporterGuard, ExporterHandle};
+use crate::recorder::ExporterRecorder;
+use crate::stats::StatsCells;
+
+impl ExporterBuilder {
+    /// Checks the settings and returns the recorder and the (not yet started) exporter, so the
+    /// recorder can be wrapped in `metrics-util` layers before it is installed.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    /// use metrics_util::layers::{Layer, PrefixLayer};
+    ///
+    /// let (recorder, exporter) = ExporterBuilder::statsd("127.0.0.1:8125").build()?;
+    /// let guard = exporter.start()?;
+    /// metrics::set_global_recorder(PrefixLayer::new("svc").layer(recorder))?;
+    /// # drop(guard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`BuildError`] naming the first invalid setting, or an unresolvable host.
+    pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
+        let config = self.config()?;
+        let encoder = self.encoder()?;
+        let stats = Arc::new(StatsCells::default());
+        let aggregate = Arc::new(Aggregate::new(
+            config.default_histogram_unit,
+            config.histogram_capacity,
+            config.max_series,
+            Arc::clone(&stats),
+        ));
+        let shutdown_timeout = config.shutdown_timeout;
+        tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
+        let wire =
+            (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
+        let flusher = Flusher::new(
+            Arc::clone(&aggregate),
+            Arc::clone(&stats),
+            config,
+            encoder,
+            wire,
+        );
+        Ok((
+            ExporterRecorder::new(aggregate),
+            Exporter {
+                flusher,
+                stats,
+                shutdown_timeout,
+            },
+        ))
+    }
+
+    /// A [`GraphiteClient`] for sending explicit points (backfills, batch jobs) with this
+    /// builder's endpoint, format, prefix, global labels, tag style, timeouts, payload size
+    /// and backlog bound. Use it inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] for protocols other than
+    /// Graphite plaintext and pickle.
+    pub fn build_client(self) -> Result<GraphiteClient, BuildError> {
+        if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
+            return Err(BuildError::InvalidSetting {
+                setting: "build_client",
+                reason: "the direct client sends Graphite points; use graphite() or graphite_pickle()",
+            });
+        }
+        let config = self.config()?;
+        let Encoder::Graphite(encoder) = self.encoder()? else {
+            return Err(BuildError::InvalidSetting {
+                setting: "build_client",
+                reason: "not a Graphite protocol",
+            });
+        };
+        let wire =
+            (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
+        Ok(GraphiteClient::new(encoder, config, wire))
+    }
+
+    /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts
+    /// the flusher: on the current tokio runtime if called inside one, otherwise on a
+    /// dedicated thread. Keep the returned guard alive; dropping it flushes and stops.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), plus [`BuildError::RecorderAlreadyInstalled`] and
+    /// [`BuildError::Spawn`].
+    pub fn install(self) -> Result<ExporterGuard, BuildError> {
+        let (recorder, exporter) = self.build()?;
+        metrics::set_global_recorder(recorder).map_err(|_| BuildError::RecorderAlreadyInstalled)?;
+        exporter.start()
+    }
+}
+/// The flusher side of a built exporter, not yet running. See [`ExporterBuilder::build`].
+#[derive(Debug)]
+#[must_use = "an exporter sends nothing until started"]
+pub struct Exporter {
+    flusher: Flusher,
+    stats: Arc<StatsCells>,
+    shutdown_timeout: Duration,
+}
+
+impl Exporter {
+    /// The statistics cells, for tests that drive the flusher themselves.
+    #[cfg(test)]
+    pub(crate) fn stats_cells(&self) -> Arc<StatsCells> {
+        Arc::clone(&self.stats)
+    }
+
+    /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
+    #[cfg(test)]
+    pub(crate) fn into_flusher(self) -> Flusher {
+        self.flusher
+    }
+
+    /// Starts the flusher: on the current tokio runtime if called inside one, otherwise on a
+    /// dedicated thread.
+    ///
+    /// # Errors
+    /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
+    pub fn start(self) -> Result<ExporterGuard, BuildError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let running = spawn(self.flusher, rx).map_err(BuildError::Spawn)?;
+        let handle = ExporterHandle::new(
+            tx,
+            self.stats,
+            self.shutdown_timeout + Duration::from_millis(250),
+        );
+        Ok(ExporterGuard::new(handle, running, self.shutdown_timeout))
+    }
+}

@@ -1,0 +1,265 @@
+//! Validation: every setting checked once, in `build`, into a `Config` and an `Encoder`.
+
+use std::time::Duration;
+
+use metrics::Label;
+
+use super::{
+    DEFAULT_IDLE_TIMEOUT, Expiry, ExporterBuilder, MAX_HISTOGRAM_SAMPLES, MAX_PICKLE_PAYLOAD,
+    Protocol,
+};
+use crate::config::{
+    Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
+};
+use crate::encode::{
+    DogStatsdEncoder, Encoder, GraphiteEncoder, HistogramKind, HistogramRules, SampleUnit,
+    StatsdEncoder,
+};
+use crate::error::BuildError;
+
+impl ExporterBuilder {
+    pub(super) fn config(&self) -> Result<Config, BuildError> {
+        if let Some(e) = &self.env_error {
+            return Err(BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value.clone(),
+                reason: e.reason,
+            });
+        }
+        let (port, scheme) = match self.protocol {
+            Protocol::Statsd | Protocol::DogStatsd => (DEFAULT_STATSD_PORT, Scheme::Udp),
+            Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
+            Protocol::GraphitePickle => (DEFAULT_PICKLE_PORT, Scheme::Tcp),
+        };
+        let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme).map_err(|e| {
+            match (self.endpoint_source, e) {
+                (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
+                    BuildError::InvalidEnvironment {
+                        variable,
+                        value: self.endpoint.clone(),
+                        reason,
+                    }
+                }
+                (_, e) => e,
+            }
+        })?;
+        let dogstatsd = self.protocol == Protocol::DogStatsd;
+        if self.protocol == Protocol::GraphitePickle && endpoint.scheme != Scheme::Tcp {
+            return Err(BuildError::InvalidSetting {
+                setting: "endpoint",
+                reason: "carbon's pickle receiver is TCP only; use tcp://host:port",
+            });
+        }
+        if self.protocol == Protocol::Graphite && endpoint.scheme == Scheme::Unixgram {
+            return Err(BuildError::InvalidSetting {
+                setting: "endpoint",
+                reason: "Graphite receivers have no Unix datagram listener; use tcp://, udp:// or unix://",
+            });
+        }
+        let max_payload_len = endpoint.payload_len(self.max_payload_len, dogstatsd)?;
+        if self.protocol == Protocol::GraphitePickle && max_payload_len > MAX_PICKLE_PAYLOAD {
+            return Err(BuildError::PayloadLength {
+                len: max_payload_len,
+                min: crate::config::MIN_PAYLOAD,
+                max: MAX_PICKLE_PAYLOAD,
+            });
+        }
+        if self.flush_interval.is_zero() {
+            return Err(BuildError::ZeroFlushInterval);
+        }
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
+        if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
+            return invalid("with_histogram_max_samples", "must be within 1..=65536");
+        }
+        if self.write_timeout.is_zero() {
+            return invalid("with_write_timeout", "must not be zero");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("with_connect_timeout", "must not be zero");
+        }
+        if self.max_series == 0 {
+            return invalid("with_max_series", "must not be zero");
+        }
+        let idle_timeout = match self.idle_timeout {
+            Expiry::Default => {
+                Some(DEFAULT_IDLE_TIMEOUT.max(self.flush_interval.saturating_mul(2)))
+            }
+            Expiry::Set(timeout) => timeout,
+        };
+        if idle_timeout.is_some_and(|t| t < self.flush_interval) {
+            return invalid("with_idle_timeout", "must be at least the flush interval");
+        }
+        let addrs = endpoint.resolve()?;
+        Ok(Config {
+            framing: endpoint.scheme.framing(dogstatsd),
+            endpoint,
+            addrs,
+            flush_interval: self.flush_interval,
+            max_payload_len,
+            default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),
+            histogram_capacity: self.histogram_capacity,
+            shutdown_timeout: self.shutdown_timeout,
+            write_timeout: self.write_timeout,
+            connect_timeout: self.connect_timeout,
+            resolve_interval: self.resolve_interval,
+            max_backlog_bytes: self.max_backlog_bytes,
+            max_series: self.max_series,
+            idle_timeout,
+        })
+    }
+
+    /// The protocol's encoder, refusing settings the protocol cannot honour.
+    pub(super) fn encoder(&self) -> Result<Encoder, BuildError> {
+        let histograms = HistogramRules {
+            default: self.histogram_default.unwrap_or(match self.protocol {
+                Protocol::Statsd | Protocol::Graphite | Protocol::GraphitePickle => {
+                    HistogramKind::Timer
+                }
+                Protocol::DogStatsd => HistogramKind::Distribution,
+            }),
+            by_prefix: self.histogram_by_prefix.clone(),
+        };
+        // Environment labels first, so explicit ones with the same key win.
+        let labels: Vec<Label> = self
+            .env_labels
+            .iter()
+            .chain(&self.global_labels)
+            .cloned()
+            .collect();
+        let graphite_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "Graphite only",
+            })
+        };
+        if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
+            if self.graphite_tags.is_some() {
+                return graphite_only("with_graphite_tags");
+            }
+            if self.counter_mode.is_some() {
+                return graphite_only("with_counter_mode");
+            }
+            if self.aligned_timestamps.is_some() {
+                return graphite_only("with_aligned_timestamps");
+            }
+            if self.percentiles.is_some() {
+                return graphite_only("with_percentiles");
+            }
+        }
+        let dogstatsd_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "DogStatsD only; plain StatsD has no such field",
+            })
+        };
+        match self.protocol {
+            Protocol::Statsd => {
+                if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
+                    return dogstatsd_only("with_histogram_kind (Distribution)");
+                }
+                if self.container_id.is_some() || self.origin_detection {
+                    return dogstatsd_only("with_container_id / with_origin_detection");
+                }
+                if self.timestamps {
+                    return dogstatsd_only("with_timestamps");
+                }
+                let handling = self.labels.unwrap_or_default();
+                Ok(Encoder::Statsd(StatsdEncoder::new(
+                    self.prefix.as_deref(),
+                    handling,
+                    labels,
+                    histograms,
+                )))
+            }
+            Protocol::DogStatsd => {
+                if self.labels.is_some() {
+                    return Err(BuildError::InvalidSetting {
+                        setting: "with_label_handling",
+                        reason: "plain StatsD only; DogStatsD always sends labels as tags",
+                    });
+                }
+                let detected = if self.origin_detection && self.container_id.is_none() {
+                    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+                    let id = crate::env::container_id_from_cgroup(&read("/proc/self/cgroup"))
+                        .or_else(|| {
+                            crate::env::container_id_from_mountinfo(&read("/proc/self/mountinfo"))
+                        });
+                    tracing::debug!(container_id = ?id, "origin detection");
+                    id
+                } else {
+                    None
+                };
+                let container = self.container_id.as_deref().or(detected.as_deref());
+                Ok(Encoder::DogStatsd(DogStatsdEncoder::new(
+                    self.prefix.as_deref(),
+                    labels,
+                    histograms,
+                    container,
+                    self.timestamps,
+                )))
+            }
+            Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
+        }
+    }
+
+    fn graphite_encoder(&self, labels: Vec<Label>) -> Result<Encoder, BuildError> {
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
+        if self.labels.is_some() {
+            return invalid(
+                "with_label_handling",
+                "plain StatsD only; for Graphite use with_graphite_tags",
+            );
+        }
+        if self.histogram_default.is_some() || !self.histogram_by_prefix.is_empty() {
+            return invalid(
+                "with_histogram_kind",
+                "Graphite summarises histograms (count, sum, min, max, mean, percentiles); see with_percentiles",
+            );
+        }
+        if self.container_id.is_some() || self.origin_detection || self.timestamps {
+            return invalid(
+                "with_container_id / with_origin_detection / with_timestamps",
+                "DogStatsD only",
+            );
+        }
+        let mut percentiles = self
+            .percentiles
+            .clone()
+            .unwrap_or_else(|| vec![0.5, 0.9, 0.99, 0.999]);
+        if percentiles.iter().any(|q| !(*q > 0.0 && *q <= 1.0)) {
+            return invalid("with_percentiles", "quantiles must be within (0, 1]");
+        }
+        percentiles.sort_by(f64::total_cmp);
+        percentiles.dedup();
+        let mut suffixes: Vec<String> = percentiles
+            .iter()
+            .map(|q| crate::encode::percentile_suffix(*q))
+            .collect();
+        suffixes.sort();
+        if suffixes.windows(2).any(|w| w[0] == w[1]) {
+            return invalid(
+                "with_percentiles",
+                "two quantiles give the same suffix (such as 0.125 and 0.0125, both .p125)",
+            );
+        }
+        if self.flush_interval < Duration::from_secs(1) {
+            return invalid(
+                "with_flush_interval",
+                "Graphite needs at least 1 s: carbon stores at most one point per second, so faster flushes overwrite each other",
+            );
+        }
+        let align = if self.aligned_timestamps.unwrap_or(true) {
+            self.flush_interval.as_secs()
+        } else {
+            0
+        };
+        Ok(Encoder::Graphite(GraphiteEncoder::new(
+            self.prefix.as_deref(),
+            labels,
+            self.graphite_tags.unwrap_or_default(),
+            self.counter_mode.unwrap_or_default(),
+            align,
+            &percentiles,
+        )))
+    }
+}
