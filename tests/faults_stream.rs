@@ -18,8 +18,12 @@ mod faulty;
 use std::future::Future;
 use std::time::Duration;
 
-use faulty::{End, Load, StreamReceiver, counter_total, last_gauge, parse_all, stat_containing};
-use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterHandle, ExporterStats};
+use faulty::{
+    BlackHole, End, Load, StreamReceiver, counter_total, last_gauge, parse_all, stat_containing,
+};
+use metrics_exporter_statsd_graphite::{
+    ExporterBuilder, ExporterGuard, ExporterHandle, ExporterStats, FlushError,
+};
 
 /// Upper bound of every wait: generous, since CI machines are small and busy.
 const MAX: Duration = Duration::from_secs(20);
@@ -62,6 +66,31 @@ async fn finishes<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(MAX, f)
         .await
         .unwrap_or_else(|_| panic!("did not finish within {MAX:?}"))
+}
+
+/// Shuts down and returns the final statistics once `settled` holds on them.
+///
+/// The flusher cuts its final flush at the deadline and answers `Ok`. Only when its synchronous
+/// part (collecting and encoding) overruns the deadline plus the guard's grace, as on a busy
+/// machine, does the guard give up first with `Err(Timeout)` (as documented) while the flusher
+/// finishes and counts in the background; then we wait for the counts to settle.
+async fn shut_down(
+    guard: ExporterGuard,
+    settled: impl Fn(&ExporterStats) -> bool,
+) -> ExporterStats {
+    let handle = guard.handle();
+    match finishes(guard.shutdown_async()).await {
+        Ok(stats) => stats,
+        Err(FlushError::Timeout) => {
+            assert!(
+                until(|| settled(&handle.stats())).await,
+                "{:?}",
+                handle.stats()
+            );
+            handle.stats()
+        }
+        Err(e) => panic!("shutdown failed: {e}"),
+    }
 }
 
 /// Every complete line received, parsed (panics on a line that is not valid StatsD).
@@ -281,4 +310,203 @@ async fn lines_lost_to_a_reset_are_counted_as_possibly_lost() {
         possibly_lost.is_some_and(|n| n >= 1),
         "the line the kernel took before the RST must show as possibly lost: {stats:?}"
     );
+}
+
+/// Long storm lines fill kernel buffers quickly: a stalled loopback connection takes about
+/// 3 MB before writes block.
+const STORM_SERIES: usize = 2_000;
+const STORM_PAD: usize = 4_000;
+
+fn storm_name(i: usize) -> String {
+    format!("storm.{}.s{i:04}", "x".repeat(STORM_PAD))
+}
+
+/// `storm.xxxx….s0000:1|c\n`
+const STORM_LINE_LEN: usize = "storm.".len() + STORM_PAD + ".s0000".len() + ":1|c\n".len();
+
+/// Registers the storm series and adds 1 to each: 8 MB of lines at the next flush.
+fn storm(recorder: &metrics_exporter_statsd_graphite::ExporterRecorder) {
+    metrics::with_local_recorder(recorder, || {
+        for i in 0..STORM_SERIES {
+            metrics::counter!(storm_name(i)).increment(1);
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_never_blocks_recording_bounds_the_backlog_and_recovers() {
+    const BACKLOG: usize = 256 * 1024;
+    let rx = StreamReceiver::tcp_with_receive_buffer(4096);
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        // The write outlasts the flush call's wait (shutdown timeout + 250 ms).
+        .with_write_timeout(Duration::from_secs(3))
+        .with_shutdown_timeout(Duration::from_millis(200))
+        .with_max_backlog_bytes(BACKLOG)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    // First series, so its line leads the first payload (never among the oldest dropped).
+    let live = metrics::with_local_recorder(&recorder, || metrics::counter!("stall.live"));
+    let load = Load::start(live);
+    storm(&recorder);
+    assert!(until(|| load.iterations() > 0).await);
+
+    rx.stall();
+    assert_eq!(
+        handle.flush_async().await,
+        Err(FlushError::Timeout),
+        "the flush call gives up while the flusher is stuck in its write"
+    );
+    let before = load.iterations();
+    assert!(until(|| load.iterations() >= before + 5_000).await);
+    let stats = handle.stats();
+    assert_eq!(
+        stats.send_errors, 0,
+        "the recording thread advanced while the flusher was still stuck: {stats:?}"
+    );
+
+    // The write times out: what the kernel did not take goes to the bounded backlog, whose
+    // oldest lines are dropped and counted (the last count the flush makes).
+    assert!(
+        until(|| handle.stats().lines_dropped_send > 0).await,
+        "{:?}",
+        handle.stats()
+    );
+    let stats = handle.stats();
+    assert_eq!(stats.send_errors, 1, "{stats:?}");
+    let produced = STORM_SERIES as u64 + 1;
+    let dropped = stats.lines_dropped_send;
+    let backlog = produced - stats.lines_sent - dropped;
+    let backlog_bytes = usize::try_from(backlog).unwrap() * STORM_LINE_LEN;
+    assert!(
+        backlog_bytes <= BACKLOG && backlog_bytes + STORM_LINE_LEN > BACKLOG,
+        "the backlog is full to its bound, not past it: {backlog} lines, {stats:?}"
+    );
+
+    // The reader wakes up: everything not counted as dropped arrives, once.
+    rx.resume();
+    let increments = load.stop();
+    let storm_received = |lines: &[faulty::StatsdLine]| {
+        lines
+            .iter()
+            .filter(|l| l.name.starts_with("storm."))
+            .count()
+    };
+    let expected_storm = STORM_SERIES - usize::try_from(dropped).unwrap();
+    assert!(
+        flush_until(&handle, || {
+            let lines = received(&rx);
+            counter_total(&lines, "stall.live") >= increments
+                && storm_received(&lines) >= expected_storm
+        })
+        .await
+    );
+    let stats = finishes(guard.shutdown_async()).await.unwrap();
+    let lines = received(&rx);
+    assert_eq!(counter_total(&lines, "stall.live"), increments, "{stats:?}");
+    let mut storm_names: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.name.starts_with("storm."))
+        .map(|l| l.name.as_str())
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.name.starts_with("storm."))
+            .all(|l| l.value == 1.0)
+    );
+    storm_names.sort_unstable();
+    storm_names.dedup();
+    assert_eq!(
+        storm_names.len(),
+        expected_storm,
+        "no storm line twice: {stats:?}"
+    );
+    assert_eq!(
+        stats.lines_sent,
+        lines.len() as u64,
+        "every line counted as sent arrived"
+    );
+    assert_eq!(
+        stats.lines_dropped_send, dropped,
+        "no drop after the reader resumed"
+    );
+    for (i, c) in rx.connections().iter().enumerate().skip(1) {
+        assert!(
+            c.partial_tail().is_empty(),
+            "only the abandoned connection is cut: {i}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_connects_hang_returns_after_its_timeout_with_every_line_counted() {
+    // Never reachable, and not refused either: connects hang (a host that went silent).
+    let hole = BlackHole::tcp();
+    let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://{}", hole.addr()))
+        .with_flush_interval(Duration::from_millis(50))
+        .with_connect_timeout(Duration::from_secs(30))
+        .with_shutdown_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..10 {
+            metrics::counter!(format!("hole.c{i}")).increment(1);
+        }
+        metrics::gauge!("hole.level").set(3.0);
+    });
+    // The guard returns well before the 30 s connect timeout: the shutdown timeout cuts it.
+    let stats = shut_down(guard, |s| s.lines_dropped_shutdown == 11).await;
+    assert_eq!(stats.lines_sent, 0, "{stats:?}");
+    assert_eq!(
+        stats.lines_dropped_shutdown, 11,
+        "every series is counted: {stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_while_the_reader_is_stalled_returns_after_its_timeout_with_every_line_counted() {
+    let rx = StreamReceiver::tcp_with_receive_buffer(4096);
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_write_timeout(Duration::from_secs(30))
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    // A first storm goes through, so the final flush has only encoding left to do.
+    storm(&recorder);
+    assert!(
+        flush_until(&handle, || rx.bytes_received()
+            == STORM_SERIES * STORM_LINE_LEN)
+        .await
+    );
+    rx.stall();
+    storm(&recorder);
+    // The final flush's write blocks; the shutdown timeout, not the 30 s write timeout, ends it.
+    let produced = 2 * STORM_SERIES as u64;
+    let stats = shut_down(guard, |s| {
+        s.lines_sent + s.lines_dropped_shutdown == produced
+    })
+    .await;
+    assert!(stats.lines_dropped_shutdown > 0, "{stats:?}");
+    assert_eq!(
+        stats.lines_sent + stats.lines_dropped_shutdown,
+        produced,
+        "every line is either sent or counted as dropped: {stats:?}"
+    );
+    // What the kernel took still arrives once the reader wakes up.
+    rx.resume();
+    let sent = usize::try_from(stats.lines_sent).unwrap();
+    assert!(until(|| rx.connections()[0].end.is_some()).await);
+    let lines = received(&rx);
+    assert!(
+        lines.len() >= sent,
+        "every line counted as sent arrived: {stats:?}"
+    );
+    assert!(lines.len() <= 2 * STORM_SERIES);
 }

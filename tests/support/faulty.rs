@@ -466,6 +466,15 @@ impl StreamReceiver {
         lock(&self.state).connections.clone()
     }
 
+    /// Bytes received so far, over every connection.
+    pub(crate) fn bytes_received(&self) -> usize {
+        lock(&self.state)
+            .connections
+            .iter()
+            .map(|c| c.bytes.len())
+            .sum()
+    }
+
     /// Connections accepted so far.
     pub(crate) fn accepted(&self) -> usize {
         lock(&self.state).connections.len()
@@ -506,6 +515,38 @@ impl Drop for StreamReceiver {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A TCP port that never answers: its listener never accepts and its accept queue is full,
+/// so the kernel drops new SYNs and a connect hangs until the client's own timeout, like a
+/// host that went silent (not one that refuses).
+pub(crate) struct BlackHole {
+    addr: SocketAddr,
+    _listener: Socket,
+    _queued: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    pub(crate) fn tcp() -> Self {
+        let listener = reserve("127.0.0.1:0".parse().unwrap(), None);
+        let addr = listener.local_addr().unwrap().as_socket().unwrap();
+        // A backlog of 0 still queues one connection; fill the queue until a connect hangs.
+        listener.listen(0).unwrap();
+        let mut queued = Vec::new();
+        while let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            queued.push(s);
+            assert!(queued.len() < 64, "the accept queue never fills");
+        }
+        Self {
+            addr,
+            _listener: listener,
+            _queued: queued,
+        }
+    }
+
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
     }
 }
 
