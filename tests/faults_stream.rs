@@ -1,6 +1,7 @@
 //! Fault injection on stream transports (TCP and Unix stream sockets) over real loopback
 //! sockets: a destination that is down at start, graceful restarts under constant load, an
-//! abrupt reset, a stalled reader, and shutdown while the destination is down or hangs.
+//! abrupt reset, a stalled reader, shutdown while the destination is down or hangs, and a
+//! DogStatsD Unix stream socket removed and recreated under load.
 //!
 //! Every scenario checks the exact totals received against the exact totals recorded, and the
 //! exporter's statistics. The receiver is `support/faulty.rs`; waits poll with a deadline and
@@ -12,6 +13,8 @@
 )]
 #![allow(clippy::float_cmp, reason = "compared values are small integers")]
 
+#[path = "support/dogstatsd_parser.rs"]
+mod dogstatsd_parser;
 #[path = "support/faulty.rs"]
 mod faulty;
 
@@ -509,4 +512,80 @@ async fn shutdown_while_the_reader_is_stalled_returns_after_its_timeout_with_eve
         "every line counted as sent arrived: {stats:?}"
     );
     assert!(lines.len() <= 2 * STORM_SERIES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dogstatsd_unix_stream_socket_removed_and_recreated_five_times_under_load_loses_nothing()
+{
+    let rx = StreamReceiver::unix("dsd.stream");
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(rx.endpoint())
+        .with_flush_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let jobs = metrics::with_local_recorder(&recorder, || metrics::counter!("dsd.jobs"));
+    let load = Load::start(jobs);
+    let path = rx.path();
+    for cycle in 0..5 {
+        assert!(
+            until(|| rx
+                .connections()
+                .get(cycle)
+                .is_some_and(|c| !c.complete_frames().is_empty()))
+            .await,
+            "connection {cycle} carries frames"
+        );
+        // The Agent stops: its socket file goes away and its connection closes gracefully.
+        let errors = handle.stats().send_errors;
+        rx.close_gracefully();
+        assert!(!faulty::exists(&path));
+        // The exporter finds the socket missing before it is recreated.
+        assert!(until(|| handle.stats().send_errors > errors).await);
+        rx.reopen();
+    }
+    assert!(until(|| rx.connections().get(5).is_some_and(|c| !c.bytes.is_empty())).await);
+    let increments = load.stop();
+    let total = |rx: &StreamReceiver| dsd_total(rx).0;
+    assert!(flush_until(&handle, || total(&rx) >= increments).await);
+    let stats = finishes(guard.shutdown_async()).await.unwrap();
+    let (received, lines) = dsd_total(&rx);
+    assert_eq!(received, increments, "{stats:?}");
+    assert_eq!(stats.lines_sent, lines, "{stats:?}");
+    assert_eq!(
+        stats.lines_dropped_send + stats.lines_dropped_shutdown,
+        0,
+        "{stats:?}"
+    );
+    let connections = rx.connections();
+    assert_eq!(connections.len(), 6);
+    for (i, c) in connections.iter().enumerate() {
+        let framed: usize = c.complete_frames().iter().map(|f| 4 + f.len()).sum();
+        assert_eq!(framed, c.bytes.len(), "connection {i} ends mid-frame");
+        if i < 5 {
+            assert_eq!(c.end, Some(End::Graceful), "connection {i}");
+        }
+    }
+}
+
+/// The DogStatsD count of `dsd.jobs` and the number of lines, over every complete frame of
+/// every connection, each line parsed strictly.
+fn dsd_total(rx: &StreamReceiver) -> (u64, u64) {
+    let (mut total, mut lines) = (0.0, 0);
+    for c in rx.connections() {
+        for frame in c.complete_frames() {
+            for m in dogstatsd_parser::parse_datagram(&frame).unwrap() {
+                lines += 1;
+                if m.name == "dsd.jobs" {
+                    total += m.values.iter().sum::<f64>();
+                }
+            }
+        }
+    }
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a sum of whole counts, far below 2^53"
+    )]
+    (total as u64, lines)
 }
