@@ -901,16 +901,18 @@ pub(crate) fn last_gauge(lines: &[StatsdLine], name: &str) -> Option<f64> {
 }
 
 /// A counter of [`metrics_exporter_statsd_graphite::ExporterStats`] read by field name from
-/// its `Debug` output, so a test can ask for a statistic the crate may not have yet (it
-/// then fails, instead of the whole test file failing to compile). `None` if no field's name
-/// contains `needle`.
-pub(crate) fn stat_containing(stats: &impl std::fmt::Debug, needle: &str) -> Option<u64> {
+/// its `Debug` output, so a test can ask for a statistic the crate may not have yet (the test
+/// then fails, instead of the whole test file failing to compile). The first field whose name
+/// contains every one of `words`; `None` if there is none.
+pub(crate) fn stat_named(stats: &impl std::fmt::Debug, words: &[&str]) -> Option<u64> {
     let text = format!("{stats:?}");
     let body = text.split_once('{')?.1.trim_end_matches('}');
     body.split(',').find_map(|field| {
         let (name, value) = field.split_once(':')?;
-        name.trim()
-            .contains(needle)
+        let name = name.trim();
+        words
+            .iter()
+            .all(|w| name.contains(w))
             .then(|| value.trim().parse().ok())?
     })
 }
