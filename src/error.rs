@@ -77,6 +77,16 @@ pub enum FlushError {
     #[error("the connection broke mid-way; the unsent points stay queued")]
     Incomplete,
     /// The flusher did not answer in time. It keeps running; the flush may still happen.
+    /// For a shutdown: the final flush was cut short by the shutdown timeout (what it could
+    /// not send is counted in `lines_dropped_shutdown`).
     #[error("the flusher did not finish within the timeout")]
     Timeout,
+    /// The final flush finished in time but could not deliver everything (the destination
+    /// is down, or broke mid-way): these lines are lost, and counted in
+    /// `lines_dropped_shutdown`.
+    #[error("the final flush could not deliver {lines} lines; they are dropped")]
+    Dropped {
+        /// Lines dropped.
+        lines: u64,
+    },
 }

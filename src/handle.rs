@@ -94,17 +94,23 @@ impl ExporterHandle {
     }
 }
 
-fn wait_sync(rx: &std::sync::mpsc::Receiver<()>, wait: Duration) -> Result<(), FlushError> {
+fn wait_sync(
+    rx: &std::sync::mpsc::Receiver<Result<(), FlushError>>,
+    wait: Duration,
+) -> Result<(), FlushError> {
     match rx.recv_timeout(wait) {
-        Ok(()) => Ok(()),
+        Ok(result) => result,
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(FlushError::Timeout),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(FlushError::NotRunning),
     }
 }
 
-async fn wait_async(rx: oneshot::Receiver<()>, wait: Duration) -> Result<(), FlushError> {
+async fn wait_async(
+    rx: oneshot::Receiver<Result<(), FlushError>>,
+    wait: Duration,
+) -> Result<(), FlushError> {
     match tokio::time::timeout(wait, rx).await {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(FlushError::NotRunning),
         Err(_) => Err(FlushError::Timeout),
     }
@@ -148,8 +154,10 @@ impl ExporterGuard {
     /// stops the flusher. Returns the final statistics.
     ///
     /// # Errors
-    /// [`FlushError::Timeout`] if the final flush did not finish in time (what it could not
-    /// send is counted in `lines_dropped_shutdown`); [`FlushError::NotRunning`] if the
+    /// [`FlushError::Timeout`] if the final flush did not finish in time, and
+    /// [`FlushError::Dropped`] if it finished but the destination could not take everything
+    /// (what it could not send is counted in `lines_dropped_shutdown` either way; read it
+    /// from a [`handle`](Self::handle) kept beforehand); [`FlushError::NotRunning`] if the
     /// flusher already stopped (its runtime shut down).
     pub fn shutdown(mut self) -> Result<ExporterStats, FlushError> {
         self.shutdown_blocking()
@@ -158,14 +166,15 @@ impl ExporterGuard {
     /// Async version of [`shutdown`](Self::shutdown).
     ///
     /// # Errors
-    /// [`FlushError::Timeout`] if the final flush did not finish in time.
+    /// As [`shutdown`](Self::shutdown).
     pub async fn shutdown_async(mut self) -> Result<ExporterStats, FlushError> {
         let running = self.running.take();
         let (tx, rx) = oneshot::channel();
         self.request_shutdown(Reply::Async(tx))?;
         let result = wait_async(rx, self.shutdown_timeout + GRACE).await;
         if let Some(Running::Task(task)) = running {
-            if result.is_ok() {
+            // Unless the flusher failed to answer, it has replied and is returning.
+            if result != Err(FlushError::Timeout) {
                 drop(task.await);
             }
         }
@@ -191,7 +200,7 @@ impl ExporterGuard {
             wait_sync(&rx, wait)
         };
         let result = ExporterHandle::blocking(request);
-        if result.is_ok() {
+        if result != Err(FlushError::Timeout) {
             if let Running::Thread(thread) = running {
                 // The flusher replied just before returning, and its runtime shuts down
                 // without waiting for stray blocking work: this join is immediate.

@@ -265,6 +265,7 @@ mod handle;
 mod random;
 mod recorder;
 mod stats;
+mod timer;
 mod transport;
 
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
@@ -275,3 +276,4 @@ pub use error::{BuildError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};
 pub use recorder::ExporterRecorder;
 pub use stats::ExporterStats;
+pub use timer::{Timer, timed};

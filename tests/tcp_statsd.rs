@@ -97,14 +97,20 @@ fn a_destination_that_never_answers_does_not_hang_shutdown() {
         .build()
         .unwrap();
     let guard = exporter.start().unwrap();
+    let handle = guard.handle();
     metrics::with_local_recorder(&recorder, || metrics::counter!("lost").increment(1));
     let start = Instant::now();
-    let stats = guard.shutdown().unwrap();
+    assert_eq!(
+        guard.shutdown(),
+        Err(metrics_exporter_statsd_graphite::FlushError::Dropped { lines: 1 }),
+        "the loss is reported, not hidden behind Ok"
+    );
     assert!(
         start.elapsed() < Duration::from_secs(3),
         "shutdown took {:?}",
         start.elapsed()
     );
+    let stats = handle.stats();
     assert_eq!(stats.lines_dropped_shutdown, 1);
     assert_eq!(stats.lines_sent, 0);
 }

@@ -26,6 +26,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::aggregate::Aggregate;
 use crate::config::Config;
 use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PickleWire};
+use crate::error::FlushError;
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
 
@@ -36,16 +37,16 @@ pub(crate) use spawn::{Running, spawn};
 /// How the caller of a flush wants to hear that it is done.
 #[derive(Debug)]
 pub(crate) enum Reply {
-    Sync(std::sync::mpsc::SyncSender<()>),
-    Async(oneshot::Sender<()>),
+    Sync(std::sync::mpsc::SyncSender<Result<(), FlushError>>),
+    Async(oneshot::Sender<Result<(), FlushError>>),
 }
 
 impl Reply {
-    fn send(self) {
+    fn send(self, result: Result<(), FlushError>) {
         // The waiter may have given up (timed out); that is fine.
         match self {
-            Self::Sync(tx) => drop(tx.try_send(())),
-            Self::Async(tx) => drop(tx.send(())),
+            Self::Sync(tx) => drop(tx.try_send(result)),
+            Self::Async(tx) => drop(tx.send(result)),
         }
     }
 }
@@ -153,16 +154,17 @@ impl Flusher {
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
                         self.isolated_flush(&mut transport).await;
-                        reply.send();
+                        reply.send(Ok(()));
                     }
                     Some(Command::Shutdown { deadline, reply }) => {
-                        self.isolated_final_flush(&mut transport, deadline).await;
-                        reply.send();
+                        let result = self.isolated_final_flush(&mut transport, deadline).await;
+                        reply.send(result);
                         return;
                     }
                     None => {
                         let deadline = Instant::now() + self.config.shutdown_timeout;
-                        self.isolated_final_flush(&mut transport, deadline).await;
+                        // Nobody is left to hear the result; it is logged and counted.
+                        drop(self.isolated_final_flush(&mut transport, deadline).await);
                         return;
                     }
                 },
@@ -177,25 +179,34 @@ impl Flusher {
             let mut flush = std::pin::pin!(self.flush(transport));
             isolate::CatchPanic(flush.as_mut()).await
         };
-        self.recover(outcome);
+        if let Err(message) = outcome {
+            self.recover(&message);
+        }
     }
 
     /// The final flush, isolated as [`isolated_flush`](Self::isolated_flush) is, so the
-    /// guard always gets its reply.
-    async fn isolated_final_flush(&mut self, transport: &mut Transport, deadline: Instant) {
+    /// guard always gets its reply: after a panic, what was not sent is counted as dropped.
+    async fn isolated_final_flush(
+        &mut self,
+        transport: &mut Transport,
+        deadline: Instant,
+    ) -> Result<(), FlushError> {
         let outcome = {
             let mut flush = std::pin::pin!(self.final_flush(transport, deadline));
             isolate::CatchPanic(flush.as_mut()).await
         };
-        self.recover(outcome);
+        outcome.unwrap_or_else(|message| {
+            let lines = self.delivery.unsent_lines() + self.delivery.clear_backlog();
+            add(&self.stats.lines_dropped_shutdown, lines);
+            self.recover(&message);
+            Err(FlushError::Dropped { lines })
+        })
     }
 
-    fn recover(&mut self, outcome: Result<(), String>) {
-        if let Err(message) = outcome {
-            add(&self.stats.flush_panics, 1);
-            tracing::error!(panic = %message, "a metrics flush panicked; this interval's unsent metrics are dropped, the exporter goes on (please report this bug)");
-            self.delivery.start();
-        }
+    fn recover(&mut self, message: &str) {
+        add(&self.stats.flush_panics, 1);
+        tracing::error!(panic = %message, "a metrics flush panicked; this interval's unsent metrics are dropped, the exporter goes on (please report this bug)");
+        self.delivery.start();
     }
 
     /// One regular flush.
@@ -220,7 +231,15 @@ impl Flusher {
 
     /// The last flush: like `flush`, but it ignores the reconnect backoff, and whatever it
     /// cannot deliver before `deadline` is counted as dropped at shutdown.
-    async fn final_flush(&mut self, transport: &mut Transport, deadline: Instant) {
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] when the deadline cut it short, [`FlushError::Dropped`] when
+    /// the destination could not take everything in time.
+    async fn final_flush(
+        &mut self,
+        transport: &mut Transport,
+        deadline: Instant,
+    ) -> Result<(), FlushError> {
         transport.retry_now();
         self.delivery.start();
         let mut collected = false;
@@ -235,24 +254,23 @@ impl Flusher {
             }
         })
         .await;
-        if finished.is_err() || !collected {
-            if !collected {
-                self.collect();
-            }
-            let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
-            add(&self.stats.lines_dropped_shutdown, lost);
-            if lost > 0 {
-                tracing::warn!(
-                    lines = lost,
-                    "metrics destination unreachable at shutdown; final metrics dropped"
-                );
-            }
-        } else {
-            // Lines the final flush moved to the backlog cannot be sent any more.
-            add(
-                &self.stats.lines_dropped_shutdown,
-                self.delivery.clear_backlog(),
+        if !collected {
+            self.collect();
+        }
+        // Lines never handed over, and those the final flush moved to the backlog, cannot be
+        // sent any more.
+        let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
+        add(&self.stats.lines_dropped_shutdown, lost);
+        if lost > 0 {
+            tracing::warn!(
+                lines = lost,
+                "metrics destination unreachable at shutdown; final metrics dropped"
             );
+        }
+        match (finished, lost) {
+            (Err(_), _) => Err(FlushError::Timeout),
+            (Ok(()), 0) => Ok(()),
+            (Ok(()), lines) => Err(FlushError::Dropped { lines }),
         }
     }
 

@@ -51,7 +51,7 @@ async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
             reply: super::Reply::Async(tx),
         })
         .unwrap();
-    done.await.unwrap();
+    done.await.unwrap().unwrap();
     let n = socket.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"paused:2|c");
     assert_eq!(start.elapsed(), Duration::from_secs(30));
@@ -95,7 +95,7 @@ async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time()
     commands
         .send(Command::Flush(super::Reply::Async(tx)))
         .unwrap();
-    done.await.unwrap();
+    done.await.unwrap().unwrap();
     let n = socket.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"aligned 7 1700000020");
     drop(commands);
@@ -151,7 +151,7 @@ async fn flush_now(commands: &mpsc::UnboundedSender<Command>) {
     commands
         .send(Command::Flush(super::Reply::Async(tx)))
         .unwrap();
-    done.await.unwrap();
+    done.await.unwrap().unwrap();
 }
 
 #[tokio::test]
