@@ -55,9 +55,10 @@ pub struct ExporterStats {
     pub send_errors: u64,
     /// Connections established (stream transports), including reconnects.
     pub connects: u64,
-    /// Stream lines the kernel accepted (so also in `lines_sent`) on a connection that then
-    /// ended abruptly: reset by the receiver (e.g. killed while our data sat unread) or broken
-    /// under a write. The receiver may or may not have read them. A receiver that closes
+    /// Lines the kernel accepted (so also in `lines_sent`) that may never have reached the
+    /// receiver: on a stream connection that then ended abruptly (reset by the receiver, e.g.
+    /// killed while our data sat unread, or broken under a write), or in a UDP datagram the
+    /// socket later reported as refused (nobody listening). A stream receiver that closes
     /// cleanly, or is still connected at the next flush, confirms what it got.
     pub lines_possibly_lost: u64,
     /// Flushes cut short by a panic inside the exporter (a bug: please report it). The

@@ -99,6 +99,7 @@ impl Delivery {
             match result {
                 Ok(()) => {
                     count_sent(stats, payload.len(), u64::from(lines));
+                    settle(&mut self.unconfirmed, transport, stats);
                     accepted(&mut self.unconfirmed, transport, u64::from(lines));
                 }
                 Err(error) if transport.is_stream() => {
@@ -149,6 +150,7 @@ impl Delivery {
                 Ok(()) => {
                     let (len, lines) = (piece.len(), count_lines(piece));
                     count_sent(stats, len, lines);
+                    settle(&mut self.unconfirmed, transport, stats);
                     accepted(&mut self.unconfirmed, transport, lines);
                     self.backlog.consume(len);
                 }
@@ -175,10 +177,13 @@ fn settle(unconfirmed: &mut u64, transport: &mut Transport, stats: &StatsCells) 
     }
 }
 
-/// Counts lines a stream transport accepted, pending a verdict.
+/// Counts lines the transport accepted, pending a verdict: every line since the last one for
+/// a stream; the latest datagram for UDP, which a later "refused" is (most likely) about.
 fn accepted(unconfirmed: &mut u64, transport: &Transport, lines: u64) {
     if transport.is_stream() {
         *unconfirmed += lines;
+    } else {
+        *unconfirmed = lines;
     }
 }
 

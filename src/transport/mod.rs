@@ -166,7 +166,8 @@ impl Transport {
     }
 
     /// What became of the bytes earlier writes handed to the kernel, learnt since the last
-    /// call: stream transports only (datagrams are fire-and-forget).
+    /// call: from how a stream connection ended, or from the "refused" a UDP socket reports
+    /// for an earlier datagram.
     pub(crate) fn take_verdict(&mut self) -> Verdict {
         std::mem::replace(&mut self.verdict, Verdict::Pending)
     }
@@ -263,6 +264,13 @@ impl Transport {
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
             Socket::Unixgram(gram) => gram.send(payload, self.target.path().unwrap_or_default()),
         };
+        if let Socket::Udp(udp) = &mut self.socket {
+            if udp.take_refused() {
+                // The ICMP for an earlier datagram: it went nowhere.
+                add(&stats.send_errors, 1);
+                self.verdict.note(true);
+            }
+        }
         match &result {
             Ok(()) => self.mark_up(),
             Err(SendError::Full) => {
@@ -328,7 +336,8 @@ pub(crate) enum Verdict {
     /// The connection was still open at the next flush, or closed cleanly: delivered as far
     /// as TCP can tell.
     Delivered,
-    /// The connection was reset, or a write on it failed: earlier bytes may be lost.
+    /// The connection was reset, or a write on it failed, or (UDP) an earlier datagram was
+    /// refused: earlier bytes may be lost.
     PossiblyLost,
 }
 

@@ -11,11 +11,21 @@ use super::{SendError, Target};
 #[derive(Debug)]
 pub(crate) struct UdpTransport {
     socket: Option<(UdpSocket, SocketAddr)>,
+    /// The socket reported that an earlier datagram was refused (nobody listening).
+    refused: bool,
 }
 
 impl UdpTransport {
     pub(crate) fn new() -> Self {
-        Self { socket: None }
+        Self {
+            socket: None,
+            refused: false,
+        }
+    }
+
+    /// Whether a send since the last call learnt that an earlier datagram was refused.
+    pub(crate) fn take_refused(&mut self) -> bool {
+        std::mem::take(&mut self.refused)
     }
 
     /// Opens a socket towards `target`'s current address if we have none (or the address
@@ -48,13 +58,16 @@ impl UdpTransport {
         match socket.send(payload).await {
             Ok(_) => Ok(()),
             // A connected UDP socket reports an ICMP "port unreachable" from an *earlier*
-            // datagram on the next send, which did not go out. Try once more: if the receiver
-            // is back, this one arrives; if not, the error is for this datagram.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => socket
-                .send(payload)
-                .await
-                .map(|_| ())
-                .map_err(SendError::Io),
+            // datagram on the next send, which did not go out. Note the earlier loss, and
+            // try once more: if the receiver is back, this one arrives.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                self.refused = true;
+                socket
+                    .send(payload)
+                    .await
+                    .map(|_| ())
+                    .map_err(SendError::Io)
+            }
             Err(e) => Err(SendError::Io(e)),
         }
     }

@@ -900,23 +900,6 @@ pub(crate) fn last_gauge(lines: &[StatsdLine], name: &str) -> Option<f64> {
         .map(|l| l.value)
 }
 
-/// A counter of [`metrics_exporter_statsd_graphite::ExporterStats`] read by field name from
-/// its `Debug` output, so a test can ask for a statistic the crate may not have yet (the test
-/// then fails, instead of the whole test file failing to compile). The first field whose name
-/// contains every one of `words`; `None` if there is none.
-pub(crate) fn stat_named(stats: &impl std::fmt::Debug, words: &[&str]) -> Option<u64> {
-    let text = format!("{stats:?}");
-    let body = text.split_once('{')?.1.trim_end_matches('}');
-    body.split(',').find_map(|field| {
-        let (name, value) = field.split_once(':')?;
-        let name = name.trim();
-        words
-            .iter()
-            .all(|w| name.contains(w))
-            .then(|| value.trim().parse().ok())?
-    })
-}
-
 /// `/proc/self/status` `VmRSS`, in bytes.
 pub(crate) fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
