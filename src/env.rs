@@ -1,7 +1,24 @@
-//! Configuration from the environment, as the official Datadog clients read it.
+//! Configuration from the environment: the DogStatsD variables as the official Datadog
+//! clients read them, and `STATSD_*` / `GRAPHITE_*` as StatsD and Graphite clients do.
 //!
 //! Pure functions over a lookup closure (`std::env::var` in production, a table in tests), so
 //! precedence rules are tested without touching the process environment.
+//!
+//! [`detect`] picks the protocol: DogStatsD if `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set,
+//! else Graphite if `GRAPHITE_URL` or `GRAPHITE_HOST` is, else plain StatsD.
+//!
+//! | variable | effect |
+//! |---|---|
+//! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three |
+//! | `STATSD_HOST`, `STATSD_PORT` | host (default `127.0.0.1`) and port (default 8125) |
+//! | `STATSD_PROTOCOL` | `udp` (default) or `tcp` |
+//! | `STATSD_PREFIX` | prefix for every metric name |
+//! | `GRAPHITE_URL` | the Graphite endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three |
+//! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port (default 2003, or 2004 for pickle) |
+//! | `GRAPHITE_PROTOCOL` | `tcp` (plaintext, default), `udp` (plaintext) or `pickle` |
+//! | `GRAPHITE_PREFIX` | prefix for every metric path |
+//!
+//! The DogStatsD variables:
 //!
 //! | variable | effect |
 //! |---|---|
@@ -14,6 +31,8 @@
 //! With none of the endpoint variables set, the endpoint is `udp://127.0.0.1:8125`.
 
 use metrics::Label;
+
+use crate::builder::Protocol;
 
 /// A variable that is set but unusable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +106,155 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
     DogStatsdEnv {
         endpoint,
         labels,
+        error,
+    }
+}
+
+/// What the environment asks for, whichever protocol it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EnvSettings {
+    pub(crate) protocol: Protocol,
+    /// The endpoint and the variable it came from (`None`: the default).
+    pub(crate) endpoint: (String, Option<&'static str>),
+    pub(crate) prefix: Option<String>,
+    pub(crate) labels: Vec<Label>,
+    /// The first variable that is set but unusable.
+    pub(crate) error: Option<EnvError>,
+}
+
+impl From<DogStatsdEnv> for EnvSettings {
+    fn from(dd: DogStatsdEnv) -> Self {
+        Self {
+            protocol: Protocol::DogStatsd,
+            endpoint: dd.endpoint,
+            prefix: None,
+            labels: dd.labels,
+            error: dd.error,
+        }
+    }
+}
+
+/// The variable names of one plain-protocol family.
+struct Family {
+    url: &'static str,
+    host: &'static str,
+    port: &'static str,
+    protocol: &'static str,
+    prefix: &'static str,
+}
+
+const STATSD: Family = Family {
+    url: "STATSD_URL",
+    host: "STATSD_HOST",
+    port: "STATSD_PORT",
+    protocol: "STATSD_PROTOCOL",
+    prefix: "STATSD_PREFIX",
+};
+
+const GRAPHITE: Family = Family {
+    url: "GRAPHITE_URL",
+    host: "GRAPHITE_HOST",
+    port: "GRAPHITE_PORT",
+    protocol: "GRAPHITE_PROTOCOL",
+    prefix: "GRAPHITE_PREFIX",
+};
+
+/// Reads every supported variable through `lookup` and decides the protocol (see the module
+/// docs). Empty values count as unset.
+pub(crate) fn detect(lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
+    let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+    if set("DD_DOGSTATSD_URL") || set("DD_AGENT_HOST") {
+        return dogstatsd(lookup).into();
+    }
+    if set(GRAPHITE.url) || set(GRAPHITE.host) {
+        plain(&GRAPHITE, lookup)
+    } else {
+        plain(&STATSD, lookup)
+    }
+}
+
+/// StatsD or Graphite settings from `family`'s variables.
+fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
+    let get = |name: &str| {
+        lookup(name)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.trim().to_owned())
+    };
+    let mut error = None;
+    let mut fail = |variable, value: String, reason| {
+        error.get_or_insert(EnvError {
+            variable,
+            value,
+            reason,
+        });
+    };
+    let graphite = family.url == GRAPHITE.url;
+    let (protocol, scheme) = match get(family.protocol).map(|p| p.to_ascii_lowercase()) {
+        None => (
+            if graphite {
+                Protocol::Graphite
+            } else {
+                Protocol::Statsd
+            },
+            None,
+        ),
+        Some(p) => match (graphite, p.as_str()) {
+            (false, "udp" | "tcp") => (Protocol::Statsd, Some(p)),
+            (true, "udp" | "tcp") => (Protocol::Graphite, Some(p)),
+            (true, "pickle") => (Protocol::GraphitePickle, Some("tcp".to_owned())),
+            _ => {
+                let reason = if graphite {
+                    "not a Graphite protocol (tcp, udp or pickle)"
+                } else {
+                    "not a StatsD protocol (udp or tcp)"
+                };
+                fail(family.protocol, p, reason);
+                (
+                    if graphite {
+                        Protocol::Graphite
+                    } else {
+                        Protocol::Statsd
+                    },
+                    None,
+                )
+            }
+        },
+    };
+    let default_port = match protocol {
+        Protocol::GraphitePickle => 2004,
+        Protocol::Graphite => 2003,
+        Protocol::Statsd | Protocol::DogStatsd => 8125,
+    };
+    let endpoint = if let Some(url) = get(family.url) {
+        (url, Some(family.url))
+    } else {
+        let port = match get(family.port) {
+            None => default_port,
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
+                fail(family.port, p, "not a port number (1-65535)");
+                default_port
+            }),
+        };
+        let host = get(family.host);
+        let source = if host.is_some() {
+            Some(family.host)
+        } else {
+            get(family.port).map(|_| family.port)
+        };
+        let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
+        let host = if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        let scheme = scheme.unwrap_or_else(|| if graphite { "tcp" } else { "udp" }.to_owned());
+        (format!("{scheme}://{host}:{port}"), source)
+    };
+    EnvSettings {
+        protocol,
+        endpoint,
+        prefix: get(family.prefix),
+        labels: Vec::new(),
         error,
     }
 }
@@ -221,6 +389,120 @@ mod tests {
                 ("dd.internal.entity_id", "pod-uid")
             ]
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> EnvSettings {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        detect(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn the_protocol_follows_which_variables_are_set() {
+        let p = |vars: &[(&str, &str)]| settings(vars).protocol;
+        assert_eq!(p(&[]), Protocol::Statsd);
+        assert_eq!(p(&[("STATSD_HOST", "s")]), Protocol::Statsd);
+        assert_eq!(p(&[("GRAPHITE_HOST", "g")]), Protocol::Graphite);
+        assert_eq!(
+            p(&[("GRAPHITE_HOST", "g"), ("GRAPHITE_PROTOCOL", "Pickle")]),
+            Protocol::GraphitePickle
+        );
+        assert_eq!(
+            p(&[("GRAPHITE_HOST", "g"), ("DD_AGENT_HOST", "agent")]),
+            Protocol::DogStatsd,
+            "the Datadog variables win: an Agent is there"
+        );
+        assert_eq!(
+            p(&[("DD_ENV", "prod")]),
+            Protocol::Statsd,
+            "tags alone name no Agent"
+        );
+    }
+
+    #[test]
+    fn statsd_variables_give_host_port_protocol_and_prefix_as_python_clients_read_them() {
+        let s = settings(&[
+            ("STATSD_HOST", "statsd.internal"),
+            ("STATSD_PORT", "9125"),
+            ("STATSD_PROTOCOL", "tcp"),
+            ("STATSD_PREFIX", "myapp"),
+        ]);
+        assert_eq!(
+            s.endpoint,
+            ("tcp://statsd.internal:9125".into(), Some("STATSD_HOST"))
+        );
+        assert_eq!(s.prefix.as_deref(), Some("myapp"));
+        assert_eq!(s.error, None);
+        assert_eq!(
+            settings(&[]).endpoint,
+            ("udp://127.0.0.1:8125".into(), None)
+        );
+        assert_eq!(
+            settings(&[("STATSD_PORT", "9000")]).endpoint,
+            ("udp://127.0.0.1:9000".into(), Some("STATSD_PORT"))
+        );
+        assert_eq!(
+            settings(&[("STATSD_HOST", "::1")]).endpoint.0,
+            "udp://[::1]:8125"
+        );
+        assert_eq!(
+            settings(&[
+                ("STATSD_URL", "unix:///run/statsd.sock"),
+                ("STATSD_HOST", "x")
+            ])
+            .endpoint,
+            ("unix:///run/statsd.sock".into(), Some("STATSD_URL"))
+        );
+    }
+
+    #[test]
+    fn graphite_variables_default_to_plaintext_over_tcp_and_pickle_moves_the_port() {
+        assert_eq!(
+            settings(&[("GRAPHITE_HOST", "carbon"), ("GRAPHITE_PREFIX", "svc")]),
+            EnvSettings {
+                protocol: Protocol::Graphite,
+                endpoint: ("tcp://carbon:2003".into(), Some("GRAPHITE_HOST")),
+                prefix: Some("svc".into()),
+                labels: Vec::new(),
+                error: None,
+            }
+        );
+        assert_eq!(
+            settings(&[("GRAPHITE_HOST", "carbon"), ("GRAPHITE_PROTOCOL", "pickle")])
+                .endpoint
+                .0,
+            "tcp://carbon:2004"
+        );
+        assert_eq!(
+            settings(&[("GRAPHITE_HOST", "carbon"), ("GRAPHITE_PROTOCOL", "udp")])
+                .endpoint
+                .0,
+            "udp://carbon:2003"
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_reported_with_their_variable_never_defaulted_silently() {
+        let e = |vars: &[(&str, &str)]| settings(vars).error.map(|e| (e.variable, e.value));
+        assert_eq!(
+            e(&[("STATSD_PROTOCOL", "http")]),
+            Some(("STATSD_PROTOCOL", "http".into()))
+        );
+        assert_eq!(
+            e(&[("STATSD_PORT", "99999")]),
+            Some(("STATSD_PORT", "99999".into()))
+        );
+        assert_eq!(
+            e(&[("GRAPHITE_HOST", "c"), ("GRAPHITE_PROTOCOL", "amqp")]),
+            Some(("GRAPHITE_PROTOCOL", "amqp".into()))
+        );
+        assert_eq!(
+            e(&[("STATSD_PROTOCOL", "pickle")]),
+            Some(("STATSD_PROTOCOL", "pickle".into())),
+            "pickle is Graphite's"
         );
     }
 

@@ -170,11 +170,53 @@ impl ExporterBuilder {
     /// the endpoint; a global label with the same key replaces the environment's). A malformed
     /// variable is reported by `build`, naming the variable and its value.
     pub fn dogstatsd_from_env() -> Self {
-        let env = crate::env::dogstatsd(|name| std::env::var(name).ok());
-        let mut builder = Self::new(Protocol::DogStatsd, env.endpoint.0);
+        Self::from_settings(crate::env::dogstatsd(|name| std::env::var(name).ok()).into())
+    }
+
+    /// Any protocol, configured from the environment as the clients our users come from read
+    /// it. The protocol is DogStatsD when `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set (see
+    /// [`dogstatsd_from_env`](Self::dogstatsd_from_env)), else Graphite when `GRAPHITE_URL`
+    /// or `GRAPHITE_HOST` is, else plain StatsD:
+    ///
+    /// | variable | effect |
+    /// |---|---|
+    /// | `STATSD_URL` | the endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three |
+    /// | `STATSD_HOST`, `STATSD_PORT` | host (default `127.0.0.1`) and port (default 8125) |
+    /// | `STATSD_PROTOCOL` | `udp` (default) or `tcp`, as sprockets-statsd reads it |
+    /// | `STATSD_PREFIX` | [`with_prefix`](Self::with_prefix) |
+    /// | `GRAPHITE_URL` | the endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three |
+    /// | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port (default 2003; 2004 for pickle) |
+    /// | `GRAPHITE_PROTOCOL` | `tcp` (plaintext, default), `udp` (plaintext) or `pickle` |
+    /// | `GRAPHITE_PREFIX` | [`with_prefix`](Self::with_prefix) |
+    ///
+    /// Precedence: setters called afterwards > the environment > defaults. Empty values count
+    /// as unset; a malformed one (a port of `99999`, `STATSD_PROTOCOL=http`) makes `build`
+    /// fail with [`BuildError::InvalidEnvironment`](crate::BuildError::InvalidEnvironment)
+    /// naming the variable and its value, never a silent default.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// // STATSD_HOST=statsd.internal STATSD_PREFIX=myapp ./app
+    /// let guard = ExporterBuilder::from_env()
+    ///     .with_flush_interval(Duration::from_secs(5))
+    ///     .install()?;
+    /// # drop(guard);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_env() -> Self {
+        Self::from_settings(crate::env::detect(|name| std::env::var(name).ok()))
+    }
+
+    fn from_settings(env: crate::env::EnvSettings) -> Self {
+        let mut builder = Self::new(env.protocol, env.endpoint.0);
         builder.endpoint_source = env.endpoint.1;
         builder.env_labels = env.labels;
         builder.env_error = env.error;
+        builder.prefix = env.prefix;
         builder
     }
 

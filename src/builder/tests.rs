@@ -195,3 +195,33 @@ fn memory_bounds_are_validated_and_the_default_expiry_follows_long_intervals() {
     );
     assert_eq!(idle(statsd().with_idle_timeout(None)), None);
 }
+
+fn from_vars(vars: &[(&str, &str)]) -> ExporterBuilder {
+    let map: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
+    ExporterBuilder::from_settings(crate::env::detect(|name| {
+        map.get(name).map(|v| (*v).to_owned())
+    }))
+}
+
+#[test]
+fn from_env_settings_yield_to_setters_and_a_bad_value_fails_the_build_by_name() {
+    let b = from_vars(&[("STATSD_PORT", "9125"), ("STATSD_PREFIX", "envapp")]);
+    assert_eq!(b.protocol, Protocol::Statsd);
+    assert_eq!(b.prefix.as_deref(), Some("envapp"));
+    assert_eq!(b.config().unwrap().endpoint.port, 9125);
+    let b = b
+        .with_prefix("explicit")
+        .with_remote_address("udp://127.0.0.1:7000");
+    assert_eq!(b.prefix.as_deref(), Some("explicit"), "a setter wins");
+    assert_eq!(b.config().unwrap().endpoint.port, 7000);
+    assert_eq!(
+        err(from_vars(&[("STATSD_PROTOCOL", "http")])),
+        "environment variable STATSD_PROTOCOL=\"http\": not a StatsD protocol (udp or tcp)"
+    );
+    let g = from_vars(&[
+        ("GRAPHITE_HOST", "127.0.0.1"),
+        ("GRAPHITE_PROTOCOL", "pickle"),
+    ]);
+    assert_eq!(g.protocol, Protocol::GraphitePickle);
+    assert_eq!(g.config().unwrap().endpoint.port, 2004);
+}
