@@ -24,23 +24,27 @@
 //! live in one process. A program using the global recorder pays one more indirection (an
 //! atomic load of the global `&dyn Recorder`) in the macro rows, the same for every recorder.
 //!
-//! After the criterion groups, two measurements criterion cannot make (skipped when a filter
-//! that does not match "flush" is given, and in `cargo test`'s test mode):
-//! - Flush CPU per emitted line, ours vs dsd: 100k labelled counters, each incremented once per
-//!   1 s interval, both exporters flushing on their own timer to a real UDP socket on loopback
-//!   (1432-byte payloads, the default of both). We read the CPU time of the exporter's own
-//!   threads (the threads that appeared when it was built or started) from
-//!   `/proc/self/task/<tid>/schedstat` before and after a window of whole intervals, and count
-//!   the lines and bytes that arrive at the receiving socket in the same window. The same
-//!   driver code runs for both. mes has no flush; its per-line cost is its cadence worker's CPU
-//!   (queue pop, buffer, send) over the same 100k updates, the formatting being in the update
-//!   rows already.
-//! - Ours per protocol, an upper bound on encoding cost: CPU of our flusher thread per line
-//!   for explicit flushes (`ExporterHandle::flush`) of 100k labelled counters, all four
-//!   protocols, sending included. Encoding alone is not reachable from outside the crate.
+//! After the criterion groups (skipped in `cargo test`'s test mode, where criterion runs each
+//! bench once):
+//! - The interleaved runner (`hot::interleave`): short batches of every contender in rotation,
+//!   41 rounds, so load from other processes hits all contenders alike; the verdicts use the
+//!   median of its per-round ratios. A filter argument restricts it to groups containing it.
+//! - Flush CPU per emitted line, ours vs dsd (skipped when a filter not matching "flush" is
+//!   given): 100k labelled counters, each incremented once per 1 s interval, both exporters
+//!   flushing on their own timer to a real UDP socket on loopback (1432-byte payloads, the
+//!   default of both). We read the CPU time of the exporter's own threads (the threads that
+//!   appeared when it was built or started) from `/proc/self/task/<tid>/schedstat` before and
+//!   after a window of whole intervals, and count the lines and bytes that arrive at the
+//!   receiving socket in the same window. The same driver code runs for both. mes has no
+//!   flush; its per-line cost is its cadence worker's CPU (queue pop, buffer, send) over the
+//!   same 100k updates, the formatting being in the update rows already.
+//! - Ours per protocol: CPU of our flusher thread per line for explicit flushes
+//!   (`ExporterHandle::flush`) of 100k labelled counters, all four protocols, sending
+//!   included, at the default payload size and at the largest one (where sends matter
+//!   least). Encoding alone is not reachable from outside the crate.
 //!
-//! Finally a ratio table (medians from criterion's `estimates.json` written in this run) is
-//! printed to stderr.
+//! Finally two tables go to stderr: criterion's medians (from the `estimates.json` files this
+//! run wrote) and the interleaved medians and ratios, with the targets.
 #![allow(missing_docs, reason = "criterion generates the entry point")]
 #![allow(
     clippy::expect_used,
