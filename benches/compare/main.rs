@@ -1,0 +1,100 @@
+//! Our recorder side by side with its peers, every workload in one run, so the ratios compare
+//! numbers taken on the same (noisy, 2-core) machine within minutes of each other.
+//!
+//! Contenders, all on `metrics` 0.24:
+//! - `atomic`: the physical floor of the operation, written out by hand: one relaxed
+//!   `fetch_add` (counters, histograms), one store (gauge set), one f64 compare-and-swap loop
+//!   (gauge increment). No `metrics` handle, so no dynamic call either.
+//! - `ours`: this crate, DogStatsD protocol (the hot path is the same for every protocol).
+//! - `dsd`: metrics-exporter-dogstatsd 0.9 with its defaults (raw histograms, no sampling),
+//!   self-telemetry off (it would go through the global recorder, which is not installed).
+//! - `mes`: metrics-exporter-statsd 0.9 (on cadence), with its documented 5000-entry queue.
+//!   It has no aggregation: every update formats a line and queues it for a worker thread.
+//!   Its `Gauge::increment` is a silent no-op, so that row says nothing about it.
+//! - `noop`: the `metrics` `NoopRecorder`, in the macro rows only: the facade's own share.
+//!
+//! Every exporter sends to its own UDP socket on loopback, drained by a thread, so none of them
+//! sees send errors. Ours and dsd flush every hour during the hot-path groups: their
+//! background threads stay idle and the second core stays free for the two-thread rows. (dsd's
+//! raw histograms keep every sample until a flush, so this process grows by a few hundred MB
+//! during the histogram rows; ours keeps a bounded reservoir and, never drained here, pays its
+//! sampling path, the steady state of a busy histogram.)
+//!
+//! Handles and macros are exercised through `metrics::with_local_recorder`, so all recorders
+//! live in one process. A program using the global recorder pays one more indirection (an
+//! atomic load of the global `&dyn Recorder`) in the macro rows, the same for every recorder.
+//!
+//! After the criterion groups (skipped in `cargo test`'s test mode, where criterion runs each
+//! bench once):
+//! - The interleaved runner (`hot::interleave`): short batches of every contender in rotation,
+//!   41 rounds, so load from other processes hits all contenders alike; the verdicts use the
+//!   median of its per-round ratios. A filter argument restricts it to groups containing it.
+//! - Flush CPU per emitted line, ours vs dsd (skipped when a filter not matching "flush" is
+//!   given): 100k labelled counters, each incremented once per 1 s interval, both exporters
+//!   flushing on their own timer to a real UDP socket on loopback (1432-byte payloads, the
+//!   default of both). We read the CPU time of the exporter's own threads (the threads that
+//!   appeared when it was built or started) from `/proc/self/task/<tid>/schedstat` before and
+//!   after a window of whole intervals, and count the lines and bytes that arrive at the
+//!   receiving socket in the same window. The same driver code runs for both. mes has no
+//!   flush; its per-line cost is its cadence worker's CPU (queue pop, buffer, send) over the
+//!   same 100k updates, the formatting being in the update rows already.
+//! - Ours per protocol: CPU of our flusher thread per line for explicit flushes
+//!   (`ExporterHandle::flush`) of 100k labelled counters, all four protocols, sending
+//!   included, at the default payload size and at the largest one (where sends matter
+//!   least). Encoding alone is not reachable from outside the crate.
+//!
+//! Finally two tables go to stderr: criterion's medians (from the `estimates.json` files this
+//! run wrote) and the interleaved medians and ratios, with the targets.
+#![allow(missing_docs, reason = "criterion generates the entry point")]
+#![allow(
+    clippy::expect_used,
+    reason = "a bench that cannot set up must stop loudly"
+)]
+#![allow(
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    reason = "benches report ratios on stderr"
+)]
+
+mod contenders;
+mod flush;
+mod hot;
+mod summary;
+mod sys;
+
+use std::time::{Duration, SystemTime};
+
+use criterion::Criterion;
+use metrics::NoopRecorder;
+
+fn main() {
+    let since = SystemTime::now();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes --bench; without it (`cargo test --benches`) criterion runs each
+    // bench once as a test, and so do we: no interleaving, no flush measurements.
+    let benching = args.iter().any(|a| a == "--bench");
+    let filter = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .map(String::as_str);
+
+    let who = contenders::Contenders::new();
+    let (floor, noop) = (hot::Floor::default(), NoopRecorder);
+    let workloads = hot::workloads(&who, &floor, &noop);
+    hot::criterion(&mut c, &workloads);
+    c.final_summary();
+    if !benching {
+        return;
+    }
+    let rounds = hot::interleave(&workloads, filter);
+    if filter.is_none_or(|f| "flush".contains(f)) {
+        flush::report();
+    }
+    summary::criterion_table(since);
+    summary::interleaved_table(&rounds);
+}
