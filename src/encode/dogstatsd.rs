@@ -19,8 +19,20 @@ use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
 use super::statsd::{render_prefix_with, sample_value, sorted_unique};
 use super::{
     EncodeTally, FlushContext, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
-    commit, write_type_and_rate,
+    commit, sanitized_tags, write_type_and_rate,
 };
+
+/// Writes DogStatsD's `|#k:v,k2` section (a bare key for an empty value); nothing for no tags.
+pub(crate) fn write_dogstatsd_tags(out: &mut Vec<u8>, tags: &[(Vec<u8>, Vec<u8>)]) {
+    for (i, (k, v)) in tags.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"|#" } else { b"," });
+        out.extend_from_slice(k);
+        if !v.is_empty() {
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+    }
+}
 
 /// Room a packed line should have for at least one more value before we pack into the
 /// current payload rather than start a fresh one.
@@ -74,31 +86,8 @@ impl DogStatsdEncoder {
             out.name.clear();
             return;
         }
-        // Globals first, then the metric's labels: when two keys are equal (as given, or
-        // once sanitised) the later one wins, so a metric label always beats a global one.
-        let mut tags: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for label in self.global_labels.iter().chain(key.labels()) {
-            let (mut k, mut v) = (Vec::new(), Vec::new());
-            push_tag_key(&mut k, label.key());
-            push_tag_value(&mut v, label.value());
-            if k.is_empty() {
-                continue;
-            }
-            match tags.iter_mut().find(|(existing, _)| *existing == k) {
-                Some(slot) => slot.1 = v,
-                None => tags.push((k, v)),
-            }
-        }
-        tags.sort();
-        for (i, (k, v)) in tags.iter().enumerate() {
-            out.tail
-                .extend_from_slice(if i == 0 { b"|#" } else { b"," });
-            out.tail.extend_from_slice(k);
-            if !v.is_empty() {
-                out.tail.push(b':');
-                out.tail.extend_from_slice(v);
-            }
-        }
+        let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+        write_dogstatsd_tags(&mut out.tail, &tags);
         if let Some(id) = &self.container {
             out.tail.extend_from_slice(b"|c:");
             out.tail.extend_from_slice(id.as_bytes());

@@ -76,8 +76,8 @@ impl HistogramRules {
 pub(crate) struct Rendered {
     /// The sanitised, prefixed name; empty when nothing usable is left (never sent).
     pub(crate) name: Vec<u8>,
-    /// What follows the type (and rate) on every line: DogStatsD `|#tags|c:id`; empty for
-    /// plain StatsD.
+    /// What follows the type (and rate) on every line: DogStatsD `|#tags|c:id` (also plain
+    /// StatsD with DogStatsD-style tags); empty otherwise.
     pub(crate) tail: Vec<u8>,
     /// How this series is sent if it is a histogram.
     pub(crate) histogram: HistogramKind,
@@ -88,6 +88,33 @@ impl Rendered {
     pub(crate) fn sendable(&self) -> bool {
         !self.name.is_empty()
     }
+}
+
+/// The tags of a series: `global` labels, then the metric's own, each key and value
+/// sanitised by `key` and `value`; labels whose key is empty after sanitising are left out,
+/// and when two keys are equal (as given, or once sanitised) the later wins, so a metric label
+/// always beats a global one. Sorted by key, then value.
+pub(crate) fn sanitized_tags(
+    global: &[metrics::Label],
+    metric: &Key,
+    key: fn(&mut Vec<u8>, &str),
+    value: fn(&mut Vec<u8>, &str),
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut tags: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for label in global.iter().chain(metric.labels()) {
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        key(&mut k, label.key());
+        value(&mut v, label.value());
+        if k.is_empty() {
+            continue;
+        }
+        match tags.iter_mut().find(|(existing, _)| *existing == k) {
+            Some(slot) => slot.1 = v,
+            None => tags.push((k, v)),
+        }
+    }
+    tags.sort();
+    tags
 }
 
 /// Per-flush inputs that are not metric values.

@@ -70,6 +70,19 @@ pub(crate) fn push_tag_value(out: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// Whether `c` may appear in a tag key or value embedded in a plain StatsD name (InfluxDB,
+/// Librato, SignalFx and Graphite styles) unchanged: letters and digits (any script), `_`,
+/// `-`, `.` and `/`. Everything else, every style's separators among them (`,` `=` `#` `[`
+/// `]` `;` `:` `|` `@`, whitespace, controls), becomes `_`.
+fn is_embedded_tag_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')
+}
+
+/// Appends a tag key or value for a tag embedded in a plain StatsD name.
+pub(crate) fn push_embedded_tag(out: &mut Vec<u8>, text: &str) {
+    push_replacing(out, text, is_embedded_tag_char);
+}
+
 /// Appends `text`, each character failing `keep` replaced by `_`.
 fn push_replacing(out: &mut Vec<u8>, text: &str, keep: impl Fn(char) -> bool) {
     for c in text.chars() {

@@ -8,20 +8,43 @@
 //! - histograms: one line per kept sample, `|ms` (timer, values in milliseconds) or `|h`, with
 //!   `|@rate` when samples were sampled out so the server scales the count back;
 //! - labels are folded into the name as extra segments (`name.value1.value2`, ordered by
-//!   label key) or dropped; prefix segments come first;
+//!   label key), dropped, or written in one of the tag styles of [`LabelHandling`]
+//!   (DogStatsD `|#k:v` after the type; InfluxDB, Librato, SignalFx or Graphite tags embedded
+//!   in the name); prefix segments come first;
 //! - NaN and infinities are never written; neither are negative timer values (Etsy rejects
 //!   them as bad lines). Both are counted as invalid values.
 
 use metrics::{Key, Label, Unit};
 
+use super::dogstatsd::write_dogstatsd_tags;
 use super::number::{is_sendable, write_f64, write_u64};
-use super::sanitize::{push_path, push_segment};
+use super::sanitize::{push_embedded_tag, push_path, push_segment, push_tag_key, push_tag_value};
 use super::{
-    EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit,
+    EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit, sanitized_tags,
     write_type_and_rate,
 };
 
-/// What to do with labels in plain StatsD, which has no tags.
+/// What to do with labels in plain StatsD, which has no tags of its own: fold them into the
+/// name, drop them, or write them in one of the tag extensions that StatsD servers understand
+/// (`statsd_exporter`, Telegraf, gostatsd, Metricbeat...). In every style tags are ordered by
+/// key, global labels come first and a metric label overrides a global one with the same key.
+///
+/// | style | line |
+/// |---|---|
+/// | `FoldIntoName` (default) | `requests.GET.200:1\|c` (values, ordered by key) |
+/// | `Drop` | `requests:1\|c` |
+/// | `DogStatsd` | `requests:1\|c\|#method:GET,status:200` |
+/// | `InfluxDb` (Telegraf) | `requests,method=GET,status=200:1\|c` |
+/// | `Librato` (Sysdig) | `requests#method=GET,status=200:1\|c` |
+/// | `SignalFx` | `requests[method=GET,status=200]:1\|c` |
+/// | `Graphite` (1.1 tags) | `requests;method=GET;status=200:1\|c` |
+///
+/// Sanitising: `DogStatsd` tags follow the DogStatsD rules (see the crate docs). In the four
+/// name-embedded styles, keys and values keep letters and digits of any script, `_`, `-`, `.`
+/// and `/`; every other character (all the styles' separators `,` `=` `#` `[` `]` `;` `:`
+/// `|` `@`, whitespace, control characters) becomes `_`. A label whose key or value is empty
+/// is left out there, as `statsd_exporter` rejects empty tag values. Etsy semantics (the
+/// negative-gauge pair, `|@rate`) apply in every style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum LabelHandling {
@@ -32,6 +55,29 @@ pub enum LabelHandling {
     /// under the bare name, so on the server counters and timers add up, while for gauges the
     /// last line of a flush wins.
     Drop,
+    /// DogStatsD tags after the type: `name:1|c|#k:v,k2:v2`.
+    DogStatsd,
+    /// InfluxDB tags after the name, as Telegraf reads them: `name,k=v,k2=v2:1|c`.
+    InfluxDb,
+    /// Librato tags after the name: `name#k=v,k2=v2:1|c`.
+    Librato,
+    /// SignalFx dimensions in brackets: `name[k=v,k2=v2]:1|c`.
+    SignalFx,
+    /// Graphite 1.1 tags: `name;k=v;k2=v2:1|c`.
+    Graphite,
+}
+
+impl LabelHandling {
+    /// For the name-embedded styles: what opens the tags, separates them, and closes them.
+    fn embedding(self) -> Option<(&'static [u8], &'static [u8], &'static [u8])> {
+        match self {
+            Self::InfluxDb => Some((b",", b",", b"")),
+            Self::Librato => Some((b"#", b",", b"")),
+            Self::SignalFx => Some((b"[", b",", b"]")),
+            Self::Graphite => Some((b";", b";", b"")),
+            Self::FoldIntoName | Self::Drop | Self::DogStatsd => None,
+        }
+    }
 }
 
 /// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
@@ -109,12 +155,40 @@ impl StatsdEncoder {
             name.clear();
             return;
         }
-        if self.labels == LabelHandling::FoldIntoName {
-            let mut labels: Vec<&Label> = key.labels().collect();
-            labels.sort_by(|a, b| a.key().cmp(b.key()));
-            for_each_merged(&self.global_labels, &labels, |l| {
-                push_segment(name, l.value());
-            });
+        match self.labels {
+            LabelHandling::FoldIntoName => {
+                let mut labels: Vec<&Label> = key.labels().collect();
+                labels.sort_by(|a, b| a.key().cmp(b.key()));
+                for_each_merged(&self.global_labels, &labels, |l| {
+                    push_segment(name, l.value());
+                });
+            }
+            LabelHandling::Drop => {}
+            LabelHandling::DogStatsd => {
+                let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+                write_dogstatsd_tags(&mut out.tail, &tags);
+            }
+            style => {
+                let Some((open, separator, close)) = style.embedding() else {
+                    return;
+                };
+                let mut tags = sanitized_tags(
+                    &self.global_labels,
+                    key,
+                    push_embedded_tag,
+                    push_embedded_tag,
+                );
+                tags.retain(|(_, v)| !v.is_empty());
+                for (i, (k, v)) in tags.iter().enumerate() {
+                    name.extend_from_slice(if i == 0 { open } else { separator });
+                    name.extend_from_slice(k);
+                    name.push(b'=');
+                    name.extend_from_slice(v);
+                }
+                if !tags.is_empty() {
+                    name.extend_from_slice(close);
+                }
+            }
         }
     }
 
@@ -133,7 +207,9 @@ impl StatsdEncoder {
         buf.extend_from_slice(&s.name);
         buf.push(b':');
         write_u64(buf, delta);
-        buf.extend_from_slice(b"|c\n");
+        buf.extend_from_slice(b"|c");
+        buf.extend_from_slice(&s.tail);
+        buf.push(b'\n');
         commit(w, 1, 1, t);
     }
 
@@ -157,13 +233,17 @@ impl StatsdEncoder {
         if value < 0.0 {
             // Etsy reads a signed value as a delta; reset to 0 first, in the same chunk.
             buf.extend_from_slice(&s.name);
-            buf.extend_from_slice(b":0|g\n");
+            buf.extend_from_slice(b":0|g");
+            buf.extend_from_slice(&s.tail);
+            buf.push(b'\n');
             lines = 2;
         }
         buf.extend_from_slice(&s.name);
         buf.push(b':');
         write_f64(buf, value);
-        buf.extend_from_slice(b"|g\n");
+        buf.extend_from_slice(b"|g");
+        buf.extend_from_slice(&s.tail);
+        buf.push(b'\n');
         commit(w, lines, 1, t);
     }
 
@@ -191,6 +271,7 @@ impl StatsdEncoder {
             buf.push(b':');
             write_f64(buf, v);
             write_type_and_rate(buf, s.histogram, rate);
+            buf.extend_from_slice(&s.tail);
             buf.push(b'\n');
             commit(w, 1, 1, t);
         }
@@ -231,14 +312,22 @@ pub(crate) fn sorted_unique(mut labels: Vec<Label>) -> Vec<Label> {
 }
 
 /// Whether `line` is the second half of a chunk that starts with `prev` (both without their
-/// newline): the Etsy negative-gauge pair `name:0|g` + `name:-5|g`. Re-sending or dropping
-/// must treat the two as one, or the server applies `-5` as a delta.
+/// newline): the Etsy negative-gauge pair `name:0|g` + `name:-5|g` (each possibly followed by
+/// the same DogStatsD-style tags). Re-sending or dropping must treat the two as one, or the
+/// server applies `-5` as a delta. Names (tags embedded in them included) never hold a `:`.
 pub(crate) fn continues_chunk(prev: &[u8], line: &[u8]) -> bool {
-    let Some(name) = prev.strip_suffix(b":0|g") else {
+    let colon = |l: &[u8]| l.iter().position(|&b| b == b':');
+    let (Some(p), Some(l)) = (colon(prev), colon(line)) else {
         return false;
     };
-    line.strip_prefix(name)
-        .is_some_and(|rest| rest.starts_with(b":-") && rest.ends_with(b"|g"))
+    let Some(tail) = prev[p + 1..].strip_prefix(b"0|g") else {
+        return false;
+    };
+    prev[..p] == line[..l]
+        && line[l + 1..].starts_with(b"-")
+        && line[l + 1..]
+            .strip_suffix(tail)
+            .is_some_and(|value| value.ends_with(b"|g"))
 }
 
 /// Calls `f` for each label of the union of two key-sorted lists; for a key in both, only the

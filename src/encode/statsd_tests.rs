@@ -367,3 +367,123 @@ fn the_negative_gauge_pair_is_recognised_as_one_chunk() {
     assert!(!continues_chunk(b"a:1|c", b"a:-5|g"));
     assert!(!continues_chunk(b"ab:0|g", b"a:-5|g"));
 }
+
+fn styled(style: LabelHandling) -> StatsdEncoder {
+    StatsdEncoder::new(
+        Some("app"),
+        style,
+        vec![Label::new("region", "eu"), Label::new("status", "global")],
+        rules(HistogramKind::Timer),
+    )
+}
+
+/// One counter, one negative gauge and one sampled timer of a series in `style`.
+fn lines_in(style: LabelHandling, k: &Key) -> String {
+    let e = styled(style);
+    let n = name(&e, k);
+    let (got, t) = datagrams(1432, |w, t| {
+        e.counter(&n, 3, w, t);
+        e.gauge(&n, -2.0, w, t);
+        e.histogram(&n, &[0.25], 0.5, SampleUnit::Seconds, w, t);
+    });
+    assert_eq!(t.invalid_values + t.too_long, 0);
+    got.join("\n")
+}
+
+#[test]
+fn every_tag_style_writes_the_exact_lines_its_servers_parse() {
+    let k = key("requests", &[("status", "200"), ("method", "GET")]);
+    let table = [
+        (
+            LabelHandling::FoldIntoName,
+            "app.requests.GET.eu.200:3|c\napp.requests.GET.eu.200:0|g\napp.requests.GET.eu.200:-2|g\napp.requests.GET.eu.200:250|ms|@0.5",
+        ),
+        (
+            LabelHandling::Drop,
+            "app.requests:3|c\napp.requests:0|g\napp.requests:-2|g\napp.requests:250|ms|@0.5",
+        ),
+        (
+            LabelHandling::DogStatsd,
+            "app.requests:3|c|#method:GET,region:eu,status:200\napp.requests:0|g|#method:GET,region:eu,status:200\napp.requests:-2|g|#method:GET,region:eu,status:200\napp.requests:250|ms|@0.5|#method:GET,region:eu,status:200",
+        ),
+        (
+            LabelHandling::InfluxDb,
+            "app.requests,method=GET,region=eu,status=200:3|c\napp.requests,method=GET,region=eu,status=200:0|g\napp.requests,method=GET,region=eu,status=200:-2|g\napp.requests,method=GET,region=eu,status=200:250|ms|@0.5",
+        ),
+        (
+            LabelHandling::Librato,
+            "app.requests#method=GET,region=eu,status=200:3|c\napp.requests#method=GET,region=eu,status=200:0|g\napp.requests#method=GET,region=eu,status=200:-2|g\napp.requests#method=GET,region=eu,status=200:250|ms|@0.5",
+        ),
+        (
+            LabelHandling::SignalFx,
+            "app.requests[method=GET,region=eu,status=200]:3|c\napp.requests[method=GET,region=eu,status=200]:0|g\napp.requests[method=GET,region=eu,status=200]:-2|g\napp.requests[method=GET,region=eu,status=200]:250|ms|@0.5",
+        ),
+        (
+            LabelHandling::Graphite,
+            "app.requests;method=GET;region=eu;status=200:3|c\napp.requests;method=GET;region=eu;status=200:0|g\napp.requests;method=GET;region=eu;status=200:-2|g\napp.requests;method=GET;region=eu;status=200:250|ms|@0.5",
+        ),
+    ];
+    for (style, want) in table {
+        assert_eq!(lines_in(style, &k), want, "{style:?}");
+    }
+}
+
+#[test]
+fn embedded_tags_cannot_break_out_of_their_style_and_empty_values_are_left_out() {
+    let hostile = key(
+        "q",
+        &[
+            ("k,=#[];:|@ \n", "v,=#[];:|@ \tend"),
+            ("empty", ""),
+            ("ünï/co-de.x", "ok"),
+        ],
+    );
+    let e = StatsdEncoder::new(
+        None,
+        LabelHandling::InfluxDb,
+        vec![],
+        rules(HistogramKind::Timer),
+    );
+    let n = name(&e, &hostile);
+    assert_eq!(
+        String::from_utf8(n.name.clone()).unwrap(),
+        "q,k___________=v___________end,ünï/co-de.x=ok"
+    );
+    for style in [
+        LabelHandling::Librato,
+        LabelHandling::SignalFx,
+        LabelHandling::Graphite,
+    ] {
+        let line = lines_in(style, &hostile);
+        for l in line.lines() {
+            assert_eq!(l.matches(':').count(), 1, "{style:?}: {l}");
+            assert_eq!(
+                l.matches('|').count(),
+                if l.contains("|ms") { 2 } else { 1 },
+                "{l}"
+            );
+        }
+    }
+    // Without any usable tag the name stays bare (no dangling `[` or `;`).
+    let bare = key("q", &[("", "x"), ("y", "")]);
+    assert_eq!(
+        lines_in(LabelHandling::SignalFx, &bare).lines().next(),
+        Some("app.q[region=eu,status=global]:3|c")
+    );
+    let e = StatsdEncoder::new(
+        None,
+        LabelHandling::SignalFx,
+        vec![],
+        rules(HistogramKind::Timer),
+    );
+    assert_eq!(name(&e, &bare).name, b"q");
+}
+
+#[test]
+fn the_negative_gauge_pair_with_dogstatsd_style_tags_is_one_chunk() {
+    assert!(continues_chunk(b"a:0|g|#k:v", b"a:-5|g|#k:v"));
+    assert!(!continues_chunk(b"a:0|g|#k:v", b"a:-5|g|#k:w"));
+    assert!(!continues_chunk(b"a:0|g|#k:v", b"a:-5|c|#k:v"));
+    assert!(continues_chunk(b"a;k=v:0|g", b"a;k=v:-5|g"));
+    assert!(!continues_chunk(b"a;k=v:0|g", b"a;k=w:-5|g"));
+}
