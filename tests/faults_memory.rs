@@ -34,17 +34,8 @@ const MIB: u64 = 1024 * 1024;
 /// One test at a time: RSS is per process.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-async fn until(mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + MAX;
-    loop {
-        if pred() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn until(pred: impl FnMut() -> bool) -> bool {
+    faulty::until(MAX, pred).await
 }
 
 /// Registers `n` new counters `storm.requests` with distinct labels and adds 1 to each;

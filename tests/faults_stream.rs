@@ -29,18 +29,8 @@ use metrics_exporter_statsd_graphite::{
 /// Upper bound of every wait: generous, since CI machines are small and busy.
 const MAX: Duration = Duration::from_secs(20);
 
-/// Polls `pred` every 5 ms until it holds or `MAX` passes; returns whether it held.
-async fn until(mut pred: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + MAX;
-    loop {
-        if pred() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn until(pred: impl FnMut() -> bool) -> bool {
+    faulty::until(MAX, pred).await
 }
 
 /// Flushes, then polls `pred` for a moment; again until it holds or `MAX` passes (a reconnect

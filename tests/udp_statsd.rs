@@ -108,7 +108,15 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
     let counts: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     guard.shutdown().unwrap();
     let total: u64 = counts.iter().sum();
-    let lines = rx.wait_for(MAX, |l| counter_sum(l, "shared") >= total);
+    // Wait for every series: the last flush may carry only an `own` line (a thread's final
+    // `own` increment can miss the flush that took its `shared` one).
+    let lines = rx.wait_for(MAX, |l| {
+        counter_sum(l, "shared") >= total
+            && counts
+                .iter()
+                .enumerate()
+                .all(|(t, n)| counter_sum(l, &format!("own.{t}")) >= 2 * n)
+    });
     assert_eq!(counter_sum(&lines, "shared"), total);
     for (t, n) in counts.iter().enumerate() {
         assert_eq!(counter_sum(&lines, &format!("own.{t}")), 2 * n);

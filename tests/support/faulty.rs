@@ -900,6 +900,21 @@ pub(crate) fn last_gauge(lines: &[StatsdLine], name: &str) -> Option<f64> {
         .map(|l| l.value)
 }
 
+/// Polls `pred` every 5 ms until it holds or `max` passes; returns whether it held. Tests
+/// wait on conditions, never on time.
+pub(crate) async fn until(max: Duration, mut pred: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + max;
+    loop {
+        if pred() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// `/proc/self/status` `VmRSS`, in bytes.
 pub(crate) fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
