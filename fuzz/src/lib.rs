@@ -254,7 +254,9 @@ fn rules(list: &[(Text, u8)], kinds: &[HistogramKind]) -> Vec<(String, Histogram
     out
 }
 
-const ALL_FRAMINGS: &[Framing] = &[Framing::Datagram, Framing::Stream, Framing::LengthPrefixed];
+/// UDP, TCP and Unix streams; length-prefixed frames are DogStatsD over a Unix stream only.
+const LINE_FRAMINGS: &[Framing] = &[Framing::Datagram, Framing::Stream];
+const DD_FRAMINGS: &[Framing] = &[Framing::Datagram, Framing::Stream, Framing::LengthPrefixed];
 const STATSD_KINDS: &[HistogramKind] = &[HistogramKind::Timer, HistogramKind::Histogram];
 const DD_KINDS: &[HistogramKind] = &[
     HistogramKind::Timer,
@@ -308,7 +310,7 @@ impl GraphiteInput {
             GraphiteTags::FoldValues,
         ][usize::from(self.tags) % 3];
         let options = GraphiteOptions {
-            common: self.common.get(&[Framing::Datagram, Framing::Stream]),
+            common: self.common.get(LINE_FRAMINGS),
             tags,
             counters: if self.total {
                 CounterMode::Total
@@ -338,7 +340,7 @@ impl GraphiteInput {
 /// On a broken property: that is the crash libFuzzer reports.
 pub fn statsd(input: &StatsdInput) {
     let options = StatsdOptions {
-        common: input.common.get(ALL_FRAMINGS),
+        common: input.common.get(LINE_FRAMINGS),
         labels: if input.drop_labels {
             LabelHandling::Drop
         } else {
@@ -360,7 +362,7 @@ pub fn statsd(input: &StatsdInput) {
 /// On a broken property: that is the crash libFuzzer reports.
 pub fn dogstatsd(input: &DogStatsdInput) {
     let options = DogStatsdOptions {
-        common: input.common.get(ALL_FRAMINGS),
+        common: input.common.get(DD_FRAMINGS),
         histogram: kind(input.histogram, DD_KINDS),
         histogram_by_prefix: rules(&input.rules, DD_KINDS),
         // Known defect (see the module docs): an empty id.
