@@ -261,6 +261,9 @@ mod encode;
 mod env;
 mod error;
 mod flush;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod random;
 mod recorder;

@@ -280,6 +280,9 @@ impl Encoder {
 pub(crate) mod test_util;
 
 #[cfg(test)]
+mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

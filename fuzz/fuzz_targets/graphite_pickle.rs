@@ -1,0 +1,8 @@
+//! Fuzzes the graphite pickle encoder: no panic, and every wire-format property of
+//! `tests/support/encoder_oracle.rs` holds for whatever names, labels and values come in.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use metrics_exporter_statsd_graphite_fuzz::{GraphiteInput, graphite_pickle};
+
+fuzz_target!(|input: GraphiteInput| graphite_pickle(&input));

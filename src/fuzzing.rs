@@ -1,0 +1,356 @@
+//! Pure entry points into the encoders, for `cargo fuzz` and the property tests. Not part of
+//! the public API: compiled only with the `fuzzing` feature (and in this crate's own tests),
+//! hidden from the docs, and free to change in any release.
+//!
+//! Each function runs one flush's encoding the way the flusher does it, minus the aggregation
+//! and the I/O: every series is rendered once (a name with nothing usable left is counted as
+//! unnamed, as the flusher counts it), its value goes through the protocol's encoder into one
+//! payload writer, and the writer is finished. What comes back is every payload, the tally of
+//! what was written and what was dropped, and for each series which lines it produced, so a
+//! checker can tie every line to the series that was recorded.
+//!
+//! Nothing here does I/O, reads a clock or panics on any input.
+
+use std::ops::Range;
+
+use metrics::{Key, Label};
+
+pub use crate::encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
+pub use metrics::Unit;
+
+use crate::encode::{
+    self, DogStatsdEncoder, EncodeTally, Encoder, FlushContext, GraphiteEncoder, HistogramRules,
+    PayloadWriter, PickleWire, Rendered, SampleUnit, SlotCarry, StatsdEncoder,
+};
+
+/// Carbon's pickle frame limit we write to (the same as the exporter's).
+pub const MAX_PICKLE_FRAME: usize = 1_000_000;
+
+/// Largest plaintext payload turned into one pickle frame (the same as the exporter's).
+pub const MAX_PICKLE_PAYLOAD: usize = 512 * 1024;
+
+/// One series' interval data, as the aggregate hands it to the flusher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A counter's delta (or running total for Graphite's total mode).
+    Counter(u64),
+    /// A gauge's value.
+    Gauge(f64),
+    /// The samples a histogram kept this interval; `recorded` is how many were recorded
+    /// (raised to `samples.len()` when lower, as the aggregate guarantees), `unit` the unit
+    /// the histogram was described with.
+    Histogram {
+        /// Kept samples, in any order.
+        samples: Vec<f64>,
+        /// How many samples were recorded.
+        recorded: u64,
+        /// The histogram's unit (time units convert to milliseconds for timers).
+        unit: Unit,
+    },
+    /// An explicit Graphite point (the direct client): a value with its own timestamp. The
+    /// StatsD dialects have no such thing and encode it as a gauge of `value`.
+    Point {
+        /// The value.
+        value: f64,
+        /// Unix seconds.
+        timestamp: u64,
+    },
+}
+
+/// One series: a metric name, its labels in the order given, and its value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// The metric name as recorded.
+    pub name: String,
+    /// `(key, value)` labels as recorded; keys may repeat.
+    pub labels: Vec<(String, String)>,
+    /// The interval's value.
+    pub value: Value,
+}
+
+/// How payloads are framed (see the transports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// UDP and Unix datagrams: lines separated by `\n`, none after the last.
+    Datagram,
+    /// TCP and Unix streams: every line ends with `\n`.
+    Stream,
+    /// DogStatsD over a Unix stream: like `Stream` in the payload, counted as `Datagram`.
+    LengthPrefixed,
+}
+
+/// Settings every protocol has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Common {
+    /// The name prefix, if any.
+    pub prefix: Option<String>,
+    /// Global labels, in the order given (the last given wins for a repeated key).
+    pub global_labels: Vec<(String, String)>,
+    /// Largest payload in bytes (the builder accepts 64 and up).
+    pub max_payload_len: usize,
+    /// How payloads are framed.
+    pub framing: Framing,
+    /// The flush time, Unix seconds.
+    pub unix_secs: u64,
+}
+
+/// Plain StatsD settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsdOptions {
+    /// Shared settings.
+    pub common: Common,
+    /// Fold label values into the name, or drop labels.
+    pub labels: LabelHandling,
+    /// The default histogram kind (the builder refuses `Distribution` for plain StatsD).
+    pub histogram: HistogramKind,
+    /// Per-name-prefix histogram kinds; the longest matching prefix wins.
+    pub histogram_by_prefix: Vec<(String, HistogramKind)>,
+}
+
+/// DogStatsD settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DogStatsdOptions {
+    /// Shared settings.
+    pub common: Common,
+    /// The default histogram kind.
+    pub histogram: HistogramKind,
+    /// Per-name-prefix histogram kinds; the longest matching prefix wins.
+    pub histogram_by_prefix: Vec<(String, HistogramKind)>,
+    /// The container id sent as `|c:`, if any.
+    pub container: Option<String>,
+    /// Whether counters and gauges carry `|T<unix_secs>`.
+    pub timestamps: bool,
+}
+
+/// Graphite settings (plaintext and pickle).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphiteOptions {
+    /// Shared settings.
+    pub common: Common,
+    /// How labels appear in paths.
+    pub tags: GraphiteTags,
+    /// Counter deltas or running totals.
+    pub counters: CounterMode,
+    /// Seconds timestamps are aligned down to (0: none).
+    pub align_secs: u64,
+    /// Quantiles in `(0, 1]` reported per histogram; the builder rejects others, and
+    /// quantiles whose suffixes collide.
+    pub percentiles: Vec<f64>,
+}
+
+/// What one flush's encoding did, in total or for one series.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Lines committed to a payload.
+    pub lines: u64,
+    /// Values in those lines.
+    pub values: u64,
+    /// Values dropped as unsendable (NaN, infinities, negative timers, an overflowing sum).
+    pub invalid_values: u64,
+    /// Values dropped because their line is longer than the limit.
+    pub too_long: u64,
+    /// Values dropped because the series' name has nothing usable left.
+    pub unnamed: u64,
+}
+
+/// One payload: its bytes as the transport sends them and its line count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payload {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// Lines in it.
+    pub lines: u32,
+}
+
+/// What one series produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesOutcome {
+    /// Whether its name had anything usable left.
+    pub sendable: bool,
+    /// Its lines, as indices into the concatenated lines of all payloads, in order.
+    pub lines: Range<u64>,
+    /// Its share of the tally.
+    pub tally: Tally,
+}
+
+/// Everything one flush's encoding produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The payloads, in sending order.
+    pub payloads: Vec<Payload>,
+    /// One outcome per input series, in input order.
+    pub series: Vec<SeriesOutcome>,
+    /// The totals.
+    pub tally: Tally,
+}
+
+/// Graphite pickle output: the plaintext the flusher encodes first, and the frames it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PickleEncoded {
+    /// The plaintext payloads and tallies (stream framing).
+    pub plaintext: Encoded,
+    /// For each plaintext payload, its frames as sent (4-byte big-endian length, pickle).
+    pub frames: Vec<Vec<u8>>,
+}
+
+/// Encodes `series` as plain StatsD.
+pub fn statsd(options: &StatsdOptions, series: &[Series]) -> Encoded {
+    let c = &options.common;
+    let encoder = Encoder::Statsd(StatsdEncoder::new(
+        c.prefix.as_deref(),
+        options.labels,
+        labels(&c.global_labels),
+        rules(options.histogram, &options.histogram_by_prefix),
+    ));
+    run(c, series, &encoder)
+}
+
+/// Encodes `series` as DogStatsD.
+pub fn dogstatsd(options: &DogStatsdOptions, series: &[Series]) -> Encoded {
+    let c = &options.common;
+    let encoder = Encoder::DogStatsd(DogStatsdEncoder::new(
+        c.prefix.as_deref(),
+        labels(&c.global_labels),
+        rules(options.histogram, &options.histogram_by_prefix),
+        options.container.as_deref(),
+        options.timestamps,
+    ));
+    run(c, series, &encoder)
+}
+
+/// Encodes `series` as Graphite plaintext.
+pub fn graphite(options: &GraphiteOptions, series: &[Series]) -> Encoded {
+    let c = &options.common;
+    let encoder = Encoder::Graphite(GraphiteEncoder::new(
+        c.prefix.as_deref(),
+        labels(&c.global_labels),
+        options.tags,
+        options.counters,
+        options.align_secs,
+        &options.percentiles,
+    ));
+    run(c, series, &encoder)
+}
+
+/// Encodes `series` as Graphite plaintext with stream framing (the payload limit capped at
+/// [`MAX_PICKLE_PAYLOAD`], as the builder caps it), then turns each payload into pickle
+/// frames of at most [`MAX_PICKLE_FRAME`] bytes, as the flusher does for `graphite_pickle`.
+pub fn graphite_pickle(options: &GraphiteOptions, series: &[Series]) -> PickleEncoded {
+    let mut options = options.clone();
+    options.common.framing = Framing::Stream;
+    options.common.max_payload_len = options.common.max_payload_len.min(MAX_PICKLE_PAYLOAD);
+    let plaintext = graphite(&options, series);
+    let mut wire = PickleWire::new(MAX_PICKLE_FRAME);
+    let frames = plaintext
+        .payloads
+        .iter()
+        .map(|p| wire.encode(&p.bytes).to_vec())
+        .collect();
+    PickleEncoded { plaintext, frames }
+}
+
+/// The flusher's loop over series (`Flusher::collect`), with per-series bookkeeping.
+fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
+    let framing = match common.framing {
+        Framing::Datagram => encode::Framing::Datagram,
+        Framing::Stream => encode::Framing::Stream,
+        Framing::LengthPrefixed => encode::Framing::LengthPrefixed,
+    };
+    let cx = FlushContext {
+        unix_secs: common.unix_secs,
+    };
+    let mut w = PayloadWriter::new(common.max_payload_len, framing);
+    let mut t = EncodeTally::default();
+    let mut unnamed = 0;
+    let mut rendered = Rendered::default();
+    let mut scratch = Vec::new();
+    let mut outcomes = Vec::with_capacity(series.len());
+    for s in series {
+        encoder.render(
+            &Key::from_parts(s.name.clone(), labels(&s.labels)),
+            &mut rendered,
+        );
+        let before = t;
+        let mut own_unnamed = 0;
+        let mut carry = SlotCarry::default();
+        match &s.value {
+            _ if !rendered.sendable() => {
+                own_unnamed = match &s.value {
+                    Value::Histogram { samples, .. } => samples.len() as u64,
+                    _ => 1,
+                };
+                unnamed += own_unnamed;
+            }
+            Value::Counter(v) => encoder.counter(&rendered, *v, &mut carry, cx, &mut w, &mut t),
+            Value::Gauge(v) => encoder.gauge(&rendered, *v, cx, &mut w, &mut t),
+            Value::Point { value, timestamp } => match encoder {
+                Encoder::Graphite(g) => g.point(&rendered, *value, *timestamp, &mut w, &mut t),
+                _ => encoder.gauge(&rendered, *value, cx, &mut w, &mut t),
+            },
+            Value::Histogram {
+                samples,
+                recorded,
+                unit,
+            } => {
+                scratch.clear();
+                scratch.extend_from_slice(samples);
+                let recorded = (*recorded).max(samples.len() as u64);
+                let unit = SampleUnit::from_unit(*unit);
+                encoder.histogram(
+                    &rendered,
+                    &mut scratch,
+                    recorded,
+                    unit,
+                    &mut carry,
+                    cx,
+                    &mut w,
+                    &mut t,
+                );
+            }
+        }
+        outcomes.push(SeriesOutcome {
+            sendable: rendered.sendable(),
+            lines: before.lines..t.lines,
+            tally: Tally {
+                lines: t.lines - before.lines,
+                values: t.values - before.values,
+                invalid_values: t.invalid_values - before.invalid_values,
+                too_long: t.too_long - before.too_long,
+                unnamed: own_unnamed,
+            },
+        });
+    }
+    w.finish();
+    let payloads = (0..w.len())
+        .filter_map(|i| w.payload(i))
+        .map(|(bytes, lines)| Payload {
+            bytes: bytes.to_vec(),
+            lines,
+        })
+        .collect();
+    Encoded {
+        payloads,
+        series: outcomes,
+        tally: Tally {
+            lines: t.lines,
+            values: t.values,
+            invalid_values: t.invalid_values,
+            too_long: t.too_long,
+            unnamed,
+        },
+    }
+}
+
+fn labels(pairs: &[(String, String)]) -> Vec<Label> {
+    pairs
+        .iter()
+        .map(|(k, v)| Label::new(k.clone(), v.clone()))
+        .collect()
+}
+
+fn rules(default: HistogramKind, by_prefix: &[(String, HistogramKind)]) -> HistogramRules {
+    HistogramRules {
+        default,
+        by_prefix: by_prefix.to_vec(),
+    }
+}

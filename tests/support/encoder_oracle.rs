@@ -1,0 +1,1006 @@
+//! Checks one flush's encoding (from the crate's hidden `fuzzing` module) against the spec
+//! parsers and a reference model of the documented naming rules (crate docs, "Names: what is
+//! sanitised, and how", the DogStatsD and Graphite sections, `encode/sanitize.rs` docs). Used
+//! by the property tests in `src/encode/fuzz_tests.rs` and by the cargo-fuzz targets.
+//!
+//! For every protocol it checks that:
+//! - every payload is within its limit and framed as its transport expects;
+//! - every line parses in the protocol's spec parser as exactly one metric, and the payload's
+//!   line count is the writer's;
+//! - each series' lines (the driver says which lines each series produced) carry exactly the
+//!   expected name, type, tags, container and timestamp, so nothing is injected, and values
+//!   that are the recorded ones, in order;
+//! - every value recorded is either in a line or counted as dropped (invalid, too long or
+//!   unnamed), exactly once.
+//!
+//! The includer must make `fuzzing` (the crate's module) and the parsers `statsd_parser`,
+//! `dogstatsd_parser`, `graphite_parser` and `pickle_parser` visible as `super::...`.
+#![allow(dead_code, reason = "each includer uses a different subset")]
+#![allow(clippy::float_cmp, reason = "values must come back exactly")]
+
+use super::fuzzing::{
+    Common, DogStatsdOptions, Encoded, Framing, GraphiteOptions, GraphiteTags, HistogramKind,
+    LabelHandling, PickleEncoded, Series, SeriesOutcome, StatsdOptions, Tally, Unit, Value,
+};
+use super::{dogstatsd_parser, graphite_parser, pickle_parser, statsd_parser};
+
+/// A failed check: what was wrong.
+pub(crate) type Check = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+));
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// The reference model of the documented rules.
+
+/// StatsD and Graphite path characters: `[A-Za-z0-9_-]`.
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// DogStatsD name characters: `[A-Za-z0-9_]`.
+fn is_dd_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// One segment: every character failing `keep` (a `.` included) becomes one `_`.
+fn one_segment(text: &str, keep: fn(char) -> bool) -> String {
+    text.chars()
+        .map(|c| if keep(c) { c } else { '_' })
+        .collect()
+}
+
+/// Dot-separated segments, empty ones removed.
+fn segments(text: &str, keep: fn(char) -> bool) -> Vec<String> {
+    text.split('.')
+        .filter(|s| !s.is_empty())
+        .map(|s| one_segment(s, keep))
+        .collect()
+}
+
+/// The prefix and name segments, or `None` when the name has nothing left (never sent).
+fn base_name(common: &Common, name: &str, keep: fn(char) -> bool) -> Option<Vec<String>> {
+    let own = segments(name, keep);
+    if own.is_empty() {
+        return None;
+    }
+    let mut all = common
+        .prefix
+        .as_deref()
+        .map(|p| segments(p, keep))
+        .unwrap_or_default();
+    all.extend(own);
+    Some(all)
+}
+
+/// Global labels with one per key, the last given winning (as repeated setter calls).
+fn unique_globals(globals: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in globals {
+        match out.iter_mut().find(|(existing, _)| existing == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
+/// Labels for plain StatsD: ordered by key; a metric's labels replace the global one with the
+/// same key (a metric key given twice folds both values, in the order given).
+fn statsd_labels(globals: &[(String, String)], labels: &[(String, String)]) -> Vec<String> {
+    let globals = unique_globals(globals);
+    let mut keys: Vec<&String> = globals.iter().chain(labels).map(|(k, _)| k).collect();
+    keys.sort();
+    keys.dedup();
+    let mut values = Vec::new();
+    for key in keys {
+        let own: Vec<&String> = labels
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect();
+        if own.is_empty() {
+            values.extend(
+                globals
+                    .iter()
+                    .filter(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone()),
+            );
+        } else {
+            values.extend(own.into_iter().cloned());
+        }
+    }
+    values
+}
+
+/// Labels for Graphite: one per key, globals first then the metric's, the later winning;
+/// ordered by key.
+fn graphite_labels(
+    globals: &[(String, String)],
+    labels: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut merged = unique_globals(globals);
+    for (k, v) in labels {
+        match merged.iter_mut().find(|(existing, _)| existing == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => merged.push((k.clone(), v.clone())),
+        }
+    }
+    merged.sort_by(|a, b| a.0.cmp(&b.0));
+    merged
+}
+
+fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
+    let mut segs = base_name(&o.common, &s.name, is_path_char)?;
+    if o.labels == LabelHandling::FoldIntoName {
+        for value in statsd_labels(&o.common.global_labels, &s.labels) {
+            if !value.is_empty() {
+                segs.push(one_segment(&value, is_path_char));
+            }
+        }
+    }
+    Some(segs.join("."))
+}
+
+fn dd_name(o: &DogStatsdOptions, s: &Series) -> Option<String> {
+    base_name(&o.common, &s.name, is_dd_char).map(|segs| segs.join("."))
+}
+
+/// A DogStatsD tag key: `|`, `,`, `#`, `:`, whitespace and control characters become `_`.
+fn dd_tag_key(k: &str) -> String {
+    k.chars()
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() || matches!(c, '|' | ',' | '#' | ':') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A DogStatsD tag value: as a key, but `:` stays, except a last one, which becomes `_`.
+fn dd_tag_value(v: &str) -> String {
+    let mut out: String = v
+        .chars()
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() || matches!(c, '|' | ',' | '#') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if out.ends_with(':') {
+        out.pop();
+        out.push('_');
+    }
+    out
+}
+
+/// Checks a line's DogStatsD tags: unique keys in key order, exactly one per sanitised key among
+/// all labels, each from a label with that sanitised key, a metric's label beating a global's
+/// and, among a metric's labels, the last given winning; an empty value is a bare tag.
+fn check_dd_tags(o: &DogStatsdOptions, s: &Series, tags: &[(String, Option<String>)]) -> Check {
+    let globals = unique_globals(&o.common.global_labels);
+    let sanitised = |list: &[(String, String)]| -> Vec<(String, String)> {
+        list.iter()
+            .filter(|(k, _)| !k.is_empty())
+            .map(|(k, v)| (dd_tag_key(k), dd_tag_value(v)))
+            .collect()
+    };
+    let (globals, own) = (sanitised(&globals), sanitised(&s.labels));
+    let mut keys: Vec<&String> = globals.iter().chain(&own).map(|(k, _)| k).collect();
+    keys.sort();
+    keys.dedup();
+    let got: Vec<&String> = tags.iter().map(|(k, _)| k).collect();
+    ensure!(got == keys, "tag keys {got:?}, expected {keys:?}");
+    for (key, value) in tags {
+        let value = value.clone().unwrap_or_default();
+        let from_own: Vec<&String> = own
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .collect();
+        let ok = match from_own.last() {
+            Some(last) => **last == value,
+            None => globals.iter().any(|(k, v)| k == key && *v == value),
+        };
+        ensure!(
+            ok,
+            "tag {key:?}={value:?} is not the winning label's (own {from_own:?})"
+        );
+    }
+    Ok(())
+}
+
+fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String, String)>)> {
+    let mut segs = base_name(&o.common, &s.name, is_path_char)?;
+    let mut tags = Vec::new();
+    for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
+        // `if` rather than `match`: the enum is `non_exhaustive` outside the crate.
+        if o.tags == GraphiteTags::Tagged {
+            {
+                if k.is_empty() || v.is_empty() {
+                    continue;
+                }
+                let k = if k == "name" { "name_" } else { k.as_str() };
+                let key = k
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let value = v
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if c.is_ascii_graphic() && c != ';' && !(i == 0 && c == '~') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                tags.push((key, value));
+            }
+        } else if o.tags == GraphiteTags::FoldKeyValues {
+            if !k.is_empty() {
+                segs.push(one_segment(&k, is_path_char));
+                if !v.is_empty() {
+                    segs.push(one_segment(&v, is_path_char));
+                }
+            }
+        } else if !v.is_empty() {
+            segs.push(one_segment(&v, is_path_char));
+        }
+    }
+    tags.sort();
+    Some((segs.join("."), tags))
+}
+
+/// Whether two of a series' labels become the same Graphite tag key once sanitised (`a b` and
+/// `a_b`, or `name` and `name_`): the encoder then sends the key twice (a known defect, see
+/// `graphite_tags_collide` in `src/encode/fuzz_tests.rs`).
+pub(crate) fn graphite_tag_keys_collide(o: &GraphiteOptions, s: &Series) -> bool {
+    graphite_base(o, s).is_some_and(|(_, tags)| tags.windows(2).any(|w| w[0].0 == w[1].0))
+}
+
+/// The histogram kind for `name`: the longest matching prefix wins.
+fn kind_for(
+    default: HistogramKind,
+    by_prefix: &[(String, HistogramKind)],
+    name: &str,
+) -> HistogramKind {
+    by_prefix
+        .iter()
+        .filter(|(p, _)| name.starts_with(p.as_str()))
+        .max_by_key(|(p, _)| p.len())
+        .map_or(default, |(_, k)| *k)
+}
+
+/// A sample as a timer sends it: milliseconds, seconds and microseconds first rounded to whole
+/// nanoseconds (the resolution of `Duration`); other units as recorded.
+fn to_millis(v: f64, unit: Unit) -> f64 {
+    match unit {
+        Unit::Seconds => (v * 1e9).round() / 1e6,
+        Unit::Microseconds => (v * 1e3).round() / 1e6,
+        Unit::Nanoseconds => v / 1e6,
+        _ => v,
+    }
+}
+
+/// The samples a StatsD dialect sends, in order, and how many are invalid.
+fn sendable_samples(samples: &[f64], unit: Unit, timer: bool) -> (Vec<f64>, u64) {
+    let mut out = Vec::new();
+    let mut invalid = 0;
+    for &raw in samples {
+        let v = if timer { to_millis(raw, unit) } else { raw };
+        if v.is_finite() && !(timer && v < 0.0) {
+            out.push(v);
+        } else {
+            invalid += 1;
+        }
+    }
+    (out, invalid)
+}
+
+/// The `|@rate` a histogram's lines must carry, if any.
+#[allow(clippy::cast_precision_loss, reason = "a rate")]
+fn expected_rate(kept: usize, recorded: u64) -> Option<f64> {
+    let recorded = recorded.max(kept as u64);
+    ((kept as u64) < recorded).then(|| (kept as f64 / recorded as f64).clamp(1e-9, 1.0))
+}
+
+fn check_rate(got: Option<f64>, want: Option<f64>) -> Check {
+    match (got, want) {
+        (None, None) => Ok(()),
+        (Some(g), Some(w)) if (g - w).abs() <= 1e-9 => Ok(()),
+        _ => Err(format!("rate {got:?}, expected {want:?}")),
+    }
+}
+
+/// Whether `got` is `want` with some values left out, in order.
+fn is_subsequence(got: &[f64], want: &[f64]) -> bool {
+    let mut want = want.iter();
+    got.iter().all(|g| want.any(|w| w == g))
+}
+
+/// How many values a series hands the encoder.
+fn inputs(s: &Series) -> u64 {
+    match &s.value {
+        Value::Histogram { samples, .. } => samples.len() as u64,
+        _ => 1,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks shared by every protocol.
+
+/// Payload limits and framing; returns each payload's body with the framing's final newline
+/// removed.
+fn check_payloads(common: &Common, out: &Encoded) -> Check {
+    for (i, p) in out.payloads.iter().enumerate() {
+        ensure!(!p.bytes.is_empty() && p.lines > 0, "payload {i} is empty");
+        let sent = match common.framing {
+            Framing::Datagram => {
+                ensure!(
+                    !p.bytes.ends_with(b"\n"),
+                    "datagram {i} ends with a newline"
+                );
+                p.bytes.len()
+            }
+            Framing::Stream => {
+                ensure!(
+                    p.bytes.ends_with(b"\n"),
+                    "stream payload {i} does not end with a newline"
+                );
+                p.bytes.len()
+            }
+            Framing::LengthPrefixed => {
+                ensure!(
+                    p.bytes.ends_with(b"\n"),
+                    "frame {i} does not end with a newline"
+                );
+                p.bytes.len() - 1
+            }
+        };
+        ensure!(
+            sent <= common.max_payload_len,
+            "payload {i} sends {sent} bytes, over the limit of {}",
+            common.max_payload_len
+        );
+    }
+    Ok(())
+}
+
+/// The tally adds up, series by series and in total; series' lines tile the output in order.
+fn check_tally(series: &[Series], out: &Encoded, total_lines: u64) -> Check {
+    ensure!(out.series.len() == series.len(), "one outcome per series");
+    ensure!(
+        out.tally.lines == total_lines,
+        "tally says {} lines, payloads hold {total_lines}",
+        out.tally.lines
+    );
+    let payload_lines: u64 = out.payloads.iter().map(|p| u64::from(p.lines)).sum();
+    ensure!(
+        payload_lines == total_lines,
+        "payload line counts {payload_lines} != {total_lines} lines"
+    );
+    let mut next = 0;
+    let mut sum = Tally::default();
+    for o in &out.series {
+        ensure!(
+            o.lines.start == next,
+            "series lines are not contiguous: {:?} after {next}",
+            o.lines
+        );
+        next = o.lines.end;
+        sum.lines += o.tally.lines;
+        sum.values += o.tally.values;
+        sum.invalid_values += o.tally.invalid_values;
+        sum.too_long += o.tally.too_long;
+        sum.unnamed += o.tally.unnamed;
+    }
+    ensure!(
+        next == total_lines,
+        "series lines end at {next}, not {total_lines}"
+    );
+    ensure!(
+        sum == out.tally,
+        "per-series tallies {sum:?} != total {:?}",
+        out.tally
+    );
+    Ok(())
+}
+
+/// A series whose name has nothing left: no lines, every value counted as unnamed.
+fn check_unnamed(s: &Series, o: &SeriesOutcome, expected_sendable: bool) -> Check {
+    ensure!(
+        o.sendable == expected_sendable,
+        "name {:?}: sendable {}, expected {expected_sendable}",
+        s.name,
+        o.sendable
+    );
+    if !expected_sendable {
+        let t = o.tally;
+        ensure!(
+            t.lines == 0 && t.values == 0,
+            "unnamed series {:?} sent lines",
+            s.name
+        );
+        ensure!(
+            t.unnamed == inputs(s),
+            "unnamed series {:?}: {} of {} counted",
+            s.name,
+            t.unnamed,
+            inputs(s)
+        );
+    }
+    Ok(())
+}
+
+/// The lines the driver says `oc`'s series produced.
+fn own_lines<'a, T>(lines: &'a [T], oc: &SeriesOutcome) -> Result<&'a [T], String> {
+    let index = |i: u64| usize::try_from(i).unwrap_or(usize::MAX);
+    lines
+        .get(index(oc.lines.start)..index(oc.lines.end))
+        .ok_or_else(|| format!("lines {:?} of {}", oc.lines, lines.len()))
+}
+
+/// For the StatsD dialects every value is sent or counted exactly once.
+fn check_conserved(s: &Series, o: &SeriesOutcome) -> Check {
+    let t = o.tally;
+    ensure!(
+        t.values + t.invalid_values + t.too_long + t.unnamed == inputs(s),
+        "series {:?}: {} values in, tally {t:?}",
+        s.name,
+        inputs(s)
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Plain StatsD.
+
+/// Checks a plain StatsD encoding of `series`.
+pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) -> Check {
+    check_payloads(&o.common, out)?;
+    let stream = o.common.framing != Framing::Datagram;
+    let mut lines = Vec::new();
+    for p in &out.payloads {
+        let parsed = statsd_parser::parse_payload(&p.bytes, stream)?;
+        ensure!(
+            parsed.len() == p.lines as usize,
+            "payload holds {} lines, writer says {}",
+            parsed.len(),
+            p.lines
+        );
+        lines.extend(parsed);
+    }
+    check_tally(series, out, lines.len() as u64)?;
+    for (s, oc) in series.iter().zip(&out.series) {
+        let name = statsd_name(o, s);
+        check_unnamed(s, oc, name.is_some())?;
+        check_conserved(s, oc)?;
+        let Some(name) = name else { continue };
+        let own = own_lines(&lines, oc)?;
+        for l in own {
+            ensure!(l.name == name, "line name {:?}, expected {name:?}", l.name);
+        }
+        check_statsd_values(o, s, oc, own).map_err(|e| format!("series {:?}: {e}", s.name))?;
+    }
+    Ok(())
+}
+
+fn check_statsd_values(
+    o: &StatsdOptions,
+    s: &Series,
+    oc: &SeriesOutcome,
+    own: &[statsd_parser::Line],
+) -> Check {
+    use statsd_parser::Kind;
+    let t = oc.tally;
+    match &s.value {
+        Value::Counter(d) => {
+            let want = d.to_string();
+            ensure!(
+                own.len() as u64 + t.too_long == 1,
+                "counter: {} lines, {} too long",
+                own.len(),
+                t.too_long
+            );
+            for l in own {
+                ensure!(
+                    l.kind == Kind::Counter && l.value_text == want && l.rate.is_none(),
+                    "counter line {l:?}, expected {want}"
+                );
+            }
+        }
+        Value::Gauge(v) | Value::Point { value: v, .. } => {
+            if !v.is_finite() {
+                ensure!(
+                    own.is_empty() && t.invalid_values == 1,
+                    "unsendable gauge {v}: {own:?} {t:?}"
+                );
+                return Ok(());
+            }
+            ensure!(t.too_long + t.values == 1, "gauge {v}: {t:?}");
+            let want_lines = if t.too_long == 1 {
+                0
+            } else if *v < 0.0 {
+                2
+            } else {
+                1
+            };
+            ensure!(
+                own.len() == want_lines,
+                "gauge {v}: {} lines, expected {want_lines}",
+                own.len()
+            );
+            if let Some(last) = own.last() {
+                ensure!(
+                    last.kind == Kind::Gauge && last.value == *v && last.rate.is_none(),
+                    "gauge line {last:?}, expected {v}"
+                );
+                ensure!(
+                    *v < 0.0 || !last.value_text.starts_with('-'),
+                    "non-negative gauge {v} written as {:?}",
+                    last.value_text
+                );
+            }
+        }
+        Value::Histogram {
+            samples,
+            recorded,
+            unit,
+        } => {
+            let kind = kind_for(o.histogram, &o.histogram_by_prefix, &s.name);
+            let timer = kind == HistogramKind::Timer;
+            let want_kind = if timer { Kind::Timer } else { Kind::Histogram };
+            let (want, invalid) = sendable_samples(samples, *unit, timer);
+            ensure!(
+                t.invalid_values == invalid,
+                "{} invalid counted, {invalid} expected",
+                t.invalid_values
+            );
+            ensure!(
+                own.len() as u64 + t.too_long == want.len() as u64,
+                "{} lines + {} too long != {} samples",
+                own.len(),
+                t.too_long,
+                want.len()
+            );
+            let rate = expected_rate(samples.len(), *recorded);
+            for l in own {
+                ensure!(
+                    l.kind == want_kind,
+                    "type {:?}, expected {want_kind:?}",
+                    l.kind
+                );
+                check_rate(l.rate, rate)?;
+            }
+            let got: Vec<f64> = own.iter().map(|l| l.value).collect();
+            ensure!(
+                is_subsequence(&got, &want),
+                "values {got:?} are not the samples {want:?} in order"
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// DogStatsD.
+
+/// Checks a DogStatsD encoding of `series`.
+pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Encoded) -> Check {
+    check_payloads(&o.common, out)?;
+    let mut lines = Vec::new();
+    for p in &out.payloads {
+        let body = match o.common.framing {
+            Framing::Datagram => &p.bytes[..],
+            // The transport drops the final newline of a length-prefixed frame or keeps it on a
+            // plain stream; either way the lines are the same.
+            Framing::Stream | Framing::LengthPrefixed => &p.bytes[..p.bytes.len() - 1],
+        };
+        let parsed = dogstatsd_parser::parse_datagram(body).map_err(|e| e.to_string())?;
+        ensure!(
+            parsed.len() == p.lines as usize,
+            "payload holds {} lines, writer says {}",
+            parsed.len(),
+            p.lines
+        );
+        lines.extend(parsed);
+    }
+    check_tally(series, out, lines.len() as u64)?;
+    let container = o.container.as_deref().map(|id| {
+        id.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_.:-,".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>()
+    });
+    for (s, oc) in series.iter().zip(&out.series) {
+        let name = dd_name(o, s);
+        check_unnamed(s, oc, name.is_some())?;
+        check_conserved(s, oc)?;
+        let Some(name) = name else { continue };
+        let own = own_lines(&lines, oc)?;
+        for l in own {
+            ensure!(l.name == name, "line name {:?}, expected {name:?}", l.name);
+            check_dd_tags(o, s, &l.tags).map_err(|e| format!("series {:?}: {e}", s.name))?;
+            ensure!(
+                l.container == container,
+                "container {:?}, expected {container:?}",
+                l.container
+            );
+        }
+        check_dd_values(o, s, oc, own).map_err(|e| format!("series {:?}: {e}", s.name))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::cast_precision_loss, reason = "the parser reads values as f64")]
+fn check_dd_values(
+    o: &DogStatsdOptions,
+    s: &Series,
+    oc: &SeriesOutcome,
+    own: &[dogstatsd_parser::Metric],
+) -> Check {
+    use dogstatsd_parser::MetricType;
+    let t = oc.tally;
+    let stamp = o.timestamps.then_some(o.common.unix_secs);
+    match &s.value {
+        Value::Counter(d) => {
+            ensure!(
+                own.len() as u64 + t.too_long == 1,
+                "counter: {} lines, {t:?}",
+                own.len()
+            );
+            for l in own {
+                ensure!(
+                    l.kind == MetricType::Count && l.values == [*d as f64] && l.rate.is_none(),
+                    "counter line {l:?}, expected {d}"
+                );
+                ensure!(
+                    l.timestamp == stamp,
+                    "timestamp {:?}, expected {stamp:?}",
+                    l.timestamp
+                );
+            }
+        }
+        Value::Gauge(v) | Value::Point { value: v, .. } => {
+            if !v.is_finite() {
+                ensure!(
+                    own.is_empty() && t.invalid_values == 1,
+                    "unsendable gauge {v}: {t:?}"
+                );
+                return Ok(());
+            }
+            ensure!(
+                own.len() as u64 + t.too_long == 1,
+                "gauge: {} lines, {t:?}",
+                own.len()
+            );
+            for l in own {
+                ensure!(
+                    l.kind == MetricType::Gauge && l.values == [*v] && l.rate.is_none(),
+                    "gauge line {l:?}, expected {v}"
+                );
+                ensure!(
+                    l.timestamp == stamp,
+                    "timestamp {:?}, expected {stamp:?}",
+                    l.timestamp
+                );
+            }
+        }
+        Value::Histogram {
+            samples,
+            recorded,
+            unit,
+        } => {
+            let kind = kind_for(o.histogram, &o.histogram_by_prefix, &s.name);
+            let timer = kind == HistogramKind::Timer;
+            let want_kind = match kind {
+                HistogramKind::Timer => MetricType::Timer,
+                HistogramKind::Distribution => MetricType::Distribution,
+                _ => MetricType::Histogram,
+            };
+            let (want, invalid) = sendable_samples(samples, *unit, timer);
+            ensure!(
+                t.invalid_values == invalid,
+                "{} invalid counted, {invalid} expected",
+                t.invalid_values
+            );
+            let got: Vec<f64> = own.iter().flat_map(|l| l.values.iter().copied()).collect();
+            ensure!(
+                got.len() as u64 == t.values,
+                "{} values in lines, tally says {}",
+                got.len(),
+                t.values
+            );
+            ensure!(
+                t.values + t.too_long == want.len() as u64,
+                "{} sent + {} too long != {} samples",
+                t.values,
+                t.too_long,
+                want.len()
+            );
+            let rate = expected_rate(samples.len(), *recorded);
+            for l in own {
+                ensure!(
+                    l.kind == want_kind,
+                    "type {:?}, expected {want_kind:?}",
+                    l.kind
+                );
+                check_rate(l.rate, rate)?;
+            }
+            ensure!(
+                is_subsequence(&got, &want),
+                "values {got:?} are not the samples {want:?} in order"
+            );
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Graphite.
+
+/// What one expected Graphite line must carry.
+#[derive(Debug, Clone, PartialEq)]
+enum Want {
+    /// Exactly this text (a counter: an integer).
+    Text(String),
+    /// This value, up to float rounding.
+    Value(f64),
+    /// A sum or mean that overflows, or nearly: either sent with any value or counted invalid.
+    Overflowing,
+}
+
+/// The lines one Graphite series must produce: `(name suffix, what it carries)`.
+type Expected = Vec<(String, Want)>;
+
+/// Nearest-rank percentile: the smallest sample with at least a fraction `q` of the samples at
+/// or below it; `q` is decided exactly from its shortest decimal form.
+fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
+    // q = num / 10^scale exactly, from q's shortest round-trip decimal form.
+    let text = format!("{q}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let num: u128 = format!("{int}{frac}").parse().unwrap_or(0);
+    let den = 10u128.pow(u32::try_from(frac.len()).unwrap_or(0));
+    let n = sorted.len() as u128;
+    // smallest k >= 1 with k / n >= num / den, i.e. k = ceil(num * n / den).
+    let k = (num * n).div_ceil(den).clamp(1, n);
+    sorted[usize::try_from(k).unwrap_or(1) - 1]
+}
+
+/// The suffix for quantile `q`: `q` × 100 in decimal without the point (`.p50`, `.p999`).
+fn percentile_suffix(q: f64) -> String {
+    let text = format!("{q}");
+    let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = format!("{int}{frac:0<2}");
+    let (whole, rest) = digits.split_at(int.len() + 2);
+    let whole = whole.trim_start_matches('0');
+    format!(".p{}{rest}", if whole.is_empty() { "0" } else { whole })
+}
+
+#[allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "summary statistics"
+)]
+fn graphite_summary(o: &GraphiteOptions, samples: &[f64], recorded: u64) -> (Expected, u64) {
+    let mut finite: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+    let nonfinite = (samples.len() - finite.len()) as u64;
+    if finite.is_empty() {
+        return (Vec::new(), nonfinite);
+    }
+    finite.sort_by(f64::total_cmp);
+    let kept = samples.len() as u64;
+    let recorded = recorded.max(kept);
+    let count = if recorded > kept {
+        (finite.len() as f64 * recorded as f64 / kept as f64).round()
+    } else {
+        finite.len() as f64
+    };
+    let exact_sum: f64 = finite.iter().sum();
+    let sum = if recorded > kept {
+        exact_sum / finite.len() as f64 * count
+    } else {
+        exact_sum
+    };
+    let mean = sum / count;
+    // Sums near the overflow boundary may overflow in one summation order and not another.
+    let maybe = |v: f64| {
+        if v.is_finite() && v.abs() < 1e300 {
+            Want::Value(v)
+        } else {
+            Want::Overflowing
+        }
+    };
+    let mut want = vec![
+        (".count".to_owned(), Want::Text((count as u64).to_string())),
+        (".sum".to_owned(), maybe(sum)),
+        (".min".to_owned(), Want::Value(finite[0])),
+        (".max".to_owned(), Want::Value(finite[finite.len() - 1])),
+        (".mean".to_owned(), maybe(mean)),
+    ];
+    for q in &o.percentiles {
+        want.push((
+            percentile_suffix(*q),
+            Want::Value(nearest_rank(&finite, *q)),
+        ));
+    }
+    (want, nonfinite)
+}
+
+fn close(got: f64, want: f64) -> bool {
+    got == want || (got - want).abs() <= want.abs().max(1.0) * 1e-9
+}
+
+/// Checks a Graphite plaintext encoding of `series`; returns the parsed lines.
+pub(crate) fn check_graphite(
+    o: &GraphiteOptions,
+    series: &[Series],
+    out: &Encoded,
+) -> Result<Vec<graphite_parser::Line>, String> {
+    check_payloads(&o.common, out)?;
+    let stream = o.common.framing != Framing::Datagram;
+    let mut lines = Vec::new();
+    for p in &out.payloads {
+        let parsed = graphite_parser::parse_payload(&p.bytes, stream)?;
+        ensure!(
+            parsed.len() == p.lines as usize,
+            "payload holds {} lines, writer says {}",
+            parsed.len(),
+            p.lines
+        );
+        lines.extend(parsed);
+    }
+    check_tally(series, out, lines.len() as u64)?;
+    let aligned = match o.align_secs {
+        0 => o.common.unix_secs,
+        a => o.common.unix_secs - o.common.unix_secs % a,
+    };
+    for (s, oc) in series.iter().zip(&out.series) {
+        let base = graphite_base(o, s);
+        check_unnamed(s, oc, base.is_some())?;
+        let Some((name, tags)) = base else { continue };
+        let own = own_lines(&lines, oc)?;
+        let t = oc.tally;
+        let (want, timestamp, invalid): (Expected, u64, u64) = match &s.value {
+            Value::Counter(v) => (vec![(String::new(), Want::Text(v.to_string()))], aligned, 0),
+            Value::Gauge(v) | Value::Point { value: v, .. } if !v.is_finite() => (Vec::new(), 0, 1),
+            Value::Gauge(v) => (vec![(String::new(), Want::Value(*v))], aligned, 0),
+            Value::Point { value, timestamp } => {
+                (vec![(String::new(), Want::Value(*value))], *timestamp, 0)
+            }
+            Value::Histogram {
+                samples, recorded, ..
+            } => {
+                let (want, nonfinite) = graphite_summary(o, samples, *recorded);
+                (want, aligned, nonfinite)
+            }
+        };
+        let context = |e: String| format!("series {:?} ({name}): {e}", s.name);
+        // Every expected line is sent, too long, or (an overflowing sum or mean) invalid.
+        ensure!(
+            t.values + t.too_long + t.invalid_values == want.len() as u64 + invalid,
+            "{}",
+            context(format!(
+                "{} lines expected + {invalid} invalid, tally {t:?}",
+                want.len()
+            ))
+        );
+        ensure!(
+            t.lines == t.values,
+            "{}",
+            context("one value per line".into())
+        );
+        let mut expected = want.iter();
+        for l in own {
+            let mut sorted_tags = l.tags.clone();
+            sorted_tags.sort();
+            ensure!(
+                sorted_tags == tags,
+                "{}",
+                context(format!("tags {:?}, expected {tags:?}", l.tags))
+            );
+            ensure!(
+                l.timestamp == timestamp,
+                "{}",
+                context(format!("timestamp {}, expected {timestamp}", l.timestamp))
+            );
+            let suffix = l.name.strip_prefix(name.as_str()).unwrap_or("!");
+            let Some((_, value)) = expected.find(|(sfx, _)| sfx == suffix) else {
+                return Err(context(format!(
+                    "line {:?} is not an expected line, or out of order",
+                    l.name
+                )));
+            };
+            let ok = match value {
+                Want::Text(text) => l.value_text == *text,
+                Want::Value(w) => close(l.value, *w),
+                Want::Overflowing => true,
+            };
+            ensure!(
+                ok,
+                "{}",
+                context(format!(
+                    "{}{suffix} = {}, expected {value:?}",
+                    name, l.value_text
+                ))
+            );
+        }
+        let overflowing = want.iter().filter(|(_, w)| *w == Want::Overflowing).count() as u64;
+        ensure!(
+            t.invalid_values >= invalid && t.invalid_values - invalid <= overflowing,
+            "{}",
+            context(format!(
+                "{} counted invalid; {invalid} samples are, {overflowing} summaries may be",
+                t.invalid_values
+            ))
+        );
+    }
+    Ok(lines)
+}
+
+/// Checks a Graphite pickle encoding: the plaintext as [`check_graphite`], and each payload's
+/// frames carrying exactly its lines as `(str, (int, float))` points.
+pub(crate) fn check_pickle(o: &GraphiteOptions, series: &[Series], out: &PickleEncoded) -> Check {
+    let mut plain = o.clone();
+    plain.common.framing = Framing::Stream;
+    plain.common.max_payload_len = plain
+        .common
+        .max_payload_len
+        .min(super::fuzzing::MAX_PICKLE_PAYLOAD);
+    check_graphite(&plain, series, &out.plaintext)?;
+    ensure!(
+        out.frames.len() == out.plaintext.payloads.len(),
+        "one frame set per payload"
+    );
+    for (payload, frames) in out.plaintext.payloads.iter().zip(&out.frames) {
+        let lines = graphite_parser::parse_payload(&payload.bytes, true)?;
+        let mut points = Vec::new();
+        for frame in pickle_parser::split_frames(frames)? {
+            ensure!(
+                frame.len() <= super::fuzzing::MAX_PICKLE_FRAME,
+                "frame of {} bytes",
+                frame.len()
+            );
+            points.extend(pickle_parser::parse_frame(frame)?);
+        }
+        ensure!(
+            points.len() == lines.len(),
+            "{} points for {} lines",
+            points.len(),
+            lines.len()
+        );
+        for (p, l) in points.iter().zip(&lines) {
+            ensure!(
+                p.name == l.name
+                    && p.tags == l.tags
+                    && p.timestamp == l.timestamp
+                    && p.value.to_bits() == l.value.to_bits(),
+                "point {p:?} is not line {l:?}"
+            );
+        }
+    }
+    Ok(())
+}
