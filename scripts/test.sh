@@ -2,7 +2,8 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs the real receivers the interop tests need (apt + npm, when missing), then:
 # formatting, clippy (pedantic, -D warnings), every test and doctest, the docs with
-# -D warnings, and a build of the benches (timings are never gated on: the machine is noisy).
+# -D warnings, a build of the benches (timings are never gated on: the machine is noisy), and
+# every encoder's fuzz target for FUZZ_SECONDS (default 20) each.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,3 +26,6 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 step "cargo bench --no-run"
 cargo bench --no-run
+
+step "fuzz every encoder for a bounded time (cargo fuzz on stable)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}" bash scripts/fuzz.sh

@@ -179,7 +179,16 @@
 //! - empty segments are removed (`a..b` → `a.b`, leading and trailing dots vanish);
 //! - a folded label value is one segment: its dots become `_`;
 //! - a name with nothing left is not sent; its values are counted in
-//!   [`ExporterStats::values_dropped_unnamed`].
+//!   [`ExporterStats::values_dropped_unnamed`];
+//! - tags (DogStatsD, Graphite 1.1, and the plain StatsD tag styles of [`LabelHandling`]) are
+//!   compared *after* sanitising: two labels whose keys clean up alike (`a b` and `a_b`)
+//!   become one tag, never the same key twice. The later label wins: global labels (ordered
+//!   by key) come before the metric's own, which come in the order given.
+//!
+//! Every encoder is checked against independent spec parsers by property tests and by
+//! `cargo fuzz` targets (`fuzz/`, run for a bounded time in CI by `scripts/fuzz.sh`) over
+//! hostile names, labels and values: every line parses as exactly one metric of its series,
+//! nothing is injected, and every value is either sent or counted.
 //!
 //! # Payloads and transports
 //!

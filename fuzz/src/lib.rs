@@ -2,11 +2,6 @@
 //! the checks each fuzz target runs on the output: the same spec parsers and model of the
 //! naming rules as the property tests in `src/encode/fuzz_tests.rs`, included from
 //! `tests/support/`, so a crash here is a broken wire-format property, not only a panic.
-//!
-//! Two known defects would crash every run within seconds and hide everything else, so the
-//! input avoids them, as the property tests do; each has an ignored test in
-//! `src/encode/fuzz_tests.rs`: an empty DogStatsD container id, and Graphite labels whose keys
-//! sanitise to the same tag key.
 
 use arbitrary::Arbitrary;
 pub use metrics_exporter_statsd_graphite::fuzzing;
@@ -325,12 +320,7 @@ impl GraphiteInput {
                 .map(|(_, q)| *q)
                 .collect(),
         };
-        // Known defect (see the module docs): leave such series out.
-        let series = series(&self.series)
-            .into_iter()
-            .filter(|s| !encoder_oracle::graphite_tag_keys_collide(&options, s))
-            .collect();
-        (options, series)
+        (options, series(&self.series))
     }
 }
 
@@ -365,12 +355,7 @@ pub fn dogstatsd(input: &DogStatsdInput) {
         common: input.common.get(DD_FRAMINGS),
         histogram: kind(input.histogram, DD_KINDS),
         histogram_by_prefix: rules(&input.rules, DD_KINDS),
-        // Known defect (see the module docs): an empty id.
-        container: input
-            .container
-            .as_ref()
-            .map(Text::get)
-            .filter(|id| !id.is_empty()),
+        container: input.container.as_ref().map(Text::get),
         timestamps: input.timestamps,
     };
     let series = series(&input.series);

@@ -225,3 +225,11 @@ fn from_env_settings_yield_to_setters_and_a_bad_value_fails_the_build_by_name() 
     assert_eq!(g.protocol, Protocol::GraphitePickle);
     assert_eq!(g.config().unwrap().endpoint.port, 2004);
 }
+
+#[test]
+fn an_empty_container_id_is_refused() {
+    assert_eq!(
+        err(ExporterBuilder::dogstatsd("127.0.0.1:8125").with_container_id(" ")),
+        "invalid setting with_container_id: must not be empty"
+    );
+}

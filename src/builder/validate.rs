@@ -178,6 +178,16 @@ impl ExporterBuilder {
                         reason: "plain StatsD only; DogStatsD always sends labels as tags",
                     });
                 }
+                if self
+                    .container_id
+                    .as_deref()
+                    .is_some_and(|id| id.trim().is_empty())
+                {
+                    return Err(BuildError::InvalidSetting {
+                        setting: "with_container_id",
+                        reason: "must not be empty",
+                    });
+                }
                 let detected = if self.origin_detection && self.container_id.is_none() {
                     let read = |path| std::fs::read_to_string(path).unwrap_or_default();
                     let id = crate::env::container_id_from_cgroup(&read("/proc/self/cgroup"))

@@ -57,7 +57,8 @@ impl DogStatsdEncoder {
         container: Option<&str>,
         timestamps: bool,
     ) -> Self {
-        let container = container.map(|id| {
+        // `build` refuses an empty id; an empty field would only be noise on every line.
+        let container = container.filter(|id| !id.is_empty()).map(|id| {
             id.chars()
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || "_.:-,".contains(c) {

@@ -28,7 +28,7 @@ use metrics::{Key, Label};
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_path, push_segment};
 use super::statsd::{render_prefix, sorted_unique};
-use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit};
+use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitized_tags};
 
 /// Carbon's `LineOnlyReceiver.MAX_LENGTH`: a longer line makes carbon drop the connection.
 const MAX_LINE: usize = 16_384;
@@ -123,6 +123,19 @@ impl GraphiteEncoder {
             out.name.clear();
             return;
         }
+        if self.tags == GraphiteTags::Tagged {
+            // Keys are compared once sanitised, so two labels that clean up alike (`a b` and
+            // `a_b`, `name` and `name_`) become one tag, the later winning: carbon would keep
+            // only one of two equal keys anyway.
+            let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+            for (k, v) in tags.iter().filter(|(_, v)| !v.is_empty()) {
+                out.tail.push(b';');
+                out.tail.extend_from_slice(k);
+                out.tail.push(b'=');
+                out.tail.extend_from_slice(v);
+            }
+            return;
+        }
         // Globals first, then the metric's labels: the later wins for an equal key.
         let mut labels: Vec<&Label> = Vec::new();
         for label in self.global_labels.iter().chain(key.labels()) {
@@ -133,17 +146,11 @@ impl GraphiteEncoder {
         }
         labels.sort_by(|a, b| a.key().cmp(b.key()));
         for label in labels {
-            match self.tags {
-                GraphiteTags::Tagged => push_tag(&mut out.tail, label.key(), label.value()),
-                GraphiteTags::FoldKeyValues => {
-                    if push_segment(&mut out.name, label.key()) {
-                        push_segment(&mut out.name, label.value());
-                    }
-                }
-                GraphiteTags::FoldValues => {
-                    push_segment(&mut out.name, label.value());
-                }
+            if self.tags == GraphiteTags::FoldKeyValues && !push_segment(&mut out.name, label.key())
+            {
+                continue;
             }
+            push_segment(&mut out.name, label.value());
         }
     }
 
@@ -377,20 +384,18 @@ pub(crate) fn percentile_suffix(q: f64) -> String {
     )
 }
 
-/// Appends `;key=value` with Graphite's tag rules (see the module docs); an empty value
-/// appends nothing.
-fn push_tag(out: &mut Vec<u8>, key: &str, value: &str) {
-    if value.is_empty() || key.is_empty() {
-        return;
-    }
-    out.push(b';');
-    // Carbon overwrites a tag called `name` with the metric name: keep ours apart.
+/// Appends a tag key with Graphite's rules (see the module docs). Carbon overwrites a tag
+/// called `name` with the metric name, so ours becomes `name_`.
+fn push_tag_key(out: &mut Vec<u8>, key: &str) {
     let key = if key == "name" { "name_" } else { key };
     for c in key.chars() {
         let keep = c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-');
         out.push(if keep { ascii(c) } else { b'_' });
     }
-    out.push(b'=');
+}
+
+/// Appends a tag value with Graphite's rules (see the module docs).
+fn push_tag_value(out: &mut Vec<u8>, value: &str) {
     for (i, c) in value.chars().enumerate() {
         let keep = c.is_ascii_graphic() && c != ';' && !(i == 0 && c == '~');
         out.push(if keep { ascii(c) } else { b'_' });

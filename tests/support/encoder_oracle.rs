@@ -222,37 +222,55 @@ fn check_dd_tags(o: &DogStatsdOptions, s: &Series, tags: &[(String, Option<Strin
 fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String, String)>)> {
     let mut segs = base_name(&o.common, &s.name, is_path_char)?;
     let mut tags = Vec::new();
-    for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
-        // `if` rather than `match`: the enum is `non_exhaustive` outside the crate.
-        if o.tags == GraphiteTags::Tagged {
-            {
-                if k.is_empty() || v.is_empty() {
-                    continue;
-                }
-                let k = if k == "name" { "name_" } else { k.as_str() };
-                let key = k
-                    .chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                let value = v
-                    .chars()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        if c.is_ascii_graphic() && c != ';' && !(i == 0 && c == '~') {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect();
-                tags.push((key, value));
+    if o.tags == GraphiteTags::Tagged {
+        // Globals (ordered by key, one per key: the last given), then the metric's labels,
+        // each key sanitised; for keys equal once sanitised the later label wins; then empty
+        // values are left out.
+        let mut globals = o.common.global_labels.clone();
+        globals.reverse();
+        globals.sort_by(|a, b| a.0.cmp(&b.0));
+        globals.dedup_by(|a, b| a.0 == b.0);
+        for (k, v) in globals.iter().chain(&s.labels) {
+            if k.is_empty() {
+                continue;
             }
+            let k = if k == "name" { "name_" } else { k.as_str() };
+            let key: String = k
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let value: String = v
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if c.is_ascii_graphic() && c != ';' && !(i == 0 && c == '~') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            match tags
+                .iter_mut()
+                .find(|(existing, _): &&mut (String, String)| *existing == key)
+            {
+                Some(slot) => slot.1 = value,
+                None => tags.push((key, value)),
+            }
+        }
+        tags.retain(|(_, v): &(String, String)| !v.is_empty());
+        tags.sort();
+        return Some((segs.join("."), tags));
+    }
+    for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
+        if o.tags == GraphiteTags::Tagged {
+            unreachable!("handled above");
         } else if o.tags == GraphiteTags::FoldKeyValues {
             if !k.is_empty() {
                 segs.push(one_segment(&k, is_path_char));
@@ -266,13 +284,6 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
     }
     tags.sort();
     Some((segs.join("."), tags))
-}
-
-/// Whether two of a series' labels become the same Graphite tag key once sanitised (`a b` and
-/// `a_b`, or `name` and `name_`): the encoder then sends the key twice (a known defect, see
-/// `graphite_tags_collide` in `src/encode/fuzz_tests.rs`).
-pub(crate) fn graphite_tag_keys_collide(o: &GraphiteOptions, s: &Series) -> bool {
-    graphite_base(o, s).is_some_and(|(_, tags)| tags.windows(2).any(|w| w[0].0 == w[1].0))
 }
 
 /// The histogram kind for `name`: the longest matching prefix wins.
@@ -623,17 +634,21 @@ pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Enc
         lines.extend(parsed);
     }
     check_tally(series, out, lines.len() as u64)?;
-    let container = o.container.as_deref().map(|id| {
-        id.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_.:-,".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    });
+    let container = o
+        .container
+        .as_deref()
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            id.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_.:-,".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect::<String>()
+        });
     for (s, oc) in series.iter().zip(&out.series) {
         let name = dd_name(o, s);
         check_unnamed(s, oc, name.is_some())?;
