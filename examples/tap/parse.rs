@@ -1,0 +1,541 @@
+//! Line parsers for StatsD (Etsy), DogStatsD and Graphite plaintext.
+//!
+//! Written from the protocol facts (`protocols.md` A1–A3: Etsy's `stats.js`, the Agent's
+//! `parse.go`, carbon's `protocols.py` and `tags.rst`), never from this crate's encoders, so the
+//! tap can catch an encoder bug instead of agreeing with it. A line is flagged when a receiver
+//! would reject it, drop it, or silently rewrite it into something else; each flag says why.
+
+use std::fmt;
+
+/// Which receiver's rules a line is checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Statsd,
+    Dogstatsd,
+    Graphite,
+}
+
+/// The kind of a parsed line, for the per-type counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Timer,
+    Histogram,
+    Distribution,
+    Set,
+    Event,
+    ServiceCheck,
+    /// A Graphite `path value timestamp` point.
+    Point,
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Counter => "counter",
+            Self::Gauge => "gauge",
+            Self::Timer => "timer",
+            Self::Histogram => "histogram",
+            Self::Distribution => "distribution",
+            Self::Set => "set",
+            Self::Event => "event",
+            Self::ServiceCheck => "service check",
+            Self::Point => "point",
+        })
+    }
+}
+
+/// A line that parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    pub(crate) kind: Kind,
+    /// What makes the series distinct: name, type and the sorted tags.
+    pub(crate) series: String,
+    /// How many values the line carries (DogStatsD packs several: `name:1:2:3|d`).
+    pub(crate) values: usize,
+}
+
+/// Why a line was flagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bad {
+    NotUtf8,
+    TooLong {
+        len: usize,
+        max: usize,
+    },
+    /// The stream ended in the middle of a line (stream receivers only act on `\n`).
+    Unterminated,
+    /// A length-prefixed frame that cannot be read (the Agent drops the connection).
+    Frame(String),
+    MissingName,
+    MissingValue,
+    MissingType,
+    UnknownType(String),
+    BadValue {
+        value: String,
+        why: &'static str,
+    },
+    BadRate(String),
+    BadTag {
+        tag: String,
+        why: &'static str,
+    },
+    BadTimestamp {
+        value: String,
+        why: &'static str,
+    },
+    UnknownField(String),
+    WhitespaceInName,
+    /// A Graphite line that does not split into exactly three fields.
+    WhitespaceInPath {
+        fields: usize,
+    },
+    BadEvent(&'static str),
+    BadServiceCheck(&'static str),
+}
+
+impl fmt::Display for Bad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotUtf8 => f.write_str("not UTF-8"),
+            Self::TooLong { len, max } => {
+                write!(f, "line of {len} bytes, over the {max}-byte limit")
+            }
+            Self::Unterminated => f.write_str("stream ended inside a line (no trailing \\n)"),
+            Self::Frame(why) => write!(f, "bad frame: {why}"),
+            Self::MissingName => f.write_str("missing name"),
+            Self::MissingValue => f.write_str("missing value (no `:value`)"),
+            Self::MissingType => f.write_str("missing type (no `|type` after the value)"),
+            Self::UnknownType(t) => write!(f, "unknown type `{t}`"),
+            Self::BadValue { value, why } => write!(f, "bad value `{value}`: {why}"),
+            Self::BadRate(r) => write!(f, "bad sample rate `{r}`: want @ and a number in (0, 1]"),
+            Self::BadTag { tag, why } => write!(f, "bad tag `{tag}`: {why}"),
+            Self::BadTimestamp { value, why } => write!(f, "bad timestamp `{value}`: {why}"),
+            Self::UnknownField(field) => write!(f, "unknown field `|{field}`"),
+            Self::WhitespaceInName => f.write_str("whitespace or control character in the name"),
+            Self::WhitespaceInPath { fields } => write!(
+                f,
+                "{fields} fields, want `path value timestamp` (whitespace in the Graphite path?)"
+            ),
+            Self::BadEvent(why) => write!(f, "bad event: {why}"),
+            Self::BadServiceCheck(why) => write!(f, "bad service check: {why}"),
+        }
+    }
+}
+
+/// Carbon's line receiver (Twisted `LineOnlyReceiver.MAX_LENGTH`) drops the connection past
+/// this.
+pub(crate) const GRAPHITE_MAX_LINE: usize = 16_384;
+
+/// Parses one line (without its `\n`) by the rules of `dialect`.
+pub(crate) fn parse_line(dialect: Dialect, line: &[u8]) -> Result<Parsed, Bad> {
+    if dialect == Dialect::Graphite && line.len() > GRAPHITE_MAX_LINE {
+        return Err(Bad::TooLong {
+            len: line.len(),
+            max: GRAPHITE_MAX_LINE,
+        });
+    }
+    let line = std::str::from_utf8(line).map_err(|_| Bad::NotUtf8)?;
+    match dialect {
+        Dialect::Statsd => statsd(line),
+        Dialect::Dogstatsd if line.starts_with("_e{") => event(line),
+        Dialect::Dogstatsd if line.starts_with("_sc|") => service_check(line),
+        Dialect::Dogstatsd => dogstatsd(line),
+        Dialect::Graphite => graphite(line),
+    }
+}
+
+/// A finite number as the receivers read one (no NaN, no infinities).
+fn number(text: &str) -> Result<f64, Bad> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(bad_value(text, "not finite")),
+        Err(_) => Err(bad_value(text, "not a number")),
+    }
+}
+
+fn bad_value(value: &str, why: &'static str) -> Bad {
+    Bad::BadValue {
+        value: value.into(),
+        why,
+    }
+}
+
+fn name_of(line: &str) -> Result<(&str, &str), Bad> {
+    let (name, rest) = line.split_once(':').ok_or(Bad::MissingValue)?;
+    if name.is_empty() {
+        return Err(Bad::MissingName);
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Bad::WhitespaceInName);
+    }
+    Ok((name, rest))
+}
+
+fn rate(field: &str) -> Result<(), Bad> {
+    match field[1..].parse::<f64>() {
+        Ok(r) if r > 0.0 && r <= 1.0 => Ok(()),
+        _ => Err(Bad::BadRate(field.into())),
+    }
+}
+
+/// DogStatsD tags (`#a:b,c`), also accepted by Etsy statsd. Returns them sorted.
+fn tags(field: &str) -> Result<Vec<&str>, Bad> {
+    let list = &field[1..];
+    if list.is_empty() {
+        return Err(Bad::BadTag {
+            tag: String::new(),
+            why: "empty tag list",
+        });
+    }
+    let mut tags = Vec::new();
+    for tag in list.split(',') {
+        let why = if tag.is_empty() {
+            Some("empty tag (stray comma)")
+        } else if tag.starts_with(':') {
+            Some("empty key")
+        } else if tag.ends_with(':') {
+            Some("ends with `:` (a tag without a value is the bare key)")
+        } else if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("whitespace or control character")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(Bad::BadTag {
+                tag: tag.into(),
+                why,
+            });
+        }
+        tags.push(tag);
+    }
+    tags.sort_unstable();
+    Ok(tags)
+}
+
+fn series(name: &str, kind: &str, tags: &[&str]) -> String {
+    if tags.is_empty() {
+        format!("{name}|{kind}")
+    } else {
+        format!("{name}|{kind}|#{}", tags.join(","))
+    }
+}
+
+/// Etsy statsd: `name:value|type[|@rate][|#tags]`, and several samples on one line
+/// (`name:1|c:2|c`) when there are no tags (tags hold `:` themselves).
+fn statsd(line: &str) -> Result<Parsed, Bad> {
+    let (name, rest) = name_of(line)?;
+    let samples: Vec<&str> = if rest.contains("|#") {
+        vec![rest]
+    } else {
+        rest.split(':').collect()
+    };
+    let mut first = None;
+    for sample in &samples {
+        let mut fields = sample.split('|');
+        let value = fields.next().unwrap_or_default();
+        let kind = fields.next().ok_or(Bad::MissingType)?;
+        let parsed_kind = match kind {
+            // Etsy counts an empty counter value as 1.
+            "c" if value.is_empty() => Kind::Counter,
+            "c" => number(value).map(|_| Kind::Counter)?,
+            "g" => number(value).map(|_| Kind::Gauge)?,
+            "ms" | "h" => {
+                if number(value)? < 0.0 {
+                    return Err(bad_value(value, "negative timer (Etsy drops it)"));
+                }
+                if kind == "ms" {
+                    Kind::Timer
+                } else {
+                    Kind::Histogram
+                }
+            }
+            "s" if value.is_empty() => return Err(bad_value(value, "empty set member")),
+            "s" => Kind::Set,
+            "" => return Err(Bad::MissingType),
+            other => return Err(Bad::UnknownType(other.into())),
+        };
+        let mut sorted = Vec::new();
+        for field in fields {
+            match field.as_bytes().first() {
+                Some(b'@') => rate(field)?,
+                Some(b'#') => sorted = tags(field)?,
+                _ => return Err(Bad::UnknownField(field.into())),
+            }
+        }
+        first.get_or_insert((parsed_kind, series(name, kind, &sorted)));
+    }
+    let (kind, series) = first.ok_or(Bad::MissingValue)?;
+    Ok(Parsed {
+        kind,
+        series,
+        values: samples.len(),
+    })
+}
+
+/// DogStatsD: `name:v[:v...]|type[|@rate][|#tags][|c:..][|e:..][|T<secs>][|card:..]`, the
+/// fields after the type in any order (as the Agent's parser matches them by prefix).
+fn dogstatsd(line: &str) -> Result<Parsed, Bad> {
+    let (name, rest) = name_of(line)?;
+    let mut fields = rest.split('|');
+    let values = fields.next().unwrap_or_default();
+    let kind_text = fields.next().ok_or(Bad::MissingType)?;
+    let kind = match kind_text {
+        "c" => Kind::Counter,
+        "g" => Kind::Gauge,
+        "ms" => Kind::Timer,
+        "h" => Kind::Histogram,
+        "d" => Kind::Distribution,
+        "s" => Kind::Set,
+        "" => return Err(Bad::MissingType),
+        other => return Err(Bad::UnknownType(other.into())),
+    };
+    // v1.1 packing; the Agent skips empty values (`1::2`).
+    let values: Vec<&str> = values.split(':').filter(|v| !v.is_empty()).collect();
+    if values.is_empty() {
+        return Err(bad_value("", "empty value"));
+    }
+    if kind == Kind::Set {
+        if values.len() > 1 {
+            return Err(bad_value(rest, "a set cannot pack several values"));
+        }
+    } else {
+        for value in &values {
+            number(value)?;
+        }
+    }
+    let mut sorted = Vec::new();
+    for field in fields {
+        if field.starts_with('@') {
+            rate(field)?;
+        } else if field.starts_with('#') {
+            sorted = tags(field)?;
+        } else if let Some(ts) = field.strip_prefix('T') {
+            timestamp_field(ts, kind)?;
+        } else if let Some(value) = field
+            .strip_prefix("card:")
+            .or_else(|| field.strip_prefix("c:"))
+            .or_else(|| field.strip_prefix("e:"))
+        {
+            if value.is_empty() {
+                return Err(Bad::UnknownField(field.into()));
+            }
+        } else {
+            return Err(Bad::UnknownField(field.into()));
+        }
+    }
+    Ok(Parsed {
+        kind,
+        series: series(name, kind_text, &sorted),
+        values: values.len(),
+    })
+}
+
+/// `|T<unix seconds>` (protocol v1.3): a positive integer, on counts and gauges only.
+fn timestamp_field(ts: &str, kind: Kind) -> Result<(), Bad> {
+    let why = if !matches!(kind, Kind::Counter | Kind::Gauge) {
+        Some("only counts and gauges carry one")
+    } else if ts.is_empty() || !ts.bytes().all(|b| b.is_ascii_digit()) {
+        Some("want whole unix seconds")
+    } else if ts.parse::<u64>().map_or(true, |t| t == 0) {
+        Some("must be positive")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Bad::BadTimestamp {
+            value: ts.into(),
+            why,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `_e{<title bytes>,<text bytes>}:<title>|<text>[|field...]`.
+fn event(line: &str) -> Result<Parsed, Bad> {
+    let rest = &line[3..];
+    let (lengths, rest) = rest
+        .split_once("}:")
+        .ok_or(Bad::BadEvent("want `_e{title,text}:`"))?;
+    let (title_len, text_len) = lengths
+        .split_once(',')
+        .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
+        .ok_or(Bad::BadEvent("lengths are not two numbers"))?;
+    if title_len == 0 {
+        return Err(Bad::BadEvent("empty title"));
+    }
+    let (title, rest) = split_at_len(rest, title_len, "title")?;
+    let rest = rest
+        .strip_prefix('|')
+        .ok_or(Bad::BadEvent("title length does not match"))?;
+    let (_text, rest) = split_at_len(rest, text_len, "text")?;
+    if !(rest.is_empty() || rest.starts_with('|')) {
+        return Err(Bad::BadEvent("text length does not match"));
+    }
+    let mut sorted = Vec::new();
+    for field in rest.split('|').skip(1) {
+        let ok = match field.split_once(':') {
+            _ if field.starts_with('#') => {
+                sorted = tags(field)?;
+                true
+            }
+            Some(("d", v)) => v.parse::<u64>().is_ok(),
+            Some(("p", v)) => matches!(v, "normal" | "low"),
+            Some(("t", v)) => matches!(v, "error" | "warning" | "info" | "success"),
+            Some(("h" | "k" | "s" | "c" | "e" | "card", _)) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(Bad::UnknownField(field.into()));
+        }
+    }
+    Ok(Parsed {
+        kind: Kind::Event,
+        series: series(title, "e", &sorted),
+        values: 1,
+    })
+}
+
+/// The first `len` bytes of `text` and the rest; `what` names the part in the error.
+fn split_at_len<'a>(text: &'a str, len: usize, what: &str) -> Result<(&'a str, &'a str), Bad> {
+    if text.len() < len {
+        return Err(Bad::BadEvent(if what == "title" {
+            "title shorter than its length"
+        } else {
+            "text shorter than its length"
+        }));
+    }
+    if !text.is_char_boundary(len) {
+        return Err(Bad::BadEvent(if what == "title" {
+            "title length does not match"
+        } else {
+            "text length does not match"
+        }));
+    }
+    Ok(text.split_at(len))
+}
+
+/// `_sc|<name>|<0..3>[|d:<ts>][|h:<host>][|#tags][|m:<message>]`, `m:` last.
+fn service_check(line: &str) -> Result<Parsed, Bad> {
+    let mut fields = line.split('|').skip(1);
+    let name = fields.next().unwrap_or_default();
+    if name.is_empty() {
+        return Err(Bad::BadServiceCheck("empty name"));
+    }
+    if !matches!(fields.next(), Some("0" | "1" | "2" | "3")) {
+        return Err(Bad::BadServiceCheck("status must be 0, 1, 2 or 3"));
+    }
+    let mut sorted = Vec::new();
+    while let Some(field) = fields.next() {
+        if field.starts_with('#') {
+            sorted = tags(field)?;
+        } else if field.starts_with("m:") {
+            // The message runs to the end of the line.
+            break;
+        } else if let Some(ts) = field.strip_prefix("d:") {
+            if ts.parse::<u64>().is_err() {
+                return Err(Bad::BadTimestamp {
+                    value: ts.into(),
+                    why: "want whole unix seconds",
+                });
+            }
+        } else if !["h:", "c:", "e:", "card:"]
+            .iter()
+            .any(|p| field.starts_with(p))
+        {
+            return Err(Bad::UnknownField(field.into()));
+        }
+    }
+    Ok(Parsed {
+        kind: Kind::ServiceCheck,
+        series: series(name, "sc", &sorted),
+        values: 1,
+    })
+}
+
+/// Graphite plaintext: carbon strips the line, splits on whitespace, wants exactly
+/// `path value timestamp` and `float()`s the last two. Tagged paths (Graphite 1.1) are
+/// `name;k=v;...` with the rules of `tags.rst`.
+fn graphite(line: &str) -> Result<Parsed, Bad> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [path, value, ts] = fields[..] else {
+        return Err(match fields.len() {
+            0 | 1 => Bad::MissingValue,
+            2 => Bad::BadTimestamp {
+                value: String::new(),
+                why: "missing",
+            },
+            n => Bad::WhitespaceInPath { fields: n },
+        });
+    };
+    number(value)?;
+    match ts.parse::<f64>() {
+        // -1 means "now" to carbon.
+        Ok(t) if t == -1.0 => {}
+        Ok(t) if !t.is_finite() => return Err(graphite_ts(ts, "not finite")),
+        Ok(t) if t < 0.0 => return Err(graphite_ts(ts, "negative")),
+        // go-carbon keeps timestamps within [0, 2^32].
+        Ok(t) if t > 4_294_967_296.0 => return Err(graphite_ts(ts, "past 2106 (milliseconds?)")),
+        Ok(_) => {}
+        Err(_) => return Err(graphite_ts(ts, "not a number")),
+    }
+    let series = match path.split_once(';') {
+        None => path.to_owned(),
+        Some((name, tag_text)) => {
+            if name.is_empty() {
+                return Err(Bad::MissingName);
+            }
+            let mut tags = Vec::new();
+            for tag in tag_text.split(';') {
+                graphite_tag(tag)?;
+                tags.push(tag);
+            }
+            tags.sort_unstable();
+            format!("{name};{}", tags.join(";"))
+        }
+    };
+    Ok(Parsed {
+        kind: Kind::Point,
+        series,
+        values: 1,
+    })
+}
+
+fn graphite_ts(value: &str, why: &'static str) -> Bad {
+    Bad::BadTimestamp {
+        value: value.into(),
+        why,
+    }
+}
+
+/// A Graphite 1.1 tag `key=value`: the key non-empty without `; ! ^ =`, the value non-empty,
+/// not starting with `~` (and neither holds `;` or whitespace, already excluded by the split).
+fn graphite_tag(tag: &str) -> Result<(), Bad> {
+    let bad = |why| {
+        Err(Bad::BadTag {
+            tag: tag.into(),
+            why,
+        })
+    };
+    let Some((key, value)) = tag.split_once('=') else {
+        return bad("want key=value");
+    };
+    if key.is_empty() {
+        return bad("empty key");
+    }
+    if key.contains(['!', '^']) {
+        return bad("key holds `!` or `^`");
+    }
+    if value.is_empty() {
+        return bad("empty value");
+    }
+    if value.starts_with('~') {
+        return bad("value starts with `~`");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;
