@@ -267,7 +267,7 @@ fn accept<C: Conn>(
                 }
                 let (tap, stop) = (Arc::clone(tap), Arc::clone(stop));
                 conns.push(std::thread::spawn(move || {
-                    stream(conn, framing, &tap, &stop)
+                    stream(conn, framing, &tap, &stop);
                 }));
             }
             // Nothing waiting, or out of file descriptors for a moment: try again shortly.

@@ -89,7 +89,7 @@ fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
     }
 }
 
-fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
+fn parse_args(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut args = Args {
         listen: None,
         dialect: Dialect::Statsd,
@@ -99,8 +99,8 @@ fn parse_args(mut argv: impl Iterator<Item = String>) -> Result<Args, String> {
         echo: Echo::All,
         demo: false,
     };
-    while let Some(flag) = argv.next() {
-        let mut value = || argv.next().ok_or_else(|| format!("{flag} needs a value"));
+    while let Some(flag) = words.next() {
+        let mut value = || words.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--listen" => args.listen = Some(Endpoint::parse(&value()?)?),
             "--protocol" => {

@@ -72,16 +72,16 @@ pub(crate) enum Bad {
     MissingValue,
     MissingType,
     UnknownType(String),
-    BadValue {
+    Value {
         value: String,
         why: &'static str,
     },
-    BadRate(String),
-    BadTag {
+    Rate(String),
+    Tag {
         tag: String,
         why: &'static str,
     },
-    BadTimestamp {
+    Timestamp {
         value: String,
         why: &'static str,
     },
@@ -91,8 +91,8 @@ pub(crate) enum Bad {
     WhitespaceInPath {
         fields: usize,
     },
-    BadEvent(&'static str),
-    BadServiceCheck(&'static str),
+    Event(&'static str),
+    ServiceCheck(&'static str),
 }
 
 impl fmt::Display for Bad {
@@ -108,18 +108,18 @@ impl fmt::Display for Bad {
             Self::MissingValue => f.write_str("missing value (no `:value`)"),
             Self::MissingType => f.write_str("missing type (no `|type` after the value)"),
             Self::UnknownType(t) => write!(f, "unknown type `{t}`"),
-            Self::BadValue { value, why } => write!(f, "bad value `{value}`: {why}"),
-            Self::BadRate(r) => write!(f, "bad sample rate `{r}`: want @ and a number in (0, 1]"),
-            Self::BadTag { tag, why } => write!(f, "bad tag `{tag}`: {why}"),
-            Self::BadTimestamp { value, why } => write!(f, "bad timestamp `{value}`: {why}"),
+            Self::Value { value, why } => write!(f, "bad value `{value}`: {why}"),
+            Self::Rate(r) => write!(f, "bad sample rate `{r}`: want @ and a number in (0, 1]"),
+            Self::Tag { tag, why } => write!(f, "bad tag `{tag}`: {why}"),
+            Self::Timestamp { value, why } => write!(f, "bad timestamp `{value}`: {why}"),
             Self::UnknownField(field) => write!(f, "unknown field `|{field}`"),
             Self::WhitespaceInName => f.write_str("whitespace or control character in the name"),
             Self::WhitespaceInPath { fields } => write!(
                 f,
                 "{fields} fields, want `path value timestamp` (whitespace in the Graphite path?)"
             ),
-            Self::BadEvent(why) => write!(f, "bad event: {why}"),
-            Self::BadServiceCheck(why) => write!(f, "bad service check: {why}"),
+            Self::Event(why) => write!(f, "bad event: {why}"),
+            Self::ServiceCheck(why) => write!(f, "bad service check: {why}"),
         }
     }
 }
@@ -156,7 +156,7 @@ fn number(text: &str) -> Result<f64, Bad> {
 }
 
 fn bad_value(value: &str, why: &'static str) -> Bad {
-    Bad::BadValue {
+    Bad::Value {
         value: value.into(),
         why,
     }
@@ -176,7 +176,7 @@ fn name_of(line: &str) -> Result<(&str, &str), Bad> {
 fn rate(field: &str) -> Result<(), Bad> {
     match field[1..].parse::<f64>() {
         Ok(r) if r > 0.0 && r <= 1.0 => Ok(()),
-        _ => Err(Bad::BadRate(field.into())),
+        _ => Err(Bad::Rate(field.into())),
     }
 }
 
@@ -184,7 +184,7 @@ fn rate(field: &str) -> Result<(), Bad> {
 fn tags(field: &str) -> Result<Vec<&str>, Bad> {
     let list = &field[1..];
     if list.is_empty() {
-        return Err(Bad::BadTag {
+        return Err(Bad::Tag {
             tag: String::new(),
             why: "empty tag list",
         });
@@ -203,7 +203,7 @@ fn tags(field: &str) -> Result<Vec<&str>, Bad> {
             None
         };
         if let Some(why) = why {
-            return Err(Bad::BadTag {
+            return Err(Bad::Tag {
                 tag: tag.into(),
                 why,
             });
@@ -344,7 +344,7 @@ fn timestamp_field(ts: &str, kind: Kind) -> Result<(), Bad> {
         None
     };
     match why {
-        Some(why) => Err(Bad::BadTimestamp {
+        Some(why) => Err(Bad::Timestamp {
             value: ts.into(),
             why,
         }),
@@ -357,21 +357,21 @@ fn event(line: &str) -> Result<Parsed, Bad> {
     let rest = &line[3..];
     let (lengths, rest) = rest
         .split_once("}:")
-        .ok_or(Bad::BadEvent("want `_e{title,text}:`"))?;
+        .ok_or(Bad::Event("want `_e{title,text}:`"))?;
     let (title_len, text_len) = lengths
         .split_once(',')
         .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)))
-        .ok_or(Bad::BadEvent("lengths are not two numbers"))?;
+        .ok_or(Bad::Event("lengths are not two numbers"))?;
     if title_len == 0 {
-        return Err(Bad::BadEvent("empty title"));
+        return Err(Bad::Event("empty title"));
     }
     let (title, rest) = split_at_len(rest, title_len, "title")?;
     let rest = rest
         .strip_prefix('|')
-        .ok_or(Bad::BadEvent("title length does not match"))?;
+        .ok_or(Bad::Event("title length does not match"))?;
     let (_text, rest) = split_at_len(rest, text_len, "text")?;
     if !(rest.is_empty() || rest.starts_with('|')) {
-        return Err(Bad::BadEvent("text length does not match"));
+        return Err(Bad::Event("text length does not match"));
     }
     let mut sorted = Vec::new();
     for field in rest.split('|').skip(1) {
@@ -400,14 +400,14 @@ fn event(line: &str) -> Result<Parsed, Bad> {
 /// The first `len` bytes of `text` and the rest; `what` names the part in the error.
 fn split_at_len<'a>(text: &'a str, len: usize, what: &str) -> Result<(&'a str, &'a str), Bad> {
     if text.len() < len {
-        return Err(Bad::BadEvent(if what == "title" {
+        return Err(Bad::Event(if what == "title" {
             "title shorter than its length"
         } else {
             "text shorter than its length"
         }));
     }
     if !text.is_char_boundary(len) {
-        return Err(Bad::BadEvent(if what == "title" {
+        return Err(Bad::Event(if what == "title" {
             "title length does not match"
         } else {
             "text length does not match"
@@ -421,13 +421,13 @@ fn service_check(line: &str) -> Result<Parsed, Bad> {
     let mut fields = line.split('|').skip(1);
     let name = fields.next().unwrap_or_default();
     if name.is_empty() {
-        return Err(Bad::BadServiceCheck("empty name"));
+        return Err(Bad::ServiceCheck("empty name"));
     }
     if !matches!(fields.next(), Some("0" | "1" | "2" | "3")) {
-        return Err(Bad::BadServiceCheck("status must be 0, 1, 2 or 3"));
+        return Err(Bad::ServiceCheck("status must be 0, 1, 2 or 3"));
     }
     let mut sorted = Vec::new();
-    while let Some(field) = fields.next() {
+    for field in fields {
         if field.starts_with('#') {
             sorted = tags(field)?;
         } else if field.starts_with("m:") {
@@ -435,7 +435,7 @@ fn service_check(line: &str) -> Result<Parsed, Bad> {
             break;
         } else if let Some(ts) = field.strip_prefix("d:") {
             if ts.parse::<u64>().is_err() {
-                return Err(Bad::BadTimestamp {
+                return Err(Bad::Timestamp {
                     value: ts.into(),
                     why: "want whole unix seconds",
                 });
@@ -462,7 +462,7 @@ fn graphite(line: &str) -> Result<Parsed, Bad> {
     let [path, value, ts] = fields[..] else {
         return Err(match fields.len() {
             0 | 1 => Bad::MissingValue,
-            2 => Bad::BadTimestamp {
+            2 => Bad::Timestamp {
                 value: String::new(),
                 why: "missing",
             },
@@ -472,7 +472,7 @@ fn graphite(line: &str) -> Result<Parsed, Bad> {
     number(value)?;
     match ts.parse::<f64>() {
         // -1 means "now" to carbon.
-        Ok(t) if t == -1.0 => {}
+        Ok(-1.0) => {}
         Ok(t) if !t.is_finite() => return Err(graphite_ts(ts, "not finite")),
         Ok(t) if t < 0.0 => return Err(graphite_ts(ts, "negative")),
         // go-carbon keeps timestamps within [0, 2^32].
@@ -503,7 +503,7 @@ fn graphite(line: &str) -> Result<Parsed, Bad> {
 }
 
 fn graphite_ts(value: &str, why: &'static str) -> Bad {
-    Bad::BadTimestamp {
+    Bad::Timestamp {
         value: value.into(),
         why,
     }
@@ -513,7 +513,7 @@ fn graphite_ts(value: &str, why: &'static str) -> Bad {
 /// not starting with `~` (and neither holds `;` or whitespace, already excluded by the split).
 fn graphite_tag(tag: &str) -> Result<(), Bad> {
     let bad = |why| {
-        Err(Bad::BadTag {
+        Err(Bad::Tag {
             tag: tag.into(),
             why,
         })

@@ -56,41 +56,41 @@ fn statsd_malformed_lines_are_flagged_with_the_reason() {
     assert_eq!(bad(Statsd, "gorets:1|d"), Bad::UnknownType("d".into()));
     assert!(matches!(
         bad(Statsd, "gorets:abc|c"),
-        Bad::BadValue {
+        Bad::Value {
             why: "not a number",
             ..
         }
     ));
     assert!(matches!(
         bad(Statsd, "gorets:NaN|g"),
-        Bad::BadValue {
+        Bad::Value {
             why: "not finite",
             ..
         }
     ));
     assert!(matches!(
         bad(Statsd, "g:inf|g"),
-        Bad::BadValue {
+        Bad::Value {
             why: "not finite",
             ..
         }
     ));
-    assert!(matches!(bad(Statsd, "t:-1|ms"), Bad::BadValue { value, .. } if value == "-1"));
-    assert!(matches!(bad(Statsd, "s:|s"), Bad::BadValue { .. }));
-    assert_eq!(bad(Statsd, "c:1|c|@"), Bad::BadRate("@".into()));
-    assert_eq!(bad(Statsd, "c:1|c|@2"), Bad::BadRate("@2".into()));
-    assert_eq!(bad(Statsd, "c:1|c|@x"), Bad::BadRate("@x".into()));
+    assert!(matches!(bad(Statsd, "t:-1|ms"), Bad::Value { value, .. } if value == "-1"));
+    assert!(matches!(bad(Statsd, "s:|s"), Bad::Value { .. }));
+    assert_eq!(bad(Statsd, "c:1|c|@"), Bad::Rate("@".into()));
+    assert_eq!(bad(Statsd, "c:1|c|@2"), Bad::Rate("@2".into()));
+    assert_eq!(bad(Statsd, "c:1|c|@x"), Bad::Rate("@x".into()));
     assert_eq!(bad(Statsd, "c:1|c|zz"), Bad::UnknownField("zz".into()));
     assert_eq!(bad(Statsd, "my key:1|c"), Bad::WhitespaceInName);
     assert!(matches!(
         bad(Statsd, "c:1|c|#a,,b"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty tag (stray comma)",
             ..
         }
     ));
     assert!(
-        matches!(bad(Statsd, "c:1|c:x|c"), Bad::BadValue { .. }),
+        matches!(bad(Statsd, "c:1|c:x|c"), Bad::Value { .. }),
         "every sample is checked"
     );
     assert_eq!(parse_line(Statsd, b"c:\xff|c"), Err(Bad::NotUtf8));
@@ -145,77 +145,77 @@ fn dogstatsd_malformed_lines_are_flagged_with_the_reason() {
     assert_eq!(bad(D, "page.views:1|q"), Bad::UnknownType("q".into()));
     assert!(matches!(
         bad(D, "x:|c"),
-        Bad::BadValue {
+        Bad::Value {
             why: "empty value",
             ..
         }
     ));
-    assert!(matches!(bad(D, "x:1:zz|d"), Bad::BadValue { value, .. } if value == "zz"));
-    assert!(matches!(bad(D, "x:a:b|s"), Bad::BadValue { .. }));
+    assert!(matches!(bad(D, "x:1:zz|d"), Bad::Value { value, .. } if value == "zz"));
+    assert!(matches!(bad(D, "x:a:b|s"), Bad::Value { .. }));
     assert!(matches!(
         bad(D, "x:1|c|#"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty tag list",
             ..
         }
     ));
     assert!(matches!(
         bad(D, "x:1|c|#a,"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty tag (stray comma)",
             ..
         }
     ));
     assert!(matches!(
         bad(D, "x:1|c|#:v"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty key",
             ..
         }
     ));
-    assert!(matches!(bad(D, "x:1|c|#k:"), Bad::BadTag { tag, .. } if tag == "k:"));
+    assert!(matches!(bad(D, "x:1|c|#k:"), Bad::Tag { tag, .. } if tag == "k:"));
     assert!(matches!(
         bad(D, "x:1|c|#a b"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "whitespace or control character",
             ..
         }
     ));
     assert!(matches!(
         bad(D, "x:1|c|Tsoon"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "want whole unix seconds",
             ..
         }
     ));
     assert!(matches!(
         bad(D, "x:1|c|T0"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "must be positive",
             ..
         }
     ));
     assert!(matches!(
         bad(D, "x:1|d|T1700000000"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "only counts and gauges carry one",
             ..
         }
     ));
-    assert_eq!(bad(D, "x:1|c|@1.5"), Bad::BadRate("@1.5".into()));
+    assert_eq!(bad(D, "x:1|c|@1.5"), Bad::Rate("@1.5".into()));
     assert_eq!(bad(D, "x:1|c|zz"), Bad::UnknownField("zz".into()));
     assert_eq!(bad(D, "x:1|c|c:"), Bad::UnknownField("c:".into()));
     assert_eq!(
         bad(D, "_e{5,4}:title|tex"),
-        Bad::BadEvent("text shorter than its length")
+        Bad::Event("text shorter than its length")
     );
     assert_eq!(
         bad(D, "_e{4,4}:title|text"),
-        Bad::BadEvent("title length does not match")
+        Bad::Event("title length does not match")
     );
     assert_eq!(
         bad(D, "_e{x,4}:title|text"),
-        Bad::BadEvent("lengths are not two numbers")
+        Bad::Event("lengths are not two numbers")
     );
     assert_eq!(
         bad(D, "_e{5,4}:title|text|p:urgent"),
@@ -223,9 +223,9 @@ fn dogstatsd_malformed_lines_are_flagged_with_the_reason() {
     );
     assert_eq!(
         bad(D, "_sc|db.ok|7"),
-        Bad::BadServiceCheck("status must be 0, 1, 2 or 3")
+        Bad::ServiceCheck("status must be 0, 1, 2 or 3")
     );
-    assert_eq!(bad(D, "_sc||0"), Bad::BadServiceCheck("empty name"));
+    assert_eq!(bad(D, "_sc||0"), Bad::ServiceCheck("empty name"));
 }
 
 #[test]
@@ -260,80 +260,80 @@ fn graphite_malformed_lines_are_flagged_with_the_reason() {
     assert_eq!(bad(G, "a.b"), Bad::MissingValue);
     assert!(matches!(
         bad(G, "a.b 1"),
-        Bad::BadTimestamp { why: "missing", .. }
+        Bad::Timestamp { why: "missing", .. }
     ));
     assert!(matches!(
         bad(G, "a.b one 1700000000"),
-        Bad::BadValue {
+        Bad::Value {
             why: "not a number",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a.b nan 1700000000"),
-        Bad::BadValue {
+        Bad::Value {
             why: "not finite",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a.b 1 now"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "not a number",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a.b 1 -5"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "negative",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a.b 1 1700000000000"),
-        Bad::BadTimestamp {
+        Bad::Timestamp {
             why: "past 2106 (milliseconds?)",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a;k 1 1"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "want key=value",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a;=v 1 1"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty key",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a;k= 1 1"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "empty value",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a;k!=v 1 1"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "key holds `!` or `^`",
             ..
         }
     ));
     assert!(matches!(
         bad(G, "a;k=~v 1 1"),
-        Bad::BadTag {
+        Bad::Tag {
             why: "value starts with `~`",
             ..
         }
     ));
     assert!(
-        matches!(bad(G, "a;k=v; 1 1"), Bad::BadTag { .. }),
+        matches!(bad(G, "a;k=v; 1 1"), Bad::Tag { .. }),
         "an empty tag after `;`"
     );
     assert_eq!(bad(G, ";k=v 1 1"), Bad::MissingName);
