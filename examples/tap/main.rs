@@ -229,9 +229,20 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let bound = Bound::bind(&listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let endpoint = bound.endpoint()?;
     let framing = framing(&endpoint, args.dialect, args.framing)?;
+    let (protocol, framed) = (
+        match args.dialect {
+            Dialect::Statsd => "StatsD",
+            Dialect::Dogstatsd => "DogStatsD",
+            Dialect::Graphite => "Graphite plaintext",
+        },
+        match framing {
+            Framing::Datagram => "one payload per datagram",
+            Framing::Lines => "newline-terminated lines",
+            Framing::LengthPrefixed => "4-byte little-endian length prefixes",
+        },
+    );
     println!(
-        "tap: {:?} on {endpoint} ({framing:?} framing); summary every {:.1}s",
-        args.dialect,
+        "tap: {protocol} on {endpoint} ({framed}); summary every {:.1}s",
         args.summary.as_secs_f64()
     );
     let tap = Arc::new(Tap::new(
@@ -242,7 +253,15 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     let stop = Arc::new(Stop::default());
     let receiver = serve(bound, framing, Arc::clone(&tap), Arc::clone(&stop))?;
     let demo = if args.demo {
-        Some(Demo::start(args.dialect, &endpoint)?)
+        match Demo::start(args.dialect, &endpoint) {
+            Ok(demo) => Some(demo),
+            Err(e) => {
+                // Stop the receiver first: it removes its Unix socket file on the way out.
+                stop.request();
+                let _ = receiver.join();
+                return Err(e);
+            }
+        }
     } else {
         None
     };
