@@ -35,6 +35,7 @@
     )
 )]
 
+mod events;
 mod frame;
 mod listen;
 mod parse;
