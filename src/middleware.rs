@@ -1,5 +1,5 @@
 //! [`RequestMetricsLayer`]: a `tower` layer that counts and times HTTP requests, as
-//! sprockets-statsd's Tornado mixins and aiostatsd's FastAPI middleware do for Python users.
+//! sprockets-statsd's Tornado mixins and aiostatsd's `FastAPI` middleware do for Python users.
 //!
 //! Per request it records a counter (`http.requests`) and a duration histogram
 //! (`http.request.duration`, a `Duration`, so seconds), both labelled by `method`, `route`
@@ -294,28 +294,28 @@ impl<R> RequestMetricsLayer<R> {
     fn names(&self) -> Names {
         let join = |name: &Cow<'static, str>| {
             if self.prefix.is_empty() {
-                shared(name)
+                shared(name.clone())
             } else {
-                shared(&Cow::Owned(format!("{}.{name}", self.prefix)))
+                shared(Cow::Owned(format!("{}.{name}", self.prefix)))
             }
         };
         Names {
             counter: join(&self.counter),
             histogram: join(&self.histogram),
-            method_key: shared(&self.method_key),
-            route_key: shared(&self.route_key),
-            status_key: shared(&self.status_key),
-            unmatched: shared(&self.unmatched),
+            method_key: shared(self.method_key.clone()),
+            route_key: shared(self.route_key.clone()),
+            status_key: shared(self.status_key.clone()),
+            unmatched: shared(self.unmatched.clone()),
         }
     }
 }
 
 /// A `&'static str` stays borrowed; an owned string becomes an `Arc<str>`, so clones of the
 /// result never allocate.
-fn shared(text: &Cow<'static, str>) -> SharedString {
+fn shared(text: Cow<'static, str>) -> SharedString {
     match text {
-        Cow::Borrowed(text) => SharedString::from(*text),
-        Cow::Owned(text) => SharedString::from(Arc::<str>::from(text.as_str())),
+        Cow::Borrowed(text) => SharedString::from(text),
+        Cow::Owned(text) => SharedString::from(Arc::<str>::from(text)),
     }
 }
 
