@@ -104,11 +104,21 @@ where
         assert_eq!(request(addr, method, path).await, status, "{method} {path}");
     }
     drop(local);
-    guard.shutdown_async().await.unwrap();
-    rx.drain(Duration::from_millis(200), MAX)
-        .into_iter()
-        .filter(|l| !l.is_empty())
-        .collect()
+    let stats = guard.shutdown_async().await.unwrap();
+    received(rx, stats.lines_sent)
+}
+
+/// Every non-empty line received, once all `sent` have arrived (or `MAX` passed). Waiting
+/// for a count, not for a quiet spell, keeps a loaded machine from cutting the wait short.
+fn received(rx: &mut UdpReceiver, sent: u64) -> Vec<String> {
+    let lines = |l: &[String]| {
+        l.iter()
+            .filter(|l| !l.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let all = rx.wait_for(MAX, |l| lines(l).len() as u64 >= sent);
+    lines(&all)
 }
 
 fn dogstatsd(rx: &UdpReceiver) -> ExporterBuilder {
@@ -338,8 +348,8 @@ async fn an_inner_service_error_is_labelled_status_error_and_passed_through() {
         .unwrap();
     assert_eq!(service.call(request).await.unwrap_err(), "backend down");
     drop(local);
-    guard.shutdown_async().await.unwrap();
-    let lines = rx.wait_for(MAX, |l| l.iter().any(|l| l.contains("|ms")));
+    let stats = guard.shutdown_async().await.unwrap();
+    let lines = received(&mut rx, stats.lines_sent);
     // An extension method is `other`: clients choose it, so it must not make new series.
     assert!(
         lines.contains(&"http.requests:1|c|#method:other,route:/backend,status:error".to_owned()),
