@@ -274,6 +274,8 @@ mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handle;
+#[cfg(feature = "tower")]
+mod middleware;
 mod random;
 mod recorder;
 mod stats;
@@ -286,6 +288,10 @@ pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 pub use error::{BuildError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};
+#[cfg(feature = "tower")]
+pub use middleware::{
+    NoRoute, RequestMetrics, RequestMetricsFuture, RequestMetricsLayer, RouteSource,
+};
 pub use recorder::ExporterRecorder;
 pub use stats::ExporterStats;
 pub use timer::{Timer, timed};
