@@ -251,8 +251,8 @@ fn a_router_under_a_prefix_layer_matches_the_prefixed_name() {
         graphite_lines(&tcp.wait_for(MAX, |l| !l.is_empty())),
         ["svc.db.pool.idle 3"]
     );
-    statsd_guard.shutdown().unwrap();
-    graphite_guard.shutdown().unwrap();
+    assert_eq!(statsd_guard.shutdown().unwrap().lines_sent, 1);
+    assert_eq!(graphite_guard.shutdown().unwrap().lines_sent, 1);
 }
 
 #[test]
