@@ -254,6 +254,15 @@
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
 //!
+//! # Feature flags
+//!
+//! - `tower` (off by default): [`RequestMetricsLayer`], a `tower` layer that counts and times
+//!   every HTTP request (`http.requests`, `http.request.duration`) by method, matched route
+//!   and status. It adds `http`, `tower-layer` and `tower-service`; the route comes from a
+//!   closure you give it (axum's `MatchedPath`, for one), so no web framework is a dependency.
+//! - `fuzzing` (off, hidden): entry points for the `cargo fuzz` targets in `fuzz/`; not a
+//!   public API.
+//!
 //! # Minimum supported Rust version
 //!
 //! 1.85.
