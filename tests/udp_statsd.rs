@@ -335,3 +335,41 @@ fn a_panic_in_a_users_layer_stops_neither_recording_nor_the_flusher() {
     let lines = rx.wait_for(MAX, |l| l.len() >= 4);
     assert_eq!(lines[3], "later:2|c");
 }
+
+#[test]
+fn type_prefixes_put_each_kind_after_the_prefix_as_sprockets_statsd_does() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx)
+        .with_prefix("app")
+        .with_type_prefixes(true)
+        .with_histogram_kind_for("size", HistogramKind::Histogram)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests", "route" => "/a").increment(2);
+        metrics::gauge!("queue").set(3.0);
+        metrics::histogram!("latency").record(Duration::from_millis(7));
+        metrics::histogram!("size").record(512.0);
+    });
+    guard.shutdown().unwrap();
+    let lines = rx.wait_for(MAX, |l| l.len() >= 4);
+    assert_eq!(
+        lines,
+        [
+            "app.counters.requests._a:2|c",
+            "app.gauges.queue:3|g",
+            "app.timers.latency:7|ms",
+            "app.histograms.size:512|h",
+        ]
+    );
+    assert!(
+        ExporterBuilder::dogstatsd("127.0.0.1:8125")
+            .with_type_prefixes(true)
+            .build()
+            .err()
+            .unwrap()
+            .to_string()
+            .starts_with("invalid setting with_type_prefixes:")
+    );
+}

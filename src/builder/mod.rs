@@ -122,6 +122,7 @@ pub struct ExporterBuilder {
     max_backlog_bytes: usize,
     max_series: usize,
     idle_timeout: Expiry,
+    type_prefixes: bool,
 }
 
 /// Idle expiry as configured: the default adapts to the flush interval, a setting does not.
@@ -280,6 +281,7 @@ impl ExporterBuilder {
             max_backlog_bytes: 8 * 1024 * 1024,
             max_series: DEFAULT_MAX_SERIES,
             idle_timeout: Expiry::Default,
+            type_prefixes: false,
         }
     }
 
@@ -329,8 +331,28 @@ impl ExporterBuilder {
         self
     }
 
-    /// What plain StatsD does with labels. Defaults to [`LabelHandling::FoldIntoName`].
-    /// Plain StatsD only: DogStatsD always sends labels as tags.
+    /// Puts each series' kind in its name, after the prefix, as sprockets-statsd and Etsy
+    /// statsd's Graphite backend lay names out: `app.counters.requests`, `app.gauges.queue`,
+    /// `app.timers.latency` (`app.histograms.size` for `|h`). Plain StatsD only; defaults to
+    /// off.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125")
+    ///     .with_prefix("app")
+    ///     .with_type_prefixes(true);
+    /// # drop(builder);
+    /// ```
+    pub fn with_type_prefixes(mut self, enabled: bool) -> Self {
+        self.type_prefixes = enabled;
+        self
+    }
+
+    /// What plain StatsD does with labels: fold them into the name (the default,
+    /// [`LabelHandling::FoldIntoName`]), drop them, or send them in one of the tag styles
+    /// StatsD servers parse (DogStatsD, InfluxDB, Librato, SignalFx, Graphite; see
+    /// [`LabelHandling`]). Plain StatsD only: DogStatsD always sends labels as tags.
     pub fn with_label_handling(mut self, labels: LabelHandling) -> Self {
         self.labels = Some(labels);
         self

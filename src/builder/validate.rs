@@ -164,12 +164,18 @@ impl ExporterBuilder {
                     return dogstatsd_only("with_timestamps");
                 }
                 let handling = self.labels.unwrap_or_default();
-                Ok(Encoder::Statsd(StatsdEncoder::new(
-                    self.prefix.as_deref(),
-                    handling,
-                    labels,
-                    histograms,
-                )))
+                Ok(Encoder::Statsd(
+                    StatsdEncoder::new(self.prefix.as_deref(), handling, labels, histograms)
+                        .with_type_prefixes(self.type_prefixes),
+                ))
+            }
+            Protocol::DogStatsd | Protocol::Graphite | Protocol::GraphitePickle
+                if self.type_prefixes =>
+            {
+                Err(BuildError::InvalidSetting {
+                    setting: "with_type_prefixes",
+                    reason: "plain StatsD only; DogStatsD and Graphite keep metric names as given",
+                })
             }
             Protocol::DogStatsd => {
                 if self.labels.is_some() {
@@ -178,38 +184,39 @@ impl ExporterBuilder {
                         reason: "plain StatsD only; DogStatsD always sends labels as tags",
                     });
                 }
-                if self
-                    .container_id
-                    .as_deref()
-                    .is_some_and(|id| id.trim().is_empty())
-                {
-                    return Err(BuildError::InvalidSetting {
-                        setting: "with_container_id",
-                        reason: "must not be empty",
-                    });
-                }
-                let detected = if self.origin_detection && self.container_id.is_none() {
-                    let read = |path| std::fs::read_to_string(path).unwrap_or_default();
-                    let id = crate::env::container_id_from_cgroup(&read("/proc/self/cgroup"))
-                        .or_else(|| {
-                            crate::env::container_id_from_mountinfo(&read("/proc/self/mountinfo"))
-                        });
-                    tracing::debug!(container_id = ?id, "origin detection");
-                    id
-                } else {
-                    None
-                };
-                let container = self.container_id.as_deref().or(detected.as_deref());
+                let container = self.container()?;
                 Ok(Encoder::DogStatsd(DogStatsdEncoder::new(
                     self.prefix.as_deref(),
                     labels,
                     histograms,
-                    container,
+                    container.as_deref(),
                     self.timestamps,
                 )))
             }
             Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
         }
+    }
+
+    /// The DogStatsD container id: the one set (never empty), or with origin detection the
+    /// one found in `/proc/self/cgroup` or `/proc/self/mountinfo`.
+    fn container(&self) -> Result<Option<String>, BuildError> {
+        if let Some(id) = &self.container_id {
+            if id.trim().is_empty() {
+                return Err(BuildError::InvalidSetting {
+                    setting: "with_container_id",
+                    reason: "must not be empty",
+                });
+            }
+            return Ok(Some(id.clone()));
+        }
+        if !self.origin_detection {
+            return Ok(None);
+        }
+        let read = |path| std::fs::read_to_string(path).unwrap_or_default();
+        let id = crate::env::container_id_from_cgroup(&read("/proc/self/cgroup"))
+            .or_else(|| crate::env::container_id_from_mountinfo(&read("/proc/self/mountinfo")));
+        tracing::debug!(container_id = ?id, "origin detection");
+        Ok(id)
     }
 
     fn graphite_encoder(&self, labels: Vec<Label>) -> Result<Encoder, BuildError> {

@@ -175,6 +175,14 @@ pub(crate) enum Encoder {
     Graphite(GraphiteEncoder),
 }
 
+/// The kind of a series, for encoders whose names depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SeriesKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
 impl Encoder {
     /// Renders the constant parts of the series for `key` into `out` (overwritten).
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
@@ -182,6 +190,15 @@ impl Encoder {
             Self::Statsd(e) => e.render(key, out),
             Self::DogStatsd(e) => e.render(key, out),
             Self::Graphite(e) => e.render(key, out),
+        }
+    }
+
+    /// As [`render`](Self::render), for a series of a known kind (plain StatsD can put the
+    /// kind in the name: `counters.`, `gauges.`, `timers.`).
+    pub(crate) fn render_series(&self, kind: SeriesKind, key: &Key, out: &mut Rendered) {
+        match self {
+            Self::Statsd(e) => e.render_as(Some(kind), key, out),
+            Self::DogStatsd(_) | Self::Graphite(_) => self.render(key, out),
         }
     }
 

@@ -20,8 +20,8 @@ use super::dogstatsd::write_dogstatsd_tags;
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_embedded_tag, push_path, push_segment, push_tag_key, push_tag_value};
 use super::{
-    EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, commit, sanitized_tags,
-    write_type_and_rate,
+    EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, SeriesKind, commit,
+    sanitized_tags, write_type_and_rate,
 };
 
 /// What to do with labels in plain StatsD, which has no tags of its own: fold them into the
@@ -126,6 +126,9 @@ pub(crate) struct StatsdEncoder {
     /// Global labels, sorted by key, with unique keys.
     global_labels: Vec<Label>,
     histograms: HistogramRules,
+    /// Whether a series' kind goes in its name, after the prefix (`counters.`, `gauges.`,
+    /// `timers.`, `histograms.`), as sprockets-statsd and Etsy's Graphite backend lay it out.
+    type_prefixes: bool,
 }
 
 impl StatsdEncoder {
@@ -142,15 +145,37 @@ impl StatsdEncoder {
             labels,
             global_labels,
             histograms,
+            type_prefixes: false,
         }
     }
 
+    /// Puts each series' kind in its name, after the prefix: `app.counters.requests`.
+    pub(crate) fn with_type_prefixes(mut self, on: bool) -> Self {
+        self.type_prefixes = on;
+        self
+    }
+
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
+        self.render_as(None, key, out);
+    }
+
+    pub(crate) fn render_as(&self, kind: Option<SeriesKind>, key: &Key, out: &mut Rendered) {
         out.tail.clear();
         out.histogram = self.histograms.kind_for(key.name());
         let name = &mut out.name;
         name.clear();
         name.extend_from_slice(&self.prefix);
+        if let Some(kind) = kind.filter(|_| self.type_prefixes) {
+            push_segment(
+                name,
+                match (kind, out.histogram) {
+                    (SeriesKind::Counter, _) => "counters",
+                    (SeriesKind::Gauge, _) => "gauges",
+                    (SeriesKind::Histogram, HistogramKind::Timer) => "timers",
+                    (SeriesKind::Histogram, _) => "histograms",
+                },
+            );
+        }
         if !push_path(name, key.name()) {
             name.clear();
             return;

@@ -306,8 +306,8 @@ impl Flusher {
         } = self;
         delivery.start();
         let writer = delivery.writer();
-        series.absorb(aggregate.storage(), now, |key, out| {
-            encoder.render(key, out);
+        series.absorb(aggregate.storage(), now, |kind, key, out| {
+            encoder.render_series(kind, key, out);
         });
         let mut tally = EncodeTally::default();
         let mut unnamed = 0u64;

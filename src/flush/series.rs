@@ -10,7 +10,7 @@ use crate::aggregate::{
     Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries,
     cell_address,
 };
-use crate::encode::{Rendered, SlotCarry};
+use crate::encode::{Rendered, SeriesKind, SlotCarry};
 
 /// One series as the flusher tracks it.
 #[derive(Debug)]
@@ -53,18 +53,24 @@ impl SeriesSet {
         &mut self,
         storage: &AggregateStorage,
         now: Instant,
-        mut render: impl FnMut(&Key, &mut Rendered),
+        mut render: impl FnMut(SeriesKind, &Key, &mut Rendered),
     ) {
         while let Some(new) = storage.pop_new() {
             match new {
                 NewSeries::Counter(key, cell) => {
-                    self.counters.push(track(&key, cell, now, &mut render));
+                    self.counters.push(track(&key, cell, now, |k, r| {
+                        render(SeriesKind::Counter, k, r);
+                    }));
                 }
                 NewSeries::Gauge(key, cell) => {
-                    self.gauges.push(track(&key, cell, now, &mut render));
+                    self.gauges.push(track(&key, cell, now, |k, r| {
+                        render(SeriesKind::Gauge, k, r);
+                    }));
                 }
                 NewSeries::Histogram(key, cell) => {
-                    self.histograms.push(track(&key, cell, now, &mut render));
+                    self.histograms.push(track(&key, cell, now, |k, r| {
+                        render(SeriesKind::Histogram, k, r);
+                    }));
                 }
             }
         }
@@ -113,7 +119,7 @@ fn track<C>(
     key: &Key,
     cell: Arc<C>,
     now: Instant,
-    render: &mut impl FnMut(&Key, &mut Rendered),
+    render: impl FnOnce(&Key, &mut Rendered),
 ) -> Tracked<C> {
     let mut rendered = Rendered::default();
     render(key, &mut rendered);
