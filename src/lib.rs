@@ -138,6 +138,15 @@
 //! # }
 //! ```
 //!
+//! # Support matrix
+//!
+//! | protocol | UDP | TCP | Unix stream | Unix datagram | counter | gauge | histogram |
+//! |---|---|---|---|---|---|---|---|
+//! | StatsD ([`ExporterBuilder::statsd`]) | ✔ | ✔ | ✔ (lines) | ✔ | `\|c` delta | `\|g` (Etsy negative pair) | `\|ms` timer or `\|h` |
+//! | DogStatsD ([`ExporterBuilder::dogstatsd`]) | ✔ | ~ (lines; the Agent has no TCP listener) | ✔ (4-byte LE length) | ✔ | `\|c` | `\|g` absolute | `\|d` (packed), `\|h` or `\|ms` |
+//! | Graphite plaintext ([`ExporterBuilder::graphite`]) | ✔ | ✔ | ✔ | ✘ | delta or running total | value | summary: count, sum, min, max, mean, percentiles |
+//! | Graphite pickle ([`ExporterBuilder::graphite_pickle`]) | ✘ | ✔ | ✘ | ✘ | as plaintext | as plaintext | as plaintext |
+//!
 //! # Aggregation semantics
 //!
 //! | metric | what is kept between flushes | what each flush sends |
@@ -163,9 +172,14 @@
 //!   number recorded. Memory per histogram is bounded: 16 bytes per kept sample, allocated in
 //!   64-sample chunks as the histogram first needs them.
 //! - **Labels.** Plain StatsD has no tags: label values are folded into the name as extra
-//!   segments, ordered by label key (`name.value1.value2`), or dropped
-//!   ([`LabelHandling`]). Global labels merge with a metric's labels; the metric's label wins
+//!   segments, ordered by label key (`name.value1.value2`), dropped, or written in a tag style
+//!   StatsD servers parse (DogStatsD, InfluxDB, Librato, SignalFx, Graphite; see
+//!   [`LabelHandling`]). Global labels merge with a metric's labels; the metric's label wins
 //!   for the same key.
+//! - **Descriptions** (`describe_counter!` and friends) carry no weight on these wires: none
+//!   of StatsD, DogStatsD or Graphite has a field for them. Their *units* are used (time units
+//!   convert timers to milliseconds), and through a `metrics-util` fanout the descriptions
+//!   still reach an exporter that can show them, such as Prometheus (`examples/fanout_prometheus.rs`).
 //! - **NaN and infinities** are never sent; they are dropped and counted in
 //!   [`ExporterStats::values_dropped_invalid`].
 //!
