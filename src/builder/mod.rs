@@ -513,8 +513,9 @@ impl ExporterBuilder {
         self
     }
 
-    /// Removes series that recorded nothing for `timeout`, returning their memory; `None`
-    /// keeps every series forever. Defaults to 10 minutes (or two flush intervals, if longer);
+    /// Removes series that recorded nothing for `timeout` (found by a scan every quarter
+    /// timeout, so within 1.25 × `timeout`), returning their memory; `None` keeps every
+    /// series forever. Defaults to 10 minutes (or two flush intervals, if longer);
     /// must be at least the flush interval.
     ///
     /// Expiry never loses an update: a series is removed only while no handle to it exists

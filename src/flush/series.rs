@@ -44,6 +44,9 @@ pub(crate) struct SeriesSet {
     /// Scratch lists for expiry, kept to avoid allocating in a flush.
     candidates: ByKind,
     removed: ByKind,
+    /// When expiry next looks for idle series: a scan touches every series, so it runs a few
+    /// times per idle timeout, not at every flush.
+    next_scan: Option<Instant>,
 }
 
 impl SeriesSet {
@@ -78,7 +81,9 @@ impl SeriesSet {
 
     /// Retires the series idle for at least `idle` that no handle holds, from the registry
     /// and from this set; with `keep_counters`, counters stay (their running total is
-    /// state). Call it right after draining, so retired cells held nothing unsent.
+    /// state). Call it right after draining, so retired cells held nothing unsent. It scans
+    /// at most every `idle / 4`, so a series goes between `idle` and `1.25 × idle` after its
+    /// last update.
     pub(crate) fn expire(
         &mut self,
         aggregate: &Aggregate,
@@ -86,12 +91,17 @@ impl SeriesSet {
         idle: Duration,
         keep_counters: bool,
     ) {
+        if self.next_scan.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_scan = Some(now + idle / 4);
         let Self {
             counters,
             gauges,
             histograms,
             candidates,
             removed,
+            ..
         } = self;
         candidates.clear();
         removed.clear();
