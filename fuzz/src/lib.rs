@@ -21,59 +21,7 @@ mod pickle_parser;
 #[path = "../../tests/support/statsd_parser.rs"]
 mod statsd_parser;
 
-/// Every protocol's separators and escapes, whitespace and control characters, and a few
-/// non-ASCII characters.
-const HOSTILE: &[char] = &[
-    'a',
-    'Z',
-    '0',
-    '_',
-    '-',
-    '.',
-    ':',
-    '|',
-    '@',
-    '#',
-    ',',
-    ';',
-    '=',
-    '!',
-    '^',
-    '~',
-    ' ',
-    '\n',
-    '\r',
-    '\t',
-    '/',
-    '\\',
-    '(',
-    ')',
-    '[',
-    ']',
-    '{',
-    '}',
-    '*',
-    '?',
-    '\'',
-    '"',
-    '+',
-    '%',
-    '&',
-    '$',
-    '\0',
-    '\u{1}',
-    '\u{1b}',
-    '\u{1f}',
-    '\u{7f}',
-    '\u{85}',
-    '\u{a0}',
-    '\u{e9}',
-    '\u{2028}',
-    '\u{feff}',
-    '\u{65e5}',
-    '\u{1f600}',
-    '\u{10ffff}',
-];
+use fuzzing::HOSTILE_CHARS as HOSTILE;
 
 /// Floats of every class that bit patterns alone reach rarely.
 const SPECIAL_FLOATS: &[f64] = &[

@@ -38,59 +38,7 @@ mod pickle_parser;
 #[path = "../../tests/support/statsd_parser.rs"]
 mod statsd_parser;
 
-/// Every protocol's separators and escapes, whitespace and control characters, and a few
-/// non-ASCII characters (Latin, CJK, emoji, BOM, line separator).
-const HOSTILE_CHARS: &[char] = &[
-    'a',
-    'Z',
-    '0',
-    '_',
-    '-',
-    '.',
-    ':',
-    '|',
-    '@',
-    '#',
-    ',',
-    ';',
-    '=',
-    '!',
-    '^',
-    '~',
-    ' ',
-    '\n',
-    '\r',
-    '\t',
-    '/',
-    '\\',
-    '(',
-    ')',
-    '[',
-    ']',
-    '{',
-    '}',
-    '*',
-    '?',
-    '\'',
-    '"',
-    '+',
-    '%',
-    '&',
-    '$',
-    '\0',
-    '\u{1}',
-    '\u{1b}',
-    '\u{1f}',
-    '\u{7f}',
-    '\u{85}',
-    '\u{a0}',
-    '\u{e9}',
-    '\u{2028}',
-    '\u{feff}',
-    '\u{65e5}',
-    '\u{1f600}',
-    '\u{10ffff}',
-];
+use crate::fuzzing::HOSTILE_CHARS;
 
 /// Texts that mean something to some protocol on their own.
 const SPECIAL: &[&str] = &[
