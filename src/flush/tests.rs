@@ -8,10 +8,16 @@ use tokio::sync::mpsc;
 use super::Command;
 use crate::ExporterBuilder;
 
-#[tokio::test(start_paused = true)]
-async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
+/// A UDP socket on a free loopback port, and the endpoint that sends to it.
+async fn udp_receiver() -> (tokio::net::UdpSocket, String) {
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    (socket, endpoint)
+}
+
+#[tokio::test(start_paused = true)]
+async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
+    let (socket, endpoint) = udp_receiver().await;
     let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
         .with_flush_interval(Duration::from_secs(10))
         .build()
@@ -61,8 +67,7 @@ async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
 #[tokio::test(start_paused = true)]
 async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time() {
     use super::WallClock;
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (socket, endpoint) = udp_receiver().await;
     let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
         .with_flush_interval(Duration::from_secs(10))
         .build()
@@ -104,8 +109,7 @@ async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time()
 
 #[tokio::test(start_paused = true)]
 async fn idle_series_that_no_handle_holds_expire_and_return_when_updated_again() {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (socket, endpoint) = udp_receiver().await;
     let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
         .with_flush_interval(Duration::from_secs(10))
         .with_idle_timeout(Some(Duration::from_secs(30)))
@@ -270,8 +274,7 @@ async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_coun
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_inside_a_flush_is_counted_and_the_next_flush_works() {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+    let (socket, endpoint) = udp_receiver().await;
     let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
         .with_flush_interval(Duration::from_secs(10))
         .build()
