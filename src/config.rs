@@ -248,6 +248,8 @@ pub(crate) struct Config {
     pub(crate) max_backlog_bytes: usize,
     pub(crate) max_series: usize,
     pub(crate) idle_timeout: Option<Duration>,
+    /// The prefix of the exporter's own metrics, when they are sent.
+    pub(crate) telemetry: Option<String>,
 }
 
 #[cfg(test)]

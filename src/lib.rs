@@ -268,6 +268,35 @@
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
 //!
+//! # Self-telemetry
+//!
+//! Off by default. [`with_telemetry(true)`](ExporterBuilder::with_telemetry) (or
+//! [`with_telemetry_prefix`](ExporterBuilder::with_telemetry_prefix)) sends the exporter's
+//! own statistics after each flush, so the dashboards that show your metrics also show
+//! whether any were lost. Under the prefix (`metrics_exporter` by default; your
+//! [`with_prefix`](ExporterBuilder::with_prefix) and global labels apply as to any metric):
+//!
+//! | name | kind | from [`ExporterStats`] |
+//! |---|---|---|
+//! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
+//! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
+//! | `values_dropped` with label `reason` = `invalid` / `unnamed` | counter | `values_dropped_invalid` / `values_dropped_unnamed` |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired` | counter | the field of that name |
+//! | `series` | gauge | `series` |
+//!
+//! Counters carry the change since the last report that got through (zero changes are not
+//! sent, as for any counter; Graphite's [`CounterMode::Total`] sends the totals), so summing
+//! them over any period gives the statistics' change over it
+//! (`telemetry_reports_an_outage_once_it_is_over_and_adds_up_to_the_final_stats`). Reports
+//! **never count themselves**: they go in their own payloads after yours and are tallied
+//! only in [`ExporterStats::telemetry_lines_sent`] and
+//! [`telemetry_lines_dropped`](ExporterStats::telemetry_lines_dropped), which are not
+//! reported, so a quiet app's report says `lines_sent` did not move
+//! (`telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself`). Socket errors
+//! are counted in `send_errors` whichever payload met them. No report is sent while the
+//! destination is failing; what changes meanwhile goes in the first report after it is back.
+//! A report costs one small extra payload per flush and allocates nothing once warm.
+//!
 //! # Feature flags
 //!
 //! - `tower` (off by default): [`RequestMetricsLayer`], a `tower` layer that counts and times

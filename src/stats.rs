@@ -71,6 +71,14 @@ pub struct ExporterStats {
     pub series_dropped: u64,
     /// Idle series removed to return their memory.
     pub series_expired: u64,
+    /// The exporter's own metrics (see
+    /// [`with_telemetry`](crate::ExporterBuilder::with_telemetry)) written to the transport.
+    /// Telemetry lines are counted here only, never in the fields above, and these two
+    /// fields are not themselves reported.
+    pub telemetry_lines_sent: u64,
+    /// The exporter's own metrics that could not be sent (their changes are carried into the
+    /// next report).
+    pub telemetry_lines_dropped: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher only.
@@ -94,6 +102,8 @@ pub(crate) struct StatsCells {
     pub(crate) series: AtomicU64,
     pub(crate) series_dropped: AtomicU64,
     pub(crate) series_expired: AtomicU64,
+    pub(crate) telemetry_lines_sent: AtomicU64,
+    pub(crate) telemetry_lines_dropped: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -125,6 +135,8 @@ impl StatsCells {
             series: get(&self.series),
             series_dropped: get(&self.series_dropped),
             series_expired: get(&self.series_expired),
+            telemetry_lines_sent: get(&self.telemetry_lines_sent),
+            telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
         }
     }
 }

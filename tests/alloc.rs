@@ -103,6 +103,8 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
     };
     let (recorder, exporter) = protocol(format!("udp://{}", rx.local_addr().unwrap()))
         .with_flush_interval(Duration::from_secs(3600))
+        // The exporter's own metrics go out after every flush, and must not allocate either.
+        .with_telemetry(true)
         .build()
         .unwrap();
     let guard = exporter.start().unwrap();
@@ -152,6 +154,12 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
 
     guard.shutdown().unwrap();
     drain(&mut received);
+    assert!(
+        received
+            .iter()
+            .any(|l| l.starts_with("metrics_exporter.lines_sent")),
+        "the exporter's own metrics were sent too"
+    );
     assert!(
         sent(&received),
         "the measured updates were sent: {:?}",

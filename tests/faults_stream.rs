@@ -617,3 +617,58 @@ async fn a_final_flush_cut_by_the_shutdown_timeout_is_reported_as_a_timeout() {
         Err(FlushError::Timeout)
     );
 }
+
+/// Self-telemetry through an outage: no report while the destination is down, then reports
+/// that add up, over the whole run, to exactly the final statistics, with the report lines
+/// themselves in none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn telemetry_reports_an_outage_once_it_is_over_and_adds_up_to_the_final_stats() {
+    let rx = StreamReceiver::tcp_down();
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_millis(50))
+        .with_telemetry_prefix("tel")
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let jobs = metrics::with_local_recorder(&recorder, || metrics::counter!("app.jobs"));
+    jobs.increment(5);
+    assert!(until(|| handle.stats().flushes >= 10).await);
+    let during = handle.stats();
+    assert!(during.send_errors >= 1, "{during:?}");
+    assert_eq!(during.telemetry_lines_sent, 0, "no report while down");
+
+    rx.reopen();
+    assert!(
+        flush_until(&handle, || received(&rx)
+            .iter()
+            .any(|l| l.name == "tel.connects"))
+        .await
+    );
+    jobs.increment(2);
+    let stats = shut_down(guard, |_| true).await;
+    // Everything the kernel took arrives (the receiver reads in the background).
+    let total = stats.lines_sent + stats.telemetry_lines_sent;
+    assert!(
+        until(|| received(&rx).len() as u64 >= total).await,
+        "{stats:?}"
+    );
+
+    let lines = received(&rx);
+    let (own, user): (Vec<_>, Vec<_>) = lines.iter().partition(|l| l.name.starts_with("tel."));
+    let reported = |name: &str| counter_total(&lines, name);
+    assert_eq!(counter_total(&lines, "app.jobs"), 7);
+    assert_eq!(stats.lines_sent, user.len() as u64, "{stats:?}");
+    assert_eq!(stats.telemetry_lines_sent, own.len() as u64, "{stats:?}");
+    assert_eq!(reported("tel.lines_sent"), stats.lines_sent, "{stats:?}");
+    assert_eq!(reported("tel.bytes_sent"), stats.bytes_sent, "{stats:?}");
+    assert_eq!(
+        reported("tel.payloads_sent"),
+        stats.payloads_sent,
+        "{stats:?}"
+    );
+    assert_eq!(reported("tel.send_errors"), stats.send_errors, "{stats:?}");
+    assert_eq!(reported("tel.connects"), 1);
+    assert_eq!(reported("tel.flushes"), stats.flushes, "{stats:?}");
+    assert_eq!(last_gauge(&lines, "tel.series"), Some(1.0));
+}

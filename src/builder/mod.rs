@@ -36,6 +36,8 @@ const MAX_PICKLE_FRAME: usize = 1_000_000;
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
 /// Default cap on live series: generous for one process, yet bounded (about 50 MB).
 const DEFAULT_MAX_SERIES: usize = 100_000;
+/// The prefix of the exporter's own metrics unless `with_telemetry_prefix` says otherwise.
+const DEFAULT_TELEMETRY_PREFIX: &str = "metrics_exporter";
 /// Default idle time after which a series no handle holds is removed.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -123,6 +125,8 @@ pub struct ExporterBuilder {
     max_series: usize,
     idle_timeout: Expiry,
     type_prefixes: bool,
+    /// The prefix of the exporter's own metrics; `None`: not sent.
+    telemetry: Option<String>,
 }
 
 /// Idle expiry as configured: the default adapts to the flush interval, a setting does not.
@@ -282,6 +286,7 @@ impl ExporterBuilder {
             max_series: DEFAULT_MAX_SERIES,
             idle_timeout: Expiry::Default,
             type_prefixes: false,
+            telemetry: None,
         }
     }
 
@@ -526,6 +531,51 @@ impl ExporterBuilder {
     /// their running total would restart.
     pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = Expiry::Set(timeout);
+        self
+    }
+
+    /// Sends the exporter's own statistics as metrics, after each flush, under the prefix
+    /// `metrics_exporter` (change it with
+    /// [`with_telemetry_prefix`](Self::with_telemetry_prefix)). Defaults to off.
+    ///
+    /// The metrics are [`ExporterStats`](crate::ExporterStats) as counters (what changed since
+    /// the last report, so a dashboard sums them like any counter) and the live-series count
+    /// as a gauge, named and tagged like every other metric (your prefix and global labels
+    /// apply). They never count themselves: they travel in their own payloads, after yours,
+    /// and are tallied only in `telemetry_lines_sent` / `telemetry_lines_dropped`, which are
+    /// not reported. A report that cannot be sent is carried into the next one; none is sent
+    /// while the destination is down. The crate docs' "Self-telemetry" section lists every
+    /// name.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// // Sends e.g. `metrics_exporter.lines_sent:42|c` and `metrics_exporter.series:7|g`.
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125").with_telemetry(true);
+    /// # drop(builder);
+    /// ```
+    pub fn with_telemetry(mut self, enabled: bool) -> Self {
+        self.telemetry = match (enabled, self.telemetry.take()) {
+            (false, _) => None,
+            (true, prefix) => Some(prefix.unwrap_or_else(|| DEFAULT_TELEMETRY_PREFIX.to_owned())),
+        };
+        self
+    }
+
+    /// Sends the exporter's own statistics (see [`with_telemetry`](Self::with_telemetry))
+    /// under `prefix`, sanitised like any name; calling it turns telemetry on.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// // `myapp.statsd_client.lines_dropped.send:3|c`
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125")
+    ///     .with_prefix("myapp")
+    ///     .with_telemetry_prefix("statsd_client");
+    /// # drop(builder);
+    /// ```
+    pub fn with_telemetry_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.telemetry = Some(prefix.into());
         self
     }
 }

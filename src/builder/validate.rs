@@ -18,7 +18,7 @@ use crate::encode::{
 use crate::error::BuildError;
 
 impl ExporterBuilder {
-    pub(super) fn config(&self) -> Result<Config, BuildError> {
+    pub(crate) fn config(&self) -> Result<Config, BuildError> {
         if let Some(e) = &self.env_error {
             return Err(BuildError::InvalidEnvironment {
                 variable: e.variable,
@@ -105,11 +105,12 @@ impl ExporterBuilder {
             max_backlog_bytes: self.max_backlog_bytes,
             max_series: self.max_series,
             idle_timeout,
+            telemetry: self.telemetry.clone(),
         })
     }
 
     /// The protocol's encoder, refusing settings the protocol cannot honour.
-    pub(super) fn encoder(&self) -> Result<Encoder, BuildError> {
+    pub(crate) fn encoder(&self) -> Result<Encoder, BuildError> {
         let histograms = HistogramRules {
             default: self.histogram_default.unwrap_or(match self.protocol {
                 Protocol::Statsd | Protocol::Graphite | Protocol::GraphitePickle => {

@@ -136,6 +136,55 @@ impl Delivery {
         }
     }
 
+    /// Whether everything collected so far was handed to the transport: nothing of the
+    /// current batch is left and the backlog is empty.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.next_payload >= self.writer.len() && self.backlog.is_empty()
+    }
+
+    /// Sends payloads that are not the user's (the exporter's own telemetry), after the
+    /// user's: they are counted only in `telemetry_lines_sent` / `telemetry_lines_dropped`,
+    /// never join the backlog and never enter a delivery verdict. Stops at the first failure.
+    /// Returns how many of their lines the transport accepted (the first ones, in order).
+    pub(crate) async fn deliver_aside(
+        &mut self,
+        transport: &mut Transport,
+        payloads: &PayloadWriter,
+        stats: &StatsCells,
+    ) -> u64 {
+        let mut accepted_lines = 0;
+        for i in 0..payloads.len() {
+            let Some((payload, lines)) = payloads.payload(i) else {
+                break;
+            };
+            let result = send(&mut self.wire, transport, payload, stats).await;
+            // A verdict learnt during this send is about the user's earlier lines.
+            settle(&mut self.unconfirmed, transport, stats);
+            match result {
+                Ok(()) => {
+                    accepted_lines += u64::from(lines);
+                    if !transport.is_stream() {
+                        // The latest datagram is this one: a later "refused" is about it.
+                        self.unconfirmed = 0;
+                    }
+                }
+                Err(error) => {
+                    let done = resume_point(payload, error.written(), self.continues);
+                    accepted_lines += count_lines(&payload[..done]);
+                    let total: u64 = (i..payloads.len())
+                        .filter_map(|j| payloads.payload(j))
+                        .map(|(_, n)| u64::from(n))
+                        .sum();
+                    let dropped = total - count_lines(&payload[..done]);
+                    add(&stats.telemetry_lines_dropped, dropped);
+                    break;
+                }
+            }
+        }
+        add(&stats.telemetry_lines_sent, accepted_lines);
+        accepted_lines
+    }
+
     /// Sends the backlog first, in payload-sized pieces. Returns `false` if it could not all
     /// be sent (the rest stays queued).
     pub(crate) async fn send_backlog(

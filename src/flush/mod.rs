@@ -17,6 +17,7 @@ mod delivery;
 mod isolate;
 mod series;
 mod spawn;
+mod telemetry;
 
 use std::sync::Arc;
 
@@ -33,6 +34,7 @@ use crate::transport::Transport;
 pub(crate) use delivery::Delivery;
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
+use telemetry::Telemetry;
 
 /// How the caller of a flush wants to hear that it is done.
 #[derive(Debug)]
@@ -70,6 +72,8 @@ pub(crate) struct Flusher {
     series: SeriesSet,
     samples: Vec<f64>,
     delivery: Delivery,
+    /// The exporter's own metrics, when configured.
+    telemetry: Option<Telemetry>,
     clock: WallClock,
     /// Tests: makes the next collect panic.
     #[cfg(test)]
@@ -112,6 +116,10 @@ impl Flusher {
         wire: Option<PickleWire>,
     ) -> Self {
         let delivery = Delivery::new(&config, encoder.chunk_rule(), wire);
+        let telemetry = config
+            .telemetry
+            .as_deref()
+            .map(|prefix| Telemetry::new(prefix, &encoder, &config));
         Self {
             aggregate,
             stats,
@@ -120,6 +128,7 @@ impl Flusher {
             series: SeriesSet::default(),
             samples: Vec::new(),
             delivery,
+            telemetry,
             clock: WallClock::System,
             #[cfg(test)]
             inject_panic: Arc::default(),
@@ -227,6 +236,28 @@ impl Flusher {
         }
         self.collect();
         self.delivery.deliver(transport, &self.stats).await;
+        self.report(transport).await;
+    }
+
+    /// Sends the exporter's own metrics (when configured), once everything collected went
+    /// out: while the destination is failing there is nothing to gain, and what changes
+    /// meanwhile is reported once it is back.
+    async fn report(&mut self, transport: &mut Transport) {
+        let Some(telemetry) = &mut self.telemetry else {
+            return;
+        };
+        if !transport.is_up() || !self.delivery.caught_up() {
+            return;
+        }
+        let cx = FlushContext {
+            unix_secs: self.clock.now().as_secs(),
+        };
+        telemetry.encode(&self.stats.snapshot(), &self.encoder, cx);
+        let accepted = self
+            .delivery
+            .deliver_aside(transport, telemetry.writer(), &self.stats)
+            .await;
+        telemetry.confirm(accepted);
     }
 
     /// The last flush: like `flush`, but it ignores the reconnect backoff, and whatever it
@@ -254,6 +285,11 @@ impl Flusher {
             }
         })
         .await;
+        if collected && finished.is_ok() {
+            // The last report, within what is left of the deadline; cutting it short loses
+            // nothing of the user's.
+            drop(tokio::time::timeout_at(deadline, self.report(transport)).await);
+        }
         if !collected {
             self.collect();
         }

@@ -302,3 +302,48 @@ async fn a_panic_inside_a_flush_is_counted_and_the_next_flush_works() {
     drop(commands);
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself() {
+    let (socket, endpoint) = udp_receiver().await;
+    let (recorder, exporter) = ExporterBuilder::statsd(endpoint)
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_telemetry_prefix("t")
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("c").increment(5);
+        metrics::gauge!("g").set(1.0);
+    });
+    let mut buf = [0u8; 1500];
+    let mut recv = async || {
+        let n = socket.recv(&mut buf).await.unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    };
+
+    flush_now(&commands).await;
+    assert_eq!(recv().await, "c:5|c\ng:1|g");
+    assert_eq!(
+        recv().await,
+        "t.flushes:1|c\nt.lines_sent:2|c\nt.payloads_sent:1|c\nt.bytes_sent:11|c\nt.series:2|g"
+    );
+    let after = stats.snapshot();
+    assert_eq!(
+        (after.lines_sent, after.payloads_sent, after.bytes_sent),
+        (2, 1, 11),
+        "the report is not in the user's tallies"
+    );
+    assert_eq!(after.telemetry_lines_sent, 5);
+
+    // A flush with nothing of the user's: the report alone, and it reports no lines sent,
+    // since the previous report's own lines are not counted.
+    flush_now(&commands).await;
+    assert_eq!(recv().await, "t.flushes:1|c\nt.series:2|g");
+    assert_eq!(stats.snapshot().lines_sent, 2);
+    assert_eq!(stats.snapshot().telemetry_lines_sent, 7);
+    drop(commands);
+    task.await.unwrap();
+}

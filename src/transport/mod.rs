@@ -172,6 +172,11 @@ impl Transport {
         std::mem::replace(&mut self.verdict, Verdict::Pending)
     }
 
+    /// Whether the last attempt to reach the destination worked.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up
+    }
+
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
         matches!(self.socket, Socket::Stream(_))
