@@ -98,21 +98,24 @@
 //!
 //! - Plaintext (`path value timestamp`, over TCP, UDP or a Unix stream) or pickle (a 4-byte
 //!   big-endian length and a protocol-2 pickle of `[(path, (timestamp, value)), ...]`, unicode
-//!   paths, integer timestamps, float values, which carbon and go-carbon both accept; one
-//!   frame per payload, far below carbon's 1 MiB limit).
+//!   paths, integer timestamps, float values, which carbon and go-carbon both accept; frames
+//!   of at most 1 000 000 bytes, under carbon's 1 MiB limit, many per connection).
 //! - Labels are Graphite 1.1 tags (`name;k=v`, sorted) or folded into the path
 //!   ([`GraphiteTags`]). Paths keep `[A-Za-z0-9_-]` segments; tag keys `[A-Za-z0-9_.:-]`; tag
 //!   values printable ASCII without `;` or a leading `~`; empty-valued tags are left out.
 //! - Every point carries the flush time aligned down to the flush interval (so points from
 //!   many hosts land in one carbon slot), or the raw time
 //!   ([`ExporterBuilder::with_aligned_timestamps`]). Ticks start on wall-clock multiples of the
-//!   interval, and a second flush into a slot sends the slot's cumulative counter delta and
-//!   merged histogram count, sum, min and max, since carbon keeps the last write per slot.
+//!   interval, and a second flush into a slot sends the slot's cumulative counter delta and a
+//!   histogram summary over all of the slot's samples (percentiles included), since carbon
+//!   keeps the last write per slot. For that, each histogram keeps its last flush's samples
+//!   (at most the per-interval cap) until its next flush.
 //! - Counters are interval deltas or running totals ([`CounterMode`]); gauges their value.
 //! - Histograms are summarised each interval into `.count .sum .min .max .mean` and
 //!   percentiles (`.p50 .p90 .p99 .p999` by default, [`ExporterBuilder::with_percentiles`];
 //!   with tags the suffix goes on the name: `latency.p99;route=/a`). Exact up to the
-//!   per-interval sample cap; beyond it `count` stays exact and the rest comes from a uniform
+//!   per-interval sample cap; beyond it `count` is the number recorded (estimated only when
+//!   NaN or infinite values were recorded too) and the rest comes from a uniform
 //!   sample of the cap, so a percentile's true rank is within ±2·sqrt(q(1−q)/cap) of q with
 //!   95% probability (±0.6% for p99 at the default cap of 1024).
 //! - [`GraphiteClient`] sends explicit points (backfills) with the same transports,

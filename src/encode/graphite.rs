@@ -61,14 +61,20 @@ pub enum CounterMode {
 /// What one series already sent for the current carbon slot. Carbon keeps the last point
 /// written to a slot, so a second flush into the same slot (an explicit `flush()`, the final
 /// flush at shutdown, a late tick) must send the slot's *cumulative* counter delta and
-/// histogram count, sum, min and max, or it would overwrite the first with a partial value.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// histogram summary, or it would overwrite the first with a partial value. For percentiles
+/// that means keeping the slot's samples: a histogram keeps its last flush's samples (at
+/// most its per-interval cap) until its next flush.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct SlotCarry {
     slot: u64,
     count: u64,
     sum: f64,
     min: f64,
     max: f64,
+    /// Histograms: the slot's finite kept samples, sorted; each stands for `weight` recorded
+    /// samples (more than 1 when the reservoir sampled, or after thinning).
+    samples: Vec<f64>,
+    weight: f64,
 }
 
 /// Encoder for Graphite plaintext. Built once from the checked configuration.
@@ -224,11 +230,8 @@ impl GraphiteEncoder {
                 } else {
                     value
                 };
-                *carry = SlotCarry {
-                    slot: ts,
-                    count: merged,
-                    ..SlotCarry::default()
-                };
+                carry.slot = ts;
+                carry.count = merged;
                 merged
             }
         };
@@ -254,8 +257,8 @@ impl GraphiteEncoder {
 
     /// Summarises one interval's samples (sorted in place) into count, sum, min, max, mean
     /// and percentiles. `recorded` is how many samples were recorded; more than `samples`
-    /// holds when the reservoir sampled. Count, sum, min and max merge with what this slot
-    /// already got (see [`SlotCarry`]); percentiles describe this flush's samples.
+    /// holds when the reservoir sampled. Everything merges with what this slot already got
+    /// (see [`SlotCarry`]): percentiles are over all of the slot's samples.
     #[allow(
         clippy::too_many_arguments,
         reason = "the encoder shape plus the slot carry"
@@ -306,19 +309,28 @@ impl GraphiteEncoder {
         let mut count = count as u64;
         let (mut sum, mut min, mut max) = (sum, min, max);
         let ts = self.timestamp(cx);
+        #[allow(clippy::cast_precision_loss, reason = "a sampling ratio")]
+        let weight = if recorded > kept {
+            recorded as f64 / kept as f64
+        } else {
+            1.0
+        };
         if carry.slot == ts && carry.count > 0 {
             count += carry.count;
             sum += carry.sum;
             min = min.min(carry.min);
             max = max.max(carry.max);
+            merge_samples(&mut carry.samples, &mut carry.weight, finite, weight);
+        } else {
+            carry.samples.clear();
+            carry.samples.extend_from_slice(finite);
+            carry.weight = weight;
         }
-        *carry = SlotCarry {
-            slot: ts,
-            count,
-            sum,
-            min,
-            max,
-        };
+        carry.slot = ts;
+        carry.count = count;
+        carry.sum = sum;
+        carry.min = min;
+        carry.max = max;
         Self::line(s, b".count", ts, w, t, |buf| write_u64(buf, count));
         #[allow(
             clippy::cast_precision_loss,
@@ -338,11 +350,60 @@ impl GraphiteEncoder {
                 t.invalid_values += 1;
             }
         }
-        for (q, suffix) in &self.percentiles {
-            let value = nearest_rank(finite, *q);
+        for (q, suffix) in self
+            .percentiles
+            .iter()
+            .filter(|_| !carry.samples.is_empty())
+        {
+            let value = nearest_rank(&carry.samples, *q);
             Self::line(s, suffix.as_bytes(), ts, w, t, |buf| write_f64(buf, value));
         }
     }
+}
+
+/// Merges the sorted `new` samples, each standing for `new_weight` recorded samples, into the
+/// slot's sorted `slot` samples of weight `slot_weight`, so that every kept sample stands for
+/// the same number: the lighter side is thinned systematically (every k-th in sorted order),
+/// which moves no quantile by more than one kept sample's rank. Both are thinned further if
+/// the merge would exceed twice the larger of `new`'s length and 1024, which bounds the
+/// memory of repeated flushes into one slot.
+fn merge_samples(slot: &mut Vec<f64>, slot_weight: &mut f64, new: &[f64], new_weight: f64) {
+    #[allow(clippy::cast_precision_loss, reason = "sample counts")]
+    let (n_slot, n_new) = (slot.len() as f64, new.len() as f64);
+    let mut weight = slot_weight.max(new_weight);
+    #[allow(clippy::cast_precision_loss, reason = "a sample count")]
+    let bound = (2 * new.len().max(1024)) as f64;
+    let merged = n_slot * *slot_weight / weight + n_new * new_weight / weight;
+    if merged > bound {
+        weight *= merged / bound;
+    }
+    let keep_slot = thinned_len(slot.len(), *slot_weight / weight);
+    for j in 0..keep_slot {
+        slot[j] = slot[pick(j, slot.len(), keep_slot)];
+    }
+    slot.truncate(keep_slot);
+    let keep_new = thinned_len(new.len(), new_weight / weight);
+    slot.extend((0..keep_new).map(|j| new[pick(j, new.len(), keep_new)]));
+    slot.sort_unstable_by(f64::total_cmp);
+    *slot_weight = weight;
+}
+
+/// How many of `n` samples to keep to keep a fraction `fraction` (at most 1) of them.
+fn thinned_len(n: usize, fraction: f64) -> usize {
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rounded count no larger than n"
+    )]
+    let keep = (n as f64 * fraction.min(1.0)).round() as usize;
+    keep.min(n)
+}
+
+/// The index of the `j`-th of `m` samples picked evenly from `n` (`m <= n`): the middle of
+/// the `j`-th of `m` equal strides. Increasing in `j` and never below it.
+fn pick(j: usize, n: usize, m: usize) -> usize {
+    ((2 * j + 1) * n / (2 * m)).min(n - 1)
 }
 
 /// The nearest-rank percentile of sorted, non-empty `sorted`: the smallest value with at least

@@ -308,16 +308,65 @@ fn a_second_flush_into_the_same_slot_sends_the_slots_cumulative_values() {
     let mut carry = SlotCarry::default();
     lines(|w, t| e.histogram(&h, &mut [1.0, 3.0], 2, &mut carry, CX, w, t));
     let got = lines(|w, t| e.histogram(&h, &mut [10.0], 1, &mut carry, later, w, t));
+    // Percentiles too are over the slot's three samples, not the second flush's one.
     assert_eq!(
-        &got[..5],
+        got,
         [
             "app.lat.count 3 1700000010",
             "app.lat.sum 14 1700000010",
             "app.lat.min 1 1700000010",
             "app.lat.max 10 1700000010",
             "app.lat.mean 4.666666666666667 1700000010",
+            "app.lat.p50 3 1700000010",
+            "app.lat.p90 10 1700000010",
+            "app.lat.p99 10 1700000010",
+            "app.lat.p999 10 1700000010",
         ]
     );
+    // The next slot starts afresh.
+    let got = lines(|w, t| e.histogram(&h, &mut [2.0], 1, &mut carry, next_slot, w, t));
+    assert_eq!(got[5], "app.lat.p50 2 1700000020");
+}
+
+#[test]
+fn same_slot_flushes_sampled_at_different_rates_merge_their_percentiles_by_weight() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let h = render(&e, "lat", &[]);
+    let mut carry = SlotCarry::default();
+    let later = FlushContext {
+        unix_secs: 1_700_000_019,
+    };
+    // First flush: 100 samples of 1.0 kept out of 900 recorded (each stands for 9); second
+    // flush: 100 samples of 2.0, all recorded. So 90% of the slot's samples are 1.0.
+    lines(|w, t| e.histogram(&h, &mut [1.0; 100], 900, &mut carry, CX, w, t));
+    let got = lines(|w, t| e.histogram(&h, &mut [2.0; 100], 100, &mut carry, later, w, t));
+    assert_eq!(got[0], "app.lat.count 1000 1700000010");
+    assert_eq!(got[5], "app.lat.p50 1 1700000010");
+    assert_eq!(got[6], "app.lat.p90 1 1700000010", "{got:?}");
+    assert_eq!(got[7], "app.lat.p99 2 1700000010");
+    // Without the weights (a plain union, half and half), p90 would be 2.
+}
+
+#[test]
+fn repeated_flushes_into_one_slot_keep_a_bounded_number_of_samples() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let h = render(&e, "lat", &[]);
+    let mut carry = SlotCarry::default();
+    let mut all = Vec::new();
+    for i in 0..20 {
+        let mut samples: Vec<f64> = (0..1000).map(|j| f64::from(i * 1000 + j)).collect();
+        all.extend_from_slice(&samples);
+        let got = lines(|w, t| e.histogram(&h, &mut samples, 1000, &mut carry, CX, w, t));
+        assert_eq!(got[0], format!("app.lat.count {} 1700000010", all.len()));
+        assert!(carry.samples.len() <= 2048, "{}", carry.samples.len());
+        // Thinning keeps the median within 1% of the slot's true median.
+        let p50: f64 = got[5].split(' ').nth(1).unwrap().parse().unwrap();
+        let truth = all[all.len() / 2 - 1];
+        assert!(
+            (p50 - truth).abs() <= 0.01 * f64::from(u32::try_from(all.len()).unwrap()),
+            "{p50} vs {truth}"
+        );
+    }
 }
 
 #[test]
@@ -380,4 +429,51 @@ fn a_label_called_name_does_not_clash_with_carbons_name_tag() {
         lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
         ["app.c;name_=x 1 1700000010"]
     );
+}
+
+#[test]
+fn sampled_percentiles_fall_within_the_documented_bound_at_least_as_often_as_promised() {
+    use metrics::HistogramFn as _;
+    // The docs promise: beyond the cap, a percentile's true rank is within ±2·sqrt(q(1−q)/cap)
+    // of q with 95% probability. 200 intervals of 20 000 distinct values through a real
+    // reservoir of the default 1024; the bound must hold in at least 85% of them for every
+    // percentile. (Measured: 186-196 of 200. A correct sampler falls below 170 with odds
+    // around 1e-5; one that kept the first 1024 values would never get there.)
+    const CAP: usize = 1024;
+    const N: u32 = 20_000;
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let h = render(&e, "lat", &[]);
+    let cell = crate::aggregate::HistogramCell::new(CAP, crate::encode::SampleUnit::Seconds);
+    let quantiles = [0.5, 0.9, 0.99];
+    let mut within = [0u32; 3];
+    let mut samples = Vec::new();
+    for _ in 0..200 {
+        for v in 1..=N {
+            cell.record(f64::from(v));
+        }
+        samples.clear();
+        let recorded = cell.drain_into(&mut samples);
+        assert_eq!((recorded, samples.len()), (u64::from(N), CAP));
+        let got = lines(|w, t| {
+            e.histogram(
+                &h,
+                &mut samples,
+                recorded,
+                &mut SlotCarry::default(),
+                CX,
+                w,
+                t,
+            );
+        });
+        assert_eq!(got[0], "app.lat.count 20000 1700000010");
+        for (i, q) in quantiles.iter().enumerate() {
+            let value: f64 = got[5 + i].split(' ').nth(1).unwrap().parse().unwrap();
+            // Value v has rank v / N among 1..=N.
+            let bound = 2.0 * (q * (1.0 - q) / f64::from(u32::try_from(CAP).unwrap())).sqrt();
+            if (value / f64::from(N) - q).abs() <= bound {
+                within[i] += 1;
+            }
+        }
+    }
+    assert!(within.iter().all(|&n| n >= 170), "{within:?} of 200");
 }
