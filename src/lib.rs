@@ -300,6 +300,59 @@
 //! destination is failing; what changes meanwhile goes in the first report after it is back.
 //! A report costs one small extra payload per flush and allocates nothing once warm.
 //!
+//! # Configuration reference
+//!
+//! Every setting, its default, and where it applies. Setters never fail; `build` / `install`
+//! check them all at once and return a [`BuildError`] naming the setting.
+//!
+//! | setter | default | applies to |
+//! |---|---|---|
+//! | [`with_remote_address`](ExporterBuilder::with_remote_address) | the constructor's endpoint | all |
+//! | [`with_flush_interval`](ExporterBuilder::with_flush_interval) | 10 s (Graphite: at least 1 s) | all |
+//! | [`with_prefix`](ExporterBuilder::with_prefix) | none | all |
+//! | [`with_global_labels`](ExporterBuilder::with_global_labels) | none | all |
+//! | [`with_maximum_payload_length`](ExporterBuilder::with_maximum_payload_length) | 1432 (UDP), 65536 (TCP, plain-StatsD and Graphite Unix streams), 8192 (Unix datagrams, DogStatsD Unix streams) | all |
+//! | [`with_label_handling`](ExporterBuilder::with_label_handling) | [`LabelHandling::FoldIntoName`] | StatsD |
+//! | [`with_type_prefixes`](ExporterBuilder::with_type_prefixes) | off | StatsD |
+//! | [`with_histogram_kind`](ExporterBuilder::with_histogram_kind), [`with_histogram_kind_for`](ExporterBuilder::with_histogram_kind_for), [`send_histograms_as_distributions`](ExporterBuilder::send_histograms_as_distributions) | `\|ms` (StatsD), `\|d` (DogStatsD) | StatsD, DogStatsD |
+//! | [`with_container_id`](ExporterBuilder::with_container_id), [`with_origin_detection`](ExporterBuilder::with_origin_detection) | none, off | DogStatsD |
+//! | [`with_timestamps`](ExporterBuilder::with_timestamps) | off | DogStatsD |
+//! | [`with_graphite_tags`](ExporterBuilder::with_graphite_tags) | [`GraphiteTags::Tagged`] | Graphite |
+//! | [`with_counter_mode`](ExporterBuilder::with_counter_mode) | [`CounterMode::Delta`] | Graphite |
+//! | [`with_aligned_timestamps`](ExporterBuilder::with_aligned_timestamps) | on | Graphite |
+//! | [`with_percentiles`](ExporterBuilder::with_percentiles) | 0.5, 0.9, 0.99, 0.999 | Graphite |
+//! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds) | all |
+//! | [`with_histogram_max_samples`](ExporterBuilder::with_histogram_max_samples) | 1024 per interval (1..=65536) | all |
+//! | [`with_shutdown_timeout`](ExporterBuilder::with_shutdown_timeout) | 5 s | all |
+//! | [`with_write_timeout`](ExporterBuilder::with_write_timeout), [`with_connect_timeout`](ExporterBuilder::with_connect_timeout) | 1 s each | all |
+//! | [`with_resolve_interval`](ExporterBuilder::with_resolve_interval) | 60 s (and on every reconnect) | network endpoints |
+//! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | stream transports |
+//! | [`with_max_series`](ExporterBuilder::with_max_series) | 100 000 | all |
+//! | [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) | 10 min (or two flush intervals) | all |
+//! | [`with_telemetry`](ExporterBuilder::with_telemetry), [`with_telemetry_prefix`](ExporterBuilder::with_telemetry_prefix) | off, `metrics_exporter` | all |
+//!
+//! Environment variables, read by [`ExporterBuilder::from_env`] (which picks the protocol:
+//! DogStatsD if `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set, else Graphite if
+//! `GRAPHITE_URL` or `GRAPHITE_HOST` is, else StatsD) and, for the `DD_*` ones, by
+//! [`ExporterBuilder::dogstatsd_from_env`]. Setters called afterwards win over them; an empty
+//! value counts as unset; a malformed one fails `build` with
+//! [`BuildError::InvalidEnvironment`] naming the variable and its value.
+//!
+//! | variable | effect | default |
+//! |---|---|---|
+//! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
+//! | `STATSD_HOST`, `STATSD_PORT` | host and port | `127.0.0.1`, 8125 |
+//! | `STATSD_PROTOCOL` | `udp` or `tcp` | `udp` |
+//! | `STATSD_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
+//! | `GRAPHITE_URL` | the Graphite endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three | — |
+//! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port | —, 2003 (2004 for pickle) |
+//! | `GRAPHITE_PROTOCOL` | `tcp` (plaintext), `udp` (plaintext) or `pickle` | `tcp` |
+//! | `GRAPHITE_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
+//! | `DD_DOGSTATSD_URL` | the DogStatsD endpoint (`udp://`, `unix://`, `unixgram://`); wins over the next two | — |
+//! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or a `unix://` URL) and port | `127.0.0.1`, 8125 |
+//! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` | none |
+//! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
+//!
 //! # Feature flags
 //!
 //! - `tower` (off by default): [`RequestMetricsLayer`], a `tower` layer that counts and times

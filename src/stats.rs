@@ -41,7 +41,9 @@ pub struct ExporterStats {
     /// Lines lost to failed sends: those in dropped datagrams, and stream lines dropped
     /// (oldest first) because the backlog was full.
     pub lines_dropped_send: u64,
-    /// Lines dropped because one line alone was longer than the maximum payload length.
+    /// Values dropped because their line alone was longer than the maximum payload length
+    /// (counted per value: a packed DogStatsD line carrying 3 samples counts 3, the Etsy
+    /// negative-gauge pair counts 1).
     pub lines_dropped_too_long: u64,
     /// Values never encoded: NaN, infinities, negative timer values.
     pub values_dropped_invalid: u64,

@@ -92,8 +92,10 @@ impl ExporterBuilder {
     }
 
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts
-    /// the flusher: on the current tokio runtime if called inside one, otherwise on a
-    /// dedicated thread. Keep the returned guard alive; dropping it flushes and stops.
+    /// the flusher: spawned onto the current tokio runtime if called inside a multi-thread
+    /// one, otherwise (no runtime, or a current-thread runtime, which would only run it while
+    /// its own thread polls) on a dedicated thread with its own runtime. Keep the returned
+    /// guard alive; dropping it flushes and stops.
     ///
     /// # Errors
     /// As [`build`](Self::build), plus [`BuildError::RecorderAlreadyInstalled`] and
@@ -126,8 +128,9 @@ impl Exporter {
         self.flusher
     }
 
-    /// Starts the flusher: on the current tokio runtime if called inside one, otherwise on a
-    /// dedicated thread.
+    /// Starts the flusher: spawned onto the current tokio runtime if called inside a
+    /// multi-thread one, otherwise (no runtime, or a current-thread one) on a dedicated
+    /// thread, `metrics-exporter-flusher`, with its own current-thread runtime.
     ///
     /// # Errors
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.

@@ -63,11 +63,11 @@ pub enum Protocol {
 /// | setting | default |
 /// |---|---|
 /// | flush interval | 10 s |
-/// | maximum payload length | 1432 bytes (UDP), 65536 bytes (TCP batches) |
+/// | maximum payload length | 1432 bytes (UDP), 65536 bytes (TCP and plain-StatsD Unix stream batches), 8192 bytes (Unix datagrams; DogStatsD Unix streams) |
 /// | prefix | none |
 /// | global labels | none |
 /// | labels | folded into the name |
-/// | histograms | `\|ms` timers |
+/// | histograms | `\|ms` timers (StatsD, Graphite summaries), `\|d` distributions (DogStatsD) |
 /// | unit of undescribed histograms | seconds |
 /// | samples kept per histogram per interval | 1024 |
 /// | shutdown timeout | 5 s |
@@ -75,6 +75,11 @@ pub enum Protocol {
 /// | connect timeout | 1 s |
 /// | DNS re-resolution | every 60 s, and on every reconnect |
 /// | stream backlog | 8 MiB |
+/// | live series | 100 000 |
+/// | idle series expiry | 10 min (or two flush intervals) |
+/// | self-telemetry | off |
+///
+/// The crate docs' "Configuration reference" lists every setter and environment variable.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,8 +143,8 @@ enum Expiry {
 
 impl ExporterBuilder {
     /// Plain StatsD to `endpoint`: `udp://host:port`, `tcp://host:port`, `host:port` (UDP),
-    /// or `unix:///path` (a Unix stream socket, newline-terminated lines, as Etsy statsd's
-    /// `socket` server reads them). IPv6 hosts go in brackets: `udp://[::1]:8125`. The port
+    /// `unix:///path` (a Unix stream socket, newline-terminated lines, as Etsy statsd's
+    /// `socket` server reads them) or `unixgram:///path` (a Unix datagram socket). IPv6 hosts go in brackets: `udp://[::1]:8125`. The port
     /// defaults to 8125.
     pub fn statsd(endpoint: impl Into<String>) -> Self {
         Self::new(Protocol::Statsd, endpoint.into())
@@ -247,7 +252,7 @@ impl ExporterBuilder {
 
     /// Graphite pickle batches to carbon's pickle receiver: `tcp://host:port` or a bare
     /// `host:port`, port 2004 by default. Each payload (64 KiB of points by default, at most
-    /// 512 KiB) goes out as one frame: a 4-byte big-endian length and a protocol-2 pickle of
+    /// 512 KiB) goes out as one frame (or more, should its pickle pass 1 000 000 bytes): a 4-byte big-endian length and a protocol-2 pickle of
     /// `[(path, (timestamp, value)), ...]` with unicode paths, integer timestamps and float
     /// values, which both carbon and go-carbon accept. Everything else is as
     /// [`graphite`](Self::graphite).
@@ -326,8 +331,9 @@ impl ExporterBuilder {
 
     /// Largest payload: one datagram for UDP, one write batch for TCP. Lines are never split;
     /// a single line longer than this is dropped and counted. Defaults to 1432 for UDP (fits
-    /// an Ethernet MTU), 65536 for TCP and plain StatsD over Unix streams, and 8192 for
-    /// DogStatsD over Unix sockets (the Agent's `dogstatsd_buffer_size`); must be within
+    /// an Ethernet MTU), 65536 for TCP and plain StatsD over Unix streams, and 8192 for Unix
+    /// datagram sockets and DogStatsD over Unix streams (the Agent's
+    /// `dogstatsd_buffer_size`); must be within
     /// 64..=65507 (UDP), 64..=65536 (Unix datagrams) or 64..=16 MiB (streams). For DogStatsD
     /// never set it above the Agent's buffer: the Agent cuts longer datagrams and drops the
     /// connection on longer stream frames.

@@ -92,6 +92,11 @@ fn hex_value(digit: u8) -> Option<u8> {
 /// `[A-Za-z0-9-]` becomes `_` and two uppercase hexadecimal digits; the empty string becomes a
 /// lone `_`. See the module documentation for the full scheme.
 ///
+/// An escaped byte takes three characters, so the result can be up to three times as long as
+/// `text`'s UTF-8 form. Carbon stores each segment as a directory or file name, which most
+/// file systems limit to 255 bytes: keep what you encode under about 80 bytes of escaped
+/// text (or 250 of `[A-Za-z0-9-]`), or carbon cannot create the series.
+///
 /// # Examples
 ///
 /// ```
