@@ -34,7 +34,8 @@ pub struct ExporterStats {
     pub lines_sent: u64,
     /// Payloads (datagrams, or stream batches) written to the transport whole.
     pub payloads_sent: u64,
-    /// Bytes written to the transport.
+    /// Bytes that went on the wire: the pickle frames for Graphite pickle, the 4-byte length
+    /// prefixes for DogStatsD over Unix streams.
     pub bytes_sent: u64,
     /// Datagrams dropped because sending failed (socket error, timeout).
     pub payloads_dropped: u64,

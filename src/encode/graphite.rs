@@ -71,9 +71,15 @@ pub(crate) struct SlotCarry {
     sum: f64,
     min: f64,
     max: f64,
-    /// Histograms: the slot's finite kept samples, sorted; each stands for `weight` recorded
-    /// samples (more than 1 when the reservoir sampled, or after thinning).
-    samples: Vec<f64>,
+    /// Histograms only (boxed, so every other series pays one pointer): the slot's samples.
+    samples: Option<Box<SlotSamples>>,
+}
+
+/// A histogram's finite kept samples for its current slot, sorted; each stands for `weight`
+/// recorded samples (more than 1 when the reservoir sampled, or after thinning).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct SlotSamples {
+    values: Vec<f64>,
     weight: f64,
 }
 
@@ -315,16 +321,22 @@ impl GraphiteEncoder {
         } else {
             1.0
         };
+        let kept_samples = carry.samples.get_or_insert_default();
         if carry.slot == ts && carry.count > 0 {
             count += carry.count;
             sum += carry.sum;
             min = min.min(carry.min);
             max = max.max(carry.max);
-            merge_samples(&mut carry.samples, &mut carry.weight, finite, weight);
+            merge_samples(
+                &mut kept_samples.values,
+                &mut kept_samples.weight,
+                finite,
+                weight,
+            );
         } else {
-            carry.samples.clear();
-            carry.samples.extend_from_slice(finite);
-            carry.weight = weight;
+            kept_samples.values.clear();
+            kept_samples.values.extend_from_slice(finite);
+            kept_samples.weight = weight;
         }
         carry.slot = ts;
         carry.count = count;
@@ -350,12 +362,9 @@ impl GraphiteEncoder {
                 t.invalid_values += 1;
             }
         }
-        for (q, suffix) in self
-            .percentiles
-            .iter()
-            .filter(|_| !carry.samples.is_empty())
-        {
-            let value = nearest_rank(&carry.samples, *q);
+        let slot_samples = carry.samples.as_deref().map_or(&[][..], |k| &k.values[..]);
+        for (q, suffix) in self.percentiles.iter().filter(|_| !slot_samples.is_empty()) {
+            let value = nearest_rank(slot_samples, *q);
             Self::line(s, suffix.as_bytes(), ts, w, t, |buf| write_f64(buf, value));
         }
     }

@@ -7,7 +7,7 @@
 //! backlog, which goes out first next time.
 
 use crate::config::Config;
-use crate::encode::{PayloadWriter, PickleWire};
+use crate::encode::{Framing, PayloadWriter, PickleWire};
 use crate::stats::{StatsCells, add};
 use crate::transport::{SendError, Transport, Verdict};
 
@@ -25,6 +25,8 @@ pub(crate) struct Delivery {
     continues: ChunkRule,
     /// Stream lines the kernel accepted whose fate the transport has not told yet.
     unconfirmed: u64,
+    /// How payloads are framed on the wire, for counting the bytes that go out.
+    framing: Framing,
 }
 
 impl Delivery {
@@ -36,6 +38,7 @@ impl Delivery {
             wire,
             continues,
             unconfirmed: 0,
+            framing: config.framing,
         }
     }
 
@@ -93,12 +96,12 @@ impl Delivery {
     /// backlog.
     pub(crate) async fn deliver(&mut self, transport: &mut Transport, stats: &StatsCells) {
         while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
-            let result = send(&mut self.wire, transport, payload, stats).await;
+            let result = send(&mut self.wire, self.framing, transport, payload, stats).await;
             // Only now: a send cancelled by the shutdown deadline still counts as unsent.
             self.next_payload += 1;
             match result {
-                Ok(()) => {
-                    count_sent(stats, payload.len(), u64::from(lines));
+                Ok(on_wire) => {
+                    count_sent(stats, on_wire, u64::from(lines));
                     settle(&mut self.unconfirmed, transport, stats);
                     accepted(&mut self.unconfirmed, transport, u64::from(lines));
                 }
@@ -157,11 +160,11 @@ impl Delivery {
             let Some((payload, lines)) = payloads.payload(i) else {
                 break;
             };
-            let result = send(&mut self.wire, transport, payload, stats).await;
+            let result = send(&mut self.wire, self.framing, transport, payload, stats).await;
             // A verdict learnt during this send is about the user's earlier lines.
             settle(&mut self.unconfirmed, transport, stats);
             match result {
-                Ok(()) => {
+                Ok(_) => {
                     accepted_lines += u64::from(lines);
                     if !transport.is_stream() {
                         // The latest datagram is this one: a later "refused" is about it.
@@ -195,10 +198,10 @@ impl Delivery {
         self.settle(transport, stats);
         while !self.backlog.is_empty() {
             let piece = self.backlog.front(self.writer.max_len());
-            match send(&mut self.wire, transport, piece, stats).await {
-                Ok(()) => {
+            match send(&mut self.wire, self.framing, transport, piece, stats).await {
+                Ok(on_wire) => {
                     let (len, lines) = (piece.len(), count_lines(piece));
-                    count_sent(stats, len, lines);
+                    count_sent(stats, on_wire, lines);
                     settle(&mut self.unconfirmed, transport, stats);
                     accepted(&mut self.unconfirmed, transport, lines);
                     self.backlog.consume(len);
@@ -252,20 +255,30 @@ fn count_partial(stats: &StatsCells, written: &[u8]) -> u64 {
     lines
 }
 
-/// Sends one payload as is, or as a pickle frame. A frame cut anywhere delivered nothing
+/// Sends one payload as is, or as a pickle frame, and returns the bytes that went on the
+/// wire: the frame for pickle, the 4-byte length and the lines without their final newline
+/// for length-prefixed streams, the payload otherwise. A frame cut anywhere delivered nothing
 /// (carbon only unpickles whole frames), so a partial write counts as none.
 async fn send(
     wire: &mut Option<PickleWire>,
+    framing: Framing,
     transport: &mut Transport,
     payload: &[u8],
     stats: &StatsCells,
-) -> Result<(), SendError> {
+) -> Result<usize, SendError> {
     let Some(wire) = wire else {
-        return transport.send(payload, stats).await;
+        let on_wire = match framing {
+            Framing::LengthPrefixed => 4 + payload.strip_suffix(b"\n").unwrap_or(payload).len(),
+            Framing::Datagram | Framing::Stream => payload.len(),
+        };
+        return transport.send(payload, stats).await.map(|()| on_wire);
     };
+    let frame = wire.encode(payload);
+    let on_wire = frame.len();
     transport
-        .send(wire.encode(payload), stats)
+        .send(frame, stats)
         .await
+        .map(|()| on_wire)
         .map_err(|e| match e {
             SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
             other => other,

@@ -347,3 +347,57 @@ async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself
     drop(commands);
     task.await.unwrap();
 }
+
+/// Reads what one connection delivers until the sender closes it.
+fn read_all(mut conn: impl std::io::Read) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    conn.read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_sent_counts_what_went_on_the_wire_for_framed_transports() {
+    let dir = tempfile::tempdir().unwrap();
+    let unix = |name: &str| {
+        let path = dir.path().join(name);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let reader = std::thread::spawn(move || read_all(listener.accept().unwrap().0));
+        (format!("unix://{}", path.display()), reader)
+    };
+    let tcp = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+        let reader = std::thread::spawn(move || read_all(listener.accept().unwrap().0));
+        (endpoint, reader)
+    };
+    let cases = [
+        // DogStatsD over a Unix stream: a 4-byte length per frame, no final newline.
+        (
+            ExporterBuilder::dogstatsd as fn(String) -> ExporterBuilder,
+            unix("d.sock"),
+        ),
+        // Graphite pickle: the frames, not the plaintext they were made from.
+        (ExporterBuilder::graphite_pickle, tcp()),
+        // Plain StatsD over a Unix stream: the lines as they are.
+        (ExporterBuilder::statsd, unix("s.sock")),
+    ];
+    for (protocol, (endpoint, reader)) in cases {
+        let (recorder, exporter) = protocol(endpoint.clone())
+            .with_flush_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let guard = exporter.start().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("c", "k" => "v").increment(5);
+            metrics::gauge!("g").set(1.5);
+        });
+        let stats = guard.shutdown_async().await.unwrap();
+        let received = reader.join().unwrap();
+        assert!(stats.lines_sent >= 2, "{endpoint}: {stats:?}");
+        assert_eq!(
+            stats.bytes_sent,
+            received.len() as u64,
+            "{endpoint}: {stats:?}"
+        );
+    }
+}
