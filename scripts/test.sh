@@ -23,6 +23,7 @@ cargo test --all-features
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
 step "cargo bench --no-run"
 cargo bench --no-run

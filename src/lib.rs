@@ -141,6 +141,31 @@
 //! # }
 //! ```
 //!
+//! # Timing code, HTTP requests, and seeing what is sent
+//!
+//! - [`Timer`] records the time until it is dropped (every return path, `?` included) into a
+//!   histogram, and [`timed`] does it for a future, as aiostatsd's `timeit` and
+//!   sprockets-statsd's `execution_timer` do:
+//!
+//!   ```
+//!   # async fn demo() {
+//!   use metrics_exporter_statsd_graphite::{Timer, timed};
+//!
+//!   let _t = Timer::start(metrics::histogram!("job.duration", "job" => "import"));
+//!   let rows = timed(metrics::histogram!("db.query"), async { 42 }).await;
+//!   # let _ = rows;
+//!   # }
+//!   # drop(demo());
+//!   ```
+//! - With the `tower` feature, `RequestMetricsLayer` counts and times every HTTP request by
+//!   method, matched route and status (`examples/axum_app.rs`), as the Tornado and `FastAPI`
+//!   middlewares of sprockets-statsd and aiostatsd do.
+//! - `examples/tap` is a receiver for debugging: it listens on UDP, TCP or a Unix socket for
+//!   StatsD, DogStatsD or Graphite plaintext, prints every line it gets, flags the ones it
+//!   cannot parse, and prints a summary per interval
+//!   (`cargo run --example tap -- --protocol dogstatsd --listen udp://127.0.0.1:8125`; see
+//!   the README).
+//!
 //! # Support matrix
 //!
 //! | protocol | UDP | TCP | Unix stream | Unix datagram | counter | gauge | histogram |
@@ -305,6 +330,17 @@
 //! Every setting, its default, and where it applies. Setters never fail; `build` / `install`
 //! check them all at once and return a [`BuildError`] naming the setting.
 //!
+//! | constructor | endpoint default | protocol |
+//! |---|---|---|
+//! | [`ExporterBuilder::statsd`] | UDP, port 8125 (`tcp://`, `unix://`, `unixgram://` too) | plain StatsD |
+//! | [`ExporterBuilder::dogstatsd`] | UDP, port 8125 (`unix://`, `unixgram://` too) | DogStatsD |
+//! | [`ExporterBuilder::graphite`] | TCP, port 2003 (`udp://`, `unix://` too) | Graphite plaintext |
+//! | [`ExporterBuilder::graphite_pickle`] | TCP, port 2004 | Graphite pickle |
+//! | [`ExporterBuilder::from_env`], [`ExporterBuilder::dogstatsd_from_env`] | from the variables below | from the variables below |
+//!
+//! [`ExporterBuilder::build_client`] makes a [`GraphiteClient`] (explicit points, no
+//! recorder) from a Graphite builder.
+//!
 //! | setter | default | applies to |
 //! |---|---|---|
 //! | [`with_remote_address`](ExporterBuilder::with_remote_address) | the constructor's endpoint | all |
@@ -349,15 +385,17 @@
 //! | `GRAPHITE_PROTOCOL` | `tcp` (plaintext), `udp` (plaintext) or `pickle` | `tcp` |
 //! | `GRAPHITE_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
 //! | `DD_DOGSTATSD_URL` | the DogStatsD endpoint (`udp://`, `unix://`, `unixgram://`); wins over the next two | — |
-//! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or a `unix://` URL) and port | `127.0.0.1`, 8125 |
+//! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or `host:port`, or a `unix://` URL) and port | `127.0.0.1`, 8125 |
 //! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` | none |
 //! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
 //!
 //! # Feature flags
 //!
-//! - `tower` (off by default): [`RequestMetricsLayer`], a `tower` layer that counts and times
+//! - `tower` (off by default): `RequestMetricsLayer` (documented when the feature is on, as
+//!   on docs.rs), a `tower` layer that counts and times
 //!   every HTTP request (`http.requests`, `http.request.duration`) by method, matched route
-//!   and status. It adds `http`, `tower-layer` and `tower-service`; the route comes from a
+//!   and status. It adds `http`, `tower-layer`, `tower-service` and `pin-project-lite`; the
+//!   route comes from a
 //!   closure you give it (axum's `MatchedPath`, for one), so no web framework is a dependency.
 //! - `fuzzing` (off, hidden): entry points for the `cargo fuzz` targets in `fuzz/`; not a
 //!   public API.

@@ -180,7 +180,7 @@ impl ExporterBuilder {
     /// the endpoint; a global label with the same key replaces the environment's). A malformed
     /// variable is reported by `build`, naming the variable and its value.
     pub fn dogstatsd_from_env() -> Self {
-        Self::from_settings(crate::env::dogstatsd(|name| std::env::var(name).ok()).into())
+        Self::from_settings(crate::env::dogstatsd(env_var).into())
     }
 
     /// Any protocol, configured from the environment as the clients our users come from read
@@ -218,7 +218,7 @@ impl ExporterBuilder {
     /// # }
     /// ```
     pub fn from_env() -> Self {
-        Self::from_settings(crate::env::detect(|name| std::env::var(name).ok()))
+        Self::from_settings(crate::env::detect(env_var))
     }
 
     fn from_settings(env: crate::env::EnvSettings) -> Self {
@@ -296,10 +296,20 @@ impl ExporterBuilder {
     }
 
     /// Replaces the endpoint (same forms as [`statsd`](Self::statsd) and
-    /// [`dogstatsd`](Self::dogstatsd)).
+    /// [`dogstatsd`](Self::dogstatsd)). After [`from_env`](Self::from_env), it also sets
+    /// aside a malformed host, port or URL variable, which it replaces; a malformed
+    /// `STATSD_PROTOCOL` / `GRAPHITE_PROTOCOL` still fails the build, since it chose the
+    /// format.
     pub fn with_remote_address(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self.endpoint_source = None;
+        if self
+            .env_error
+            .as_ref()
+            .is_some_and(|e| !e.variable.ends_with("_PROTOCOL"))
+        {
+            self.env_error = None;
+        }
         self
     }
 
@@ -583,6 +593,21 @@ impl ExporterBuilder {
     pub fn with_telemetry_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.telemetry = Some(prefix.into());
         self
+    }
+}
+
+/// A variable of the process environment. A value that is not UTF-8 is passed on lossily
+/// (so it fails to parse and is reported, or shows in a resolution error), never taken as
+/// unset.
+fn env_var(name: &str) -> Option<String> {
+    env_value(std::env::var(name))
+}
+
+fn env_value(read: Result<String, std::env::VarError>) -> Option<String> {
+    match read {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(raw)) => Some(raw.to_string_lossy().into_owned()),
     }
 }
 

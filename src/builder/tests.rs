@@ -233,3 +233,34 @@ fn an_empty_container_id_is_refused() {
         "invalid setting with_container_id: must not be empty"
     );
 }
+
+#[test]
+fn an_environment_value_that_is_not_utf8_is_reported_not_taken_as_unset() {
+    use std::os::unix::ffi::OsStringExt as _;
+    let raw = std::ffi::OsString::from_vec(b"81\xff25".to_vec());
+    let value = env_value(Err(std::env::VarError::NotUnicode(raw)));
+    assert_eq!(value.as_deref(), Some("81\u{fffd}25"));
+    assert_eq!(env_value(Err(std::env::VarError::NotPresent)), None);
+    // Such a port then fails the build, naming the variable.
+    let settings =
+        crate::env::detect(|name| (name == "STATSD_PORT").then(|| value.clone()).flatten());
+    let error = ExporterBuilder::from_settings(settings)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("STATSD_PORT"), "{error}");
+}
+
+#[test]
+fn an_explicit_address_sets_aside_a_malformed_port_variable_but_not_a_malformed_protocol() {
+    let from = |name: &'static str, value: &'static str| {
+        ExporterBuilder::from_settings(crate::env::detect(move |n| {
+            (n == name).then(|| value.to_owned())
+        }))
+    };
+    let b = from("STATSD_PORT", "abc");
+    assert!(b.clone().build().is_err());
+    assert!(b.with_remote_address("127.0.0.1:9125").config().is_ok());
+    let b = from("STATSD_PROTOCOL", "http").with_remote_address("127.0.0.1:9125");
+    let error = b.config().unwrap_err();
+    assert!(error.to_string().contains("STATSD_PROTOCOL"), "{error}");
+}
