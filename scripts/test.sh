@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs the real receivers the interop tests need (apt + npm, when missing), then:
-# formatting, clippy (pedantic, -D warnings), every test and doctest, the docs with
+# formatting, clippy (pedantic, -D warnings), every test and doctest, every example, the docs with
 # -D warnings, a build of the benches (timings are never gated on: the machine is noisy), and
 # every encoder's fuzz target for FUZZ_SECONDS (default 20) each.
 set -euo pipefail
@@ -20,6 +20,22 @@ cargo clippy --all-targets --all-features -- -D warnings
 
 step "cargo test (unit, integration, interop, doctests)"
 cargo test --all-features
+
+step "run every example as the README does (each must exit 0 and print what it promises)"
+run_example() {
+    local expect="$1"; shift
+    local out
+    # --all-features: the build cargo test just made, no second one.
+    out="$(timeout 300 cargo run -q --all-features --example "$@" 2>&1)" || { printf '%s\n' "$out"; echo "example $1 failed"; exit 1; }
+    grep -q -- "$expect" <<<"$out" || { printf '%s\n' "$out"; echo "example $1 did not print: $expect"; exit 1; }
+    echo "example $1: ok"
+}
+run_example "0 dropped" quickstart
+run_example "lines sent" layers
+run_example "StatsD: " fanout_prometheus
+run_example "route:/users/{id}" axum_app
+run_example "lines sent in total" loadgen -- --seconds 1 --series 100
+run_example "0 bad" tap -- --demo --seconds 3
 
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features

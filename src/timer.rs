@@ -127,15 +127,28 @@ mod tests {
         assert!((got[1] - stopped.as_secs_f64()).abs() < 1e-12);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn timed_records_how_long_the_future_took() {
+    #[tokio::test]
+    async fn timed_records_how_long_the_future_took_and_a_future_dropped_early_still_records() {
         let (h, samples) = histogram();
-        let out = timed(h, async {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let out = timed(h.clone(), async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
             5
         })
         .await;
         assert_eq!(out, 5);
-        assert_eq!(samples.0.lock().unwrap().len(), 1);
+        // Cancelled mid-way (a timeout, a dropped request): the time until then is recorded.
+        let cancelled = tokio::time::timeout(
+            Duration::from_millis(20),
+            timed(h, std::future::pending::<()>()),
+        )
+        .await;
+        assert!(cancelled.is_err());
+        let got = samples.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "{got:?}");
+        // Lower bounds only: a busy machine may take longer, never less.
+        assert!(
+            got.iter().all(|&s| (0.020..10.0).contains(&s)),
+            "seconds: {got:?}"
+        );
     }
 }
