@@ -217,7 +217,8 @@ fn series(list: &[ArbSeries]) -> Vec<Series> {
 #[derive(Debug, Arbitrary)]
 pub struct StatsdInput {
     common: ArbCommon,
-    drop_labels: bool,
+    /// Picks the label handling, among all seven styles.
+    labels: u8,
     histogram: u8,
     rules: Vec<(Text, u8)>,
     series: Vec<ArbSeries>,
@@ -272,6 +273,17 @@ impl GraphiteInput {
     }
 }
 
+/// Every plain StatsD label handling: folded, dropped, and the five tag styles.
+const LABEL_STYLES: [LabelHandling; 7] = [
+    LabelHandling::FoldIntoName,
+    LabelHandling::Drop,
+    LabelHandling::DogStatsd,
+    LabelHandling::InfluxDb,
+    LabelHandling::Librato,
+    LabelHandling::SignalFx,
+    LabelHandling::Graphite,
+];
+
 /// Encodes as plain StatsD and checks the output.
 ///
 /// # Panics
@@ -279,11 +291,7 @@ impl GraphiteInput {
 pub fn statsd(input: &StatsdInput) {
     let options = StatsdOptions {
         common: input.common.get(LINE_FRAMINGS),
-        labels: if input.drop_labels {
-            LabelHandling::Drop
-        } else {
-            LabelHandling::FoldIntoName
-        },
+        labels: LABEL_STYLES[usize::from(input.labels) % LABEL_STYLES.len()],
         histogram: kind(input.histogram, STATSD_KINDS),
         histogram_by_prefix: rules(&input.rules, STATSD_KINDS),
     };

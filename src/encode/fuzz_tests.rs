@@ -207,7 +207,17 @@ const QUANTILES: &[f64] = &[0.001, 0.05, 0.123, 0.25, 0.5, 0.75, 0.9, 0.99, 0.99
 fn statsd_options() -> impl Strategy<Value = StatsdOptions> {
     (
         common(LINE_FRAMINGS),
-        select(&[LabelHandling::FoldIntoName, LabelHandling::Drop][..]),
+        select(
+            &[
+                LabelHandling::FoldIntoName,
+                LabelHandling::Drop,
+                LabelHandling::DogStatsd,
+                LabelHandling::InfluxDb,
+                LabelHandling::Librato,
+                LabelHandling::SignalFx,
+                LabelHandling::Graphite,
+            ][..],
+        ),
         select(STATSD_KINDS),
         histogram_rules(STATSD_KINDS),
     )

@@ -147,6 +147,143 @@ fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
     Some(segs.join("."))
 }
 
+/// A tag key or value embedded in a plain StatsD name (InfluxDB, Librato, SignalFx and
+/// Graphite styles): letters and digits of any script, `_`, `-`, `.` and `/` stay; every other
+/// character becomes `_`.
+fn embedded_tag(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// What opens, separates and closes the tags of a name-embedded style.
+fn embedding(style: LabelHandling) -> Option<(char, char, Option<char>)> {
+    match style {
+        LabelHandling::InfluxDb => Some((',', ',', None)),
+        LabelHandling::Librato => Some(('#', ',', None)),
+        LabelHandling::SignalFx => Some(('[', ',', Some(']'))),
+        LabelHandling::Graphite => Some((';', ';', None)),
+        _ => None,
+    }
+}
+
+/// The tags plain StatsD writes for `s` in a tag style: the global labels (one per key, the
+/// last given winning, ordered by key) then the metric's, each sanitised by `key` and `value`;
+/// labels with an empty key are left out; of two equal sanitised keys the later wins; ordered
+/// by key; with `drop_empty`, tags with an empty value are left out.
+fn statsd_style_tags(
+    o: &StatsdOptions,
+    s: &Series,
+    key: fn(&str) -> String,
+    value: fn(&str) -> String,
+    drop_empty: bool,
+) -> Vec<(String, String)> {
+    let mut globals = unique_globals(&o.common.global_labels);
+    globals.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut tags: Vec<(String, String)> = Vec::new();
+    for (k, v) in globals.iter().chain(&s.labels) {
+        let (k, v) = (key(k), value(v));
+        if k.is_empty() {
+            continue;
+        }
+        match tags.iter_mut().find(|(existing, _)| *existing == k) {
+            Some(slot) => slot.1 = v,
+            None => tags.push((k, v)),
+        }
+    }
+    tags.sort();
+    if drop_empty {
+        tags.retain(|(_, v)| !v.is_empty());
+    }
+    tags
+}
+
+/// A tag as parsed from a line: a key and, unless it is a bare DogStatsD tag, a value.
+type Tag = (String, Option<String>);
+
+/// Splits a plain StatsD line written in tag style `style` into the line without its tags (for
+/// the strict Etsy parser) and its tags, refusing any tag text that is not well formed: an
+/// empty tag, a missing or second `=`, a character the style does not allow.
+fn split_statsd_tags(style: LabelHandling, line: &str) -> Result<(String, Vec<Tag>), String> {
+    if style == LabelHandling::DogStatsd {
+        let Some((bare, text)) = line.split_once("|#") else {
+            return Ok((line.to_owned(), Vec::new()));
+        };
+        let mut tags = Vec::new();
+        for tag in text.split(',') {
+            ensure!(!tag.is_empty(), "empty tag in {line:?}");
+            ensure!(
+                !tag.contains(['|', '#']) && !tag.chars().any(char::is_whitespace),
+                "tag {tag:?} in {line:?} holds a separator"
+            );
+            tags.push(match tag.split_once(':') {
+                Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                None => (tag.to_owned(), None),
+            });
+        }
+        return Ok((bare.to_owned(), tags));
+    }
+    let Some((open, separator, close)) = embedding(style) else {
+        return Ok((line.to_owned(), Vec::new()));
+    };
+    let Some(colon) = line.find(':') else {
+        return Err(format!("no ':' in {line:?}"));
+    };
+    let (head, rest) = line.split_at(colon);
+    let Some((name, text)) = head.split_once(open) else {
+        return Ok((line.to_owned(), Vec::new()));
+    };
+    let text = match close {
+        Some(c) => text
+            .strip_suffix(c)
+            .ok_or_else(|| format!("tags not closed by {c:?} in {line:?}"))?,
+        None => text,
+    };
+    let allowed = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+    };
+    let mut tags = Vec::new();
+    for tag in text.split(separator) {
+        let Some((k, v)) = tag.split_once('=') else {
+            return Err(format!("tag {tag:?} without '=' in {line:?}"));
+        };
+        ensure!(
+            allowed(k) && allowed(v),
+            "tag {tag:?} in {line:?} is empty or holds a character its style does not allow"
+        );
+        tags.push((k.to_owned(), Some(v.to_owned())));
+    }
+    Ok((format!("{name}{rest}"), tags))
+}
+
+/// Checks the tags of one of `s`'s plain StatsD lines against the style's rules.
+fn check_statsd_tags(o: &StatsdOptions, s: &Series, got: &[Tag]) -> Check {
+    let want: Vec<Tag> = match o.labels {
+        LabelHandling::DogStatsd => statsd_style_tags(o, s, dd_tag_key, dd_tag_value, false)
+            .into_iter()
+            // An empty value is written as a bare key.
+            .map(|(k, v)| (k, (!v.is_empty()).then_some(v)))
+            .collect(),
+        style if embedding(style).is_some() => {
+            statsd_style_tags(o, s, embedded_tag, embedded_tag, true)
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    ensure!(got == want, "tags {got:?}, expected {want:?}");
+    Ok(())
+}
+
 fn dd_name(o: &DogStatsdOptions, s: &Series) -> Option<String> {
     base_name(&o.common, &s.name, is_dd_char).map(|segs| segs.join("."))
 }
@@ -488,8 +625,28 @@ pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) 
     check_payloads(&o.common, out)?;
     let stream = o.common.framing != Framing::Datagram;
     let mut lines = Vec::new();
+    let mut line_tags = Vec::new();
     for p in &out.payloads {
-        let parsed = statsd_parser::parse_payload(&p.bytes, stream)?;
+        // Take each line's tags off, so the strict Etsy parser sees the bare lines.
+        let text = std::str::from_utf8(&p.bytes).map_err(|e| format!("not UTF-8: {e}"))?;
+        let body = if stream {
+            text.strip_suffix('\n').unwrap_or(text)
+        } else {
+            text
+        };
+        let mut bare = String::new();
+        for (i, line) in body.split('\n').enumerate() {
+            let (untagged, tags) = split_statsd_tags(o.labels, line)?;
+            if i > 0 {
+                bare.push('\n');
+            }
+            bare.push_str(&untagged);
+            line_tags.push(tags);
+        }
+        if stream {
+            bare.push('\n');
+        }
+        let parsed = statsd_parser::parse_payload(bare.as_bytes(), stream)?;
         ensure!(
             parsed.len() == p.lines as usize,
             "payload holds {} lines, writer says {}",
@@ -507,6 +664,9 @@ pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) 
         let own = own_lines(&lines, oc)?;
         for l in own {
             ensure!(l.name == name, "line name {:?}, expected {name:?}", l.name);
+        }
+        for tags in own_lines(&line_tags, oc)? {
+            check_statsd_tags(o, s, tags).map_err(|e| format!("series {:?}: {e}", s.name))?;
         }
         check_statsd_values(o, s, oc, own).map_err(|e| format!("series {:?}: {e}", s.name))?;
     }
