@@ -1,15 +1,71 @@
 //! Graphite over real TCP on loopback: exact plaintext lines, and pickle frames decoded back
 //! with serde-pickle into the exact tuples.
+#![allow(
+    clippy::float_cmp,
+    reason = "every compared value is exactly representable"
+)]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: anything unexpected must fail the test loudly"
+)]
 
+#[path = "support/graphite_parser.rs"]
+mod graphite_parser;
 #[path = "support/loopback.rs"]
 mod loopback;
+#[path = "support/pickle_parser.rs"]
+mod pickle_parser;
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use loopback::TcpReceiver;
 use metrics_exporter_statsd_graphite::{ExporterBuilder, GraphiteTags};
 
 const MAX: Duration = Duration::from_secs(10);
+
+/// Wall-clock seconds since the Unix epoch, as the exporter reads them.
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Every complete pickle frame received so far, each decoded (with the strict test reader)
+/// into `(path, (timestamp, value))` points, once the bytes hold exactly `points` points in
+/// whole frames; fails after [`MAX`].
+fn wait_for_pickled(rx: &TcpReceiver, points: usize) -> Vec<Vec<(String, (u64, f64))>> {
+    let start = Instant::now();
+    loop {
+        let raw = rx.raw();
+        if let Ok(frames) = pickle_parser::split_frames(&raw) {
+            let decoded: Vec<Vec<(String, (u64, f64))>> = frames
+                .iter()
+                .map(|f| {
+                    pickle_parser::parse_frame(f)
+                        .unwrap_or_else(|e| panic!("frame does not decode: {e}"))
+                        .into_iter()
+                        .map(|p| (p.path, (p.timestamp, p.value)))
+                        .collect()
+                })
+                .collect();
+            let got: usize = decoded.iter().map(Vec::len).sum();
+            assert!(
+                got <= points,
+                "{got} points, expected {points}: {decoded:?}"
+            );
+            if got == points {
+                return decoded;
+            }
+        }
+        assert!(
+            start.elapsed() < MAX,
+            "{} bytes after {MAX:?}, not {points} points in whole frames",
+            raw.len()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
 
 fn record(recorder: &metrics_exporter_statsd_graphite::ExporterRecorder) {
     metrics::with_local_recorder(recorder, || {
@@ -80,7 +136,7 @@ fn pickle_frames_decode_to_the_exact_points() {
     guard.handle().flush().unwrap();
     let stats = guard.shutdown().unwrap();
     // Wait until a whole frame is there: its 4-byte header says how long it is.
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     let whole = |b: &[u8]| {
         b.len() >= 4 && b.len() >= 4 + u32::from_be_bytes(b[..4].try_into().unwrap()) as usize
     };
@@ -162,7 +218,7 @@ async fn the_direct_client_sends_explicit_points_and_keeps_them_while_carbon_is_
         Err(metrics_exporter_statsd_graphite::FlushError::Unreachable)
     );
     rx.restart();
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     while client.flush().await.is_err() && start.elapsed() < MAX {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -187,4 +243,65 @@ fn the_direct_client_is_for_graphite_only() {
         .err()
         .unwrap();
     assert!(e.to_string().contains("build_client"), "{e}");
+}
+
+/// The paths `app.s10` .. `app.s49`: 40 series whose lines are all 23 bytes long
+/// (`app.s10 110 1700000000\n`), so a 256-byte payload holds exactly 11 of them.
+fn many_series() -> impl Iterator<Item = u32> {
+    10..50
+}
+
+#[test]
+fn two_flushes_of_many_pickle_frames_share_one_connection_and_decode_to_exactly_the_points() {
+    let rx = TcpReceiver::new();
+    let (recorder, exporter) = ExporterBuilder::graphite_pickle(rx.endpoint())
+        .with_prefix("app")
+        .with_maximum_payload_length(256)
+        // Unaligned, the first tick is an hour away: only the explicit flushes send.
+        .with_aligned_timestamps(false)
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let mut frames_so_far = 0;
+    for round in 1..=2u32 {
+        metrics::with_local_recorder(&recorder, || {
+            for i in many_series() {
+                metrics::gauge!(format!("s{i}")).set(f64::from(round * 100 + i));
+            }
+        });
+        let before = unix_now();
+        guard.handle().flush().unwrap();
+        let after = unix_now();
+        let frames = wait_for_pickled(&rx, 40 * round as usize);
+        let new = &frames[frames_so_far..];
+        frames_so_far = frames.len();
+        // 40 lines of 23 bytes in payloads of at most 256: 11 + 11 + 11 + 7, one frame each.
+        let sizes: Vec<usize> = new.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [11, 11, 11, 7], "round {round}");
+        let mut points: Vec<(String, (u64, f64))> = new.concat();
+        let ts = points[0].1.0;
+        assert!(
+            (before..=after).contains(&ts),
+            "round {round}: {ts} outside {before}..={after}"
+        );
+        points.sort_by(|a, b| a.0.cmp(&b.0));
+        let expected: Vec<(String, (u64, f64))> = many_series()
+            .map(|i| (format!("app.s{i}"), (ts, f64::from(round * 100 + i))))
+            .collect();
+        assert_eq!(points, expected, "round {round}");
+    }
+    assert_eq!(
+        *rx.accepted.lock().unwrap(),
+        1,
+        "both flushes' frames on one connection"
+    );
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(stats.lines_sent, 80);
+    assert_eq!(stats.connects, 1, "{stats:?}");
+    assert_eq!(
+        pickle_parser::split_frames(&rx.raw()).unwrap().len(),
+        8,
+        "shutdown had nothing new to send"
+    );
 }
