@@ -31,6 +31,17 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// Polls the wall clock until its second is 1 to 4 past a multiple of `interval` (at most
+/// 4 s of polling for a 7 s interval), so a flush starting now ends, unless it takes 3 s or
+/// more, before the next multiple: the aligned and the raw stamp of its second then differ.
+fn wait_for_early_unaligned_second(interval: u64) {
+    let start = Instant::now();
+    while !(1..=4).contains(&(unix_now() % interval)) {
+        assert!(start.elapsed() < MAX, "the clock does not move");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Every complete pickle frame received so far, each decoded (with the strict test reader)
 /// into `(path, (timestamp, value))` points, once the bytes hold exactly `points` points in
 /// whole frames; fails after [`MAX`].
@@ -304,4 +315,55 @@ fn two_flushes_of_many_pickle_frames_share_one_connection_and_decode_to_exactly_
         8,
         "shutdown had nothing new to send"
     );
+}
+
+/// Reads every line's timestamp, checking all lines of the flush share it.
+fn one_timestamp(lines: &[String]) -> u64 {
+    let ts: Vec<u64> = lines
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(ts.iter().all(|t| *t == ts[0]), "{lines:?}");
+    ts[0]
+}
+
+#[test]
+fn without_aligned_timestamps_points_carry_the_raw_flush_second_and_with_them_a_multiple() {
+    // A 7 s interval, and a flush that starts 1 to 4 s past a multiple of 7 and ends before
+    // the next one: the aligned stamp is below the whole [before, after] window, so the two
+    // settings cannot give the same timestamp. With 7 s, neither setting's ticks fire first
+    // often, and when an aligned tick does take the gauge, it stamps the same multiple.
+    const INTERVAL: u64 = 7;
+    for aligned in [false, true] {
+        let rx = TcpReceiver::new();
+        let (recorder, exporter) = ExporterBuilder::graphite(rx.endpoint())
+            .with_flush_interval(Duration::from_secs(INTERVAL))
+            .with_aligned_timestamps(aligned)
+            .build()
+            .unwrap();
+        let guard = exporter.start().unwrap();
+        wait_for_early_unaligned_second(INTERVAL);
+        let before = unix_now();
+        metrics::with_local_recorder(&recorder, || metrics::gauge!("g").set(1.0));
+        guard.handle().flush().unwrap();
+        let after = unix_now();
+        let multiple = before - before % INTERVAL;
+        assert!(
+            after < multiple + INTERVAL,
+            "the flush took from {before} to {after}, past the next multiple of {INTERVAL}"
+        );
+        let lines = rx.wait_for(MAX, |l| !l.is_empty());
+        guard.shutdown().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let ts = one_timestamp(&lines);
+        assert_eq!(lines[0], format!("g 1 {ts}"));
+        if aligned {
+            assert_eq!(ts, multiple, "aligned, flushed in {before}..={after}");
+        } else {
+            assert!(
+                (before..=after).contains(&ts),
+                "raw: {ts} outside {before}..={after} (the aligned stamp would be {multiple})"
+            );
+        }
+    }
 }
