@@ -1,5 +1,5 @@
-//! Graphite over real TCP on loopback: exact plaintext lines, and pickle frames decoded back
-//! with serde-pickle into the exact tuples.
+//! Graphite over real TCP (and UDP, for the direct client) on loopback: exact plaintext
+//! lines, and pickle frames decoded back with serde-pickle into the exact tuples.
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is exactly representable"
@@ -18,7 +18,7 @@ mod pickle_parser;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use loopback::TcpReceiver;
+use loopback::{TcpReceiver, UdpReceiver};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, GraphiteTags};
 
 const MAX: Duration = Duration::from_secs(10);
@@ -366,4 +366,53 @@ fn without_aligned_timestamps_points_carry_the_raw_flush_second_and_with_them_a_
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_client_over_udp_sends_exactly_the_queued_lines_at_flush() {
+    let mut rx = UdpReceiver::new();
+    let mut client = ExporterBuilder::graphite(rx.endpoint())
+        .with_prefix("bf")
+        .build_client()
+        .unwrap();
+    assert!(client.send("jobs.done;queue=fast", 12.0, 1_700_000_000));
+    assert_eq!(
+        client.send_many([
+            ("jobs.done;queue=fast", 13.0, 1_700_000_060),
+            ("load", -0.25, 1_700_000_060),
+            ("x y", 1e21, 1_700_000_120),
+        ]),
+        3
+    );
+    // Nothing goes out before the flush.
+    let early = rx.drain(Duration::from_millis(100), MAX);
+    assert_eq!(early, Vec::<String>::new());
+    client.flush().await.unwrap();
+    let (mut rx, lines) = tokio::task::spawn_blocking(move || {
+        let lines = rx.wait_for(MAX, |l| l.len() >= 4);
+        (rx, lines)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        [
+            "bf.jobs.done;queue=fast 12 1700000000",
+            "bf.jobs.done;queue=fast 13 1700000060",
+            "bf.load -0.25 1700000060",
+            "bf.x_y 1e21 1700000120",
+        ]
+    );
+    // One datagram, without a trailing newline (carbon would log an empty line as invalid).
+    assert_eq!(rx.datagrams.len(), 1, "{:?}", rx.datagrams);
+    assert!(!rx.datagrams[0].ends_with(b"\n"));
+    // A second flush has nothing left to send.
+    client.flush().await.unwrap();
+    let stats = client.close().await.unwrap();
+    let lines = tokio::task::spawn_blocking(move || rx.drain(Duration::from_millis(200), MAX))
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(stats.lines_sent, 4);
+    assert_eq!(stats.values_dropped_invalid, 0);
 }
