@@ -28,21 +28,33 @@ const INTERVAL: u64 = 10;
 type Protocol = fn(String) -> ExporterBuilder;
 
 fn exporter(endpoint: String, counters: CounterMode) -> (ExporterRecorder, ExporterGuard) {
-    exporter_with(ExporterBuilder::graphite, endpoint, counters)
-}
-
-fn exporter_with(
-    protocol: Protocol,
-    endpoint: String,
-    counters: CounterMode,
-) -> (ExporterRecorder, ExporterGuard) {
-    let (recorder, exporter) = protocol(endpoint)
-        .with_prefix("it")
-        .with_counter_mode(counters)
-        .with_flush_interval(Duration::from_secs(INTERVAL))
+    let (recorder, exporter) = builder(ExporterBuilder::graphite, endpoint, counters, INTERVAL)
         .build()
         .expect("builds");
     (recorder, exporter.start().expect("starts"))
+}
+
+fn builder(
+    protocol: Protocol,
+    endpoint: String,
+    counters: CounterMode,
+    interval: u64,
+) -> ExporterBuilder {
+    protocol(endpoint)
+        .with_prefix("it")
+        .with_counter_mode(counters)
+        .with_flush_interval(Duration::from_secs(interval))
+}
+
+/// Polls the wall clock (no sleep for timing) until at least `margin` whole seconds are left
+/// before the next multiple of `slot`: a record-and-flush that starts now and takes less than
+/// that stays inside one aligned slot (at most `margin` seconds of polling).
+fn wait_for_room_in_slot(slot: u64, margin: u64) {
+    let deadline = Instant::now() + Duration::from_secs(margin + 2);
+    while unix_now() % slot >= slot - margin {
+        assert!(Instant::now() < deadline, "the clock does not move");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The single point of `series`, once carbon has written it.
@@ -52,12 +64,27 @@ fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
     points[0]
 }
 
+/// Flush interval of the every-kind tests: one minute. Their flush happens at least 3 s
+/// before a minute boundary (see [`wait_for_room_in_slot`]), so exactly one aligned timestamp
+/// is possible: the minute the wall clock was in just before recording. An aligned tick
+/// fires only on a boundary, so none falls between recording and the explicit flush; and even
+/// if one did, it would stamp the same minute.
+const SLOT: u64 = 60;
+
+/// Records a counter (plain and tagged), a gauge, and two histograms (plain and tagged),
+/// flushes once, and reads every series back from carbon: the exact value, at exactly the
+/// aligned timestamp the exporter stamped, and nothing in any other slot.
 fn every_kind_of_metric_is_stored_exactly(
     protocol: Protocol,
     endpoint: impl FnOnce(&Carbon) -> String,
 ) {
     let carbon = Carbon::start().expect("carbon starts");
-    let (recorder, guard) = exporter_with(protocol, endpoint(&carbon), CounterMode::Delta);
+    let (recorder, exporter) = builder(protocol, endpoint(&carbon), CounterMode::Delta, SLOT)
+        .build()
+        .expect("builds");
+    let guard = exporter.start().expect("starts");
+    wait_for_room_in_slot(SLOT, 3);
+    let before = unix_now();
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("requests").increment(7);
         metrics::counter!("requests", "route" => "/a", "method" => "GET").increment(3);
@@ -65,11 +92,20 @@ fn every_kind_of_metric_is_stored_exactly(
         for v in 1..=100 {
             metrics::histogram!("latency").record(f64::from(v));
         }
+        // 1000 samples (under the 1024 kept per interval, so the summary is exact), with a
+        // different value for every statistic, so no two suffixes can be swapped unseen.
+        for v in 1..=1000 {
+            metrics::histogram!("latency", "route" => "/a").record(f64::from(v));
+        }
     });
-    let before = unix_now();
     guard.handle().flush().expect("flush");
+    let after = unix_now();
     let stats = guard.shutdown().expect("shutdown");
-    let aligned = before - before % INTERVAL;
+    let aligned = before - before % SLOT;
+    assert!(
+        after < aligned + SLOT,
+        "recording and flushing took from {before} to {after}, across a minute boundary"
+    );
     for (series, value) in [
         ("it.requests", 7.0),
         ("it.requests;method=GET;route=/a", 3.0),
@@ -80,21 +116,36 @@ fn every_kind_of_metric_is_stored_exactly(
         ("it.latency.max", 100.0),
         ("it.latency.mean", 50.5),
         ("it.latency.p50", 50.0),
+        ("it.latency.p90", 90.0),
         ("it.latency.p99", 99.0),
         ("it.latency.p999", 100.0),
+        // Tagged: the suffix goes on the name, the tags after it.
+        ("it.latency.count;route=/a", 1000.0),
+        ("it.latency.sum;route=/a", 500_500.0),
+        ("it.latency.min;route=/a", 1.0),
+        ("it.latency.max;route=/a", 1000.0),
+        ("it.latency.mean;route=/a", 500.5),
+        ("it.latency.p50;route=/a", 500.0),
+        ("it.latency.p90;route=/a", 900.0),
+        ("it.latency.p99;route=/a", 990.0),
+        ("it.latency.p999;route=/a", 999.0),
     ] {
-        let (ts, v) = point(&carbon, series);
-        assert_eq!(v, value, "{series}");
-        assert!(
-            ts == aligned || ts == aligned + INTERVAL,
-            "{series}: ts {ts} not aligned near {aligned}"
+        assert_eq!(
+            point(&carbon, series),
+            (aligned, value),
+            "{series}: flushed in {before}..={after}"
         );
     }
+    // Each of those 21 series was read back above; carbon made no other whisper file.
+    // (Counted, not listed: with readable tagged file names, the `/` in `route=/a` makes
+    // carbon nest a directory, which `series()` cannot map back to the name.)
+    let stored = carbon.series();
+    assert_eq!(stored.len(), 21, "{stored:?}");
     assert_eq!(carbon.log_errors(), Vec::<String>::new());
     assert_eq!(
         stats.lines_sent,
-        2 + 1 + 9,
-        "two counters, a gauge, a nine-line summary"
+        2 + 1 + 9 + 9,
+        "two counters, a gauge, two nine-line summaries"
     );
 }
 
