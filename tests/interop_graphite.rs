@@ -57,6 +57,16 @@ fn wait_for_room_in_slot(slot: u64, margin: u64) {
     }
 }
 
+/// Polls the wall clock until its second is past `second`, so the next flush (with unaligned
+/// timestamps) is stamped with a second of its own and fills a carbon slot of its own.
+fn wait_for_second_after(second: u64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while unix_now() <= second {
+        assert!(Instant::now() < deadline, "the clock does not move");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// The single point of `series`, once carbon has written it.
 fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
     let points = carbon.wait_for_points(series, WAIT, |p| !p.is_empty());
@@ -239,6 +249,110 @@ fn a_graceful_carbon_restart_loses_no_counter_increment() {
     );
     assert!(stats.connects >= 2, "{stats:?}");
     assert_eq!(stats.lines_dropped_send, 0);
+    assert_eq!(carbon.log_errors(), Vec::<String>::new());
+}
+
+/// Delta counters across two graceful carbon stops, one slot per flush, so a lost flush
+/// cannot hide behind a later one (running totals, as in the test above, resend it).
+///
+/// Timestamps are unaligned and every flush waits for a wall-clock second of its own, so
+/// each flush that sends fills its own 1-second carbon slot (the harness keeps `1s:1h`)
+/// with that flush's delta alone; the stored points are then exactly the increments, flush by
+/// flush, and they sum to all that was recorded. Increments are powers of two, so a point
+/// that carries two of them says which.
+///
+/// Before each stop the test waits until carbon has stored what was sent: plaintext has no
+/// acknowledgement, so bytes carbon never read before its SIGTERM (still in its socket
+/// buffer) are lost without the exporter being able to know; that window is carbon's, and
+/// not what this test is about. What it checks is the exporter's side: the first flush
+/// after a restart must notice that carbon closed the old connection and reconnect rather
+/// than write into it, and a flush while carbon is down must keep the delta for the next.
+#[test]
+fn delta_counters_across_graceful_carbon_restarts_store_every_increment_exactly_once() {
+    if !require_carbon() {
+        return;
+    }
+    let mut carbon = Carbon::start().expect("carbon starts");
+    // Unaligned, the first tick is an hour away: only the explicit flushes send.
+    let (recorder, exporter) = builder(
+        ExporterBuilder::graphite,
+        format!("tcp://{}", carbon.line_addr()),
+        CounterMode::Delta,
+        3600,
+    )
+    .with_aligned_timestamps(false)
+    .build()
+    .expect("builds");
+    let guard = exporter.start().expect("starts");
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("jobs"));
+    // (value the flush must store, or None while carbon is down; the flush's window)
+    let mut flushes: Vec<(Option<f64>, (u64, u64))> = Vec::new();
+    let mut last = 0;
+    let mut flush = |increment: u64, stores: Option<f64>| {
+        wait_for_second_after(last);
+        let before = unix_now();
+        counter.increment(increment);
+        handle.flush().expect("flush");
+        last = unix_now();
+        flushes.push((stores, (before, last)));
+    };
+    let stored_so_far = |carbon: &Carbon, total: f64| {
+        carbon.wait_for_points("it.jobs", WAIT, |p| {
+            p.iter().map(|(_, v)| v).sum::<f64>() >= total
+        })
+    };
+
+    flush(1, Some(1.0));
+    flush(2, Some(2.0));
+    stored_so_far(&carbon, 3.0);
+    // Restart with no flush in between: the exporter still holds the connection carbon
+    // closed; the next flush must see that and reconnect.
+    carbon.restart().expect("carbon restarts");
+    flush(4, Some(4.0));
+    flush(8, Some(8.0));
+    stored_so_far(&carbon, 15.0);
+    // Stop, flush while carbon is down (nothing can be sent: the delta stays), start again.
+    carbon.stop();
+    flush(16, None);
+    carbon.start_again().expect("carbon starts again");
+    flush(32, Some(48.0));
+    flush(64, Some(64.0));
+    let points = stored_so_far(&carbon, 127.0);
+    let stats = guard.shutdown().expect("shutdown");
+
+    let context = format!(
+        "points {points:?}, flushes {flushes:?}\n{stats:?}\n{}",
+        carbon.log()
+    );
+    assert_eq!(
+        points.iter().map(|(_, v)| v).sum::<f64>(),
+        127.0,
+        "every increment once: {context}"
+    );
+    let expected: Vec<(Option<f64>, (u64, u64))> = flushes
+        .iter()
+        .filter(|(v, _)| v.is_some())
+        .copied()
+        .collect();
+    assert_eq!(
+        points.len(),
+        expected.len(),
+        "one point per sending flush: {context}"
+    );
+    for ((ts, value), (stores, (before, after))) in points.iter().zip(&expected) {
+        assert_eq!(Some(*value), *stores, "{context}");
+        assert!(
+            (*before..=*after).contains(ts),
+            "{value} stamped {ts}, flushed in {before}..={after}: {context}"
+        );
+    }
+    assert_eq!(stats.lines_sent, 6, "{context}");
+    assert_eq!(stats.lines_dropped_send, 0, "{context}");
+    assert_eq!(
+        stats.connects, 3,
+        "one connection per carbon process: {context}"
+    );
     assert_eq!(carbon.log_errors(), Vec::<String>::new());
 }
 
