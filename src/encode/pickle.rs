@@ -401,6 +401,282 @@ mod tests {
         assert_eq!(ranges, vec![0..out.len()]);
     }
 
+    /// Concatenates byte pieces (the expected frames below are written piece by piece).
+    fn cat(pieces: &[&[u8]]) -> Vec<u8> {
+        pieces.concat()
+    }
+
+    /// `("a", (ts, 0.5))` written out from the protocol-2 opcode table, for the batch cases:
+    /// `MARK`, `BINUNICODE` (`X`, u32 little-endian byte length 1, `a`), `MARK`, `BININT`
+    /// (`J`, i32 little-endian), `BINFLOAT` (`G`, f64 big-endian: 0.5 is 3fe0 0000 0000 0000),
+    /// `TUPLE`, `TUPLE`: 24 bytes.
+    fn point_a(ts: u32) -> Vec<u8> {
+        assert!(ts < 0x8000_0000, "BININT range");
+        cat(&[
+            b"(X\x01\x00\x00\x00a(J",
+            &ts.to_le_bytes(),
+            b"G\x3f\xe0\x00\x00\x00\x00\x00\x00tt",
+        ])
+    }
+
+    /// One exact-bytes case: what goes in, the frame limit, and every frame expected out
+    /// (4-byte big-endian length header included), all written by hand from the pickle
+    /// protocol-2 opcode table, not produced by the encoder or by `serde-pickle`. The limit
+    /// is the exact payload size for one-frame cases (a size prediction that is too large
+    /// splits them) or one byte less (one that is too small overfills and splits elsewhere).
+    struct ExactCase {
+        name: &'static str,
+        max_frame: usize,
+        points: Vec<(Vec<u8>, u64, f64)>,
+        frames: Vec<Vec<u8>>,
+    }
+
+    /// Opcodes used: `\x80\x02` `PROTO 2`, `]` `EMPTY_LIST`, `(` `MARK`, `e` `APPENDS`,
+    /// `X` `BINUNICODE`, `J` `BININT`, `\x8a` `LONG1`, `G` `BINFLOAT`, `t` `TUPLE`, `.` `STOP`.
+    #[allow(clippy::too_many_lines, reason = "a table of hand-written frames")]
+    fn exact_cases() -> Vec<ExactCase> {
+        let p = |path: &str, ts: u64, value: f64| (path.as_bytes().to_vec(), ts, value);
+        // The batch cases: 999, 1000 and 1001 points `("a", (i, 0.5))`. Like Python's pickler,
+        // the encoder closes a MARK…APPENDS batch after 1000 list items and opens another;
+        // at exactly 1000 the second batch is empty (`e(` then `e.`), which unpickles fine.
+        let batch = |n: u32| -> Vec<u8> { (0..n).flat_map(point_a).collect() };
+        vec![
+            ExactCase {
+                // 2 + 1 + 1 + (26 + 24 + 24) + 1 + 1 = 80 = 0x50 payload bytes.
+                name: "several points in one frame",
+                max_frame: 80,
+                points: vec![
+                    p("a.b", 1_700_000_000, 1.5),
+                    p("x", 0, 2.0),
+                    p("y", 60, 100.0),
+                ],
+                frames: vec![cat(&[
+                    b"\x00\x00\x00\x50",
+                    b"\x80\x02](",
+                    // 1_700_000_000 = 0x6553f100; 1.5 = 3ff8 0000 0000 0000
+                    b"(X\x03\x00\x00\x00a.b(J\x00\xf1\x53\x65G\x3f\xf8\x00\x00\x00\x00\x00\x00tt",
+                    // 0; 2.0 = 4000 0000 0000 0000
+                    b"(X\x01\x00\x00\x00x(J\x00\x00\x00\x00G\x40\x00\x00\x00\x00\x00\x00\x00tt",
+                    // 60 = 0x3c; 100.0 = 4059 0000 0000 0000
+                    b"(X\x01\x00\x00\x00y(J\x3c\x00\x00\x00G\x40\x59\x00\x00\x00\x00\x00\x00tt",
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // 4 + 28 + 2 = 34 = 0x22.
+                name: "a tagged path is one str, semicolons and all",
+                max_frame: 34,
+                points: vec![p("a;k=v", 60, 1.0)],
+                frames: vec![cat(&[
+                    b"\x00\x00\x00\x22\x80\x02](",
+                    b"(X\x05\x00\x00\x00a;k=v(J\x3c\x00\x00\x00G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // "é.日" is 6 UTF-8 bytes (c3a9 2e e697a5): BINUNICODE counts bytes, not
+                // characters. 4 + 29 + 2 = 35 = 0x23.
+                name: "a non-ASCII path is BINUNICODE with its UTF-8 byte length",
+                max_frame: 35,
+                points: vec![p("\u{e9}.\u{65e5}", 60, 1.0)],
+                frames: vec![cat(&[
+                    b"\x00\x00\x00\x23\x80\x02](",
+                    b"(X\x06\x00\x00\x00\xc3\xa9.\xe6\x97\xa5",
+                    b"(J\x3c\x00\x00\x00G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // BININT is a signed i32, so 2^31 - 1 is its last timestamp; from 2^31 on a
+                // timestamp is LONG1: a length byte (9 here) and that many bytes of
+                // little-endian two's complement, the 9th a zero sign byte so the value
+                // stays positive. (Python's pickler would write the shortest form, 5 bytes
+                // for 2^31; any length is valid and decodes to the same int.)
+                // 4 + 24 + 3 * 30 + 2 = 120 = 0x78.
+                name: "timestamps from 2^31 on are LONG1 big ints",
+                max_frame: 120,
+                points: vec![
+                    p("t", 0x7fff_ffff, 1.0),
+                    p("t", 0x8000_0000, 1.0),
+                    p("t", 1 << 32, 1.0),
+                    p("t", u64::MAX, 1.0),
+                ],
+                frames: vec![cat(&[
+                    b"\x00\x00\x00\x78\x80\x02](",
+                    b"(X\x01\x00\x00\x00t(J\xff\xff\xff\x7f",
+                    b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"(X\x01\x00\x00\x00t(\x8a\x09\x00\x00\x00\x80\x00\x00\x00\x00\x00",
+                    b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"(X\x01\x00\x00\x00t(\x8a\x09\x00\x00\x00\x00\x01\x00\x00\x00\x00",
+                    b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"(X\x01\x00\x00\x00t(\x8a\x09\xff\xff\xff\xff\xff\xff\xff\xff\x00",
+                    b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // The same four points with a limit one byte short: the first three fill
+                // 4 + 24 + 30 + 30 + 2 = 90 = 0x5a bytes, the last goes alone (4 + 30 + 2 = 36
+                // = 0x24). A prediction that sized LONG1 too small would try all four.
+                name: "a frame limit one byte short of the LONG1 frame splits before the last",
+                max_frame: 119,
+                points: vec![
+                    p("t", 0x7fff_ffff, 1.0),
+                    p("t", 0x8000_0000, 1.0),
+                    p("t", 1 << 32, 1.0),
+                    p("t", u64::MAX, 1.0),
+                ],
+                frames: vec![
+                    cat(&[
+                        b"\x00\x00\x00\x5a\x80\x02](",
+                        b"(X\x01\x00\x00\x00t(J\xff\xff\xff\x7f",
+                        b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                        b"(X\x01\x00\x00\x00t(\x8a\x09\x00\x00\x00\x80\x00\x00\x00\x00\x00",
+                        b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                        b"(X\x01\x00\x00\x00t(\x8a\x09\x00\x00\x00\x00\x01\x00\x00\x00\x00",
+                        b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                        b"e.",
+                    ]),
+                    cat(&[
+                        b"\x00\x00\x00\x24\x80\x02](",
+                        b"(X\x01\x00\x00\x00t(\x8a\x09\xff\xff\xff\xff\xff\xff\xff\xff\x00",
+                        b"G\x3f\xf0\x00\x00\x00\x00\x00\x00tt",
+                        b"e.",
+                    ]),
+                ],
+            },
+            ExactCase {
+                // -2.5 = c004 0000 0000 0000; 0.1 = 3fb9 9999 9999 999a (the nearest double);
+                // -0.0 = 8000 0000 0000 0000. 4 + 3 * 24 + 2 = 78 = 0x4e.
+                name: "negative, fractional and negative-zero values are BINFLOAT bits",
+                max_frame: 78,
+                points: vec![p("n", 1, -2.5), p("f", 1, 0.1), p("z", 1, -0.0)],
+                frames: vec![cat(&[
+                    b"\x00\x00\x00\x4e\x80\x02](",
+                    b"(X\x01\x00\x00\x00n(J\x01\x00\x00\x00G\xc0\x04\x00\x00\x00\x00\x00\x00tt",
+                    b"(X\x01\x00\x00\x00f(J\x01\x00\x00\x00G\x3f\xb9\x99\x99\x99\x99\x99\x9att",
+                    b"(X\x01\x00\x00\x00z(J\x01\x00\x00\x00G\x80\x00\x00\x00\x00\x00\x00\x00tt",
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // 4 + 999 * 24 + 2 = 23982 = 0x5dae: one batch. Each batch case sets the
+                // frame limit to exactly its payload, so a size prediction that counted a
+                // batch too many would split the frame.
+                name: "999 points are one MARK…APPENDS batch and fill a frame exactly",
+                max_frame: 23_982,
+                points: (0..999).map(|i| p("a", i, 0.5)).collect(),
+                frames: vec![cat(&[b"\x00\x00\x5d\xae\x80\x02](", &batch(999), b"e."])],
+            },
+            ExactCase {
+                // 4 + 1000 * 24 + 2 + 2 = 24008 = 0x5dc8.
+                name: "1000 points close the batch and open an empty one",
+                max_frame: 24_008,
+                points: (0..1000).map(|i| p("a", i, 0.5)).collect(),
+                frames: vec![cat(&[b"\x00\x00\x5d\xc8\x80\x02](", &batch(1000), b"e(e."])],
+            },
+            ExactCase {
+                // One byte short of the 1000-point frame: 999 points (23982 bytes) fit, the
+                // 1000th goes alone (4 + 24 + 2 = 30 = 0x1e). A prediction that forgot the
+                // `e(` written after the 1000th item would try 1000 and split elsewhere.
+                name: "a frame limit one byte short of 1000 points splits after 999",
+                max_frame: 24_007,
+                points: (0..1000).map(|i| p("a", i, 0.5)).collect(),
+                frames: vec![
+                    cat(&[b"\x00\x00\x5d\xae\x80\x02](", &batch(999), b"e."]),
+                    cat(&[b"\x00\x00\x00\x1e\x80\x02](", &point_a(999), b"e."]),
+                ],
+            },
+            ExactCase {
+                // 4 + 1000 * 24 + 2 + 24 + 2 = 24032 = 0x5de0.
+                name: "the 1001st point goes in a second batch",
+                max_frame: 24_032,
+                points: (0..1001).map(|i| p("a", i, 0.5)).collect(),
+                frames: vec![cat(&[
+                    b"\x00\x00\x5d\xe0\x80\x02](",
+                    &batch(1000),
+                    b"e(",
+                    &point_a(1000),
+                    b"e.",
+                ])],
+            },
+            ExactCase {
+                // One byte short of the 1001-point frame: the first frame takes 1000 points
+                // (24008 bytes, the empty second batch included), the last goes alone.
+                name: "a frame limit one byte short of 1001 points splits after 1000",
+                max_frame: 24_031,
+                points: (0..1001).map(|i| p("a", i, 0.5)).collect(),
+                frames: vec![
+                    cat(&[b"\x00\x00\x5d\xc8\x80\x02](", &batch(1000), b"e(e."]),
+                    cat(&[b"\x00\x00\x00\x1e\x80\x02](", &point_a(1000), b"e."]),
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn frames_match_hand_written_protocol_2_bytes_and_decode_to_the_points() {
+        for case in exact_cases() {
+            let name = case.name;
+            let mut frames = PickleFrames::new(case.max_frame, usize::MAX);
+            for (path, ts, value) in &case.points {
+                assert!(frames.push(path, *ts, *value), "{name}: push");
+            }
+            let (out, ranges) = finish(&mut frames);
+            let got: Vec<&[u8]> = ranges.iter().map(|r| &out[r.clone()]).collect();
+            assert_eq!(got.len(), case.frames.len(), "{name}: frame count");
+            for (i, (got, want)) in got.iter().zip(&case.frames).enumerate() {
+                if got != want {
+                    let at = got.iter().zip(want).position(|(g, w)| g != w);
+                    panic!(
+                        "{name}: frame {i} differs at byte {at:?} (lengths {} and {})",
+                        got.len(),
+                        want.len()
+                    );
+                }
+            }
+            // And serde-pickle reads the hand-written frames back as the points pushed
+            // (values compared bit for bit, so -0.0 is not 0.0).
+            let mut decoded = Vec::new();
+            for frame in &case.frames {
+                let value = serde_pickle::value_from_slice(&frame[HEADER_LEN..], DeOptions::new())
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                let Value::List(items) = value else {
+                    panic!("{name}: not a list")
+                };
+                decoded.extend(items);
+            }
+            let expected: Vec<Value> = case
+                .points
+                .iter()
+                .map(|(path, ts, value)| {
+                    let path = std::str::from_utf8(path).unwrap().to_owned();
+                    let ts =
+                        i64::try_from(*ts).map_or_else(|_| Value::Int((*ts).into()), Value::I64);
+                    Value::Tuple(vec![
+                        Value::String(path),
+                        Value::Tuple(vec![ts, Value::F64(*value)]),
+                    ])
+                })
+                .collect();
+            assert_eq!(decoded.len(), expected.len(), "{name}: decoded count");
+            for (d, e) in decoded.iter().zip(&expected) {
+                let bits = |v: &Value| match v {
+                    Value::Tuple(t) => match &t[1] {
+                        Value::Tuple(inner) => match inner[1] {
+                            Value::F64(f) => f.to_bits(),
+                            _ => panic!("{name}: value not a float: {v:?}"),
+                        },
+                        _ => panic!("{name}: not a pair: {v:?}"),
+                    },
+                    _ => panic!("{name}: not a tuple: {v:?}"),
+                };
+                assert_eq!(d, e, "{name}");
+                assert_eq!(bits(d), bits(e), "{name}: value bits");
+            }
+        }
+    }
+
     #[test]
     fn predicted_sizes_match_serde_pickle_output_exactly() {
         let timestamps = [0, 1, 0x7fff_ffff, 0x8000_0000, 1 << 32, u64::MAX];

@@ -425,6 +425,25 @@ TAG_HASH_FILENAMES = False
     /// When carbon does not come back up (e.g. someone else took a port in between; 3
     /// attempts). The value then has no running carbon, but can still be read and restarted.
     pub(crate) fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.start_again()
+    }
+
+    /// Stops carbon gracefully, as [`restart`](Self::restart) does, and leaves it stopped:
+    /// its ports refuse connections until [`start_again`](Self::start_again). Points carbon
+    /// had received are on disk afterwards and can still be read.
+    pub(crate) fn stop(&mut self) {
+        self.daemon.stop();
+    }
+
+    /// Starts carbon again after [`stop`](Self::stop) (the second half of
+    /// [`restart`](Self::restart)): same config, ports and storage dir; waits until it is
+    /// ready.
+    ///
+    /// # Errors
+    ///
+    /// As [`restart`](Self::restart).
+    pub(crate) fn start_again(&mut self) -> io::Result<()> {
         self.daemon.stop();
         let mut last = None;
         for attempt in 0..START_ATTEMPTS {
