@@ -30,8 +30,9 @@ use serde_pickle::SerOptions;
 /// Bytes of the length header in front of each payload.
 const HEADER_LEN: usize = 4;
 
-/// `serde-pickle` closes a `MARK`…`APPENDS` batch after this many list elements (as Python's
-/// pickler does) and opens a new one, which costs two more bytes.
+/// `serde-pickle` closes a `MARK`…`APPENDS` batch after this many list elements (Python's
+/// batch size too) and opens a new one, which costs two more bytes; unlike Python it does so
+/// even when no element follows, leaving an empty batch at exactly 1000 (valid pickle).
 const APPENDS_BATCH: usize = 1000;
 
 /// Payload bytes of a frame holding `points` points, besides the points themselves:
