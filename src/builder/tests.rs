@@ -107,14 +107,31 @@ fn settings_a_protocol_cannot_honour_are_refused_not_ignored() {
 
 #[test]
 fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
-    for endpoint in ["unix:///tmp/a.sock", "unixgram:///tmp/a.sock"] {
-        assert!(
-            ExporterBuilder::dogstatsd(endpoint)
-                .with_maximum_payload_length(8192)
-                .build()
-                .is_ok()
-        );
-    }
+    let len = |b: ExporterBuilder| b.config().unwrap().max_payload_len;
+    // The Agent's `dogstatsd_buffer_size`, over either Unix socket type...
+    assert_eq!(len(ExporterBuilder::dogstatsd("unix:///tmp/a.sock")), 8192);
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")),
+        8192
+    );
+    // ...and for any datagram receiver on a Unix socket.
+    assert_eq!(len(ExporterBuilder::statsd("unixgram:///tmp/a.sock")), 8192);
+    // Plain StatsD over a Unix stream reads lines, as over TCP.
+    assert_eq!(len(ExporterBuilder::statsd("unix:///tmp/a.sock")), 65_536);
+    // One Ethernet MTU over UDP, large batches over TCP.
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("udp://127.0.0.1:8125")),
+        1432
+    );
+    assert_eq!(len(ExporterBuilder::statsd("127.0.0.1:8125")), 1432);
+    assert_eq!(len(ExporterBuilder::statsd("tcp://127.0.0.1:8125")), 65_536);
+    assert_eq!(len(ExporterBuilder::graphite("127.0.0.1:2003")), 65_536);
+    // A setting wins over every default, within the transport's limits.
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")
+            .with_maximum_payload_length(65_536)),
+        65_536
+    );
     let e = ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")
         .with_maximum_payload_length(70_000)
         .build()
