@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use loopback::{UdpReceiver, counter_sum};
+use loopback::{UdpReceiver, counter_sum, require_ipv6_loopback};
 use metrics::Unit;
 use metrics_exporter_statsd_graphite::{ExporterBuilder, FlushError, HistogramKind};
 
@@ -262,8 +262,7 @@ fn a_handle_reports_not_running_after_shutdown() {
 
 #[test]
 fn ipv6_loopback_destinations_work() {
-    let Ok(socket) = std::net::UdpSocket::bind("[::1]:0") else {
-        eprintln!("no IPv6 loopback on this machine; skipping");
+    let Some(socket) = require_ipv6_loopback(std::net::UdpSocket::bind("[::1]:0")) else {
         return;
     };
     socket.set_read_timeout(Some(MAX)).unwrap();
