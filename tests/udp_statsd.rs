@@ -276,6 +276,38 @@ fn ipv6_loopback_destinations_work() {
     assert_eq!(&buf[..n], b"v6:1|c");
 }
 
+#[test]
+fn dogstatsd_sends_histograms_as_h_or_as_d_distributions_as_asked() {
+    let cases = [
+        (Some(false), "size:512:2.5|h|#env:test"),
+        (Some(true), "size:512:2.5|d|#env:test"),
+        (None, "size:512:2.5|d|#env:test"),
+    ];
+    for (distributions, want) in cases {
+        let mut rx = UdpReceiver::new();
+        let mut builder = ExporterBuilder::dogstatsd(rx.endpoint())
+            .with_flush_interval(Duration::from_secs(3600))
+            .with_global_labels([("env", "test")]);
+        if let Some(distributions) = distributions {
+            builder = builder.send_histograms_as_distributions(distributions);
+        }
+        let (recorder, exporter) = builder.build().unwrap();
+        let guard = exporter.start().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("size").record(512.0);
+            metrics::histogram!("size").record(2.5);
+        });
+        guard.handle().flush().unwrap();
+        let lines = rx.wait_for(MAX, |l| !l.is_empty());
+        assert_eq!(
+            lines,
+            [want],
+            "send_histograms_as_distributions({distributions:?})"
+        );
+        guard.shutdown().unwrap();
+    }
+}
+
 /// A user's layer with a bug: it panics on one metric name.
 #[derive(Debug)]
 struct PanickyLayer<R>(R);
