@@ -250,3 +250,41 @@ fn an_empty_container_id_is_refused() {
         "invalid setting with_container_id: must not be empty"
     );
 }
+
+#[test]
+fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id_tag() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("udp://{}", socket.local_addr().unwrap());
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("DD_DOGSTATSD_URL", url.as_str()),
+        ("DD_ENTITY_ID", "3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a"),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    // Both environment paths: `dogstatsd_from_env` and `from_env`.
+    let builders = [
+        ExporterBuilder::from_settings(crate::env::dogstatsd(lookup).into()),
+        ExporterBuilder::from_settings(crate::env::detect(lookup)),
+    ];
+    for builder in builders {
+        let (recorder, exporter) = builder
+            .with_flush_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let guard = exporter.start().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("requests", "route" => "/a").increment(2);
+        });
+        guard.shutdown().unwrap();
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            "requests:2|c|#dd.internal.entity_id:3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a,route:/a"
+        );
+    }
+}
