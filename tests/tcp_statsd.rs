@@ -162,8 +162,8 @@ fn ipv6_loopback_destinations_work_over_tcp() {
     });
     guard.handle().flush().unwrap();
     let lines = rx.wait_for(MAX, |l| l.len() >= 2);
-    let stats = guard.shutdown().unwrap();
     assert_eq!(lines, ["v6:3|c", "level:2.5|g"]);
+    let stats = guard.shutdown().unwrap();
     assert_eq!(*rx.accepted.lock().unwrap(), 1);
     assert_eq!((stats.connects, stats.lines_sent), (1, 2));
 }
