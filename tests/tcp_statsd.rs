@@ -6,7 +6,7 @@ mod loopback;
 
 use std::time::{Duration, Instant};
 
-use loopback::{TcpReceiver, counter_sum};
+use loopback::{TcpReceiver, counter_sum, require_ipv6_loopback};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterHandle};
 
 const MAX: Duration = Duration::from_secs(10);
@@ -141,4 +141,29 @@ fn re_resolving_on_a_timer_keeps_a_healthy_connection() {
         "no reconnect while the address is unchanged"
     );
     assert_eq!(stats.connects, 1);
+}
+
+#[test]
+fn ipv6_loopback_destinations_work_over_tcp() {
+    let Some(listener) = require_ipv6_loopback(std::net::TcpListener::bind("[::1]:0")) else {
+        return;
+    };
+    let rx = TcpReceiver::on(listener);
+    assert!(
+        rx.endpoint().starts_with("tcp://[::1]:"),
+        "{}",
+        rx.endpoint()
+    );
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("v6").increment(3);
+        metrics::gauge!("level").set(2.5);
+    });
+    guard.handle().flush().unwrap();
+    let lines = rx.wait_for(MAX, |l| l.len() >= 2);
+    assert_eq!(lines, ["v6:3|c", "level:2.5|g"]);
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(*rx.accepted.lock().unwrap(), 1);
+    assert_eq!((stats.connects, stats.lines_sent), (1, 2));
 }

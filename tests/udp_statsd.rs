@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use loopback::{UdpReceiver, counter_sum};
+use loopback::{UdpReceiver, counter_sum, require_ipv6_loopback};
 use metrics::Unit;
 use metrics_exporter_statsd_graphite::{ExporterBuilder, FlushError, HistogramKind};
 
@@ -262,8 +262,7 @@ fn a_handle_reports_not_running_after_shutdown() {
 
 #[test]
 fn ipv6_loopback_destinations_work() {
-    let Ok(socket) = std::net::UdpSocket::bind("[::1]:0") else {
-        eprintln!("no IPv6 loopback on this machine; skipping");
+    let Some(socket) = require_ipv6_loopback(std::net::UdpSocket::bind("[::1]:0")) else {
         return;
     };
     socket.set_read_timeout(Some(MAX)).unwrap();
@@ -275,6 +274,38 @@ fn ipv6_loopback_destinations_work() {
     let mut buf = [0u8; 100];
     let n = socket.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"v6:1|c");
+}
+
+#[test]
+fn dogstatsd_sends_histograms_as_h_or_as_d_distributions_as_asked() {
+    let cases = [
+        (Some(false), "size:512:2.5|h|#env:test"),
+        (Some(true), "size:512:2.5|d|#env:test"),
+        (None, "size:512:2.5|d|#env:test"),
+    ];
+    for (distributions, want) in cases {
+        let mut rx = UdpReceiver::new();
+        let mut builder = ExporterBuilder::dogstatsd(rx.endpoint())
+            .with_flush_interval(Duration::from_secs(3600))
+            .with_global_labels([("env", "test")]);
+        if let Some(distributions) = distributions {
+            builder = builder.send_histograms_as_distributions(distributions);
+        }
+        let (recorder, exporter) = builder.build().unwrap();
+        let guard = exporter.start().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("size").record(512.0);
+            metrics::histogram!("size").record(2.5);
+        });
+        guard.handle().flush().unwrap();
+        let lines = rx.wait_for(MAX, |l| !l.is_empty());
+        assert_eq!(
+            lines,
+            [want],
+            "send_histograms_as_distributions({distributions:?})"
+        );
+        guard.shutdown().unwrap();
+    }
 }
 
 /// A user's layer with a bug: it panics on one metric name.

@@ -109,6 +109,59 @@ fn unix_datagrams_carry_exact_dogstatsd_lines_within_8192_bytes() {
 }
 
 #[test]
+fn unix_datagrams_default_to_the_agents_8192_byte_buffer_not_the_udp_or_stream_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("default.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    // No payload length set: the default decides how the lines are cut.
+    let (recorder, guard) = exporter(format!("unixgram://{}", path.display()));
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..600 {
+            metrics::counter!("default.payload.size", "i" => i.to_string()).increment(1);
+        }
+    });
+    guard.handle().flush().unwrap();
+    let (raw, metrics) = receive_until(&socket, |m| m.len() == 600);
+    let stats = guard.shutdown().unwrap();
+    let sizes: Vec<usize> = raw.iter().map(Vec::len).collect();
+    assert!(
+        sizes.iter().all(|n| *n <= 8192),
+        "a datagram over the Agent's 8192-byte buffer: {sizes:?}"
+    );
+    assert!(
+        sizes.iter().any(|n| *n > 1432),
+        "cut at the UDP size instead of the Agent's buffer: {sizes:?}"
+    );
+    let total: usize = sizes.iter().sum();
+    assert!(
+        total > 2 * 8192,
+        "{total} bytes must need several datagrams"
+    );
+    // Full datagrams: each but the last is within one line of the limit.
+    let longest_line = metrics_line_max(&raw);
+    assert!(
+        sizes[..sizes.len() - 1]
+            .iter()
+            .all(|n| *n > 8192 - longest_line - 1),
+        "{sizes:?}"
+    );
+    assert_eq!(metrics.len(), 600);
+    assert_eq!(count_of(&metrics, "default.payload.size"), 600.0);
+    assert_eq!(stats.lines_sent, 600);
+    assert_eq!(stats.payloads_sent, raw.len() as u64);
+}
+
+/// The longest line in any of `datagrams`.
+fn metrics_line_max(datagrams: &[Vec<u8>]) -> usize {
+    datagrams
+        .iter()
+        .flat_map(|d| d.split(|b| *b == b'\n'))
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
 fn a_unix_stream_carries_length_prefixed_frames_the_agent_can_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dsd.stream");

@@ -107,14 +107,31 @@ fn settings_a_protocol_cannot_honour_are_refused_not_ignored() {
 
 #[test]
 fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
-    for endpoint in ["unix:///tmp/a.sock", "unixgram:///tmp/a.sock"] {
-        assert!(
-            ExporterBuilder::dogstatsd(endpoint)
-                .with_maximum_payload_length(8192)
-                .build()
-                .is_ok()
-        );
-    }
+    let len = |b: ExporterBuilder| b.config().unwrap().max_payload_len;
+    // The Agent's `dogstatsd_buffer_size`, over either Unix socket type...
+    assert_eq!(len(ExporterBuilder::dogstatsd("unix:///tmp/a.sock")), 8192);
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")),
+        8192
+    );
+    // ...and for any datagram receiver on a Unix socket.
+    assert_eq!(len(ExporterBuilder::statsd("unixgram:///tmp/a.sock")), 8192);
+    // Plain StatsD over a Unix stream reads lines, as over TCP.
+    assert_eq!(len(ExporterBuilder::statsd("unix:///tmp/a.sock")), 65_536);
+    // One Ethernet MTU over UDP, large batches over TCP.
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("udp://127.0.0.1:8125")),
+        1432
+    );
+    assert_eq!(len(ExporterBuilder::statsd("127.0.0.1:8125")), 1432);
+    assert_eq!(len(ExporterBuilder::statsd("tcp://127.0.0.1:8125")), 65_536);
+    assert_eq!(len(ExporterBuilder::graphite("127.0.0.1:2003")), 65_536);
+    // A setting wins over every default, within the transport's limits.
+    assert_eq!(
+        len(ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")
+            .with_maximum_payload_length(65_536)),
+        65_536
+    );
     let e = ExporterBuilder::dogstatsd("unixgram:///tmp/a.sock")
         .with_maximum_payload_length(70_000)
         .build()
@@ -263,4 +280,42 @@ fn an_explicit_address_sets_aside_a_malformed_port_variable_but_not_a_malformed_
     let b = from("STATSD_PROTOCOL", "http").with_remote_address("127.0.0.1:9125");
     let error = b.config().unwrap_err();
     assert!(error.to_string().contains("STATSD_PROTOCOL"), "{error}");
+}
+
+#[test]
+fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id_tag() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("udp://{}", socket.local_addr().unwrap());
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("DD_DOGSTATSD_URL", url.as_str()),
+        ("DD_ENTITY_ID", "3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a"),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    // Both environment paths: `dogstatsd_from_env` and `from_env`.
+    let builders = [
+        ExporterBuilder::from_settings(crate::env::dogstatsd(lookup).into()),
+        ExporterBuilder::from_settings(crate::env::detect(lookup)),
+    ];
+    for builder in builders {
+        let (recorder, exporter) = builder
+            .with_flush_interval(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let guard = exporter.start().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("requests", "route" => "/a").increment(2);
+        });
+        guard.shutdown().unwrap();
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&buf[..n]).unwrap(),
+            "requests:2|c|#dd.internal.entity_id:3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a,route:/a"
+        );
+    }
 }

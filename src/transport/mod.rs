@@ -381,3 +381,6 @@ fn unix_hint(error: &SendError) -> &'static str {
         _ => "the receiver may have stopped",
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -113,7 +113,11 @@ pub(crate) struct TcpReceiver {
 
 impl TcpReceiver {
     pub(crate) fn new() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// A receiver on `listener` (bound anywhere, such as `[::1]:0`).
+    pub(crate) fn on(listener: TcpListener) -> Self {
         let mut r = Self {
             addr: listener.local_addr().unwrap(),
             bytes: Arc::default(),
@@ -213,6 +217,36 @@ impl TcpReceiver {
 impl Drop for TcpReceiver {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// True when running under CI: `CI` is set, non-empty and not `false` (`.ci/run` sets it).
+pub(crate) fn is_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The socket `bound` to the IPv6 loopback (`::1`), or `None` when this machine has none:
+/// outside CI the caller skips its test (the reason is printed); under CI (see [`is_ci`]) it
+/// panics instead, because CI must test IPv6.
+///
+/// # Panics
+///
+/// Under CI when `bound` is an error.
+#[allow(
+    clippy::print_stderr,
+    reason = "tells the person running the tests locally why a test did nothing"
+)]
+pub(crate) fn require_ipv6_loopback<S>(bound: std::io::Result<S>) -> Option<S> {
+    match bound {
+        Ok(socket) => Some(socket),
+        Err(e) => {
+            assert!(
+                !is_ci(),
+                "cannot bind the IPv6 loopback [::1] ({e}); CI must run with IPv6 enabled"
+            );
+            eprintln!("SKIPPED: cannot bind the IPv6 loopback [::1] ({e})");
+            None
+        }
     }
 }
 
