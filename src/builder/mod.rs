@@ -502,8 +502,9 @@ impl ExporterBuilder {
         self
     }
 
-    /// How often the destination is re-resolved for UDP (stream transports also re-resolve
-    /// on every reconnect). Defaults to 60 seconds.
+    /// How often a network destination's host name is re-resolved: UDP sends move to the new
+    /// address at the next flush, and a TCP connection to an address the name no longer
+    /// gives is replaced; TCP also re-resolves on every reconnect. Defaults to 60 seconds.
     pub fn with_resolve_interval(mut self, interval: Duration) -> Self {
         self.resolve_interval = interval;
         self
