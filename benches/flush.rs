@@ -129,6 +129,9 @@ fn flush_protocol(
             });
         });
         let stats = guard.shutdown().expect("shutdown");
+        if stats.payloads_sent == 0 {
+            continue; // filtered out on the command line
+        }
         // bytes_sent counts wire bytes: for pickle the frames, larger than the plaintext the
         // limit applies to, so its fill is not reported.
         let fill = if protocol.contains("pickle") {
