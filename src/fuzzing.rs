@@ -355,6 +355,18 @@ fn rules(default: HistogramKind, by_prefix: &[(String, HistogramKind)]) -> Histo
     }
 }
 
+/// Every plain StatsD label handling: folded, dropped, and the five tag styles. The property
+/// tests and the fuzz target pick among all of them.
+pub const LABEL_STYLES: [LabelHandling; 7] = [
+    LabelHandling::FoldIntoName,
+    LabelHandling::Drop,
+    LabelHandling::DogStatsd,
+    LabelHandling::InfluxDb,
+    LabelHandling::Librato,
+    LabelHandling::SignalFx,
+    LabelHandling::Graphite,
+];
+
 /// Characters that break naive encoders: every protocol's separators, whitespace, control
 /// characters, and non-ASCII up to the last code point. Shared by the property tests and the
 /// cargo-fuzz targets, which draw text from it.

@@ -7,7 +7,7 @@ use arbitrary::Arbitrary;
 pub use metrics_exporter_statsd_graphite::fuzzing;
 use metrics_exporter_statsd_graphite::fuzzing::{
     Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions, GraphiteTags, HistogramKind,
-    LabelHandling, Series, StatsdOptions, Unit, Value,
+    Series, StatsdOptions, Unit, Value,
 };
 
 #[path = "../../tests/support/dogstatsd_parser.rs"]
@@ -273,17 +273,6 @@ impl GraphiteInput {
     }
 }
 
-/// Every plain StatsD label handling: folded, dropped, and the five tag styles.
-const LABEL_STYLES: [LabelHandling; 7] = [
-    LabelHandling::FoldIntoName,
-    LabelHandling::Drop,
-    LabelHandling::DogStatsd,
-    LabelHandling::InfluxDb,
-    LabelHandling::Librato,
-    LabelHandling::SignalFx,
-    LabelHandling::Graphite,
-];
-
 /// Encodes as plain StatsD and checks the output.
 ///
 /// # Panics
@@ -291,7 +280,7 @@ const LABEL_STYLES: [LabelHandling; 7] = [
 pub fn statsd(input: &StatsdInput) {
     let options = StatsdOptions {
         common: input.common.get(LINE_FRAMINGS),
-        labels: LABEL_STYLES[usize::from(input.labels) % LABEL_STYLES.len()],
+        labels: fuzzing::LABEL_STYLES[usize::from(input.labels) % fuzzing::LABEL_STYLES.len()],
         histogram: kind(input.histogram, STATSD_KINDS),
         histogram_by_prefix: rules(&input.rules, STATSD_KINDS),
     };

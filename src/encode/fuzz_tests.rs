@@ -19,7 +19,7 @@ use proptest::sample::select;
 
 use crate::fuzzing::{
     self, Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions, GraphiteTags,
-    HistogramKind, LabelHandling, Series, StatsdOptions, Unit, Value,
+    HistogramKind, Series, StatsdOptions, Unit, Value,
 };
 
 // Also loaded by `dogstatsd_tests.rs`; a second copy keeps both test modules self-contained.
@@ -207,17 +207,7 @@ const QUANTILES: &[f64] = &[0.001, 0.05, 0.123, 0.25, 0.5, 0.75, 0.9, 0.99, 0.99
 fn statsd_options() -> impl Strategy<Value = StatsdOptions> {
     (
         common(LINE_FRAMINGS),
-        select(
-            &[
-                LabelHandling::FoldIntoName,
-                LabelHandling::Drop,
-                LabelHandling::DogStatsd,
-                LabelHandling::InfluxDb,
-                LabelHandling::Librato,
-                LabelHandling::SignalFx,
-                LabelHandling::Graphite,
-            ][..],
-        ),
+        select(&fuzzing::LABEL_STYLES[..]),
         select(STATSD_KINDS),
         histogram_rules(STATSD_KINDS),
     )
