@@ -355,10 +355,11 @@ fn rules(default: HistogramKind, by_prefix: &[(String, HistogramKind)]) -> Histo
     }
 }
 
-/// Every plain StatsD label handling: folded, dropped, and the five tag styles. The property
-/// tests and the fuzz target pick among all of them.
-pub const LABEL_STYLES: [LabelHandling; 7] = [
+/// Every plain StatsD label handling: folded (values, or keys and values), dropped, and the
+/// five tag styles. The property tests and the fuzz target pick among all of them.
+pub const LABEL_STYLES: [LabelHandling; 8] = [
     LabelHandling::FoldIntoName,
+    LabelHandling::FoldKeyValues,
     LabelHandling::Drop,
     LabelHandling::DogStatsd,
     LabelHandling::InfluxDb,

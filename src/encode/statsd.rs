@@ -32,6 +32,7 @@ use super::{
 /// | style | line |
 /// |---|---|
 /// | `FoldIntoName` (default) | `requests.GET.200:1\|c` (values, ordered by key) |
+/// | `FoldKeyValues` | `requests.method.GET.status.200:1\|c` |
 /// | `Drop` | `requests:1\|c` |
 /// | `DogStatsd` | `requests:1\|c\|#method:GET,status:200` |
 /// | `InfluxDb` (Telegraf) | `requests,method=GET,status=200:1\|c` |
@@ -51,6 +52,10 @@ pub enum LabelHandling {
     /// Append each label value as a name segment, ordered by label key: `name.value1.value2`.
     #[default]
     FoldIntoName,
+    /// Append each label's key and value as two name segments, ordered by key:
+    /// `name.key1.value1.key2.value2`, the hierarchical form of Micrometer's Etsy flavor and of
+    /// Graphite paths. A label whose key or value is empty is left out.
+    FoldKeyValues,
     /// Ignore labels. Each label combination stays its own series and sends its own line
     /// under the bare name, so on the server counters and timers add up, while for gauges the
     /// last line of a flush wins.
@@ -75,7 +80,7 @@ impl LabelHandling {
             Self::Librato => Some((b"#", b",", b"")),
             Self::SignalFx => Some((b"[", b",", b"]")),
             Self::Graphite => Some((b";", b";", b"")),
-            Self::FoldIntoName | Self::Drop | Self::DogStatsd => None,
+            Self::FoldIntoName | Self::FoldKeyValues | Self::Drop | Self::DogStatsd => None,
         }
     }
 }
@@ -181,11 +186,17 @@ impl StatsdEncoder {
             return;
         }
         match self.labels {
-            LabelHandling::FoldIntoName => {
+            style @ (LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues) => {
+                let with_keys = style == LabelHandling::FoldKeyValues;
                 let mut labels: Vec<&Label> = key.labels().collect();
                 labels.sort_by(|a, b| a.key().cmp(b.key()));
                 for_each_merged(&self.global_labels, &labels, |l| {
-                    push_segment(name, l.value());
+                    if !with_keys {
+                        push_segment(name, l.value());
+                    } else if !l.key().is_empty() && !l.value().is_empty() {
+                        push_segment(name, l.key());
+                        push_segment(name, l.value());
+                    }
                 });
             }
             LabelHandling::Drop => {}

@@ -399,6 +399,10 @@ fn every_tag_style_writes_the_exact_lines_its_servers_parse() {
             "app.requests.GET.eu.200:3|c\napp.requests.GET.eu.200:0|g\napp.requests.GET.eu.200:-2|g\napp.requests.GET.eu.200:250|ms|@0.5",
         ),
         (
+            LabelHandling::FoldKeyValues,
+            "app.requests.method.GET.region.eu.status.200:3|c\napp.requests.method.GET.region.eu.status.200:0|g\napp.requests.method.GET.region.eu.status.200:-2|g\napp.requests.method.GET.region.eu.status.200:250|ms|@0.5",
+        ),
+        (
             LabelHandling::Drop,
             "app.requests:3|c\napp.requests:0|g\napp.requests:-2|g\napp.requests:250|ms|@0.5",
         ),

@@ -91,31 +91,25 @@ fn unique_globals(globals: &[(String, String)]) -> Vec<(String, String)> {
 }
 
 /// Labels for plain StatsD: ordered by key; a metric's labels replace the global one with the
-/// same key (a metric key given twice folds both values, in the order given).
-fn statsd_labels(globals: &[(String, String)], labels: &[(String, String)]) -> Vec<String> {
+/// same key (a metric key given twice folds both, in the order given).
+fn statsd_label_pairs(
+    globals: &[(String, String)],
+    labels: &[(String, String)],
+) -> Vec<(String, String)> {
     let globals = unique_globals(globals);
     let mut keys: Vec<&String> = globals.iter().chain(labels).map(|(k, _)| k).collect();
     keys.sort();
     keys.dedup();
-    let mut values = Vec::new();
+    let mut pairs = Vec::new();
     for key in keys {
-        let own: Vec<&String> = labels
-            .iter()
-            .filter(|(k, _)| k == key)
-            .map(|(_, v)| v)
-            .collect();
+        let own: Vec<&(String, String)> = labels.iter().filter(|(k, _)| k == key).collect();
         if own.is_empty() {
-            values.extend(
-                globals
-                    .iter()
-                    .filter(|(k, _)| k == key)
-                    .map(|(_, v)| v.clone()),
-            );
+            pairs.extend(globals.iter().filter(|(k, _)| k == key).cloned());
         } else {
-            values.extend(own.into_iter().cloned());
+            pairs.extend(own.into_iter().cloned());
         }
     }
-    values
+    pairs
 }
 
 /// Labels for Graphite: one per key, globals first then the metric's, the later winning;
@@ -137,12 +131,24 @@ fn graphite_labels(
 
 fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
     let mut segs = base_name(&o.common, &s.name, is_path_char)?;
-    if o.labels == LabelHandling::FoldIntoName {
-        for value in statsd_labels(&o.common.global_labels, &s.labels) {
-            if !value.is_empty() {
-                segs.push(one_segment(&value, is_path_char));
+    let pairs = statsd_label_pairs(&o.common.global_labels, &s.labels);
+    match o.labels {
+        LabelHandling::FoldIntoName => {
+            for (_, value) in pairs {
+                if !value.is_empty() {
+                    segs.push(one_segment(&value, is_path_char));
+                }
             }
         }
+        LabelHandling::FoldKeyValues => {
+            for (key, value) in pairs {
+                if !key.is_empty() && !value.is_empty() {
+                    segs.push(one_segment(&key, is_path_char));
+                    segs.push(one_segment(&value, is_path_char));
+                }
+            }
+        }
+        _ => {}
     }
     Some(segs.join("."))
 }
