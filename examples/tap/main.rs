@@ -18,7 +18,8 @@
 //!   payload) and everything else as `\n`-terminated lines;
 //! - `--summary-secs N` (10): the interval of the summaries (lines, bytes, bad lines, distinct
 //!   series, lines per type);
-//! - `--seconds T`: stop after T seconds and print the totals (default: run until Ctrl-C);
+//! - `--seconds T`: stop after T seconds and print the totals (default: run until Ctrl-C,
+//!   which prints the totals too);
 //! - `--quiet`: print only bad lines and summaries;
 //! - `--demo`: also install this crate's exporter for the protocol, pointed at the tap, and
 //!   record a few metrics every 100 ms (flushed every second).
@@ -267,13 +268,16 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
         None
     };
 
+    let interrupted = watch_interrupt();
     let start = Instant::now();
     let deadline = args.seconds.map(|s| start + s);
     let mut next = start + args.summary;
     let mut last = start;
-    while deadline.is_none_or(|d| Instant::now() < d) {
+    while deadline.is_none_or(|d| Instant::now() < d) && !interrupted.load(Ordering::Relaxed) {
         let wake = deadline.map_or(next, |d| d.min(next));
-        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        let nap = wake.saturating_duration_since(Instant::now());
+        // Short naps, so Ctrl-C is seen within a tenth of a second.
+        std::thread::sleep(nap.min(Duration::from_millis(100)));
         if Instant::now() >= next {
             tap.summary(&format!("{:.1}s", next.duration_since(start).as_secs_f64()));
             last = next;
@@ -291,6 +295,30 @@ fn run(args: &Args) -> Result<(), Box<dyn Error>> {
     }
     tap.total_summary(&format!("total over {end:.1}s"));
     Ok(())
+}
+
+/// Becomes true on Ctrl-C (SIGINT): the tap then stops as it does at the end of `--seconds`,
+/// printing its totals and removing its Unix socket file.
+fn watch_interrupt() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let set = Arc::clone(&flag);
+    let watcher = std::thread::Builder::new()
+        .name("tap-ctrl-c".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+            else {
+                return;
+            };
+            if runtime.block_on(tokio::signal::ctrl_c()).is_ok() {
+                set.store(true, Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = watcher {
+        eprintln!("tap: cannot watch for Ctrl-C ({e}); stop it with --seconds");
+    }
+    flag
 }
 
 fn main() -> ExitCode {
