@@ -1,8 +1,10 @@
 //! DogStatsD into the real Etsy statsd, which parses `|#` tags into Graphite-style tagged keys
 //! (`name;k=v`): over UDP, over a Unix datagram socket (a socat bridge, as statsd has no
-//! unixgram listener), and across a receiver restart behind that socket. Plain StatsD over
-//! statsd's Unix stream socket (newline framed). Etsy statsd knows neither `|d` nor packed
-//! values, so these use counters, gauges and one timer sample per flush.
+//! unixgram listener), and across a receiver restart behind that socket; and the whole chain
+//! our exporter → statsd → its graphite backend → carbon-cache, read back from the whisper
+//! files of the tagged series. Plain StatsD over statsd's Unix stream socket (newline
+//! framed). Etsy statsd knows neither `|d` nor packed values, so these use counters, gauges
+//! and one timer sample per flush.
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is a small integer or exact binary fraction"
@@ -11,12 +13,20 @@
     clippy::expect_used,
     reason = "a receiver that cannot start must fail the test loudly"
 )]
+#![allow(
+    clippy::duplicate_mod,
+    reason = "carbon.rs and receivers.rs each load process.rs; it holds no state, only helpers"
+)]
 
+#[path = "support/carbon.rs"]
+mod carbon;
 #[path = "support/receivers.rs"]
 mod receivers;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use carbon::{Carbon, require_carbon, unix_now};
 use metrics_exporter_statsd_graphite::{
     ExporterBuilder, ExporterGuard, ExporterRecorder, HistogramKind,
 };
@@ -150,4 +160,135 @@ fn sending_resumes_after_the_receiver_behind_a_unix_socket_restarts() {
     // receiver is lost in a way no sender can see.)
     assert_eq!(stats.lines_dropped_send, 0, "{stats:?}");
     assert_eq!(stats.lines_dropped_shutdown, 0, "{stats:?}");
+}
+
+/// The chain the DogStatsD issue names: Etsy statsd parses our `|#` tags and its graphite
+/// backend hands them to carbon as Graphite 1.1 tags, so carbon stores tagged series under
+/// `_tagged/`. Exact: every series of ours that carbon created (tagged or not) is listed with
+/// its one point, all from the same statsd flush.
+#[test]
+fn carbon_stores_our_dogstatsd_tags_as_tagged_series_via_etsy_statsds_graphite_backend() {
+    // Both checked (and both reported missing) before skipping; under CI a missing one panics.
+    let have_statsd = require_etsy_statsd();
+    let have_carbon = require_carbon();
+    if !(have_statsd && have_carbon) {
+        return;
+    }
+    let carbon = Carbon::start().expect("carbon starts");
+    let statsd = EtsyStatsd::start_with_graphite(carbon.line_addr()).expect("statsd starts");
+
+    // Etsy statsd counts `|d` (the DogStatsD default for histograms) as a counter: timers.
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("udp://{}", statsd.udp_addr()))
+        .with_global_labels([("env", "prod")])
+        .with_histogram_kind(HistogramKind::Timer)
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .expect("builds");
+    let guard = exporter.start().expect("starts");
+    metrics::with_local_recorder(&recorder, || {
+        let requests = metrics::counter!("requests", "route" => "/a");
+        requests.increment(3);
+        requests.increment(4);
+        metrics::gauge!("queue.depth").set(42.5);
+        metrics::histogram!("latency", "route" => "/a").record(Duration::from_micros(12_500));
+    });
+    let sent_after = unix_now();
+    // One flush, one datagram: statsd reads all three lines in the same flush interval.
+    guard.handle().flush().expect("flush");
+    let stats = guard.shutdown().expect("shutdown");
+    assert_eq!(stats.lines_sent, 3, "{stats:?}");
+
+    // What statsd received, exactly (tags sorted by key, `/a` as recorded).
+    let mut want_lines = vec![
+        "latency:12.5|ms|#env:prod,route:/a",
+        "queue.depth:42.5|g|#env:prod",
+        "requests:7|c|#env:prod,route:/a",
+    ];
+    let mut lines = statsd.wait_for(WAIT, |l| l.len() >= want_lines.len());
+    lines.sort();
+    want_lines.sort_unstable();
+    assert_eq!(lines, want_lines, "{}", statsd.log());
+    assert_eq!(statsd.bad_lines(), Vec::<String>::new());
+
+    // What carbon stored.
+    let want = carbon_series_we_expect();
+    let deadline = Instant::now() + WAIT;
+    let mut got: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+    for series in want.keys() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let points = carbon.wait_for_points(series, left, |p| !p.is_empty());
+        got.insert(series.clone(), points);
+    }
+    let flushed_at = got
+        .values()
+        .find_map(|p| p.first())
+        .map(|&(ts, _)| ts)
+        .unwrap_or_default();
+    let want_points: BTreeMap<String, Vec<(u64, f64)>> = want
+        .iter()
+        .map(|(series, &value)| (series.clone(), vec![(flushed_at, value)]))
+        .collect();
+    assert_eq!(
+        got,
+        want_points,
+        "carbon series: {:#?}\n--- carbon ---\n{}\n--- statsd ---\n{}",
+        carbon.series(),
+        carbon.log(),
+        statsd.log()
+    );
+    // statsd stamps a flush with `Math.round` of the time: up to half a second ahead.
+    assert!(
+        (sent_after..=unix_now() + 1).contains(&flushed_at),
+        "statsd flushed at {flushed_at}, we sent at {sent_after}"
+    );
+    // Nothing else of ours: no untagged copy, no series with another tag set. (statsd's own
+    // series are untagged and named after it.)
+    let ours: Vec<String> = carbon
+        .series()
+        .into_iter()
+        .filter(|s| {
+            ![
+                "statsd.statsd.",
+                "statsd.counters.statsd.",
+                "statsd.gauges.statsd.",
+            ]
+            .iter()
+            .any(|own| s.starts_with(own))
+        })
+        .collect();
+    assert_eq!(ours, want.keys().cloned().collect::<Vec<_>>());
+    assert_eq!(carbon.log_errors(), Vec::<String>::new());
+}
+
+/// Every series of ours that the test's metrics make statsd's graphite backend send (see
+/// `receivers::GRAPHITE_PREFIX`) for one flush, with its value. statsd's key sanitiser runs
+/// over the tags too: `route:/a` is stored as `route=-a`.
+fn carbon_series_we_expect() -> BTreeMap<String, f64> {
+    let counter = |stat: &str| format!("statsd.counters.requests.{stat};env=prod;route=-a");
+    let timer = |stat: &str| format!("statsd.timers.latency.{stat};env=prod;route=-a");
+    let mut want: BTreeMap<String, f64> = BTreeMap::new();
+    want.insert(counter("count"), 7.0);
+    // The per-second rate over statsd's 1 s flush interval.
+    want.insert(counter("rate"), 7.0);
+    want.insert("statsd.gauges.queue.depth;env=prod".to_owned(), 42.5);
+    // One 12.5 ms sample: every statistic is that sample (or its square, or 1 for counts).
+    for (stat, value) in [
+        ("count", 1.0),
+        ("count_ps", 1.0),
+        ("lower", 12.5),
+        ("upper", 12.5),
+        ("mean", 12.5),
+        ("median", 12.5),
+        ("std", 0.0),
+        ("sum", 12.5),
+        ("sum_squares", 156.25),
+        ("count_90", 1.0),
+        ("mean_90", 12.5),
+        ("upper_90", 12.5),
+        ("sum_90", 12.5),
+        ("sum_squares_90", 156.25),
+    ] {
+        want.insert(timer(stat), value);
+    }
+    want
 }

@@ -201,6 +201,9 @@ pub(crate) struct StatsdFlush {
 /// `deleteIdleStats: true`, console backend plus a line-printing backend for reading flushes
 /// back. A `socat` child bridges a Unix datagram socket to statsd's UDP port (statsd has no
 /// unixgram listener). Both sockets live in the private temp dir.
+///
+/// [`start_with_graphite`](Self::start_with_graphite) adds statsd's own graphite backend,
+/// flushing to a carbon plaintext port (see [`GRAPHITE_PREFIX`] for the names it sends).
 #[derive(Debug)]
 pub(crate) struct EtsyStatsd {
     // Field order is drop order: the bridge stops before statsd, the temp dir goes last.
@@ -210,6 +213,8 @@ pub(crate) struct EtsyStatsd {
     node: PathBuf,
     port: u16,
     mgmt_port: u16,
+    /// Where the graphite backend sends, when it is loaded.
+    graphite: Option<SocketAddr>,
     config_path: PathBuf,
     log_path: PathBuf,
     bridge_log_path: PathBuf,
@@ -229,6 +234,28 @@ const BRIDGE_BUFFER: usize = 65_507;
 /// Longest path a Unix socket address can hold on Linux (`sun_path` minus the NUL).
 const UNIX_PATH_MAX: usize = 107;
 
+/// `graphite.globalPrefix` of the graphite backend that
+/// [`EtsyStatsd::start_with_graphite`] loads, with `legacyNamespace: false` and the default
+/// type prefixes and `flush_counts`. statsd 0.9.0 then sends, per flush, in graphite
+/// plaintext over a fresh TCP connection (`<key>` is the metric name and `<tags>` the
+/// DogStatsD tags as `;k=v;k2=v2` in the order received, both after statsd's key sanitising,
+/// which covers the tags too: `route:/a` arrives as `route=-a`; `<ts>` is the flush time):
+///
+/// ```text
+/// statsd.counters.<key>.count<tags> <total> <ts>       (sample rates applied)
+/// statsd.counters.<key>.rate<tags> <total / flush seconds> <ts>
+/// statsd.gauges.<key><tags> <value> <ts>
+/// statsd.timers.<key>.<stat><tags> <value> <ts>
+/// statsd.sets.<key>.count<tags> <distinct members> <ts>
+/// ```
+///
+/// where a timer with samples in the flush has the 14 stats `count`, `count_ps`, `lower`,
+/// `upper`, `mean`, `median`, `std`, `sum`, `sum_squares` and `count_90`, `mean_90`,
+/// `upper_90`, `sum_90`, `sum_squares_90` (default `percentThreshold: 90`), plus statsd's
+/// own untagged `statsd.statsd.*`, `statsd.counters.statsd.*` and `statsd.gauges.statsd.*`
+/// series.
+pub(crate) const GRAPHITE_PREFIX: &str = "statsd";
+
 impl EtsyStatsd {
     /// Starts statsd with a 1 s flush interval.
     ///
@@ -246,15 +273,35 @@ impl EtsyStatsd {
     ///
     /// As [`EtsyStatsd::start`].
     pub(crate) fn start_with_flush_interval(flush_interval: Duration) -> io::Result<Self> {
+        Self::start_inner(flush_interval, None)
+    }
+
+    /// Starts statsd with a 1 s flush interval and, next to the console and line-printing
+    /// backends, statsd's graphite backend sending graphite plaintext over TCP to
+    /// `carbon_line` (a carbon plaintext port, `Carbon::line_addr` in carbon.rs) at every
+    /// flush, under the names [`GRAPHITE_PREFIX`] describes. Tagged keys go out as graphite
+    /// 1.1 tagged series (`statsd.counters.x.count;env=prod`). The receiver need not be up:
+    /// a flush that cannot connect is lost (statsd 0.9.0 logs nothing about it without
+    /// `debug`, which this harness leaves off because it would mix its own lines into the
+    /// `DEBUG:` lines [`received_lines`](Self::received_lines) reads).
+    ///
+    /// # Errors
+    ///
+    /// As [`EtsyStatsd::start`].
+    pub(crate) fn start_with_graphite(carbon_line: SocketAddr) -> io::Result<Self> {
+        Self::start_inner(Duration::from_secs(1), Some(carbon_line))
+    }
+
+    fn start_inner(flush_interval: Duration, graphite: Option<SocketAddr>) -> io::Result<Self> {
         if let Some(why) = etsy_statsd_missing() {
             return Err(not_installed("Etsy statsd", &why));
         }
         let node = find_program("node").ok_or_else(|| not_installed("node", "not on PATH"))?;
         let flush_ms = flush_interval.as_millis().max(1);
-        with_retries(|| Self::try_start(&node, flush_ms))
+        with_retries(|| Self::try_start(&node, flush_ms, graphite))
     }
 
-    fn try_start(node: &Path, flush_ms: u128) -> io::Result<Self> {
+    fn try_start(node: &Path, flush_ms: u128, graphite: Option<SocketAddr>) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("etsy-statsd-").tempdir()?;
         let port = free_port(true, &[])?;
         let mgmt_port = free_tcp_port(&[port])?;
@@ -273,6 +320,19 @@ impl EtsyStatsd {
         }
         let backend = dir.path().join("harness_backend.js");
         fs::write(&backend, HARNESS_BACKEND_JS)?;
+        let mut backends = format!(r#""./backends/console", {}"#, quoted(path_str(&backend)?));
+        let mut graphite_config = String::new();
+        if let Some(carbon) = graphite {
+            backends.push_str(r#", "./backends/graphite""#);
+            graphite_config = format!(
+                r#",
+  graphiteHost: {host}, graphitePort: {port}, graphiteProtocol: "text",
+  graphite: {{ legacyNamespace: false, globalPrefix: {prefix} }}"#,
+                host = quoted(&carbon.ip().to_string()),
+                port = carbon.port(),
+                prefix = quoted(GRAPHITE_PREFIX),
+            );
+        }
         let config_path = dir.path().join("config.js");
         // No `socket_mod`: statsd 0.9.0 calls `fs.chmod` without a callback, which throws on
         // node 20. The socket gets the umask's mode (owner can connect), enough for tests.
@@ -287,11 +347,10 @@ impl EtsyStatsd {
   ],
   mgmt_address: "127.0.0.1", mgmt_port: {mgmt_port},
   flushInterval: {flush_ms}, dumpMessages: true, deleteIdleStats: true, automaticConfigReload: false,
-  backends: ["./backends/console", {backend}], console: {{ prettyprint: false }}
+  backends: [{backends}], console: {{ prettyprint: false }}{graphite_config}
 }}
 "#,
                 socket = quoted(path_str(&stream_socket)?),
-                backend = quoted(path_str(&backend)?),
             ),
         )?;
         let log_path = dir.path().join("statsd.log");
@@ -306,6 +365,7 @@ impl EtsyStatsd {
             node: node.to_owned(),
             port,
             mgmt_port,
+            graphite,
             config_path,
             log_path,
             bridge_log_path,
@@ -431,6 +491,12 @@ impl EtsyStatsd {
     /// The management port (`health`, `stats`, `counters`, ...).
     pub(crate) fn mgmt_addr(&self) -> SocketAddr {
         loopback(self.mgmt_port)
+    }
+
+    /// Where the graphite backend sends (`None` unless started with
+    /// [`start_with_graphite`](Self::start_with_graphite)).
+    pub(crate) fn graphite_addr(&self) -> Option<SocketAddr> {
+        self.graphite
     }
 
     /// statsd's Unix stream socket (`<dir>/statsd.sock`): newline-terminated lines, as over
