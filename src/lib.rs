@@ -312,17 +312,22 @@
 //! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
-//! Counters carry the change since the last report that got through (zero changes are not
-//! sent, as for any counter; Graphite's [`CounterMode::Total`] sends the totals), so summing
-//! them over any period gives the statistics' change over it
-//! (`telemetry_reports_an_outage_once_it_is_over_and_adds_up_to_the_final_stats`). Reports
-//! **never count themselves**: they go in their own payloads after yours and are tallied
-//! only in [`ExporterStats::telemetry_lines_sent`] and
+//! Counters carry the change since the last report the transport accepted (zero changes are
+//! not sent, as for any counter; Graphite's [`CounterMode::Total`] sends the totals), so
+//! summing them over a period gives the statistics' change over it
+//! (`telemetry_reports_an_outage_once_it_is_over_and_adds_up_to_the_final_stats`), less any
+//! report lost after the transport took it (a refused datagram, a connection reset before the
+//! receiver read it), which, like your own lines, is not re-sent. Reports **never count
+//! themselves**: they go in their own payloads after yours, enter no delivery verdict, and
+//! are tallied only in [`ExporterStats::telemetry_lines_sent`] and
 //! [`telemetry_lines_dropped`](ExporterStats::telemetry_lines_dropped), which are not
-//! reported, so a quiet app's report says `lines_sent` did not move
+//! reported, so your statistics are the same with telemetry on or off and a quiet app's
+//! report says `lines_sent` did not move
 //! (`telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself`). Socket errors
-//! are counted in `send_errors` whichever payload met them. No report is sent while the
-//! destination is failing; what changes meanwhile goes in the first report after it is back.
+//! are counted in `send_errors` whichever payload met them. No report is sent while a stream
+//! destination is down or after a failed send; what changes meanwhile goes in the next report
+//! that gets out. `lines_dropped{reason=too_long}` counts values, as
+//! [`ExporterStats::lines_dropped_too_long`] does.
 //! A report costs one small extra payload per flush and allocates nothing once warm.
 //!
 //! # Configuration reference

@@ -560,8 +560,9 @@ impl ExporterBuilder {
     /// as a gauge, named and tagged like every other metric (your prefix and global labels
     /// apply). They never count themselves: they travel in their own payloads, after yours,
     /// and are tallied only in `telemetry_lines_sent` / `telemetry_lines_dropped`, which are
-    /// not reported. A report that cannot be sent is carried into the next one; none is sent
-    /// while the destination is down. The crate docs' "Self-telemetry" section lists every
+    /// not reported, so your statistics are the same with telemetry on or off. A report the
+    /// transport does not accept is carried into the next one; none is sent while a stream
+    /// destination is down or after a failed send. The crate docs' "Self-telemetry" section lists every
     /// name.
     ///
     /// ```
@@ -580,7 +581,8 @@ impl ExporterBuilder {
     }
 
     /// Sends the exporter's own statistics (see [`with_telemetry`](Self::with_telemetry))
-    /// under `prefix`, sanitised like any name; calling it turns telemetry on.
+    /// under `prefix`, sanitised like any name; calling it turns telemetry on. A prefix with no
+    /// name in it (`""`, `"."`) fails the build, so the stats never go out bare.
     ///
     /// ```
     /// use metrics_exporter_statsd_graphite::ExporterBuilder;
@@ -597,9 +599,9 @@ impl ExporterBuilder {
     }
 }
 
-/// A variable of the process environment. A value that is not UTF-8 is passed on lossily
-/// (so it fails to parse and is reported, or shows in a resolution error), never taken as
-/// unset.
+/// A variable of the process environment. A value that is not UTF-8 is passed on lossily,
+/// never taken as unset: a port or protocol then fails to parse and is reported, a host fails
+/// to resolve, and a prefix or tag carries `_` where the bad bytes were.
 fn env_var(name: &str) -> Option<String> {
     env_value(std::env::var(name))
 }

@@ -319,3 +319,23 @@ fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id
         );
     }
 }
+
+#[test]
+fn a_telemetry_prefix_with_no_name_in_it_fails_the_build() {
+    for prefix in ["", ".", ".."] {
+        let error = ExporterBuilder::statsd("127.0.0.1:8125")
+            .with_telemetry_prefix(prefix)
+            .config()
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("with_telemetry_prefix"),
+            "{prefix:?}: {error}"
+        );
+    }
+    assert!(
+        ExporterBuilder::statsd("127.0.0.1:8125")
+            .with_telemetry_prefix("client.stats")
+            .config()
+            .is_ok()
+    );
+}

@@ -89,6 +89,14 @@ impl ExporterBuilder {
         if idle_timeout.is_some_and(|t| t < self.flush_interval) {
             return invalid("with_idle_timeout", "must be at least the flush interval");
         }
+        if self
+            .telemetry
+            .as_deref()
+            .is_some_and(|prefix| prefix.split('.').all(str::is_empty))
+        {
+            // Bare `flushes`, `series`... would mix with the application's own metrics.
+            return invalid("with_telemetry_prefix", "must contain a name");
+        }
         let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),

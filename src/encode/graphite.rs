@@ -40,7 +40,8 @@ pub enum GraphiteTags {
     /// Graphite 1.1 tagged series: `name;key=value;key2=value2`.
     #[default]
     Tagged,
-    /// Folded into the path as key and value segments: `name.key.value`.
+    /// Folded into the path as key and value segments: `name.key.value` (a label whose key
+    /// or value is empty is left out).
     FoldKeyValues,
     /// Folded into the path as value segments only: `name.value`.
     FoldValues,
@@ -62,8 +63,9 @@ pub enum CounterMode {
 /// written to a slot, so a second flush into the same slot (an explicit `flush()`, the final
 /// flush at shutdown, a late tick) must send the slot's *cumulative* counter delta and
 /// histogram summary, or it would overwrite the first with a partial value. For percentiles
-/// that means keeping the slot's samples: a histogram keeps its last flush's samples (at
-/// most its per-interval cap) until its next flush.
+/// that means keeping the slot's samples: a histogram keeps its last flush's finite samples
+/// (at most its per-interval cap) until its next flush, and after a merge of several flushes
+/// into one slot at most twice the larger of the cap and 1024 (see `merge_samples`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct SlotCarry {
     slot: u64,
@@ -158,9 +160,12 @@ impl GraphiteEncoder {
         }
         labels.sort_by(|a, b| a.key().cmp(b.key()));
         for label in labels {
-            if self.tags == GraphiteTags::FoldKeyValues && !push_segment(&mut out.name, label.key())
-            {
-                continue;
+            if self.tags == GraphiteTags::FoldKeyValues {
+                // Key and value, or nothing: a bare `.key` could collide with a metric path.
+                if label.key().is_empty() || label.value().is_empty() {
+                    continue;
+                }
+                push_segment(&mut out.name, label.key());
             }
             push_segment(&mut out.name, label.value());
         }
@@ -321,22 +326,28 @@ impl GraphiteEncoder {
         } else {
             1.0
         };
-        let kept_samples = carry.samples.get_or_insert_default();
-        if carry.slot == ts && carry.count > 0 {
+        let same_slot = carry.slot == ts && carry.count > 0;
+        if same_slot {
             count += carry.count;
             sum += carry.sum;
             min = min.min(carry.min);
             max = max.max(carry.max);
-            merge_samples(
-                &mut kept_samples.values,
-                &mut kept_samples.weight,
-                finite,
-                weight,
-            );
-        } else {
-            kept_samples.values.clear();
-            kept_samples.values.extend_from_slice(finite);
-            kept_samples.weight = weight;
+        }
+        // Samples are kept only when there are percentiles to compute from them.
+        if !self.percentiles.is_empty() {
+            let kept_samples = carry.samples.get_or_insert_default();
+            if same_slot {
+                merge_samples(
+                    &mut kept_samples.values,
+                    &mut kept_samples.weight,
+                    finite,
+                    weight,
+                );
+            } else {
+                kept_samples.values.clear();
+                kept_samples.values.extend_from_slice(finite);
+                kept_samples.weight = weight;
+            }
         }
         carry.slot = ts;
         carry.count = count;

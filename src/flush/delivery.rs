@@ -7,7 +7,7 @@
 //! backlog, which goes out first next time.
 
 use crate::config::Config;
-use crate::encode::{Framing, PayloadWriter, PickleWire};
+use crate::encode::{PayloadWriter, PickleWire};
 use crate::stats::{StatsCells, add};
 use crate::transport::{SendError, Transport, Verdict};
 
@@ -25,8 +25,6 @@ pub(crate) struct Delivery {
     continues: ChunkRule,
     /// Stream lines the kernel accepted whose fate the transport has not told yet.
     unconfirmed: u64,
-    /// How payloads are framed on the wire, for counting the bytes that go out.
-    framing: Framing,
 }
 
 impl Delivery {
@@ -38,7 +36,6 @@ impl Delivery {
             wire,
             continues,
             unconfirmed: 0,
-            framing: config.framing,
         }
     }
 
@@ -96,7 +93,7 @@ impl Delivery {
     /// backlog.
     pub(crate) async fn deliver(&mut self, transport: &mut Transport, stats: &StatsCells) {
         while let Some((payload, lines)) = self.writer.payload(self.next_payload) {
-            let result = send(&mut self.wire, self.framing, transport, payload, stats).await;
+            let result = send(&mut self.wire, transport, payload, stats).await;
             // Only now: a send cancelled by the shutdown deadline still counts as unsent.
             self.next_payload += 1;
             match result {
@@ -147,7 +144,8 @@ impl Delivery {
 
     /// Sends payloads that are not the user's (the exporter's own telemetry), after the
     /// user's: they are counted only in `telemetry_lines_sent` / `telemetry_lines_dropped`,
-    /// never join the backlog and never enter a delivery verdict. Stops at the first failure.
+    /// never join the backlog and never enter a delivery verdict, so the user's statistics
+    /// are the same with telemetry on or off. Stops at the first failure.
     /// Returns how many of their lines the transport accepted (the first ones, in order).
     pub(crate) async fn deliver_aside(
         &mut self,
@@ -160,17 +158,14 @@ impl Delivery {
             let Some((payload, lines)) = payloads.payload(i) else {
                 break;
             };
-            let result = send(&mut self.wire, self.framing, transport, payload, stats).await;
+            let result = send(&mut self.wire, transport, payload, stats).await;
             // A verdict learnt during this send is about the user's earlier lines.
             settle(&mut self.unconfirmed, transport, stats);
             match result {
-                Ok(_) => {
-                    accepted_lines += u64::from(lines);
-                    if !transport.is_stream() {
-                        // The latest datagram is this one: a later "refused" is about it.
-                        self.unconfirmed = 0;
-                    }
-                }
+                // Not part of any verdict: a later UDP "refused" stays charged to the user's
+                // last datagram, as without telemetry (the report would most likely have been
+                // refused with it), and the report is not re-sent, like user lines.
+                Ok(_) => accepted_lines += u64::from(lines),
                 Err(error) => {
                     let done = resume_point(payload, error.written(), self.continues);
                     accepted_lines += count_lines(&payload[..done]);
@@ -198,7 +193,7 @@ impl Delivery {
         self.settle(transport, stats);
         while !self.backlog.is_empty() {
             let piece = self.backlog.front(self.writer.max_len());
-            match send(&mut self.wire, self.framing, transport, piece, stats).await {
+            match send(&mut self.wire, transport, piece, stats).await {
                 Ok(on_wire) => {
                     let (len, lines) = (piece.len(), count_lines(piece));
                     count_sent(stats, on_wire, lines);
@@ -256,21 +251,16 @@ fn count_partial(stats: &StatsCells, written: &[u8]) -> u64 {
 }
 
 /// Sends one payload as is, or as a pickle frame, and returns the bytes that went on the
-/// wire: the frame for pickle, the 4-byte length and the lines without their final newline
-/// for length-prefixed streams, the payload otherwise. A frame cut anywhere delivered nothing
-/// (carbon only unpickles whole frames), so a partial write counts as none.
+/// wire (see `Transport::wire_len`; for pickle, the frame). A frame cut anywhere delivered
+/// nothing (carbon only unpickles whole frames), so a partial write counts as none.
 async fn send(
     wire: &mut Option<PickleWire>,
-    framing: Framing,
     transport: &mut Transport,
     payload: &[u8],
     stats: &StatsCells,
 ) -> Result<usize, SendError> {
     let Some(wire) = wire else {
-        let on_wire = match framing {
-            Framing::LengthPrefixed => 4 + payload.strip_suffix(b"\n").unwrap_or(payload).len(),
-            Framing::Datagram | Framing::Stream => payload.len(),
-        };
+        let on_wire = transport.wire_len(payload);
         return transport.send(payload, stats).await.map(|()| on_wire);
     };
     let frame = wire.encode(payload);

@@ -5,8 +5,10 @@
 //! out after the user's payloads as separate payloads. So its lines never mix with the user's
 //! and never enter the statistics they report on: they are counted only in
 //! `telemetry_lines_sent` / `telemetry_lines_dropped`, which are not reported. Counters carry
-//! the change since the last report that got through; a stat whose line was not accepted is
-//! reported again, with what it gained meanwhile, next time.
+//! the change since the last report the transport accepted; a stat whose line it did not
+//! accept is reported again, with what it gained meanwhile, next time. Like the user's lines,
+//! a report the transport accepted is not re-sent if it is lost later (a refused datagram,
+//! a connection reset before the receiver read it).
 
 use metrics::{Key, Label};
 
@@ -79,6 +81,9 @@ pub(crate) struct Telemetry {
     rendered: Vec<Rendered>,
     /// Graphite: what each stat already sent for the current carbon slot.
     carry: Vec<SlotCarry>,
+    /// Each stat's carry before the report being sent, restored for lines that did not get
+    /// through (or a later flush into the same slot would add what never arrived).
+    carry_before: Vec<SlotCarry>,
     /// Each stat's value as of the last report that got through.
     reported: [u64; STATS.len()],
     /// Each stat's value in the report being sent.
@@ -110,6 +115,9 @@ impl Telemetry {
             carry: std::iter::repeat_with(SlotCarry::default)
                 .take(STATS.len())
                 .collect(),
+            carry_before: std::iter::repeat_with(SlotCarry::default)
+                .take(STATS.len())
+                .collect(),
             reported: [0; STATS.len()],
             pending: [0; STATS.len()],
             lines: Vec::with_capacity(STATS.len()),
@@ -139,6 +147,8 @@ impl Telemetry {
                         continue;
                     }
                     let sent = if totals { value } else { delta };
+                    // Counters carry no samples, so this copies a few numbers.
+                    self.carry_before[i].clone_from(&self.carry[i]);
                     let carry = &mut self.carry[i];
                     encoder.counter(rendered, sent, carry, cx, &mut self.writer, &mut tally);
                 }
@@ -165,11 +175,16 @@ impl Telemetry {
     }
 
     /// Records that the first `accepted` lines of the report got through: their stats are
-    /// reported up to the values sent; the others will be sent again with what they gain.
+    /// reported up to the values sent; the others will be sent again with what they gain, and
+    /// their Graphite slot carry goes back to what it was, since those values never arrived.
     pub(crate) fn confirm(&mut self, accepted: u64) {
         let accepted = usize::try_from(accepted).unwrap_or(usize::MAX);
-        for &i in self.lines.iter().take(accepted) {
-            self.reported[i] = self.pending[i];
+        for (n, &i) in self.lines.iter().enumerate() {
+            if n < accepted {
+                self.reported[i] = self.pending[i];
+            } else {
+                self.carry[i].clone_from(&self.carry_before[i]);
+            }
         }
     }
 }
@@ -272,6 +287,23 @@ mod tests {
                 "{want:?} in {got:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_graphite_report_that_did_not_get_through_leaves_no_trace_in_its_slot() {
+        let b = ExporterBuilder::graphite("127.0.0.1:2003").with_telemetry_prefix("t");
+        let (mut t, e) = telemetry(&b);
+        // A tick's report (lines_sent +100) fails; a flush into the same slot then reports
+        // +250 since the last report that got through: carbon must get 250, not 100 + 250.
+        report(&mut t, &e, &stats(1, 100, 0));
+        t.confirm(0);
+        let got = report(&mut t, &e, &stats(2, 250, 0)).concat();
+        assert!(got.contains("t.lines_sent 250 1700000000\n"), "{got}");
+        // That one gets through; a third flush into the slot adds its own 50 to the slot.
+        t.confirm(u64::MAX);
+        let got = report(&mut t, &e, &stats(3, 300, 0)).concat();
+        assert!(got.contains("t.lines_sent 300 1700000000\n"), "{got}");
+        assert!(got.contains("t.flushes 3 1700000000\n"), "{got}");
     }
 
     #[test]

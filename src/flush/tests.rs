@@ -401,3 +401,32 @@ async fn bytes_sent_counts_what_went_on_the_wire_for_framed_transports() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_sent_follows_a_unix_endpoint_that_turns_out_to_be_a_datagram_socket() {
+    // `unix://` at the Agent's datagram socket (as Datadog's admission controller sets it):
+    // the exporter switches to datagrams, which carry neither a length nor a final newline.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dsd.socket");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("unix://{}", path.display()))
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("c", "k" => "v").increment(5);
+        metrics::gauge!("g").set(1.5);
+    });
+    let stats = guard.shutdown_async().await.unwrap();
+    let mut buf = [0u8; 8192];
+    let mut received = Vec::new();
+    while let Ok(n) = socket.recv(&mut buf) {
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(received, b"c:5|c|#k:v\ng:1.5|g");
+    assert_eq!(stats.bytes_sent, received.len() as u64, "{stats:?}");
+}

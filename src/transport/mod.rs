@@ -177,6 +177,19 @@ impl Transport {
         self.up
     }
 
+    /// The bytes a successful [`send`](Self::send) of `payload` puts on the wire, for the
+    /// socket in use now (a `unix://` endpoint may have turned out to be a datagram socket):
+    /// a stream writes the payload as is, or as a 4-byte length and the payload without its
+    /// final newline; a datagram carries no final newline.
+    pub(crate) fn wire_len(&self, payload: &[u8]) -> usize {
+        let body = payload.strip_suffix(b"\n").unwrap_or(payload).len();
+        match &self.socket {
+            Socket::Stream(tcp) if tcp.length_prefixed() => 4 + body,
+            Socket::Stream(_) => payload.len(),
+            Socket::Udp(_) | Socket::Unixgram(_) => body,
+        }
+    }
+
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
         matches!(self.socket, Socket::Stream(_))

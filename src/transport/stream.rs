@@ -66,6 +66,11 @@ pub(crate) struct StreamTransport {
 }
 
 impl StreamTransport {
+    /// Whether each payload goes out as a length-prefixed frame (DogStatsD over a Unix stream).
+    pub(crate) fn length_prefixed(&self) -> bool {
+        self.length_prefixed
+    }
+
     pub(crate) fn new(connect_timeout: Duration, length_prefixed: bool) -> Self {
         Self {
             conn: None,

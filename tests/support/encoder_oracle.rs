@@ -415,11 +415,9 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
         if o.tags == GraphiteTags::Tagged {
             unreachable!("handled above");
         } else if o.tags == GraphiteTags::FoldKeyValues {
-            if !k.is_empty() {
+            if !k.is_empty() && !v.is_empty() {
                 segs.push(one_segment(&k, is_path_char));
-                if !v.is_empty() {
-                    segs.push(one_segment(&v, is_path_char));
-                }
+                segs.push(one_segment(&v, is_path_char));
             }
         } else if !v.is_empty() {
             segs.push(one_segment(&v, is_path_char));
