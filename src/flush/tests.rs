@@ -348,6 +348,21 @@ async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself
     task.await.unwrap();
 }
 
+/// Starts an exporter from `builder`, records `c{k=v}` += 5 and `g` = 1.5, shuts it down
+/// (the final flush sends both) and returns its statistics.
+async fn send_a_counter_and_a_gauge(builder: ExporterBuilder) -> crate::ExporterStats {
+    let (recorder, exporter) = builder
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("c", "k" => "v").increment(5);
+        metrics::gauge!("g").set(1.5);
+    });
+    guard.shutdown_async().await.unwrap()
+}
+
 /// Reads what one connection delivers until the sender closes it.
 fn read_all(mut conn: impl std::io::Read) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -382,16 +397,7 @@ async fn bytes_sent_counts_what_went_on_the_wire_for_framed_transports() {
         (ExporterBuilder::statsd, unix("s.sock")),
     ];
     for (protocol, (endpoint, reader)) in cases {
-        let (recorder, exporter) = protocol(endpoint.clone())
-            .with_flush_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap();
-        let guard = exporter.start().unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            metrics::counter!("c", "k" => "v").increment(5);
-            metrics::gauge!("g").set(1.5);
-        });
-        let stats = guard.shutdown_async().await.unwrap();
+        let stats = send_a_counter_and_a_gauge(protocol(endpoint.clone())).await;
         let received = reader.join().unwrap();
         assert!(stats.lines_sent >= 2, "{endpoint}: {stats:?}");
         assert_eq!(
@@ -412,16 +418,11 @@ async fn bytes_sent_follows_a_unix_endpoint_that_turns_out_to_be_a_datagram_sock
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
-    let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("unix://{}", path.display()))
-        .with_flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        metrics::counter!("c", "k" => "v").increment(5);
-        metrics::gauge!("g").set(1.5);
-    });
-    let stats = guard.shutdown_async().await.unwrap();
+    let stats = send_a_counter_and_a_gauge(ExporterBuilder::dogstatsd(format!(
+        "unix://{}",
+        path.display()
+    )))
+    .await;
     let mut buf = [0u8; 8192];
     let mut received = Vec::new();
     while let Ok(n) = socket.recv(&mut buf) {
