@@ -573,10 +573,9 @@ impl ExporterBuilder {
     /// # drop(builder);
     /// ```
     pub fn with_telemetry(mut self, enabled: bool) -> Self {
-        self.telemetry = match (enabled, self.telemetry.take()) {
-            (false, _) => None,
-            (true, prefix) => Some(prefix.unwrap_or_else(|| DEFAULT_TELEMETRY_PREFIX.to_owned())),
-        };
+        let prefix = self.telemetry.take();
+        self.telemetry =
+            enabled.then(|| prefix.unwrap_or_else(|| DEFAULT_TELEMETRY_PREFIX.to_owned()));
         self
     }
 

@@ -168,13 +168,16 @@ impl Delivery {
                 Ok(_) => accepted_lines += u64::from(lines),
                 Err(error) => {
                     let done = resume_point(payload, error.written(), self.continues);
-                    accepted_lines += count_lines(&payload[..done]);
-                    let total: u64 = (i..payloads.len())
+                    let partial = count_lines(&payload[..done]);
+                    accepted_lines += partial;
+                    let later: u64 = (i + 1..payloads.len())
                         .filter_map(|j| payloads.payload(j))
                         .map(|(_, n)| u64::from(n))
                         .sum();
-                    let dropped = total - count_lines(&payload[..done]);
-                    add(&stats.telemetry_lines_dropped, dropped);
+                    add(
+                        &stats.telemetry_lines_dropped,
+                        u64::from(lines) - partial + later,
+                    );
                     break;
                 }
             }

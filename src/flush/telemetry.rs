@@ -112,12 +112,8 @@ impl Telemetry {
             .collect();
         Self {
             rendered,
-            carry: std::iter::repeat_with(SlotCarry::default)
-                .take(STATS.len())
-                .collect(),
-            carry_before: std::iter::repeat_with(SlotCarry::default)
-                .take(STATS.len())
-                .collect(),
+            carry: vec![SlotCarry::default(); STATS.len()],
+            carry_before: vec![SlotCarry::default(); STATS.len()],
             reported: [0; STATS.len()],
             pending: [0; STATS.len()],
             lines: Vec::with_capacity(STATS.len()),
