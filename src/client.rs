@@ -9,9 +9,9 @@ use metrics::{Key, Label};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered};
 use crate::error::FlushError;
-use crate::flush::Delivery;
 use crate::stats::{ExporterStats, StatsCells, add};
 use crate::transport::Transport;
 
@@ -126,12 +126,12 @@ impl GraphiteClient {
             .transport
             .get_or_insert_with(|| Transport::new(&self.config, Instant::now()));
         transport.retry_now();
-        if !transport.ready(Instant::now(), &self.stats).await
-            || !self.delivery.send_backlog(transport, &self.stats).await
-        {
+        if !transport.ready(Instant::now(), &self.stats).await {
             return Err(FlushError::Unreachable);
         }
-        self.delivery.deliver(transport, &self.stats).await;
+        self.delivery.settle(transport, &self.stats);
+        // What does not go out waits in the backlog, first in line next time.
+        self.delivery.send(transport, &self.stats).await;
         self.delivery.start();
         match self.delivery.pending_bytes() {
             0 => Ok(()),

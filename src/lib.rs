@@ -417,6 +417,7 @@ mod aggregate;
 mod builder;
 mod client;
 mod config;
+mod delivery;
 mod encode;
 mod env;
 mod error;
@@ -425,6 +426,7 @@ mod flush;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handle;
+mod lines;
 #[cfg(feature = "tower")]
 mod middleware;
 mod random;

@@ -264,11 +264,11 @@ fn an_agent_restart_that_recreates_the_socket_loses_nothing_it_could_keep() {
 }
 
 #[test]
-fn a_full_datagram_queue_drops_and_counts_instead_of_blocking() {
+fn a_full_datagram_queue_never_blocks_and_loses_nothing_once_the_receiver_reads() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.sock");
-    // Bound but never read: the kernel queue fills up.
-    let _socket = UnixDatagram::bind(&path).unwrap();
+    // Bound but not read: the kernel queue fills up.
+    let socket = UnixDatagram::bind(&path).unwrap();
     let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("unixgram://{}", path.display()))
         .with_flush_interval(Duration::from_secs(3600))
         .with_maximum_payload_length(4096)
@@ -276,8 +276,11 @@ fn a_full_datagram_queue_drops_and_counts_instead_of_blocking() {
         .unwrap();
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
+    let name = "filler.with.a.rather.long.name.to.fill.datagrams";
     let counters: Vec<metrics::Counter> = metrics::with_local_recorder(&recorder, || {
-        (0..400).map(|i| metrics::counter!("filler.with.a.rather.long.name.to.fill.datagrams", "i" => i.to_string())).collect()
+        (0..400)
+            .map(|i| metrics::counter!(name, "i" => i.to_string()))
+            .collect()
     });
     let start = Instant::now();
     for _ in 0..40 {
@@ -291,9 +294,19 @@ fn a_full_datagram_queue_drops_and_counts_instead_of_blocking() {
         "flushes must not wait for the receiver: {:?}",
         start.elapsed()
     );
+    let full = handle.stats();
+    assert!(full.send_errors > 0, "the full queue was seen: {full:?}");
+    assert!(full.lines_sent < 40 * 400, "the queue did fill: {full:?}");
+    assert_eq!(
+        (full.lines_dropped_send, full.payloads_dropped),
+        (0, 0),
+        "what the queue cannot take waits (the backlog, the aggregate): {full:?}"
+    );
+    // The receiver reads again: every increment arrives, exactly once.
+    let (_, metrics) = flush_until(&handle, &socket, |m| count_of(m, name) >= 40.0 * 400.0);
+    assert_eq!(count_of(&metrics, name), 40.0 * 400.0);
     let stats = handle.stats();
-    assert!(stats.payloads_dropped > 0, "{stats:?}");
-    assert_eq!(stats.lines_sent + stats.lines_dropped_send, 40 * 400);
+    assert_eq!(stats.lines_dropped_send, 0, "{stats:?}");
     drop(guard);
 }
 
@@ -465,4 +478,102 @@ fn a_dead_receivers_leftover_socket_file_keeps_the_aggregate() {
     let (_, metrics) = flush_until(&handle, &socket, |m| count_of(m, "kept") >= 12.0);
     assert_eq!(count_of(&metrics, "kept"), 12.0);
     drop(guard);
+}
+
+/// The outage of the defect report: the socket is missing while histograms are recorded and
+/// flushed over several backoff periods, then appears. Every datagram must parse, carry each
+/// sample exactly once, and nothing may be counted as dropped.
+fn histograms_survive_a_unix_datagram_outage(
+    builder: ExporterBuilder,
+    path: &Path,
+    expected_lines: usize,
+) -> Vec<String> {
+    let (recorder, exporter) = builder
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let latency = metrics::with_local_recorder(&recorder, || metrics::histogram!("lat"));
+    latency.record(1.0);
+    latency.record(2.0);
+    handle.flush().unwrap();
+    latency.record(3.0);
+    // Past the first reconnect backoff (at most 100 ms), so this flush tries again and fails.
+    std::thread::sleep(Duration::from_millis(300));
+    handle.flush().unwrap();
+    latency.record(4.0);
+    handle.flush().unwrap();
+    let stats = handle.stats();
+    assert_eq!(
+        (stats.lines_sent, stats.lines_dropped_send),
+        (0, 0),
+        "{stats:?}"
+    );
+    let socket = UnixDatagram::bind(path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; 65_536];
+    let start = Instant::now();
+    while lines.len() < expected_lines && start.elapsed() < MAX {
+        handle.flush().unwrap();
+        while let Ok(n) = socket.recv(&mut buf) {
+            let datagram = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(
+                !datagram.ends_with('\n'),
+                "a datagram carries no final newline: {datagram:?}"
+            );
+            lines.extend(datagram.split('\n').map(str::to_owned));
+        }
+    }
+    let stats = handle.stats();
+    assert_eq!(stats.lines_dropped_send, 0, "{stats:?}");
+    assert_eq!(stats.lines_sent, expected_lines as u64, "{stats:?}");
+    drop(guard);
+    lines
+}
+
+#[test]
+fn a_unix_datagram_outage_keeps_each_intervals_histogram_line_whole_for_dogstatsd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dsd.sock");
+    let builder = ExporterBuilder::dogstatsd(format!("unixgram://{}", path.display()));
+    // One line per interval: the samples of an interval are packed.
+    let lines = histograms_survive_a_unix_datagram_outage(builder, &path, 3);
+    // Each line parses on its own with the spec parser, and the samples are exactly those recorded.
+    let mut samples: Vec<f64> = lines
+        .iter()
+        .flat_map(|l| parse_datagram(l.as_bytes()).unwrap())
+        .inspect(|m| assert_eq!(m.name, "lat"))
+        .flat_map(|m| m.values)
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    assert_eq!(samples, [1.0, 2.0, 3.0, 4.0], "{lines:?}");
+    assert_eq!(lines, ["lat:1:2|d", "lat:3|d", "lat:4|d"]);
+}
+
+#[test]
+fn a_unix_datagram_outage_keeps_each_intervals_histogram_line_whole_for_plain_statsd() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("statsd.sock");
+    let builder = ExporterBuilder::statsd(format!("unixgram://{}", path.display()));
+    // One line per sample.
+    let lines = histograms_survive_a_unix_datagram_outage(builder, &path, 4);
+    let mut samples: Vec<f64> = Vec::new();
+    for line in &lines {
+        // Etsy: one name, then `:value|ms` per sample, each in a line of its own or packed.
+        let (name, rest) = line.split_once(':').unwrap();
+        assert_eq!(name, "lat", "{line:?}");
+        for part in rest.split(':') {
+            let value = part
+                .strip_suffix("|ms")
+                .unwrap_or_else(|| panic!("malformed: {line:?}"));
+            samples.push(value.parse().unwrap());
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    // Seconds recorded without a unit: StatsD timers are milliseconds.
+    assert_eq!(samples, [1000.0, 2000.0, 3000.0, 4000.0], "{lines:?}");
 }

@@ -7,14 +7,20 @@
 //! does not starts the next payload; one longer than the limit is rolled back and counted by
 //! the caller. So a line is never split and no payload is ever over the limit.
 //!
-//! Datagram payloads are sent without their final newline (receivers split on `\n`, and some
-//! log an empty trailing line as malformed); stream payloads keep it, since the newline is the
-//! only frame on a stream. The limit counts exactly the bytes that are sent.
+//! Every payload is kept as whole newline-terminated [`Lines`]; the framing only decides
+//! what counts against the limit. A datagram (and a length-prefixed frame) is sent without
+//! its final newline (receivers split on `\n`, and some log an empty trailing line as
+//! malformed), so that newline does not count; a stream keeps it, since the newline is the
+//! only frame on a stream. The limit counts exactly the bytes that are sent. Dropping the
+//! final newline is the transport's job, so a payload that waits in the backlog is still
+//! whole lines.
 //!
 //! The writer does no I/O. Once its buffers have grown to a flush's size, a flush of the same
 //! size allocates nothing.
 
 use std::ops::Range;
+
+use crate::lines::Lines;
 
 /// How payloads are framed on the transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,12 +129,8 @@ impl PayloadWriter {
 
     fn close_payload(&mut self, end: usize) {
         if end > self.payload_start {
-            let range = match self.framing {
-                Framing::Datagram => self.payload_start..end - 1,
-                Framing::Stream | Framing::LengthPrefixed => self.payload_start..end,
-            };
             self.spans.push(PayloadSpan {
-                range,
+                range: self.payload_start..end,
                 lines: self.payload_lines,
             });
         }
@@ -147,10 +149,25 @@ impl PayloadWriter {
         self.spans.len()
     }
 
-    /// The `i`-th finished payload and the number of lines in it.
-    pub(crate) fn payload(&self, i: usize) -> Option<(&[u8], u32)> {
+    /// The `i`-th finished payload as whole lines (final newline included, whatever the
+    /// framing), and the number of lines in it: what delivery and the backlog handle.
+    pub(crate) fn lines(&self, i: usize) -> Option<(Lines<'_>, u32)> {
         let span = self.spans.get(i)?;
-        Some((&self.buf[span.range.clone()], span.lines))
+        // Every committed chunk ends with a newline, so a span always holds whole lines.
+        let lines = Lines::new(&self.buf[span.range.clone()])?;
+        Some((lines, span.lines))
+    }
+
+    /// The `i`-th finished payload as its framing puts it on the wire (a datagram without
+    /// its final newline; stream payloads as they are, a length-prefixed one before the
+    /// transport frames it), and the number of lines in it.
+    pub(crate) fn payload(&self, i: usize) -> Option<(&[u8], u32)> {
+        let (lines, n) = self.lines(i)?;
+        let bytes = match self.framing {
+            Framing::Datagram => lines.body(),
+            Framing::Stream | Framing::LengthPrefixed => lines.bytes(),
+        };
+        Some((bytes, n))
     }
 
     /// Forgets every payload, keeping the allocations for the next flush.
@@ -165,11 +182,6 @@ impl PayloadWriter {
     /// Bytes held, committed or pending, across all payloads.
     pub(crate) fn buffered_len(&self) -> usize {
         self.buf.len()
-    }
-
-    /// The configured limit.
-    pub(crate) fn max_len(&self) -> usize {
-        self.max_len
     }
 }
 

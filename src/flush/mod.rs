@@ -2,18 +2,18 @@
 //!
 //! Each flush has two steps:
 //! 1. [`Flusher::collect`] (synchronous, no I/O): picks up new series, takes every cell's
-//!    interval data and encodes it into the reusable [`PayloadWriter`];
-//! 2. [`Flusher::deliver`]: hands the payloads to the transport.
+//!    interval data and encodes it into the reusable payload writer;
+//! 2. [`Delivery::send`]: hands the backlog, then the payloads, to the transport.
 //!
-//! When the destination is unreachable (a stream transport that is down, a Unix socket that
-//! is missing), counters keep summing in their cells and gauges keep their value, while each
-//! interval's histograms are encoded into the bounded [`Backlog`] (so every interval keeps
-//! its own samples, or its own Graphite summary and timestamp). Payloads that fail mid-way
-//! join the backlog too; it goes out first once the destination is back, resuming at the
-//! first line the kernel did not fully accept. Nothing of an outage grows without bound.
+//! When the destination cannot take them (a stream transport that is down, a Unix socket
+//! that is missing, a receive queue that is full), counters keep summing in their cells and
+//! gauges keep their value, while each interval's histograms are encoded into the bounded
+//! backlog (so every interval keeps its own samples, or its own Graphite summary and
+//! timestamp). Payloads that fail mid-way join the backlog too; it goes out first once the
+//! destination is back, resuming at the first chunk the kernel did not fully accept. Nothing
+//! of an outage grows without bound. The delivery module documents how each outcome is
+//! counted.
 
-mod backlog;
-mod delivery;
 mod isolate;
 mod series;
 mod spawn;
@@ -26,12 +26,12 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::aggregate::Aggregate;
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PickleWire};
 use crate::error::FlushError;
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
 
-pub(crate) use delivery::Delivery;
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
 use telemetry::Telemetry;
@@ -207,6 +207,7 @@ impl Flusher {
         outcome.unwrap_or_else(|message| {
             let lines = self.delivery.unsent_lines() + self.delivery.clear_backlog();
             add(&self.stats.lines_dropped_shutdown, lines);
+            self.delivery.start();
             self.recover(&message);
             Err(FlushError::Dropped { lines })
         })
@@ -214,6 +215,9 @@ impl Flusher {
 
     fn recover(&mut self, message: &str) {
         add(&self.stats.flush_panics, 1);
+        // What the batch had not handed over is gone with it (none, after a final flush,
+        // which counts its own).
+        add(&self.stats.lines_dropped_send, self.delivery.unsent_lines());
         tracing::error!(panic = %message, "a metrics flush panicked; this interval's unsent metrics are dropped, the exporter goes on (please report this bug)");
         self.delivery.start();
     }
@@ -223,20 +227,21 @@ impl Flusher {
         add(&self.stats.flushes, 1);
         let ready = transport.ready(Instant::now(), &self.stats).await;
         self.delivery.settle(transport, &self.stats);
-        if !ready {
-            // Counters and gauges keep summing in the aggregate until the destination is
-            // back; this interval's histograms go to the bounded backlog, so each interval
-            // keeps its own samples (and, for Graphite, its own summary and timestamp).
-            self.collect_interval(What::Histograms);
-            self.delivery.park(&self.stats);
+        // The backlog first: this interval is collected only once everything before it went
+        // out, so it never overtakes older lines.
+        if ready && self.delivery.send(transport, &self.stats).await {
+            self.collect();
+            // What the destination does not take joins the backlog.
+            self.delivery.send(transport, &self.stats).await;
+            self.report(transport).await;
             return;
         }
-        if !self.delivery.send_backlog(transport, &self.stats).await {
-            return;
-        }
-        self.collect();
-        self.delivery.deliver(transport, &self.stats).await;
-        self.report(transport).await;
+        // The destination is down, or did not take the whole backlog. Counters and gauges
+        // keep summing in the aggregate until it is back; this interval's histograms join
+        // the bounded backlog, so each interval keeps its own samples (and, for Graphite, its
+        // own summary and timestamp).
+        self.collect_interval(What::Histograms);
+        self.delivery.park(&self.stats);
     }
 
     /// Sends the exporter's own metrics (when configured), once everything collected went
@@ -255,7 +260,7 @@ impl Flusher {
         telemetry.encode(&self.stats.snapshot(), &self.encoder, cx);
         let accepted = self
             .delivery
-            .deliver_aside(transport, telemetry.writer(), &self.stats)
+            .send_aside(transport, telemetry.writer(), &self.stats)
             .await;
         telemetry.confirm(accepted);
     }
@@ -277,11 +282,11 @@ impl Flusher {
         let finished = tokio::time::timeout_at(deadline, async {
             add(&self.stats.flushes, 1);
             if transport.ready(Instant::now(), &self.stats).await
-                && self.delivery.send_backlog(transport, &self.stats).await
+                && self.delivery.send(transport, &self.stats).await
             {
                 self.collect();
                 collected = true;
-                self.delivery.deliver(transport, &self.stats).await;
+                self.delivery.send(transport, &self.stats).await;
             }
         })
         .await;

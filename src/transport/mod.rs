@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, Endpoint, Scheme};
 use crate::encode::Framing;
+use crate::lines::Lines;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
@@ -33,8 +34,24 @@ pub(crate) enum SendError {
         written: usize,
         error: Option<io::Error>,
     },
-    /// The receiver's queue is full (a Unix datagram socket): this payload is dropped.
+    /// The receiver's queue is full (a Unix datagram socket): nothing of this payload went
+    /// out; the receiver is there but slow.
     Full,
+    /// The socket refused this payload itself (too large for it): sending it again would
+    /// fail again, so it is dropped; the destination is fine.
+    Rejected(io::Error),
+}
+
+/// What one [`Transport::send`] puts on the wire.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Payload<'a> {
+    /// Lines, framed by the kind of socket in use: a datagram carries them without the final
+    /// newline, a byte stream as they are, a length-prefixed stream as a 4-byte
+    /// little-endian length and the lines without the final newline.
+    Lines(Lines<'a>),
+    /// A frame the protocol made (a Graphite pickle frame): sent as is, and delivered whole
+    /// or not at all (a receiver decodes only whole frames).
+    Frame(&'a [u8]),
 }
 
 impl SendError {
@@ -53,6 +70,7 @@ impl std::fmt::Display for SendError {
             Self::NotConnected => f.write_str("not connected"),
             Self::Full => f.write_str("the receiver's socket buffer is full"),
             Self::Io(e) | Self::Partial { error: Some(e), .. } => write!(f, "{e}"),
+            Self::Rejected(e) => write!(f, "payload refused by the socket: {e}"),
             Self::Partial {
                 error: None,
                 written,
@@ -178,15 +196,17 @@ impl Transport {
     }
 
     /// The bytes a successful [`send`](Self::send) of `payload` puts on the wire, for the
-    /// socket in use now (a `unix://` endpoint may have turned out to be a datagram socket):
-    /// a stream writes the payload as is, or as a 4-byte length and the payload without its
-    /// final newline; a datagram carries no final newline.
-    pub(crate) fn wire_len(&self, payload: &[u8]) -> usize {
-        let body = payload.strip_suffix(b"\n").unwrap_or(payload).len();
+    /// socket in use now (a `unix://` endpoint may have turned out to be a datagram socket).
+    /// See [`Payload`] for the framing.
+    pub(crate) fn wire_len(&self, payload: Payload<'_>) -> usize {
+        let lines = match payload {
+            Payload::Frame(frame) => return frame.len(),
+            Payload::Lines(lines) => lines,
+        };
         match &self.socket {
-            Socket::Stream(tcp) if tcp.length_prefixed() => 4 + body,
-            Socket::Stream(_) => payload.len(),
-            Socket::Udp(_) | Socket::Unixgram(_) => body,
+            Socket::Stream(tcp) if tcp.length_prefixed() => 4 + lines.body().len(),
+            Socket::Stream(_) => lines.len(),
+            Socket::Udp(_) | Socket::Unixgram(_) => lines.body().len(),
         }
     }
 
@@ -267,20 +287,28 @@ impl Transport {
 
     /// Sends one payload. On failure the transport is marked down (stream transports
     /// reconnect on the next `ready`).
+    ///
+    /// On a byte stream, a failed send's error tells how many bytes of the lines the kernel
+    /// accepted ([`SendError::written`]); a frame (length-prefixed or pickle) cut anywhere
+    /// delivered nothing, so it reports none.
     pub(crate) async fn send(
         &mut self,
-        payload: &[u8],
+        payload: Payload<'_>,
         stats: &StatsCells,
     ) -> Result<(), SendError> {
+        let datagram = match payload {
+            Payload::Lines(lines) => lines.body(),
+            Payload::Frame(frame) => frame,
+        };
         let result = match &mut self.socket {
-            Socket::Udp(udp) => tokio::time::timeout(self.write_timeout, udp.send(payload))
+            Socket::Udp(udp) => tokio::time::timeout(self.write_timeout, udp.send(datagram))
                 .await
                 .unwrap_or(Err(SendError::Partial {
                     written: 0,
                     error: None,
                 })),
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
-            Socket::Unixgram(gram) => gram.send(payload, self.target.path().unwrap_or_default()),
+            Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
         };
         if let Socket::Udp(udp) = &mut self.socket {
             if udp.take_refused() {
@@ -298,9 +326,15 @@ impl Transport {
                 }
                 self.full = true;
             }
+            Err(SendError::Rejected(e)) => {
+                add(&stats.send_errors, 1);
+                tracing::debug!(endpoint = %self.target.endpoint, error = %e, "a payload was refused by the socket and dropped");
+            }
             Err(e) => {
                 if let Socket::Stream(tcp) = &mut self.socket {
-                    tcp.disconnect();
+                    // Closed with a reset, so the kernel frees what it still holds for this
+                    // connection at once (those lines are counted as possibly lost below).
+                    tcp.abandon();
                     // Whatever the kernel accepted on this connection may be stuck unread.
                     self.verdict.note(true);
                 }
@@ -374,6 +408,12 @@ impl Verdict {
 const EPROTOTYPE: i32 = 91;
 #[cfg(not(target_os = "linux"))]
 const EPROTOTYPE: i32 = 41;
+
+/// `EMSGSIZE`: a datagram larger than the socket can send.
+#[cfg(target_os = "linux")]
+const EMSGSIZE: i32 = 90;
+#[cfg(not(target_os = "linux"))]
+const EMSGSIZE: i32 = 40;
 
 /// What to do about a Unix socket error, for the one warning we log.
 fn unix_hint(error: &SendError) -> &'static str {

@@ -12,7 +12,7 @@ use socket2::SockRef;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
 
-use super::{SendError, Target};
+use super::{Payload, SendError, Target};
 
 #[derive(Debug)]
 enum Conn {
@@ -32,6 +32,18 @@ impl Conn {
         }
     }
 
+    fn sock_ref(&self) -> SockRef<'_> {
+        match self {
+            Self::Tcp(s) => SockRef::from(s),
+            Self::Unix(s) => SockRef::from(s),
+        }
+    }
+
+    /// Bounds what the kernel may hold for this connection (see [`SEND_BUFFER`]).
+    fn bound_send_buffer(&self) -> io::Result<()> {
+        self.sock_ref().set_send_buffer_size(SEND_BUFFER)
+    }
+
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Tcp(s) => s.try_write(buf),
@@ -46,6 +58,13 @@ impl Conn {
         }
     }
 }
+
+/// The send buffer we ask the kernel for on every stream connection: what one connection
+/// may hold in the kernel, sent but not yet acknowledged or not yet sent, while a receiver
+/// is slow or has stopped reading. Linux doubles the value for its bookkeeping, so a
+/// connection holds at most 512 KiB (instead of autotuning up to `tcp_wmem`'s maximum,
+/// 4 MiB by default). Plenty for metrics: at a 10 ms round trip it still allows 25 MiB/s.
+pub(crate) const SEND_BUFFER: usize = 256 * 1024;
 
 /// What [`StreamTransport::check_peer`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +110,21 @@ impl StreamTransport {
         self.conn.is_some()
     }
 
+    /// Closes the connection gracefully: the kernel still delivers what it holds (the peer
+    /// moved, but the old one is healthy).
     pub(crate) fn disconnect(&mut self) {
         self.conn = None;
+    }
+
+    /// Closes a connection we give up on (a write failed or timed out) with a reset
+    /// (`SO_LINGER` 0), so the kernel discards what it still holds for it at once instead of
+    /// keeping an orphaned socket with up to [`SEND_BUFFER`] of unsent data for minutes.
+    /// What it held was already counted as possibly lost.
+    pub(crate) fn abandon(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Best effort: if it fails, the socket is closed normally.
+            drop(conn.sock_ref().set_linger(Some(Duration::ZERO)));
+        }
     }
 
     /// Drops the connection if the peer has closed it. A receiver that restarts gracefully
@@ -133,7 +165,9 @@ impl StreamTransport {
             let stream = tokio::time::timeout(self.connect_timeout, UnixStream::connect(path))
                 .await
                 .map_err(|_| timed_out(&Path::new(path).display()))??;
-            self.conn = Some(Conn::Unix(stream));
+            let conn = Conn::Unix(stream);
+            conn.bound_send_buffer()?;
+            self.conn = Some(conn);
             return Ok(());
         }
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
@@ -142,7 +176,9 @@ impl StreamTransport {
                 Ok(Ok(stream)) => {
                     // Payloads are already batched; don't let Nagle delay the last one.
                     stream.set_nodelay(true)?;
-                    self.conn = Some(Conn::Tcp(stream));
+                    let conn = Conn::Tcp(stream);
+                    conn.bound_send_buffer()?;
+                    self.conn = Some(conn);
                     return Ok(());
                 }
                 Ok(Err(e)) => last = e,
@@ -152,31 +188,42 @@ impl StreamTransport {
         Err(last)
     }
 
-    /// Writes `payload` (newline-terminated lines) before `deadline`: as is, or as one
-    /// length-prefixed frame without the final newline. On failure the error carries how many
-    /// bytes *of the payload* the kernel accepted, so the caller can resend from the first
-    /// incomplete line.
+    /// Writes `payload` before `deadline`: lines as they are (or, length-prefixed, as one
+    /// frame without the final newline), a protocol frame as it is. On failure the error
+    /// carries how many bytes *of the lines* the kernel accepted, so the caller can resend
+    /// from the first incomplete chunk; a frame cut anywhere counts as none.
     pub(crate) async fn send(
         &mut self,
-        payload: &[u8],
+        payload: Payload<'_>,
         deadline: Instant,
     ) -> Result<(), SendError> {
         let Some(conn) = &self.conn else {
             return Err(SendError::NotConnected);
         };
-        if !self.length_prefixed {
-            return write_all(conn, payload, deadline).await;
-        }
-        let body = payload.strip_suffix(b"\n").unwrap_or(payload);
-        let len = u32::try_from(body.len()).map_err(|_| SendError::Partial {
-            written: 0,
-            error: None,
-        })?;
-        // The Agent discards a frame it did not receive whole, and we drop the connection on
-        // any failure: a frame cut anywhere has delivered nothing, so all of it is resent.
+        // The Agent and carbon discard a frame they did not receive whole, and we drop the
+        // connection on any failure: a frame cut anywhere has delivered nothing, so all of it
+        // is resent.
         let whole_or_nothing = |e: SendError| match e {
             SendError::Partial { error, .. } => SendError::Partial { written: 0, error },
             other => other,
+        };
+        let lines = match payload {
+            Payload::Frame(frame) => {
+                return write_all(conn, frame, deadline)
+                    .await
+                    .map_err(whole_or_nothing);
+            }
+            Payload::Lines(lines) if !self.length_prefixed => {
+                return write_all(conn, lines.bytes(), deadline).await;
+            }
+            Payload::Lines(lines) => lines,
+        };
+        let body = lines.body();
+        let Ok(len) = u32::try_from(body.len()) else {
+            return Err(SendError::Rejected(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "payload longer than a length-prefixed frame can carry",
+            )));
         };
         write_all(conn, &len.to_le_bytes(), deadline)
             .await

@@ -84,7 +84,10 @@ async fn udp_moves_to_the_new_address_at_the_first_send_after_the_resolve_interv
     let mut transport = Transport::new(&config, Instant::now());
     let mut send = async |payload: &[u8]| {
         assert!(transport.ready(Instant::now(), &stats).await);
-        transport.send(payload, &stats).await.unwrap();
+        transport
+            .send(super::Payload::Frame(payload), &stats)
+            .await
+            .unwrap();
     };
 
     send(b"before").await;

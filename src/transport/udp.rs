@@ -62,13 +62,19 @@ impl UdpTransport {
             // try once more: if the receiver is back, this one arrives.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 self.refused = true;
-                socket
-                    .send(payload)
-                    .await
-                    .map(|_| ())
-                    .map_err(SendError::Io)
+                socket.send(payload).await.map(|_| ()).map_err(classify)
             }
-            Err(e) => Err(SendError::Io(e)),
+            Err(e) => Err(classify(e)),
         }
+    }
+}
+
+/// A datagram too large for the socket is refused for itself; anything else is about the
+/// destination.
+fn classify(e: io::Error) -> SendError {
+    if e.raw_os_error() == Some(super::EMSGSIZE) {
+        SendError::Rejected(e)
+    } else {
+        SendError::Io(e)
     }
 }

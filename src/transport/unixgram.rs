@@ -38,13 +38,11 @@ impl UnixgramTransport {
         UnixDatagram::unbound()?.connect(path)
     }
 
+    /// Sends one datagram (the lines without their final newline).
     pub(crate) fn send(&mut self, payload: &[u8], path: &str) -> Result<(), SendError> {
         let Some(socket) = &self.socket else {
             return Err(SendError::NotConnected);
         };
-        // A payload framed for a stream (`unix://` that turned out to be a datagram socket)
-        // ends with a newline; a datagram does not.
-        let payload = payload.strip_suffix(b"\n").unwrap_or(payload);
         match socket.send_to(payload, path) {
             Ok(_) => Ok(()),
             Err(e)
@@ -52,6 +50,7 @@ impl UnixgramTransport {
             {
                 Err(SendError::Full)
             }
+            Err(e) if e.raw_os_error() == Some(super::EMSGSIZE) => Err(SendError::Rejected(e)),
             Err(e) => Err(SendError::Io(e)),
         }
     }

@@ -1,0 +1,307 @@
+//! Delivery: the one send path between the encoders' payloads and the transport, for every
+//! transport kind and protocol, shared by the flusher and `GraphiteClient`.
+//!
+//! It owns the [`PayloadWriter`] the encoders fill, the [`Backlog`] and (for Graphite
+//! pickle) the frame transcoder. Payloads are whole [`Lines`] from the writer to the
+//! transport; only the transport frames them (see [`Payload`]).
+//!
+//! [`Delivery::send`] is the one send loop. It sends the backlog first, then the batch, one
+//! payload at a time, and every outcome is counted exactly once:
+//! - sent whole: `lines_sent` (and, until the transport's verdict on them, "unconfirmed");
+//! - refused for itself ([`SendError::Rejected`], too large for the socket): dropped and
+//!   counted (`payloads_dropped`, `lines_dropped_send`), and the loop goes on;
+//! - anything else (no connection, a failed or timed-out write, a missing Unix socket, a full
+//!   receive queue): the lines the kernel took whole count as sent, and everything from the
+//!   first chunk it did not take whole, with the rest of the batch, joins the backlog. The
+//!   backlog keeps the oldest lines' place: they go out first next time.
+//!
+//! The backlog is bounded ([`Config::max_backlog_bytes`]); what it drops to stay within the
+//! bound (oldest chunks first) is counted in `lines_dropped_send`.
+
+mod backlog;
+
+use crate::config::Config;
+use crate::encode::{PayloadWriter, PickleWire};
+use crate::lines::{ChunkRule, Lines};
+use crate::stats::{StatsCells, add};
+use crate::transport::{Payload, SendError, Transport, Verdict};
+
+use backlog::Backlog;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    writer: PayloadWriter,
+    backlog: Backlog,
+    /// Index of the first payload of `writer` not yet handed to the transport (or parked).
+    next_payload: usize,
+    /// Graphite pickle: each payload goes out as a pickle frame.
+    wire: Option<PickleWire>,
+    continues: ChunkRule,
+    /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`]).
+    unconfirmed: u64,
+}
+
+/// How far one payload got.
+#[derive(Debug, Clone, Copy)]
+enum Put {
+    /// All of it went out; `on_wire` bytes.
+    Whole { on_wire: usize },
+    /// It stopped after the first `done` bytes (whole chunks; none for a datagram or a
+    /// frame). `rejected`: the socket refused this payload itself, so it must not be kept.
+    Cut { done: usize, rejected: bool },
+}
+
+impl Delivery {
+    pub(crate) fn new(config: &Config, continues: ChunkRule, wire: Option<PickleWire>) -> Self {
+        Self {
+            writer: PayloadWriter::new(config.max_payload_len, config.framing),
+            backlog: Backlog::new(config.max_backlog_bytes),
+            next_payload: 0,
+            wire,
+            continues,
+            unconfirmed: 0,
+        }
+    }
+
+    /// Settles the lines sent since the last verdict: a stream connection that ended in a
+    /// reset (or a failed write), or a UDP datagram later refused, makes them "possibly lost"
+    /// (counted; they are also in `lines_sent`, as the kernel took them). Call after
+    /// `Transport::ready`; [`send`](Self::send) calls it after every payload.
+    pub(crate) fn settle(&mut self, transport: &mut Transport, stats: &StatsCells) {
+        settle(&mut self.unconfirmed, transport, stats);
+    }
+
+    /// The writer for the next batch of lines.
+    pub(crate) fn writer(&mut self) -> &mut PayloadWriter {
+        &mut self.writer
+    }
+
+    /// Forgets the previous batch (keeping allocations); the backlog stays.
+    pub(crate) fn start(&mut self) {
+        self.writer.clear();
+        self.next_payload = 0;
+    }
+
+    /// Lines of the current batch not yet handed to the transport (nor parked).
+    pub(crate) fn unsent_lines(&self) -> u64 {
+        (self.next_payload..self.writer.len())
+            .filter_map(|i| self.writer.payload(i))
+            .map(|(_, lines)| u64::from(lines))
+            .sum()
+    }
+
+    /// Empties the backlog, returning how many lines it held.
+    pub(crate) fn clear_backlog(&mut self) -> u64 {
+        self.backlog.clear()
+    }
+
+    /// Bytes waiting: the current batch (sent or not) plus the backlog. Cheap: for bounding
+    /// what a caller may queue.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.writer.buffered_len() + self.backlog.len()
+    }
+
+    /// Whether everything collected so far was handed to the transport: nothing of the
+    /// current batch is left and the backlog is empty.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.next_payload >= self.writer.len() && self.backlog.is_empty()
+    }
+
+    /// Moves the rest of the batch to the backlog, for a destination that cannot take it
+    /// now; the oldest chunks go first if the bound is reached (counted as dropped).
+    pub(crate) fn park(&mut self, stats: &StatsCells) {
+        let dropped = park_from(
+            &self.writer,
+            &mut self.next_payload,
+            &mut self.backlog,
+            self.continues,
+        );
+        add(&stats.lines_dropped_send, dropped);
+    }
+
+    /// The one send loop (see the module docs): the backlog, then the batch. Returns whether
+    /// everything went out; if not, what is left is in the backlog.
+    pub(crate) async fn send(&mut self, transport: &mut Transport, stats: &StatsCells) -> bool {
+        let Self {
+            writer,
+            backlog,
+            next_payload,
+            wire,
+            continues,
+            unconfirmed,
+        } = self;
+        let capacity = writer.fresh_capacity();
+        loop {
+            let from_backlog = !backlog.is_empty();
+            let piece = if from_backlog {
+                backlog.front(capacity, *continues)
+            } else if let Some((lines, _)) = writer.lines(*next_payload) {
+                lines
+            } else {
+                return true;
+            };
+            let put = put(wire, transport, piece, stats).await;
+            let (len, lines) = (piece.len(), piece.count());
+            match put {
+                Put::Whole { on_wire } => {
+                    // A verdict learnt during this send is about earlier lines.
+                    settle(unconfirmed, transport, stats);
+                    count_sent(stats, on_wire, lines);
+                    accepted(unconfirmed, transport, lines);
+                    if from_backlog {
+                        backlog.consume(len);
+                    } else {
+                        *next_payload += 1;
+                    }
+                }
+                Put::Cut { done, rejected } => {
+                    let (sent, rest) = piece.split_at_chunk(done, *continues);
+                    let (sent_len, rest_lines) = (sent.len(), rest.count());
+                    if !sent.is_empty() {
+                        // On the connection that just failed: its verdict covers them.
+                        add(&stats.bytes_sent, sent_len as u64);
+                        add(&stats.lines_sent, sent.count());
+                        accepted(unconfirmed, transport, sent.count());
+                    }
+                    settle(unconfirmed, transport, stats);
+                    if rejected {
+                        add(&stats.payloads_dropped, 1);
+                        add(&stats.lines_dropped_send, rest_lines);
+                        if from_backlog {
+                            backlog.consume(len);
+                        } else {
+                            *next_payload += 1;
+                        }
+                        continue;
+                    }
+                    let mut dropped = 0;
+                    if from_backlog {
+                        backlog.consume(sent_len);
+                    } else if let Some((batch, _)) = writer.lines(*next_payload) {
+                        *next_payload += 1;
+                        let (_, rest) = batch.split_at_chunk(done, *continues);
+                        dropped += backlog.push(rest, *continues);
+                    }
+                    dropped += park_from(writer, next_payload, backlog, *continues);
+                    add(&stats.lines_dropped_send, dropped);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Sends payloads that are not the user's (the exporter's own telemetry), after the
+    /// user's, one payload at a time like [`send`](Self::send): they are counted only in
+    /// `telemetry_lines_sent` / `telemetry_lines_dropped`, never join the backlog and never
+    /// enter a delivery verdict, so the user's statistics are the same with telemetry on or
+    /// off. Stops at the first failure. Returns how many of their lines the transport
+    /// accepted (the first ones, in order).
+    pub(crate) async fn send_aside(
+        &mut self,
+        transport: &mut Transport,
+        payloads: &PayloadWriter,
+        stats: &StatsCells,
+    ) -> u64 {
+        let mut accepted_lines = 0;
+        let mut i = 0;
+        while let Some((piece, lines)) = payloads.lines(i) {
+            i += 1;
+            let put = put(&mut self.wire, transport, piece, stats).await;
+            // A verdict learnt during this send is about the user's earlier lines.
+            settle(&mut self.unconfirmed, transport, stats);
+            match put {
+                // Not part of any verdict: a later UDP "refused" stays charged to the user's
+                // last datagram, as without telemetry (the report would most likely have been
+                // refused with it), and the report is not re-sent, like user lines.
+                Put::Whole { .. } => accepted_lines += u64::from(lines),
+                Put::Cut { done, .. } => {
+                    let partial = piece.split_at_chunk(done, self.continues).0.count();
+                    accepted_lines += partial;
+                    let later: u64 = (i..payloads.len())
+                        .filter_map(|j| payloads.lines(j))
+                        .map(|(_, n)| u64::from(n))
+                        .sum();
+                    add(
+                        &stats.telemetry_lines_dropped,
+                        u64::from(lines) - partial + later,
+                    );
+                    break;
+                }
+            }
+        }
+        add(&stats.telemetry_lines_sent, accepted_lines);
+        accepted_lines
+    }
+}
+
+/// Moves the writer's payloads from `next` on to the backlog; returns the lines the backlog
+/// dropped to stay within its bound.
+fn park_from(
+    writer: &PayloadWriter,
+    next: &mut usize,
+    backlog: &mut Backlog,
+    continues: ChunkRule,
+) -> u64 {
+    let mut dropped = 0;
+    while let Some((lines, _)) = writer.lines(*next) {
+        *next += 1;
+        dropped += backlog.push(lines, continues);
+    }
+    dropped
+}
+
+/// See [`Delivery::settle`].
+fn settle(unconfirmed: &mut u64, transport: &mut Transport, stats: &StatsCells) {
+    match transport.take_verdict() {
+        Verdict::Pending => {}
+        Verdict::Delivered => *unconfirmed = 0,
+        Verdict::PossiblyLost => add(&stats.lines_possibly_lost, std::mem::take(unconfirmed)),
+    }
+}
+
+/// Counts lines the transport accepted, pending a verdict: every line since the last one for
+/// a stream; the latest datagram for UDP, which a later "refused" is (most likely) about.
+fn accepted(unconfirmed: &mut u64, transport: &Transport, lines: u64) {
+    if transport.is_stream() {
+        *unconfirmed += lines;
+    } else {
+        *unconfirmed = lines;
+    }
+}
+
+/// Counts a payload that went out whole.
+fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
+    add(&stats.payloads_sent, 1);
+    add(&stats.bytes_sent, bytes as u64);
+    add(&stats.lines_sent, lines);
+}
+
+/// The one send step: puts `lines` on the wire (as a pickle frame for Graphite pickle, which
+/// goes out whole or not at all).
+async fn put(
+    wire: &mut Option<PickleWire>,
+    transport: &mut Transport,
+    lines: Lines<'_>,
+    stats: &StatsCells,
+) -> Put {
+    let payload = match wire {
+        Some(wire) => Payload::Frame(wire.encode(lines.bytes())),
+        None => Payload::Lines(lines),
+    };
+    let on_wire = transport.wire_len(payload);
+    match transport.send(payload, stats).await {
+        Ok(()) => Put::Whole { on_wire },
+        Err(SendError::Rejected(_)) => Put::Cut {
+            done: 0,
+            rejected: true,
+        },
+        Err(error) => Put::Cut {
+            done: error.written(),
+            rejected: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
