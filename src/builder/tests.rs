@@ -1,3 +1,4 @@
+use super::constructors::env_value;
 use super::*;
 
 fn err(b: ExporterBuilder) -> String {
