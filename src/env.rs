@@ -32,7 +32,7 @@
 
 use metrics::Label;
 
-use crate::builder::Protocol;
+use crate::protocol::Protocol;
 
 /// A variable that is set but unusable.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -427,13 +427,14 @@ pub mod fuzzing;
 mod handle;
 #[cfg(feature = "tower")]
 mod middleware;
+mod protocol;
 mod random;
 mod recorder;
 mod stats;
 mod timer;
 mod transport;
 
-pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
+pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
@@ -443,6 +444,7 @@ pub use handle::{ExporterGuard, ExporterHandle};
 pub use middleware::{
     NoRoute, RequestMetrics, RequestMetricsFuture, RequestMetricsLayer, RouteSource,
 };
+pub use protocol::Protocol;
 pub use recorder::ExporterRecorder;
 pub use stats::ExporterStats;
 pub use timer::{Timer, timed};

@@ -1,6 +1,7 @@
 //! The constructors: one per protocol, and the two that read the environment.
 
-use super::{ExporterBuilder, Protocol};
+use super::ExporterBuilder;
+use crate::protocol::Protocol;
 
 impl ExporterBuilder {
     /// Plain StatsD to `endpoint`: `udp://host:port`, `tcp://host:port`, `host:port` (UDP),

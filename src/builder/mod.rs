@@ -1,6 +1,6 @@
 //! [`ExporterBuilder`]: settings that never fail, checked once in `build`/`install`.
 //!
-//! This file holds the builder, its defaults and the wire protocol it was made for. The
+//! This file holds the builder and its defaults. The
 //! setters live in one file per concern (`constructors`, `names`, `format`, `delivery`,
 //! `limits`, `telemetry`); `validate` checks them all into a `Config` and an `Encoder`, and
 //! `build` starts the exporter.
@@ -11,6 +11,7 @@ use metrics::{Label, Unit};
 
 use crate::encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 use crate::env::EnvError;
+use crate::protocol::Protocol;
 
 /// Largest plaintext payload turned into one pickle frame: its pickle stays well under
 /// carbon's 1 MiB frame limit (`PICKLE_RECEIVER_MAX_LENGTH`).
@@ -26,20 +27,6 @@ const DEFAULT_MAX_SERIES: usize = 100_000;
 const DEFAULT_TELEMETRY_PREFIX: &str = "metrics_exporter";
 /// Default idle time after which a series no handle holds is removed.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// The wire protocol the exporter speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// Plain (Etsy) StatsD: `name:value|type[|@rate]`, no tags.
-    Statsd,
-    /// DogStatsD: StatsD plus `|#tags`, distributions, packed values, Unix sockets.
-    DogStatsd,
-    /// Graphite (carbon) plaintext: `path value timestamp`.
-    Graphite,
-    /// Graphite (carbon) pickle: length-prefixed pickled batches of `(path, (timestamp, value))`.
-    GraphitePickle,
-}
 
 /// Configures and starts an exporter.
 ///

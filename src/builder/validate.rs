@@ -6,7 +6,6 @@ use metrics::Label;
 
 use super::{
     DEFAULT_IDLE_TIMEOUT, Expiry, ExporterBuilder, MAX_HISTOGRAM_SAMPLES, MAX_PICKLE_PAYLOAD,
-    Protocol,
 };
 use crate::config::{
     Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
@@ -16,6 +15,7 @@ use crate::encode::{
     StatsdEncoder,
 };
 use crate::error::BuildError;
+use crate::protocol::Protocol;
 
 impl ExporterBuilder {
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
