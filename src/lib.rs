@@ -444,7 +444,6 @@ pub use handle::{ExporterGuard, ExporterHandle};
 pub use middleware::{
     NoRoute, RequestMetrics, RequestMetricsFuture, RequestMetricsLayer, RouteSource,
 };
-pub use protocol::Protocol;
 pub use recorder::ExporterRecorder;
 pub use stats::ExporterStats;
 pub use timer::{Timer, timed};

@@ -2,12 +2,12 @@
 //!
 //! Its own module because both the environment reader (`env`, which picks a protocol from the
 //! variables set) and the builder use it: the builder depends on `env`, and neither depends
-//! back.
+//! back. Crate-private: users choose a protocol by its constructor (`ExporterBuilder::statsd`
+//! and friends), and no public item takes or returns one.
 
 /// The wire protocol the exporter speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// Plain (Etsy) StatsD: `name:value|type[|@rate]`, no tags.
     Statsd,
     /// DogStatsD: StatsD plus `|#tags`, distributions, packed values, Unix sockets.
