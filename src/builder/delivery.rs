@@ -1,5 +1,5 @@
 //! Setters for where and when payloads go: the endpoint, the flush interval, payload size and
-//! the timeouts of the transport.
+//! the timeouts and reconnect backoff of the transport.
 
 use std::time::Duration;
 
@@ -69,6 +69,40 @@ impl ExporterBuilder {
     /// gives is replaced; TCP also re-resolves on every reconnect. Defaults to 60 seconds.
     pub fn with_resolve_interval(mut self, interval: Duration) -> Self {
         self.resolve_interval = interval;
+        self
+    }
+
+    /// How long to wait before the first reconnect attempt once a stream destination (TCP,
+    /// Unix stream) breaks or refuses, or a Unix datagram socket is missing. Defaults to
+    /// 100 ms; must not be zero. (UDP needs no reconnect: every flush simply sends.)
+    ///
+    /// The backoff is capped exponential with "equal jitter": retry number `n` (0 for the
+    /// first) waits between half and all of `min(delay · 2^n, cap)`, at random, so clients
+    /// that lost the same receiver at once spread out; the cap is
+    /// [`with_max_reconnect_delay`](Self::with_max_reconnect_delay). A connection that works
+    /// again resets it. Retries happen at flush ticks: the first flush after the wait tries
+    /// again, so the real wait is rounded up to the flush interval. The final flush at
+    /// shutdown ignores the backoff and tries at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::graphite("carbon.internal:2003")
+    ///     .with_reconnect_delay(Duration::from_millis(500))
+    ///     .with_max_reconnect_delay(Duration::from_secs(60));
+    /// # drop(builder);
+    /// ```
+    pub fn with_reconnect_delay(mut self, delay: Duration) -> Self {
+        self.reconnect_delay = delay;
+        self
+    }
+
+    /// The longest wait between reconnect attempts (see
+    /// [`with_reconnect_delay`](Self::with_reconnect_delay) for the backoff). Defaults to
+    /// 10 seconds; must be at least the reconnect delay.
+    pub fn with_max_reconnect_delay(mut self, cap: Duration) -> Self {
+        self.max_reconnect_delay = cap;
         self
     }
 }

@@ -27,6 +27,10 @@ const DEFAULT_MAX_SERIES: usize = 100_000;
 const DEFAULT_TELEMETRY_PREFIX: &str = "metrics_exporter";
 /// Default idle time after which a series no handle holds is removed.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default wait before the first reconnect attempt.
+const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_millis(100);
+/// Default cap on the wait between reconnect attempts.
+const DEFAULT_MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 
 /// Configures and starts an exporter.
 ///
@@ -99,6 +103,8 @@ pub struct ExporterBuilder {
     write_timeout: Duration,
     connect_timeout: Duration,
     resolve_interval: Duration,
+    reconnect_delay: Duration,
+    max_reconnect_delay: Duration,
     max_backlog_bytes: usize,
     max_series: usize,
     idle_timeout: Expiry,
@@ -142,6 +148,8 @@ impl ExporterBuilder {
             write_timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(1),
             resolve_interval: Duration::from_secs(60),
+            reconnect_delay: DEFAULT_RECONNECT_DELAY,
+            max_reconnect_delay: DEFAULT_MAX_RECONNECT_DELAY,
             max_backlog_bytes: 8 * 1024 * 1024,
             max_series: DEFAULT_MAX_SERIES,
             idle_timeout: Expiry::Default,

@@ -340,3 +340,73 @@ fn a_telemetry_prefix_with_no_name_in_it_fails_the_build() {
             .is_ok()
     );
 }
+
+#[test]
+fn reconnect_delays_default_to_100_ms_capped_at_10_s() {
+    let config = ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+        .config()
+        .unwrap();
+    assert_eq!(config.reconnect_delay, Duration::from_millis(100));
+    assert_eq!(config.max_reconnect_delay, Duration::from_secs(10));
+}
+
+#[test]
+fn a_zero_reconnect_delay_or_a_cap_below_it_fails_the_build_naming_the_setter() {
+    let tcp = || ExporterBuilder::statsd("tcp://127.0.0.1:8125");
+    let table = [
+        (
+            tcp().with_reconnect_delay(Duration::ZERO),
+            "invalid setting with_reconnect_delay: must not be zero",
+        ),
+        (
+            tcp().with_max_reconnect_delay(Duration::from_millis(99)),
+            "invalid setting with_max_reconnect_delay: must be at least the reconnect delay (with_reconnect_delay)",
+        ),
+        (
+            tcp()
+                .with_reconnect_delay(Duration::from_secs(11))
+                .with_max_reconnect_delay(Duration::from_secs(10)),
+            "invalid setting with_max_reconnect_delay: must be at least the reconnect delay (with_reconnect_delay)",
+        ),
+        (
+            tcp()
+                .with_max_reconnect_delay(Duration::ZERO)
+                .with_reconnect_delay(Duration::ZERO),
+            "invalid setting with_reconnect_delay: must not be zero",
+        ),
+    ];
+    for (builder, want) in table {
+        assert_eq!(err(builder), want);
+    }
+}
+
+#[test]
+fn reconnect_delays_are_checked_in_build_so_setter_order_does_not_matter() {
+    // A delay above the default cap is fine once the cap is raised, in either order.
+    let delay = Duration::from_secs(20);
+    let cap = Duration::from_secs(60);
+    for builder in [
+        ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+            .with_reconnect_delay(delay)
+            .with_max_reconnect_delay(cap),
+        ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+            .with_max_reconnect_delay(cap)
+            .with_reconnect_delay(delay),
+    ] {
+        let config = builder.config().unwrap();
+        assert_eq!(
+            (config.reconnect_delay, config.max_reconnect_delay),
+            (delay, cap)
+        );
+    }
+    let equal = ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+        .with_reconnect_delay(Duration::from_secs(1))
+        .with_max_reconnect_delay(Duration::from_secs(1))
+        .config()
+        .unwrap();
+    assert_eq!(
+        equal.max_reconnect_delay,
+        Duration::from_secs(1),
+        "a cap equal to the delay is allowed"
+    );
+}
