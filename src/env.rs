@@ -4,31 +4,9 @@
 //! Pure functions over a lookup closure (`std::env::var` in production, a table in tests), so
 //! precedence rules are tested without touching the process environment.
 //!
-//! [`detect`] picks the protocol: DogStatsD if `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set,
-//! else Graphite if `GRAPHITE_URL` or `GRAPHITE_HOST` is, else plain StatsD.
-//!
-//! | variable | effect |
-//! |---|---|
-//! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three |
-//! | `STATSD_HOST`, `STATSD_PORT` | host (default `127.0.0.1`) and port (default 8125) |
-//! | `STATSD_PROTOCOL` | `udp` (default) or `tcp` |
-//! | `STATSD_PREFIX` | prefix for every metric name |
-//! | `GRAPHITE_URL` | the Graphite endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three |
-//! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port (default 2003, or 2004 for pickle) |
-//! | `GRAPHITE_PROTOCOL` | `tcp` (plaintext, default), `udp` (plaintext) or `pickle` |
-//! | `GRAPHITE_PREFIX` | prefix for every metric path |
-//!
-//! The DogStatsD variables:
-//!
-//! | variable | effect |
-//! |---|---|
-//! | `DD_DOGSTATSD_URL` | the endpoint (`udp://host:port`, `unix:///path`, `unixgram:///path`); wins over the next two |
-//! | `DD_AGENT_HOST` | the host (or a `unix://` URL); port from `DD_DOGSTATSD_PORT`, default 8125 |
-//! | `DD_DOGSTATSD_PORT` | the port for `DD_AGENT_HOST` |
-//! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` |
-//! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:` (set by the Datadog admission controller) |
-//!
-//! With none of the endpoint variables set, the endpoint is `udp://127.0.0.1:8125`.
+//! Which variables are read, what each one sets, their defaults and how [`detect`] picks the
+//! protocol are documented once, in the crate docs' "Configuration reference" (`src/lib.rs`);
+//! this module implements that table, and a change to one is a change to the other.
 
 use metrics::Label;
 
@@ -159,8 +137,8 @@ const GRAPHITE: Family = Family {
     prefix: "GRAPHITE_PREFIX",
 };
 
-/// Reads every supported variable through `lookup` and decides the protocol (see the module
-/// docs). Empty values count as unset.
+/// Reads every supported variable through `lookup` and decides the protocol, as the crate
+/// docs' "Configuration reference" describes. Empty values count as unset.
 pub(crate) fn detect(lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
     let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
     if set("DD_DOGSTATSD_URL") || set("DD_AGENT_HOST") {

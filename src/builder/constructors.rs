@@ -33,38 +33,19 @@ impl ExporterBuilder {
         Self::new(Protocol::DogStatsd, endpoint.into())
     }
 
-    /// DogStatsD configured from the environment as the official Datadog clients do: the
-    /// endpoint from `DD_DOGSTATSD_URL`, else `DD_AGENT_HOST` and `DD_DOGSTATSD_PORT`, else
-    /// `udp://127.0.0.1:8125`; global tags `env`, `service`, `version` from `DD_ENV`,
-    /// `DD_SERVICE`, `DD_VERSION`, and `dd.internal.entity_id` from `DD_ENTITY_ID`.
-    ///
-    /// Setters called afterwards win over the environment (`with_remote_address` replaces
-    /// the endpoint; a global label with the same key replaces the environment's). A malformed
-    /// variable is reported by `build`, naming the variable and its value.
+    /// DogStatsD configured from the `DD_*` environment variables, as the official Datadog
+    /// clients read them: endpoint and unified service tags. The variables, their defaults
+    /// and the precedence rules are listed once, in the crate docs'
+    /// [Configuration reference](crate#configuration-reference).
     pub fn dogstatsd_from_env() -> Self {
         Self::from_settings(crate::env::dogstatsd(env_var).into())
     }
 
     /// Any protocol, configured from the environment as the clients our users come from read
-    /// it. The protocol is DogStatsD when `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set (see
-    /// [`dogstatsd_from_env`](Self::dogstatsd_from_env)), else Graphite when `GRAPHITE_URL`
-    /// or `GRAPHITE_HOST` is, else plain StatsD:
-    ///
-    /// | variable | effect |
-    /// |---|---|
-    /// | `STATSD_URL` | the endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three |
-    /// | `STATSD_HOST`, `STATSD_PORT` | host (default `127.0.0.1`) and port (default 8125) |
-    /// | `STATSD_PROTOCOL` | `udp` (default) or `tcp`, as sprockets-statsd reads it |
-    /// | `STATSD_PREFIX` | [`with_prefix`](Self::with_prefix) |
-    /// | `GRAPHITE_URL` | the endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three |
-    /// | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port (default 2003; 2004 for pickle) |
-    /// | `GRAPHITE_PROTOCOL` | `tcp` (plaintext, default), `udp` (plaintext) or `pickle` |
-    /// | `GRAPHITE_PREFIX` | [`with_prefix`](Self::with_prefix) |
-    ///
-    /// Precedence: setters called afterwards > the environment > defaults. Empty values count
-    /// as unset; a malformed one (a port of `99999`, `STATSD_PROTOCOL=http`) makes `build`
-    /// fail with [`BuildError::InvalidEnvironment`](crate::BuildError::InvalidEnvironment)
-    /// naming the variable and its value, never a silent default.
+    /// it: the `STATSD_*`, `GRAPHITE_*` and `DD_*` variables, which also pick the protocol.
+    /// The variables, their defaults, how the protocol is picked and the precedence rules
+    /// are listed once, in the crate docs'
+    /// [Configuration reference](crate#configuration-reference).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {

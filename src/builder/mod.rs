@@ -37,26 +37,8 @@ const DEFAULT_MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 /// Setters never fail; [`build`](Self::build) and [`install`](Self::install) check everything
 /// at once and say exactly what is wrong.
 ///
-/// | setting | default |
-/// |---|---|
-/// | flush interval | 10 s |
-/// | maximum payload length | 1432 bytes (UDP), 65536 bytes (TCP and plain-StatsD Unix stream batches), 8192 bytes (Unix datagrams; DogStatsD Unix streams) |
-/// | prefix | none |
-/// | global labels | none |
-/// | labels | folded into the name |
-/// | histograms | `\|ms` timers (StatsD, Graphite summaries), `\|d` distributions (DogStatsD) |
-/// | unit of undescribed histograms | seconds |
-/// | samples kept per histogram per interval | 1024 |
-/// | shutdown timeout | 5 s |
-/// | write timeout | 1 s |
-/// | connect timeout | 1 s |
-/// | DNS re-resolution | every 60 s, and on every reconnect |
-/// | stream backlog | 8 MiB |
-/// | live series | 100 000 |
-/// | idle series expiry | 10 min (or two flush intervals) |
-/// | self-telemetry | off |
-///
-/// The crate docs' "Configuration reference" lists every setter and environment variable.
+/// Every constructor, setter and environment variable, with its default, is listed once in the
+/// crate docs' [Configuration reference](crate#configuration-reference).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
