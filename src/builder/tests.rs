@@ -410,3 +410,85 @@ fn reconnect_delays_are_checked_in_build_so_setter_order_does_not_matter() {
         "a cap equal to the delay is allowed"
     );
 }
+
+/// The constant wire parts (name, then what follows the type) the builder's encoder gives
+/// `key`.
+fn rendered(builder: &ExporterBuilder, key: &metrics::Key) -> String {
+    let mut out = crate::encode::Rendered::default();
+    builder.encoder().unwrap().render(key, &mut out);
+    format!(
+        "{}{}",
+        String::from_utf8(out.name).unwrap(),
+        String::from_utf8(out.tail).unwrap()
+    )
+}
+
+#[test]
+fn an_explicit_global_label_beats_the_same_key_from_the_environment_on_both_env_paths() {
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("DD_ENV", "prod"),
+        ("DD_SERVICE", "api"),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    let key = metrics::Key::from_name("requests");
+    for builder in [
+        ExporterBuilder::from_settings(crate::env::dogstatsd(lookup).into()),
+        ExporterBuilder::from_settings(crate::env::detect(lookup)),
+    ] {
+        assert_eq!(builder.protocol, Protocol::DogStatsd);
+        assert_eq!(
+            rendered(&builder, &key),
+            "requests|#env:prod,service:api",
+            "the environment's tags apply when nothing overrides them"
+        );
+        assert_eq!(
+            rendered(&builder.with_global_labels([("env", "staging")]), &key),
+            "requests|#env:staging,service:api",
+            "the label set in code wins over DD_ENV; the other tag stays"
+        );
+    }
+}
+
+#[test]
+fn for_a_global_label_given_twice_the_later_value_wins_in_every_protocol() {
+    let twice = |b: ExporterBuilder| {
+        b.with_global_labels([("env", "first"), ("region", "eu")])
+            .with_global_labels([("env", "second")])
+    };
+    let in_one_call = |b: ExporterBuilder| b.with_global_labels([("env", "a"), ("env", "b")]);
+    let key = metrics::Key::from_name("requests");
+    let dd = || ExporterBuilder::dogstatsd("127.0.0.1:8125");
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    let graphite = || ExporterBuilder::graphite("127.0.0.1:2003");
+    assert_eq!(
+        rendered(&twice(dd()), &key),
+        "requests|#env:second,region:eu"
+    );
+    assert_eq!(rendered(&in_one_call(dd()), &key), "requests|#env:b");
+    assert_eq!(rendered(&twice(statsd()), &key), "requests.second.eu");
+    assert_eq!(rendered(&in_one_call(statsd()), &key), "requests.b");
+    assert_eq!(
+        rendered(&twice(graphite()), &key),
+        "requests;env=second;region=eu"
+    );
+    assert_eq!(rendered(&in_one_call(graphite()), &key), "requests;env=b");
+}
+
+#[test]
+fn a_metrics_own_label_beats_a_global_label_and_an_environment_label_with_its_key() {
+    let lookup = |name: &str| match name {
+        "DD_AGENT_HOST" => Some("127.0.0.1".to_owned()),
+        "DD_ENV" => Some("prod".to_owned()),
+        _ => None,
+    };
+    let key = metrics::Key::from_parts("requests", vec![Label::new("env", "canary")]);
+    let from_env = ExporterBuilder::from_settings(crate::env::detect(lookup));
+    assert_eq!(rendered(&from_env, &key), "requests|#env:canary");
+    assert_eq!(
+        rendered(&from_env.with_global_labels([("env", "staging")]), &key),
+        "requests|#env:canary"
+    );
+}
