@@ -367,6 +367,7 @@
 //! | [`with_shutdown_timeout`](ExporterBuilder::with_shutdown_timeout) | 5 s | all |
 //! | [`with_write_timeout`](ExporterBuilder::with_write_timeout), [`with_connect_timeout`](ExporterBuilder::with_connect_timeout) | 1 s each | all |
 //! | [`with_resolve_interval`](ExporterBuilder::with_resolve_interval) | 60 s (and on every reconnect) | network endpoints |
+//! | [`with_reconnect_delay`](ExporterBuilder::with_reconnect_delay), [`with_max_reconnect_delay`](ExporterBuilder::with_max_reconnect_delay) | 100 ms, capped at 10 s (equal-jitter exponential backoff, retried at flush ticks) | stream transports, Unix datagram sockets |
 //! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | stream transports |
 //! | [`with_max_series`](ExporterBuilder::with_max_series) | 100 000 | all |
 //! | [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) | 10 min (or two flush intervals) | all |
@@ -375,15 +376,18 @@
 //! Environment variables, read by [`ExporterBuilder::from_env`] (which picks the protocol:
 //! DogStatsD if `DD_DOGSTATSD_URL` or `DD_AGENT_HOST` is set, else Graphite if
 //! `GRAPHITE_URL` or `GRAPHITE_HOST` is, else StatsD) and, for the `DD_*` ones, by
-//! [`ExporterBuilder::dogstatsd_from_env`]. Setters called afterwards win over them; an empty
-//! value counts as unset; a malformed one fails `build` with
-//! [`BuildError::InvalidEnvironment`] naming the variable and its value.
+//! [`ExporterBuilder::dogstatsd_from_env`]. Precedence: setters called afterwards > the
+//! environment > defaults ([`with_remote_address`](ExporterBuilder::with_remote_address)
+//! replaces the endpoint; a global label with the same key replaces the environment's). An
+//! empty value counts as unset; a malformed one (a port of `99999`, `STATSD_PROTOCOL=http`)
+//! fails `build` with [`BuildError::InvalidEnvironment`] naming the variable and its value,
+//! never a silent default.
 //!
 //! | variable | effect | default |
 //! |---|---|---|
 //! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
 //! | `STATSD_HOST`, `STATSD_PORT` | host and port | `127.0.0.1`, 8125 |
-//! | `STATSD_PROTOCOL` | `udp` or `tcp` | `udp` |
+//! | `STATSD_PROTOCOL` | `udp` or `tcp`, as sprockets-statsd reads it | `udp` |
 //! | `STATSD_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
 //! | `GRAPHITE_URL` | the Graphite endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three | — |
 //! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port | —, 2003 (2004 for pickle) |
@@ -392,7 +396,7 @@
 //! | `DD_DOGSTATSD_URL` | the DogStatsD endpoint (`udp://`, `unix://`, `unixgram://`); wins over the next two | — |
 //! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or `host:port`, or a `unix://` URL) and port | `127.0.0.1`, 8125 |
 //! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` | none |
-//! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
+//! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (set by the Datadog admission controller, for the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
 //!
 //! # Feature flags
 //!
@@ -429,13 +433,14 @@ mod handle;
 mod lines;
 #[cfg(feature = "tower")]
 mod middleware;
+mod protocol;
 mod random;
 mod recorder;
 mod stats;
 mod timer;
 mod transport;
 
-pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel, Protocol};
+pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};

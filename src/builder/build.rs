@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{ExporterBuilder, MAX_PICKLE_FRAME, Protocol};
+use super::{ExporterBuilder, MAX_PICKLE_FRAME};
 use crate::aggregate::Aggregate;
 use crate::client::GraphiteClient;
 use crate::encode::{Encoder, PickleWire};
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
 use crate::handle::{ExporterGuard, ExporterHandle};
+use crate::protocol::Protocol;
 use crate::recorder::ExporterRecorder;
 use crate::stats::StatsCells;
 

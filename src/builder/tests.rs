@@ -1,3 +1,4 @@
+use super::constructors::env_value;
 use super::*;
 
 fn err(b: ExporterBuilder) -> String {
@@ -337,5 +338,157 @@ fn a_telemetry_prefix_with_no_name_in_it_fails_the_build() {
             .with_telemetry_prefix("client.stats")
             .config()
             .is_ok()
+    );
+}
+
+#[test]
+fn reconnect_delays_default_to_100_ms_capped_at_10_s() {
+    let config = ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+        .config()
+        .unwrap();
+    assert_eq!(config.reconnect_delay, Duration::from_millis(100));
+    assert_eq!(config.max_reconnect_delay, Duration::from_secs(10));
+}
+
+#[test]
+fn a_zero_reconnect_delay_or_a_cap_below_it_fails_the_build_naming_the_setter() {
+    let tcp = || ExporterBuilder::statsd("tcp://127.0.0.1:8125");
+    let table = [
+        (
+            tcp().with_reconnect_delay(Duration::ZERO),
+            "invalid setting with_reconnect_delay: must not be zero",
+        ),
+        (
+            tcp().with_max_reconnect_delay(Duration::from_millis(99)),
+            "invalid setting with_max_reconnect_delay: must be at least the reconnect delay (with_reconnect_delay)",
+        ),
+        (
+            tcp()
+                .with_reconnect_delay(Duration::from_secs(11))
+                .with_max_reconnect_delay(Duration::from_secs(10)),
+            "invalid setting with_max_reconnect_delay: must be at least the reconnect delay (with_reconnect_delay)",
+        ),
+        (
+            tcp()
+                .with_max_reconnect_delay(Duration::ZERO)
+                .with_reconnect_delay(Duration::ZERO),
+            "invalid setting with_reconnect_delay: must not be zero",
+        ),
+    ];
+    for (builder, want) in table {
+        assert_eq!(err(builder), want);
+    }
+}
+
+#[test]
+fn reconnect_delays_are_checked_in_build_so_setter_order_does_not_matter() {
+    // A delay above the default cap is fine once the cap is raised, in either order.
+    let delay = Duration::from_secs(20);
+    let cap = Duration::from_secs(60);
+    for builder in [
+        ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+            .with_reconnect_delay(delay)
+            .with_max_reconnect_delay(cap),
+        ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+            .with_max_reconnect_delay(cap)
+            .with_reconnect_delay(delay),
+    ] {
+        let config = builder.config().unwrap();
+        assert_eq!(
+            (config.reconnect_delay, config.max_reconnect_delay),
+            (delay, cap)
+        );
+    }
+    let equal = ExporterBuilder::statsd("tcp://127.0.0.1:8125")
+        .with_reconnect_delay(Duration::from_secs(1))
+        .with_max_reconnect_delay(Duration::from_secs(1))
+        .config()
+        .unwrap();
+    assert_eq!(
+        equal.max_reconnect_delay,
+        Duration::from_secs(1),
+        "a cap equal to the delay is allowed"
+    );
+}
+
+/// The constant wire parts (name, then what follows the type) the builder's encoder gives
+/// `key`.
+fn rendered(builder: &ExporterBuilder, key: &metrics::Key) -> String {
+    let mut out = crate::encode::Rendered::default();
+    builder.encoder().unwrap().render(key, &mut out);
+    format!(
+        "{}{}",
+        String::from_utf8(out.name).unwrap(),
+        String::from_utf8(out.tail).unwrap()
+    )
+}
+
+#[test]
+fn an_explicit_global_label_beats_the_same_key_from_the_environment_on_both_env_paths() {
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("DD_AGENT_HOST", "127.0.0.1"),
+        ("DD_ENV", "prod"),
+        ("DD_SERVICE", "api"),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    let key = metrics::Key::from_name("requests");
+    for builder in [
+        ExporterBuilder::from_settings(crate::env::dogstatsd(lookup).into()),
+        ExporterBuilder::from_settings(crate::env::detect(lookup)),
+    ] {
+        assert_eq!(builder.protocol, Protocol::DogStatsd);
+        assert_eq!(
+            rendered(&builder, &key),
+            "requests|#env:prod,service:api",
+            "the environment's tags apply when nothing overrides them"
+        );
+        assert_eq!(
+            rendered(&builder.with_global_labels([("env", "staging")]), &key),
+            "requests|#env:staging,service:api",
+            "the label set in code wins over DD_ENV; the other tag stays"
+        );
+    }
+}
+
+#[test]
+fn for_a_global_label_given_twice_the_later_value_wins_in_every_protocol() {
+    let twice = |b: ExporterBuilder| {
+        b.with_global_labels([("env", "first"), ("region", "eu")])
+            .with_global_labels([("env", "second")])
+    };
+    let in_one_call = |b: ExporterBuilder| b.with_global_labels([("env", "a"), ("env", "b")]);
+    let key = metrics::Key::from_name("requests");
+    let dd = || ExporterBuilder::dogstatsd("127.0.0.1:8125");
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    let graphite = || ExporterBuilder::graphite("127.0.0.1:2003");
+    assert_eq!(
+        rendered(&twice(dd()), &key),
+        "requests|#env:second,region:eu"
+    );
+    assert_eq!(rendered(&in_one_call(dd()), &key), "requests|#env:b");
+    assert_eq!(rendered(&twice(statsd()), &key), "requests.second.eu");
+    assert_eq!(rendered(&in_one_call(statsd()), &key), "requests.b");
+    assert_eq!(
+        rendered(&twice(graphite()), &key),
+        "requests;env=second;region=eu"
+    );
+    assert_eq!(rendered(&in_one_call(graphite()), &key), "requests;env=b");
+}
+
+#[test]
+fn a_metrics_own_label_beats_a_global_label_and_an_environment_label_with_its_key() {
+    let lookup = |name: &str| match name {
+        "DD_AGENT_HOST" => Some("127.0.0.1".to_owned()),
+        "DD_ENV" => Some("prod".to_owned()),
+        _ => None,
+    };
+    let key = metrics::Key::from_parts("requests", vec![Label::new("env", "canary")]);
+    let from_env = ExporterBuilder::from_settings(crate::env::detect(lookup));
+    assert_eq!(rendered(&from_env, &key), "requests|#env:canary");
+    assert_eq!(
+        rendered(&from_env.with_global_labels([("env", "staging")]), &key),
+        "requests|#env:canary"
     );
 }

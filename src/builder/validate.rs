@@ -6,7 +6,6 @@ use metrics::Label;
 
 use super::{
     DEFAULT_IDLE_TIMEOUT, Expiry, ExporterBuilder, MAX_HISTOGRAM_SAMPLES, MAX_PICKLE_PAYLOAD,
-    Protocol,
 };
 use crate::config::{
     Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
@@ -16,6 +15,7 @@ use crate::encode::{
     StatsdEncoder,
 };
 use crate::error::BuildError;
+use crate::protocol::Protocol;
 
 impl ExporterBuilder {
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
@@ -67,19 +67,8 @@ impl ExporterBuilder {
         if self.flush_interval.is_zero() {
             return Err(BuildError::ZeroFlushInterval);
         }
+        self.check_ranges()?;
         let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
-        if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
-            return invalid("with_histogram_max_samples", "must be within 1..=65536");
-        }
-        if self.write_timeout.is_zero() {
-            return invalid("with_write_timeout", "must not be zero");
-        }
-        if self.connect_timeout.is_zero() {
-            return invalid("with_connect_timeout", "must not be zero");
-        }
-        if self.max_series == 0 {
-            return invalid("with_max_series", "must not be zero");
-        }
         let idle_timeout = match self.idle_timeout {
             Expiry::Default => {
                 Some(DEFAULT_IDLE_TIMEOUT.max(self.flush_interval.saturating_mul(2)))
@@ -110,11 +99,40 @@ impl ExporterBuilder {
             write_timeout: self.write_timeout,
             connect_timeout: self.connect_timeout,
             resolve_interval: self.resolve_interval,
+            reconnect_delay: self.reconnect_delay,
+            max_reconnect_delay: self.max_reconnect_delay,
             max_backlog_bytes: self.max_backlog_bytes,
             max_series: self.max_series,
             idle_timeout,
             telemetry: self.telemetry.clone(),
         })
+    }
+
+    /// The settings checked on their own (or against one other setting): each one's range.
+    fn check_ranges(&self) -> Result<(), BuildError> {
+        let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
+        if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
+            return invalid("with_histogram_max_samples", "must be within 1..=65536");
+        }
+        if self.write_timeout.is_zero() {
+            return invalid("with_write_timeout", "must not be zero");
+        }
+        if self.connect_timeout.is_zero() {
+            return invalid("with_connect_timeout", "must not be zero");
+        }
+        if self.reconnect_delay.is_zero() {
+            return invalid("with_reconnect_delay", "must not be zero");
+        }
+        if self.max_reconnect_delay < self.reconnect_delay {
+            return invalid(
+                "with_max_reconnect_delay",
+                "must be at least the reconnect delay (with_reconnect_delay)",
+            );
+        }
+        if self.max_series == 0 {
+            return invalid("with_max_series", "must not be zero");
+        }
+        Ok(())
     }
 
     /// The protocol's encoder, refusing settings the protocol cannot honour.
