@@ -246,22 +246,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) resolve_interval: Duration,
     /// The first reconnect delay; each later one doubles, up to `max_reconnect_delay`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the transport's backoff is being wired to it on another branch"
-        )
-    )]
     pub(crate) reconnect_delay: Duration,
     /// The cap on the reconnect delay; at least `reconnect_delay`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the transport's backoff is being wired to it on another branch"
-        )
-    )]
     pub(crate) max_reconnect_delay: Duration,
     pub(crate) max_backlog_bytes: usize,
     pub(crate) max_series: usize,

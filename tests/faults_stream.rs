@@ -832,3 +832,37 @@ async fn an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_on
     assert!(stats.lines_possibly_lost > 0, "{stats:?}");
     drop(guard);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_backoff() {
+    let rx = StreamReceiver::tcp_down();
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        .with_reconnect_delay(Duration::from_secs(3600))
+        .with_max_reconnect_delay(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("last.words"));
+    counter.increment(5);
+    let _ = handle.flush_async().await;
+    assert_eq!(handle.stats().send_errors, 1, "{:?}", handle.stats());
+    // The receiver is back, but the next attempt is half an hour away at least.
+    rx.reopen();
+    counter.increment(2);
+    let _ = handle.flush_async().await;
+    assert_eq!(
+        (handle.stats().connects, handle.stats().lines_sent),
+        (0, 0),
+        "a regular flush respects the backoff: {:?}",
+        handle.stats()
+    );
+    let stats = finishes(guard.shutdown_async()).await.unwrap();
+    assert_eq!(
+        (stats.connects, stats.lines_dropped_shutdown),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert!(until(|| counter_total(&received(&rx), "last.words") == 7).await);
+}

@@ -150,6 +150,7 @@ pub(crate) struct Transport {
     /// Whether the receiver's queue was full at the last send (for logging changes only).
     full: bool,
     failures: u32,
+    backoff: backoff::Backoff,
     retry_at: Option<Instant>,
     verdict: Verdict,
 }
@@ -178,6 +179,10 @@ impl Transport {
             up: true,
             full: false,
             failures: 0,
+            backoff: backoff::Backoff {
+                first: config.reconnect_delay,
+                cap: config.max_reconnect_delay,
+            },
             retry_at: None,
             verdict: Verdict::Pending,
         }
@@ -373,7 +378,11 @@ impl Transport {
         // UDP needs no reconnect: the next flush simply tries again. Streams reconnect, and a
         // Unix datagram path that is missing is re-checked, both after a backoff.
         if !matches!(self.socket, Socket::Udp(_)) {
-            self.retry_at = Some(now + backoff::delay(self.failures, random_unit()));
+            let delay = self.backoff.delay(self.failures, random_unit());
+            // A delay past what the clock can represent (a huge configured one) is a year.
+            self.retry_at = now
+                .checked_add(delay)
+                .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)));
             self.failures = self.failures.saturating_add(1);
         }
     }

@@ -143,3 +143,62 @@ async fn a_reconnect_re_resolves_even_before_the_resolve_interval() {
     let stats = stats.snapshot();
     assert_eq!((stats.connects, stats.send_errors), (1, 0));
 }
+
+#[tokio::test]
+async fn a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more() {
+    // A port that refuses now and listens later.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let config = ExporterBuilder::statsd(format!("tcp://{addr}"))
+        .with_reconnect_delay(Duration::from_secs(10))
+        .with_max_reconnect_delay(Duration::from_secs(20))
+        .config()
+        .unwrap();
+    let stats = StatsCells::default();
+    let mut transport = Transport::new(&config, Instant::now());
+    let t0 = Instant::now();
+    assert!(!transport.ready(t0, &stats).await, "refused");
+    let retry_at = transport.retry_at.unwrap();
+    // Equal jitter: between half and all of the first delay.
+    assert!(retry_at >= t0 + Duration::from_secs(5) && retry_at <= t0 + Duration::from_secs(10));
+    let _listener = std::net::TcpListener::bind(addr).unwrap();
+    assert!(
+        !transport
+            .ready(retry_at - Duration::from_millis(1), &stats)
+            .await,
+        "no attempt before the backoff is over"
+    );
+    assert_eq!(stats.snapshot().connects, 0);
+    assert!(
+        transport.ready(retry_at, &stats).await,
+        "an attempt once it is over"
+    );
+    assert_eq!(stats.snapshot().connects, 1);
+    // A working connection resets the backoff: the next failure starts from the first delay.
+    assert_eq!(transport.failures, 0);
+}
+
+#[tokio::test]
+async fn the_second_failure_doubles_the_delay_up_to_the_cap() {
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = reserved.local_addr().unwrap();
+    drop(reserved);
+    let config = ExporterBuilder::statsd(format!("tcp://{addr}"))
+        .with_reconnect_delay(Duration::from_secs(10))
+        .with_max_reconnect_delay(Duration::from_secs(15))
+        .config()
+        .unwrap();
+    let stats = StatsCells::default();
+    let mut transport = Transport::new(&config, Instant::now());
+    let t0 = Instant::now();
+    assert!(!transport.ready(t0, &stats).await);
+    let first = transport.retry_at.unwrap();
+    assert!(!transport.ready(first, &stats).await);
+    let second = transport.retry_at.unwrap() - first;
+    // min(20 s, cap 15 s), equal jitter: 7.5 s to 15 s.
+    assert!(
+        second >= Duration::from_millis(7_500) && second <= Duration::from_secs(15),
+        "{second:?}"
+    );
+}
