@@ -27,7 +27,7 @@ use metrics::{Key, Label};
 
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_path, push_segment};
-use super::statsd::{render_prefix, sorted_unique};
+use super::shared::{render_prefix, sorted_unique};
 use super::summary::{SlotCarry, Summary, nearest_rank, percentile_suffix, summarize};
 use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitized_tags};
 

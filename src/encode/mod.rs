@@ -12,6 +12,7 @@ mod number;
 mod pickle;
 pub(crate) mod sanitize;
 pub(crate) mod segment;
+mod shared;
 mod statsd;
 mod summary;
 
@@ -20,8 +21,9 @@ pub(crate) use dogstatsd::DogStatsdEncoder;
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
 pub(crate) use pickle::PickleWire;
+pub(crate) use shared::SampleUnit;
 pub use statsd::LabelHandling;
-pub(crate) use statsd::{SampleUnit, StatsdEncoder};
+pub(crate) use statsd::StatsdEncoder;
 pub(crate) use summary::{SlotCarry, percentile_suffix};
 
 use metrics::Key;
