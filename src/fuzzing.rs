@@ -107,6 +107,9 @@ pub struct StatsdOptions {
     pub histogram: HistogramKind,
     /// Per-name-prefix histogram kinds; the longest matching prefix wins.
     pub histogram_by_prefix: Vec<(String, HistogramKind)>,
+    /// Whether each series' kind goes in its name after the prefix (`counters.`, `gauges.`,
+    /// `timers.`, `histograms.`), as `with_type_prefixes` sets it.
+    pub type_prefixes: bool,
 }
 
 /// DogStatsD settings.
@@ -198,12 +201,15 @@ pub struct PickleEncoded {
 /// Encodes `series` as plain StatsD.
 pub fn statsd(options: &StatsdOptions, series: &[Series]) -> Encoded {
     let c = &options.common;
-    let encoder = Encoder::Statsd(StatsdEncoder::new(
-        c.prefix.as_deref(),
-        options.labels,
-        labels(&c.global_labels),
-        rules(options.histogram, &options.histogram_by_prefix),
-    ));
+    let encoder = Encoder::Statsd(
+        StatsdEncoder::new(
+            c.prefix.as_deref(),
+            options.labels,
+            labels(&c.global_labels),
+            rules(options.histogram, &options.histogram_by_prefix),
+        )
+        .with_type_prefixes(options.type_prefixes),
+    );
     run(c, series, &encoder)
 }
 
