@@ -7,9 +7,9 @@
 //! What to send (a counter delta or its running total, whether a zero delta is sent at all)
 //! is the caller's policy; this step only encodes what it is given. Pure: no I/O, no clock.
 
-use super::{
-    EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, SampleUnit, SeriesKind, SlotCarry,
-};
+#[cfg(any(test, feature = "fuzzing"))]
+use super::SeriesKind;
+use super::{EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, SampleUnit, SlotCarry};
 
 /// One series' value for one flush, as the aggregate hands it over.
 #[derive(Debug)]
@@ -28,7 +28,9 @@ pub(crate) enum SeriesValue<'a> {
 }
 
 impl SeriesValue<'_> {
-    /// The kind of series this value belongs to, which some names depend on.
+    /// The kind of series this value belongs to, which some names depend on. The flusher
+    /// knows each series' kind from the aggregate, so only the fuzz entry points need this.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn kind(&self) -> SeriesKind {
         match self {
             Self::Counter(_) => SeriesKind::Counter,
