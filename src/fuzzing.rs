@@ -3,9 +3,10 @@
 //! hidden from the docs, and free to change in any release.
 //!
 //! Each function runs one flush's encoding the way the flusher does it, minus the aggregation
-//! and the I/O: every series is rendered once (a name with nothing usable left is counted as
-//! unnamed, as the flusher counts it), its value goes through the protocol's encoder into one
-//! payload writer, and the writer is finished. What comes back is every payload, the tally of
+//! and the I/O: every series is rendered once for its kind (`Encoder::render_series`) and its
+//! value goes through `encode::encode_series` into one payload writer, the very step the
+//! flusher runs (a name with nothing usable left is counted as unnamed there), and the writer
+//! is finished. Graphite points take the direct client's path instead. What comes back is every payload, the tally of
 //! what was written and what was dropped, and for each series which lines it produced, so a
 //! checker can tie every line to the series that was recorded.
 //!
@@ -20,7 +21,8 @@ pub use metrics::Unit;
 
 use crate::encode::{
     self, DogStatsdEncoder, EncodeTally, Encoder, FlushContext, GraphiteEncoder, HistogramRules,
-    PayloadWriter, PickleWire, Rendered, SampleUnit, SlotCarry, StatsdEncoder,
+    PayloadWriter, PickleWire, Rendered, SampleUnit, SeriesValue, SlotCarry, StatsdEncoder,
+    encode_series,
 };
 
 /// Carbon's pickle frame limit we write to (the same as the exporter's).
@@ -105,6 +107,9 @@ pub struct StatsdOptions {
     pub histogram: HistogramKind,
     /// Per-name-prefix histogram kinds; the longest matching prefix wins.
     pub histogram_by_prefix: Vec<(String, HistogramKind)>,
+    /// Whether each series' kind goes in its name after the prefix (`counters.`, `gauges.`,
+    /// `timers.`, `histograms.`), as `with_type_prefixes` sets it.
+    pub type_prefixes: bool,
 }
 
 /// DogStatsD settings.
@@ -196,12 +201,15 @@ pub struct PickleEncoded {
 /// Encodes `series` as plain StatsD.
 pub fn statsd(options: &StatsdOptions, series: &[Series]) -> Encoded {
     let c = &options.common;
-    let encoder = Encoder::Statsd(StatsdEncoder::new(
-        c.prefix.as_deref(),
-        options.labels,
-        labels(&c.global_labels),
-        rules(options.histogram, &options.histogram_by_prefix),
-    ));
+    let encoder = Encoder::Statsd(
+        StatsdEncoder::new(
+            c.prefix.as_deref(),
+            options.labels,
+            labels(&c.global_labels),
+            rules(options.histogram, &options.histogram_by_prefix),
+        )
+        .with_type_prefixes(options.type_prefixes),
+    );
     run(c, series, &encoder)
 }
 
@@ -249,7 +257,7 @@ pub fn graphite_pickle(options: &GraphiteOptions, series: &[Series]) -> PickleEn
     PickleEncoded { plaintext, frames }
 }
 
-/// The flusher's loop over series (`Flusher::collect`), with per-series bookkeeping.
+/// The flusher's loop over series (`Flusher::collect_at`), with per-series bookkeeping.
 fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
     let framing = match common.framing {
         Framing::Datagram => encode::Framing::Datagram,
@@ -266,48 +274,44 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
     let mut scratch = Vec::new();
     let mut outcomes = Vec::with_capacity(series.len());
     for s in series {
-        encoder.render(
-            &Key::from_parts(s.name.clone(), labels(&s.labels)),
-            &mut rendered,
-        );
+        let key = Key::from_parts(s.name.clone(), labels(&s.labels));
         let before = t;
-        let mut own_unnamed = 0;
         let mut carry = SlotCarry::default();
-        match &s.value {
-            _ if !rendered.sendable() => {
-                own_unnamed = match &s.value {
-                    Value::Histogram { samples, .. } => samples.len() as u64,
-                    _ => 1,
+        let own_unnamed = match (&s.value, encoder) {
+            // The direct client's path (`GraphiteClient`), not the flusher's.
+            (Value::Point { value, timestamp }, Encoder::Graphite(g)) => {
+                encoder.render(&key, &mut rendered);
+                if rendered.sendable() {
+                    g.point(&rendered, *value, *timestamp, &mut w, &mut t);
+                    0
+                } else {
+                    1
+                }
+            }
+            // The flusher's path: the same render and encode step as `Flusher::collect_at`.
+            (value, _) => {
+                let value = match value {
+                    Value::Counter(v) => SeriesValue::Counter(*v),
+                    Value::Gauge(v) | Value::Point { value: v, .. } => SeriesValue::Gauge(*v),
+                    Value::Histogram {
+                        samples,
+                        recorded,
+                        unit,
+                    } => {
+                        scratch.clear();
+                        scratch.extend_from_slice(samples);
+                        SeriesValue::Histogram {
+                            samples: &mut scratch,
+                            recorded: (*recorded).max(samples.len() as u64),
+                            unit: SampleUnit::from_unit(*unit),
+                        }
+                    }
                 };
-                unnamed += own_unnamed;
+                encoder.render_series(value.kind(), &key, &mut rendered);
+                encode_series(encoder, &rendered, value, &mut carry, cx, &mut w, &mut t)
             }
-            Value::Counter(v) => encoder.counter(&rendered, *v, &mut carry, cx, &mut w, &mut t),
-            Value::Gauge(v) => encoder.gauge(&rendered, *v, cx, &mut w, &mut t),
-            Value::Point { value, timestamp } => match encoder {
-                Encoder::Graphite(g) => g.point(&rendered, *value, *timestamp, &mut w, &mut t),
-                _ => encoder.gauge(&rendered, *value, cx, &mut w, &mut t),
-            },
-            Value::Histogram {
-                samples,
-                recorded,
-                unit,
-            } => {
-                scratch.clear();
-                scratch.extend_from_slice(samples);
-                let recorded = (*recorded).max(samples.len() as u64);
-                let unit = SampleUnit::from_unit(*unit);
-                encoder.histogram(
-                    &rendered,
-                    &mut scratch,
-                    recorded,
-                    unit,
-                    &mut carry,
-                    cx,
-                    &mut w,
-                    &mut t,
-                );
-            }
-        }
+        };
+        unnamed += own_unnamed;
         outcomes.push(SeriesOutcome {
             sendable: rendered.sendable(),
             lines: before.lines..t.lines,

@@ -221,6 +221,8 @@ pub struct StatsdInput {
     labels: u8,
     histogram: u8,
     rules: Vec<(Text, u8)>,
+    /// `counters.`, `gauges.`, `timers.` or `histograms.` after the prefix.
+    type_prefixes: bool,
     series: Vec<ArbSeries>,
 }
 
@@ -283,6 +285,7 @@ pub fn statsd(input: &StatsdInput) {
         labels: fuzzing::LABEL_STYLES[usize::from(input.labels) % fuzzing::LABEL_STYLES.len()],
         histogram: kind(input.histogram, STATSD_KINDS),
         histogram_by_prefix: rules(&input.rules, STATSD_KINDS),
+        type_prefixes: input.type_prefixes,
     };
     let series = series(&input.series);
     let out = fuzzing::statsd(&options, &series);

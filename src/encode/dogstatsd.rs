@@ -16,23 +16,11 @@ use metrics::{Key, Label};
 
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
-use super::statsd::{render_prefix_with, sample_value, sorted_unique};
+use super::shared::{render_prefix_with, sample_value, sorted_unique, write_dogstatsd_tags};
 use super::{
     EncodeTally, FlushContext, HistogramKind, HistogramRules, PayloadWriter, Rendered, SampleUnit,
     commit, sanitized_tags, write_type_and_rate,
 };
-
-/// Writes DogStatsD's `|#k:v,k2` section (a bare key for an empty value); nothing for no tags.
-pub(crate) fn write_dogstatsd_tags(out: &mut Vec<u8>, tags: &[(Vec<u8>, Vec<u8>)]) {
-    for (i, (k, v)) in tags.iter().enumerate() {
-        out.extend_from_slice(if i == 0 { b"|#" } else { b"," });
-        out.extend_from_slice(k);
-        if !v.is_empty() {
-            out.push(b':');
-            out.extend_from_slice(v);
-        }
-    }
-}
 
 /// Room a packed line should have for at least one more value before we pack into the
 /// current payload rather than start a fresh one.

@@ -210,13 +210,15 @@ fn statsd_options() -> impl Strategy<Value = StatsdOptions> {
         select(&fuzzing::LABEL_STYLES[..]),
         select(STATSD_KINDS),
         histogram_rules(STATSD_KINDS),
+        any::<bool>(),
     )
         .prop_map(
-            |(common, labels, histogram, histogram_by_prefix)| StatsdOptions {
+            |(common, labels, histogram, histogram_by_prefix, type_prefixes)| StatsdOptions {
                 common,
                 labels,
                 histogram,
                 histogram_by_prefix,
+                type_prefixes,
             },
         )
 }

@@ -217,20 +217,6 @@ fn a_line_over_carbons_16384_byte_limit_is_dropped_and_counted() {
     assert_eq!(t.too_long, 1);
 }
 
-#[test]
-fn percentile_suffixes_drop_the_decimal_point() {
-    for (q, want) in [
-        (0.5, ".p50"),
-        (0.9, ".p90"),
-        (0.99, ".p99"),
-        (0.999, ".p999"),
-        (0.75, ".p75"),
-        (1.0, ".p100"),
-    ] {
-        assert_eq!(percentile_suffix(q), want);
-    }
-}
-
 /// Parses one plaintext line the way carbon does: strip, split on whitespace, exactly three
 /// fields, value and timestamp through `float()`.
 fn carbon_parse(line: &str) -> Option<(String, f64, f64)> {
@@ -399,27 +385,6 @@ fn a_sum_that_overflows_is_counted_not_sent_and_nothing_panics() {
         ]
     );
     assert_eq!(t.invalid_values, 2, ".sum and .mean");
-}
-
-#[test]
-fn percentiles_use_the_decimal_form_of_the_quantile_and_the_true_nearest_rank() {
-    for (q, want) in [
-        (0.07, ".p7"),
-        (0.29, ".p29"),
-        (0.57, ".p57"),
-        (0.55, ".p55"),
-        (0.125, ".p125"),
-        (0.0125, ".p125"),
-        (0.99999, ".p99999"),
-        (0.001, ".p01"),
-    ] {
-        assert_eq!(percentile_suffix(q), want, "{q}");
-    }
-    let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
-    assert_eq!(nearest_rank(&hundred, 0.07).to_bits(), 7.0f64.to_bits());
-    assert_eq!(nearest_rank(&hundred, 0.55).to_bits(), 55.0f64.to_bits());
-    assert_eq!(nearest_rank(&hundred, 0.001).to_bits(), 1.0f64.to_bits());
-    assert_eq!(nearest_rank(&hundred, 1.0).to_bits(), 100.0f64.to_bits());
 }
 
 #[test]

@@ -12,15 +12,21 @@ mod number;
 mod pickle;
 pub(crate) mod sanitize;
 pub(crate) mod segment;
+mod series;
+mod shared;
 mod statsd;
+mod summary;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
 pub(crate) use dogstatsd::DogStatsdEncoder;
+pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
-pub(crate) use graphite::{GraphiteEncoder, SlotCarry, percentile_suffix};
 pub(crate) use pickle::PickleWire;
+pub(crate) use series::{SeriesValue, encode_series};
+pub(crate) use shared::SampleUnit;
 pub use statsd::LabelHandling;
-pub(crate) use statsd::{SampleUnit, StatsdEncoder};
+pub(crate) use statsd::StatsdEncoder;
+pub(crate) use summary::{SlotCarry, percentile_suffix};
 
 use metrics::Key;
 

@@ -14,11 +14,11 @@
 //! - NaN and infinities are never written; neither are negative timer values (Etsy rejects
 //!   them as bad lines). Both are counted as invalid values.
 
-use metrics::{Key, Label, Unit};
+use metrics::{Key, Label};
 
-use super::dogstatsd::write_dogstatsd_tags;
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_embedded_tag, push_path, push_segment, push_tag_key, push_tag_value};
+use super::shared::{SampleUnit, render_prefix, sample_value, sorted_unique, write_dogstatsd_tags};
 use super::{
     EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, SeriesKind, commit,
     sanitized_tags, write_type_and_rate,
@@ -81,43 +81,6 @@ impl LabelHandling {
             Self::SignalFx => Some((b"[", b",", b"]")),
             Self::Graphite => Some((b";", b";", b"")),
             Self::FoldIntoName | Self::FoldKeyValues | Self::Drop | Self::DogStatsd => None,
-        }
-    }
-}
-
-/// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
-/// needs to know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SampleUnit {
-    Seconds,
-    Milliseconds,
-    Microseconds,
-    Nanoseconds,
-    /// Not a time: values are sent as recorded.
-    Other,
-}
-
-impl SampleUnit {
-    pub(crate) fn from_unit(unit: Unit) -> Self {
-        match unit {
-            Unit::Seconds => Self::Seconds,
-            Unit::Milliseconds => Self::Milliseconds,
-            Unit::Microseconds => Self::Microseconds,
-            Unit::Nanoseconds => Self::Nanoseconds,
-            _ => Self::Other,
-        }
-    }
-
-    /// Converts `v` to milliseconds. Seconds and microseconds are rounded to whole
-    /// nanoseconds first (the resolution of `Duration`), so `Duration::from_micros(12_500)`
-    /// recorded as 0.0125 s becomes exactly `12.5`, never `12.500000000000002`, and nothing
-    /// is truncated to whole milliseconds.
-    pub(crate) fn to_millis(self, v: f64) -> f64 {
-        match self {
-            Self::Seconds => (v * 1e9).round() / 1e6,
-            Self::Milliseconds | Self::Other => v,
-            Self::Microseconds => (v * 1e3).round() / 1e6,
-            Self::Nanoseconds => v / 1e6,
         }
     }
 }
@@ -312,39 +275,6 @@ impl StatsdEncoder {
             commit(w, 1, 1, t);
         }
     }
-}
-
-/// A sample as it goes on the wire: converted to milliseconds for timers, `None` when it
-/// cannot be sent (NaN, infinite, or a negative timer, which Etsy statsd rejects).
-pub(crate) fn sample_value(raw: f64, unit: SampleUnit, timer: bool) -> Option<f64> {
-    let v = if timer { unit.to_millis(raw) } else { raw };
-    (is_sendable(v) && !(timer && v < 0.0)).then_some(v)
-}
-
-/// Renders a prefix as sanitised path segments.
-pub(crate) fn render_prefix(prefix: Option<&str>) -> Vec<u8> {
-    render_prefix_with(prefix, push_path)
-}
-
-/// Renders a prefix with the given path sanitiser.
-pub(crate) fn render_prefix_with(
-    prefix: Option<&str>,
-    push: fn(&mut Vec<u8>, &str) -> bool,
-) -> Vec<u8> {
-    let mut rendered = Vec::new();
-    if let Some(p) = prefix {
-        push(&mut rendered, p);
-    }
-    rendered
-}
-
-/// Sorts labels by key and keeps one per key: the last given wins, as with repeated setter
-/// calls.
-pub(crate) fn sorted_unique(mut labels: Vec<Label>) -> Vec<Label> {
-    labels.reverse();
-    labels.sort_by(|a, b| a.key().cmp(b.key()));
-    labels.dedup_by(|a, b| a.key() == b.key());
-    labels
 }
 
 /// Whether `line` is the second half of a chunk that starts with `prev` (both without their

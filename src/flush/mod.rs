@@ -327,6 +327,8 @@ impl Flusher {
     }
 
     fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
+        use crate::encode::{SeriesValue, encode_series};
+
         #[cfg(test)]
         #[allow(clippy::panic, reason = "fault injection for the panic-isolation test")]
         if self
@@ -351,6 +353,7 @@ impl Flusher {
             encoder.render_series(kind, key, out);
         });
         let mut tally = EncodeTally::default();
+        let t = &mut tally;
         let mut unnamed = 0u64;
         let mut sampled_out = 0u64;
         let totals = encoder.counter_mode() == CounterMode::Total;
@@ -365,21 +368,14 @@ impl Flusher {
             if delta == 0 && !totals {
                 continue;
             }
-            if c.rendered.sendable() {
-                let value = if totals { c.total } else { delta };
-                encoder.counter(&c.rendered, value, &mut c.carry, cx, writer, &mut tally);
-            } else {
-                unnamed += 1;
-            }
+            let value = SeriesValue::Counter(if totals { c.total } else { delta });
+            unnamed += encode_series(encoder, &c.rendered, value, &mut c.carry, cx, writer, t);
         }
         for g in series.gauges.iter_mut().filter(|_| all) {
             if let Some(value) = g.cell.take() {
                 g.last_active = now;
-                if g.rendered.sendable() {
-                    encoder.gauge(&g.rendered, value, cx, writer, &mut tally);
-                } else {
-                    unnamed += 1;
-                }
+                let value = SeriesValue::Gauge(value);
+                unnamed += encode_series(encoder, &g.rendered, value, &mut g.carry, cx, writer, t);
             }
         }
         for h in &mut series.histograms {
@@ -391,20 +387,12 @@ impl Flusher {
             h.last_active = now;
             let kept = samples.len() as u64;
             sampled_out += recorded.saturating_sub(kept);
-            if !h.rendered.sendable() {
-                unnamed += kept;
-                continue;
-            }
-            encoder.histogram(
-                &h.rendered,
+            let value = SeriesValue::Histogram {
                 samples,
                 recorded,
-                h.cell.unit(),
-                &mut h.carry,
-                cx,
-                writer,
-                &mut tally,
-            );
+                unit: h.cell.unit(),
+            };
+            unnamed += encode_series(encoder, &h.rendered, value, &mut h.carry, cx, writer, t);
         }
         writer.finish();
         if let Some(idle) = config.idle_timeout.filter(|_| all) {

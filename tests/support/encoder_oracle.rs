@@ -129,8 +129,29 @@ fn graphite_labels(
     merged
 }
 
+/// The kind segment `with_type_prefixes` puts after the prefix: counters, gauges (Graphite
+/// points are gauges in StatsD), and timers or histograms by the series' histogram kind.
+fn statsd_type_segment(o: &StatsdOptions, s: &Series) -> &'static str {
+    match &s.value {
+        Value::Counter(_) => "counters",
+        Value::Gauge(_) | Value::Point { .. } => "gauges",
+        Value::Histogram { .. } => match kind_for(o.histogram, &o.histogram_by_prefix, &s.name) {
+            HistogramKind::Timer => "timers",
+            _ => "histograms",
+        },
+    }
+}
+
 fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
     let mut segs = base_name(&o.common, &s.name, is_path_char)?;
+    if o.type_prefixes {
+        let prefix_len = o
+            .common
+            .prefix
+            .as_deref()
+            .map_or(0, |p| segments(p, is_path_char).len());
+        segs.insert(prefix_len, statsd_type_segment(o, s).to_owned());
+    }
     let pairs = statsd_label_pairs(&o.common.global_labels, &s.labels);
     match o.labels {
         LabelHandling::FoldIntoName => {

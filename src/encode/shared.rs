@@ -1,0 +1,93 @@
+//! Helpers more than one encoder uses, so no encoder borrows from another: the unit of a
+//! histogram's samples and how a sample goes on the wire, the prefix and global labels as
+//! rendered at build time, and DogStatsD's tag section (which plain StatsD also writes for
+//! DogStatsD-style tags).
+//!
+//! Pure functions over caller-owned buffers, like every encoder.
+
+use metrics::{Label, Unit};
+
+use super::number::is_sendable;
+use super::sanitize::push_path;
+
+/// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
+/// needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SampleUnit {
+    Seconds,
+    Milliseconds,
+    Microseconds,
+    Nanoseconds,
+    /// Not a time: values are sent as recorded.
+    Other,
+}
+
+impl SampleUnit {
+    pub(crate) fn from_unit(unit: Unit) -> Self {
+        match unit {
+            Unit::Seconds => Self::Seconds,
+            Unit::Milliseconds => Self::Milliseconds,
+            Unit::Microseconds => Self::Microseconds,
+            Unit::Nanoseconds => Self::Nanoseconds,
+            _ => Self::Other,
+        }
+    }
+
+    /// Converts `v` to milliseconds. Seconds and microseconds are rounded to whole
+    /// nanoseconds first (the resolution of `Duration`), so `Duration::from_micros(12_500)`
+    /// recorded as 0.0125 s becomes exactly `12.5`, never `12.500000000000002`, and nothing
+    /// is truncated to whole milliseconds.
+    pub(crate) fn to_millis(self, v: f64) -> f64 {
+        match self {
+            Self::Seconds => (v * 1e9).round() / 1e6,
+            Self::Milliseconds | Self::Other => v,
+            Self::Microseconds => (v * 1e3).round() / 1e6,
+            Self::Nanoseconds => v / 1e6,
+        }
+    }
+}
+
+/// A sample as it goes on the wire: converted to milliseconds for timers, `None` when it
+/// cannot be sent (NaN, infinite, or a negative timer, which Etsy statsd rejects).
+pub(crate) fn sample_value(raw: f64, unit: SampleUnit, timer: bool) -> Option<f64> {
+    let v = if timer { unit.to_millis(raw) } else { raw };
+    (is_sendable(v) && !(timer && v < 0.0)).then_some(v)
+}
+
+/// Renders a prefix as sanitised path segments.
+pub(crate) fn render_prefix(prefix: Option<&str>) -> Vec<u8> {
+    render_prefix_with(prefix, push_path)
+}
+
+/// Renders a prefix with the given path sanitiser.
+pub(crate) fn render_prefix_with(
+    prefix: Option<&str>,
+    push: fn(&mut Vec<u8>, &str) -> bool,
+) -> Vec<u8> {
+    let mut rendered = Vec::new();
+    if let Some(p) = prefix {
+        push(&mut rendered, p);
+    }
+    rendered
+}
+
+/// Sorts labels by key and keeps one per key: the last given wins, as with repeated setter
+/// calls.
+pub(crate) fn sorted_unique(mut labels: Vec<Label>) -> Vec<Label> {
+    labels.reverse();
+    labels.sort_by(|a, b| a.key().cmp(b.key()));
+    labels.dedup_by(|a, b| a.key() == b.key());
+    labels
+}
+
+/// Writes DogStatsD's `|#k:v,k2` section (a bare key for an empty value); nothing for no tags.
+pub(crate) fn write_dogstatsd_tags(out: &mut Vec<u8>, tags: &[(Vec<u8>, Vec<u8>)]) {
+    for (i, (k, v)) in tags.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"|#" } else { b"," });
+        out.extend_from_slice(k);
+        if !v.is_empty() {
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+    }
+}
