@@ -186,6 +186,12 @@
 //!
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the sum with one
 //!   atomic swap, so every increment is in exactly one flush, whatever the threads.
+//! - **Counter sums saturate.** An interval whose increments (or `absolute` deltas) sum past
+//!   `u64::MAX` sends `u64::MAX` (`name:18446744073709551615|c`), never the wrapped
+//!   remainder, and so does a Graphite [`CounterMode::Total`] running total past it, which then
+//!   stays there; each is counted in [`ExporterStats::counter_overflows`]. The add that wraps
+//!   flags its interval right after the add, so in one race (the flusher takes the sum between
+//!   the two) the interval goes out wrapped and the next one is sent as `u64::MAX` instead.
 //! - **Negative gauges.** In Etsy StatsD a signed value is a *delta*, so a gauge at -5 is sent
 //!   as `name:0|g` followed by `name:-5|g`, always in the same payload and in that order.
 //! - **Timers.** `|ms` values are milliseconds. A histogram described with a time unit
@@ -309,7 +315,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` | counter | `values_dropped_invalid` / `values_dropped_unnamed` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (zero changes are

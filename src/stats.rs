@@ -74,6 +74,11 @@ pub struct ExporterStats {
     pub series_dropped: u64,
     /// Idle series removed to return their memory.
     pub series_expired: u64,
+    /// Counter sums that went past `u64::MAX` and were saturated to it: one for each
+    /// interval whose increments (or `absolute` deltas) summed past it, and, in Graphite's
+    /// [`CounterMode::Total`](crate::CounterMode::Total), one for each flush that added to a
+    /// running total past it (or to one already there).
+    pub counter_overflows: u64,
     /// The exporter's own metrics (see
     /// [`with_telemetry`](crate::ExporterBuilder::with_telemetry)) written to the transport.
     /// Telemetry lines are counted here only, never in the fields above, and these two
@@ -105,6 +110,7 @@ pub(crate) struct StatsCells {
     pub(crate) series: AtomicU64,
     pub(crate) series_dropped: AtomicU64,
     pub(crate) series_expired: AtomicU64,
+    pub(crate) counter_overflows: AtomicU64,
     pub(crate) telemetry_lines_sent: AtomicU64,
     pub(crate) telemetry_lines_dropped: AtomicU64,
 }
@@ -138,6 +144,7 @@ impl StatsCells {
             series: get(&self.series),
             series_dropped: get(&self.series_dropped),
             series_expired: get(&self.series_expired),
+            counter_overflows: get(&self.counter_overflows),
             telemetry_lines_sent: get(&self.telemetry_lines_sent),
             telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
         }

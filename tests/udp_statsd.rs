@@ -150,6 +150,31 @@ fn nothing_is_sent_for_series_that_did_not_change() {
 }
 
 #[test]
+fn a_counter_whose_interval_sum_overflows_is_sent_as_u64_max_and_counted() {
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("big").increment(u64::MAX);
+        metrics::counter!("big").increment(2); // wrapped, this was sent as `big:1|c`
+        metrics::counter!("exact").increment(u64::MAX);
+    });
+    guard.handle().flush().unwrap();
+    let mut lines = rx.wait_for(MAX, |l| l.len() == 2);
+    lines.sort();
+    assert_eq!(
+        lines,
+        ["big:18446744073709551615|c", "exact:18446744073709551615|c"]
+    );
+    assert_eq!(guard.handle().stats().counter_overflows, 1);
+    // The next interval starts afresh.
+    metrics::with_local_recorder(&recorder, || metrics::counter!("big").increment(3));
+    guard.handle().flush().unwrap();
+    assert_eq!(rx.wait_for(MAX, |l| l.len() == 3)[2], "big:3|c");
+    assert_eq!(guard.shutdown().unwrap().counter_overflows, 1);
+}
+
+#[test]
 fn many_series_are_packed_into_full_datagrams_never_over_the_limit() {
     let mut rx = UdpReceiver::new();
     let (recorder, exporter) = builder(&rx)

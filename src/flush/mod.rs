@@ -359,11 +359,11 @@ impl Flusher {
         let totals = encoder.counter_mode() == CounterMode::Total;
         let all = what == What::All;
         for c in series.counters.iter_mut().filter(|_| all) {
-            let delta = c.cell.take();
+            let delta = c.cell.take(&stats.counter_overflows);
             if delta != 0 {
                 c.last_active = now;
             }
-            c.total = c.total.wrapping_add(delta);
+            c.add_to_total(delta, totals, &stats.counter_overflows);
             // Deltas are sent when non-zero; running totals every flush once the counter exists.
             if delta == 0 && !totals {
                 continue;

@@ -1,6 +1,7 @@
 //! `SeriesSet`: the flusher's own list of every series, each with its wire form rendered once.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use metrics::Key;
@@ -11,6 +12,7 @@ use crate::aggregate::{
     cell_address,
 };
 use crate::encode::{Rendered, SeriesKind, SlotCarry};
+use crate::stats::add;
 
 /// One series as the flusher tracks it.
 #[derive(Debug)]
@@ -18,7 +20,8 @@ pub(crate) struct Tracked<C> {
     pub(crate) cell: Arc<C>,
     /// The series' constant wire parts, rendered once by the encoder.
     pub(crate) rendered: Rendered,
-    /// Counters: the running total since the exporter started (for Graphite's total mode).
+    /// Counters: the running total since the exporter started (for Graphite's total mode),
+    /// saturated at `u64::MAX`.
     pub(crate) total: u64,
     /// Graphite: what this series already sent for the current carbon slot.
     pub(crate) carry: SlotCarry,
@@ -32,6 +35,17 @@ impl<C> Tracked<C> {
     fn expired(&self, now: Instant, idle: Duration) -> bool {
         now.saturating_duration_since(self.last_active) >= idle
             && Arc::strong_count(&self.cell) == 2
+    }
+}
+
+impl Tracked<CounterCell> {
+    /// Adds an interval's `delta` to the running total, saturating; when the total is what
+    /// is sent (`sent`), each add that saturates adds 1 to `overflows`.
+    pub(crate) fn add_to_total(&mut self, delta: u64, sent: bool, overflows: &AtomicU64) {
+        self.total = self.total.checked_add(delta).unwrap_or_else(|| {
+            add(overflows, u64::from(sent));
+            u64::MAX
+        });
     }
 }
 

@@ -149,6 +149,39 @@ async fn idle_series_that_no_handle_holds_expire_and_return_when_updated_again()
     task.await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_graphite_running_total_saturates_at_u64_max_and_counts_each_flush_past_it() {
+    use crate::CounterMode;
+    let (socket, endpoint) = udp_receiver().await;
+    let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+        .with_counter_mode(CounterMode::Total)
+        .with_flush_interval(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let stats = exporter.stats_cells();
+    let (commands, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("total"));
+    let mut buf = [0u8; 128];
+    let mut next = async || {
+        let n = socket.recv(&mut buf).await.unwrap();
+        let line = String::from_utf8(buf[..n].to_vec()).unwrap();
+        let value = line.split(' ').nth(1).unwrap().to_owned();
+        (value, stats.snapshot().counter_overflows)
+    };
+
+    counter.increment(u64::MAX - 1);
+    assert_eq!(next().await, ("18446744073709551614".into(), 0));
+    counter.increment(5); // wrapped, the total was sent as 3
+    assert_eq!(next().await, ("18446744073709551615".into(), 1));
+    // It stays there; a flush that adds nothing loses nothing, one that adds does.
+    assert_eq!(next().await, ("18446744073709551615".into(), 1));
+    counter.increment(1);
+    assert_eq!(next().await, ("18446744073709551615".into(), 2));
+    drop(commands);
+    task.await.unwrap();
+}
+
 /// Flushes through the command channel and waits for the reply.
 async fn flush_now(commands: &mpsc::UnboundedSender<Command>) {
     let (tx, done) = tokio::sync::oneshot::channel();
