@@ -12,6 +12,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "receivers (Etsy statsd, collectd, carbon)"
 bash scripts/install-receivers.sh
 
+step "module graph (no import cycles under src/)"
+python3 scripts/modgraph.py
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -212,7 +212,7 @@ impl GraphiteEncoder {
             CounterMode::Total => value,
             CounterMode::Delta => {
                 let merged = if carry.slot == ts {
-                    carry.count.wrapping_add(value)
+                    carry.count.saturating_add(value)
                 } else {
                     value
                 };

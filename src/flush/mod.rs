@@ -14,6 +14,8 @@
 //! of an outage grows without bound. The delivery module documents how each outcome is
 //! counted.
 
+mod clock;
+mod command;
 mod isolate;
 mod series;
 mod spawn;
@@ -21,7 +23,7 @@ mod telemetry;
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::aggregate::Aggregate;
@@ -32,35 +34,12 @@ use crate::error::FlushError;
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
 
+pub(crate) use clock::WallClock;
+use clock::until_next_multiple;
+pub(crate) use command::{Command, Reply};
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
 use telemetry::Telemetry;
-
-/// How the caller of a flush wants to hear that it is done.
-#[derive(Debug)]
-pub(crate) enum Reply {
-    Sync(std::sync::mpsc::SyncSender<Result<(), FlushError>>),
-    Async(oneshot::Sender<Result<(), FlushError>>),
-}
-
-impl Reply {
-    fn send(self, result: Result<(), FlushError>) {
-        // The waiter may have given up (timed out); that is fine.
-        match self {
-            Self::Sync(tx) => drop(tx.try_send(result)),
-            Self::Async(tx) => drop(tx.send(result)),
-        }
-    }
-}
-
-/// Requests from handles and the guard.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Flush now and reply when done.
-    Flush(Reply),
-    /// Final flush (bounded by the deadline), then stop.
-    Shutdown { deadline: Instant, reply: Reply },
-}
 
 /// Owns everything a flush needs. See the module docs.
 #[derive(Debug)]
@@ -78,33 +57,6 @@ pub(crate) struct Flusher {
     /// Tests: makes the next collect panic.
     #[cfg(test)]
     pub(crate) inject_panic: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// Where the flusher reads the wall-clock time it stamps on points (and aligns ticks to).
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum WallClock {
-    /// The system clock.
-    System,
-    /// `unix` at the tokio instant `at`, advancing with tokio's clock: lets tests drive
-    /// timestamps with tokio's paused clock.
-    #[cfg(test)]
-    Anchored {
-        unix: std::time::Duration,
-        at: Instant,
-    },
-}
-
-impl WallClock {
-    /// Time since the Unix epoch.
-    fn now(self) -> std::time::Duration {
-        match self {
-            Self::System => std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default(),
-            #[cfg(test)]
-            Self::Anchored { unix, at } => unix + at.elapsed(),
-        }
-    }
 }
 
 impl Flusher {
@@ -415,18 +367,6 @@ enum What {
     All,
     /// Histograms only: the destination is down, so counters and gauges stay in the cells.
     Histograms,
-}
-
-/// Time until the wall clock next reaches a multiple of `interval` (plus a few milliseconds,
-/// so the tick's aligned timestamp is that multiple and not the one before).
-fn until_next_multiple(
-    since_epoch: std::time::Duration,
-    interval: std::time::Duration,
-) -> std::time::Duration {
-    let period = interval.as_millis().max(1);
-    let into = since_epoch.as_millis() % period;
-    let wait = u64::try_from(period - into).unwrap_or(0);
-    std::time::Duration::from_millis(wait + 5)
 }
 
 #[cfg(test)]

@@ -1,0 +1,32 @@
+//! What handles and the guard ask of the flusher, and how it answers.
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::FlushError;
+
+/// How the caller of a flush wants to hear that it is done.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Sync(std::sync::mpsc::SyncSender<Result<(), FlushError>>),
+    Async(oneshot::Sender<Result<(), FlushError>>),
+}
+
+impl Reply {
+    pub(super) fn send(self, result: Result<(), FlushError>) {
+        // The waiter may have given up (timed out); that is fine.
+        match self {
+            Self::Sync(tx) => drop(tx.try_send(result)),
+            Self::Async(tx) => drop(tx.send(result)),
+        }
+    }
+}
+
+/// Requests from handles and the guard.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Flush now and reply when done.
+    Flush(Reply),
+    /// Final flush (bounded by the deadline), then stop.
+    Shutdown { deadline: Instant, reply: Reply },
+}
