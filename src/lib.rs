@@ -262,12 +262,28 @@
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the delta with
 //!   one atomic swap, so every increment is in exactly one flush, under any number of
 //!   threads (`counters_from_several_threads_arrive_exactly_across_many_flushes`).
-//! - **Outages lose nothing that fits the bounds.** While a TCP or Unix-stream destination is
-//!   down (or a Unix socket is missing), counters keep summing in their cells and gauges keep
+//! - **Outages lose nothing that fits the bounds, on every transport.** While the destination
+//!   cannot take lines (a TCP or Unix-stream destination down, a Unix socket missing, a Unix
+//!   datagram queue full, a send error), counters keep summing in their cells and gauges keep
 //!   their last value; each missed interval's histogram samples (Graphite: summaries, with
-//!   their own timestamps) wait in the backlog. When the destination is back, the backlog
-//!   goes first, then the aggregate of the outage
-//!   (`during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_counters_in_the_cells`).
+//!   their own timestamps) wait in the backlog, also when it is sending the backlog that
+//!   fails. When the destination is back, the backlog goes first, then the aggregate of the
+//!   outage
+//!   (`during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_counters_in_the_cells`,
+//!   `an_interval_whose_backlog_send_fails_still_keeps_its_own_histogram_line`,
+//!   `a_full_datagram_queue_never_blocks_and_loses_nothing_once_the_receiver_reads`).
+//! - **Every transport gets whole lines, framed its own way.** One send loop serves every
+//!   transport, and a payload is whole newline-terminated lines until the transport frames it:
+//!   a datagram never ends with a newline nor glues two lines, a stream batch always ends with
+//!   one, a length-prefixed frame is sent whole. Lines that waited in the backlog are framed
+//!   by the socket they finally go out on
+//!   (`a_unix_datagram_outage_keeps_each_intervals_histogram_line_whole_for_dogstatsd`,
+//!   `datagrams_parked_while_the_socket_is_missing_go_out_as_the_same_datagrams`).
+//! - **A broken write resends exactly the rest.** The lines the kernel took whole count as
+//!   sent; everything from the first chunk it did not take whole waits in the backlog
+//!   (`a_stream_write_that_stops_mid_payload_keeps_exactly_the_rest_in_the_backlog`). A
+//!   datagram the socket refuses for its size would fail again, so it alone is dropped and
+//!   counted ([`ExporterStats::payloads_dropped`]).
 //! - **Memory stays bounded however long the outage.** The backlog holds at most
 //!   [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) (8 MiB by default);
 //!   beyond it the oldest lines are dropped first and counted in
@@ -281,6 +297,19 @@
 //!   lines sent on a connection that then ends in a reset, or under a failed write, are
 //!   counted in [`ExporterStats::lines_possibly_lost`] (they are also in `lines_sent`). A
 //!   connection still open at the next flush, or closed cleanly, confirms them.
+//! - **A receiver that stops reading cannot pin kernel memory.** Each stream connection asks
+//!   for a 256 KiB send buffer (Linux doubles it: at most 512 KiB held per connection, where
+//!   autotuning allows 4 MiB), and a connection given up after a failed or timed-out write
+//!   is closed with a reset, so the kernel discards what it held at once instead of keeping
+//!   an orphaned socket; those lines were already counted as possibly lost
+//!   (`an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_once`).
+//! - **Reconnects back off, and shutdown does not wait for them.** After a failure, the next
+//!   attempt waits between half and all of min(first delay × 2^n, cap), 100 ms doubling to
+//!   10 s by default ([`with_reconnect_delay`](ExporterBuilder::with_reconnect_delay),
+//!   [`with_max_reconnect_delay`](ExporterBuilder::with_max_reconnect_delay)); attempts happen
+//!   at flush ticks. The final flush at shutdown tries at once
+//!   (`a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more`,
+//!   `the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_backoff`).
 //! - **Cardinality is capped.** At most [`with_max_series`](ExporterBuilder::with_max_series)
 //!   live series (100 000 by default); a new series beyond it gets a no-op handle and is
 //!   counted in [`ExporterStats::series_dropped`]; existing series keep working.
@@ -296,8 +325,9 @@
 //!   names with nothing usable left) and count it; a panic inside a flush (a bug) is caught,
 //!   logged and counted in [`ExporterStats::flush_panics`], and the next flush proceeds. A
 //!   user's layer that panics costs only its own thread.
-//! - UDP cannot report loss; the send errors the socket does report (a full receive queue on
-//!   a Unix datagram socket, for one) drop that payload and are counted.
+//! - UDP cannot report loss. What the socket does report is counted: a refusal (nobody
+//!   listening) makes the previous datagram possibly lost, and a send error keeps the lines
+//!   in the backlog like any other transport.
 //!
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
