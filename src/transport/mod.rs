@@ -6,129 +6,24 @@
 //! away, one info line when it is back, never a line per packet.
 
 mod backoff;
+mod outcome;
 mod stream;
+mod target;
 mod udp;
 mod unixgram;
 
-use std::io;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{Config, Endpoint, Scheme};
+use crate::config::{Config, Scheme};
 use crate::encode::Framing;
-use crate::lines::Lines;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
-/// Why a payload did not go out.
-#[derive(Debug)]
-pub(crate) enum SendError {
-    /// There is no socket (the destination is down).
-    NotConnected,
-    /// A datagram send failed.
-    Io(io::Error),
-    /// A stream write stopped after `written` bytes (timeout when `error` is `None`).
-    Partial {
-        written: usize,
-        error: Option<io::Error>,
-    },
-    /// The receiver's queue is full (a Unix datagram socket): nothing of this payload went
-    /// out; the receiver is there but slow.
-    Full,
-    /// The socket refused this payload itself (too large for it): sending it again would
-    /// fail again, so it is dropped; the destination is fine.
-    Rejected(io::Error),
-}
-
-/// What one [`Transport::send`] puts on the wire.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Payload<'a> {
-    /// Lines, framed by the kind of socket in use: a datagram carries them without the final
-    /// newline, a byte stream as they are, a length-prefixed stream as a 4-byte
-    /// little-endian length and the lines without the final newline.
-    Lines(Lines<'a>),
-    /// A frame the protocol made (a Graphite pickle frame): sent as is, and delivered whole
-    /// or not at all (a receiver decodes only whole frames).
-    Frame(&'a [u8]),
-}
-
-impl SendError {
-    /// Bytes of the payload that reached the kernel before the failure.
-    pub(crate) fn written(&self) -> usize {
-        match self {
-            Self::Partial { written, .. } => *written,
-            _ => 0,
-        }
-    }
-}
-
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotConnected => f.write_str("not connected"),
-            Self::Full => f.write_str("the receiver's socket buffer is full"),
-            Self::Io(e) | Self::Partial { error: Some(e), .. } => write!(f, "{e}"),
-            Self::Rejected(e) => write!(f, "payload refused by the socket: {e}"),
-            Self::Partial {
-                error: None,
-                written,
-            } => write!(f, "write timed out after {written} bytes"),
-        }
-    }
-}
-
-/// The destination's addresses, re-resolved now and then so DNS changes are followed.
-#[derive(Debug)]
-pub(crate) struct Target {
-    endpoint: Endpoint,
-    addrs: Vec<SocketAddr>,
-    resolved_at: Instant,
-    resolve_interval: Duration,
-}
-
-impl Target {
-    /// The preferred address (the resolver's first). Never `None` in practice: `build`
-    /// refuses an endpoint without addresses and `refresh` never stores an empty list.
-    fn current(&self) -> Option<SocketAddr> {
-        self.addrs.first().copied()
-    }
-
-    fn contains(&self, addr: SocketAddr) -> bool {
-        self.addrs.contains(&addr)
-    }
-
-    /// The socket path, for Unix sockets.
-    fn path(&self) -> Option<&str> {
-        self.endpoint
-            .is_unix()
-            .then_some(self.endpoint.host.as_str())
-    }
-
-    fn all(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.addrs.iter().copied()
-    }
-
-    /// Re-resolves when `force`d or when the interval has passed. A failed lookup keeps the
-    /// old addresses: a DNS hiccup must not stop metrics to a server that is still there.
-    async fn refresh(&mut self, now: Instant, force: bool, timeout: Duration) {
-        if self.endpoint.is_unix()
-            || (!force && now.duration_since(self.resolved_at) < self.resolve_interval)
-        {
-            return;
-        }
-        self.resolved_at = now;
-        let host = (self.endpoint.host.as_str(), self.endpoint.port);
-        if let Ok(Ok(addrs)) = tokio::time::timeout(timeout, tokio::net::lookup_host(host)).await {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if !addrs.is_empty() && addrs != self.addrs {
-                tracing::info!(endpoint = %self.endpoint, ?addrs, "metrics destination resolved to new addresses");
-                self.addrs = addrs;
-            }
-        }
-    }
-}
+use outcome::{EMSGSIZE, EPROTOTYPE, unix_hint};
+pub(crate) use outcome::{Payload, SendError, Verdict};
+pub(crate) use target::Target;
 
 #[derive(Debug)]
 enum Socket {
@@ -385,62 +280,6 @@ impl Transport {
                 .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)));
             self.failures = self.failures.saturating_add(1);
         }
-    }
-}
-
-/// The fate of stream bytes already handed to the kernel. The kernel cannot tell whether
-/// the receiver *read* them; we learn it indirectly, from how the connection ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    /// Nothing learnt yet.
-    Pending,
-    /// The connection was still open at the next flush, or closed cleanly: delivered as far
-    /// as TCP can tell.
-    Delivered,
-    /// The connection was reset, or a write on it failed, or (UDP) an earlier datagram was
-    /// refused: earlier bytes may be lost.
-    PossiblyLost,
-}
-
-impl Verdict {
-    /// Records an observation; a possible loss sticks until taken.
-    fn note(&mut self, abrupt: bool) {
-        *self = match (*self, abrupt) {
-            (_, true) | (Self::PossiblyLost, false) => Self::PossiblyLost,
-            (_, false) => Self::Delivered,
-        };
-    }
-}
-
-/// `EPROTOTYPE`: a stream connect to a datagram socket (or the reverse).
-#[cfg(target_os = "linux")]
-const EPROTOTYPE: i32 = 91;
-#[cfg(not(target_os = "linux"))]
-const EPROTOTYPE: i32 = 41;
-
-/// `EMSGSIZE`: a datagram larger than the socket can send.
-#[cfg(target_os = "linux")]
-const EMSGSIZE: i32 = 90;
-#[cfg(not(target_os = "linux"))]
-const EMSGSIZE: i32 = 40;
-
-/// What to do about a Unix socket error, for the one warning we log.
-fn unix_hint(error: &SendError) -> &'static str {
-    let kind = match error {
-        SendError::Io(e) | SendError::Partial { error: Some(e), .. } => Some(e.kind()),
-        _ => None,
-    };
-    match kind {
-        Some(io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused) => {
-            "no receiver is listening there; start the Agent (or the receiver) with its socket at this path, or fix the path"
-        }
-        Some(_) if matches!(error, SendError::Io(e) if e.raw_os_error() == Some(EPROTOTYPE)) => {
-            "the socket is of the other type; use unixgram:// for a datagram socket, unix:// for a stream socket"
-        }
-        Some(io::ErrorKind::PermissionDenied) => {
-            "permission denied; this process's user must be allowed to write to the socket (the Datadog Agent creates it with mode 0722)"
-        }
-        _ => "the receiver may have stopped",
     }
 }
 
