@@ -134,15 +134,17 @@ impl Delivery {
         let capacity = writer.fresh_capacity();
         loop {
             let from_backlog = !backlog.is_empty();
-            let piece = if from_backlog {
-                backlog.front(capacity, *continues)
-            } else if let Some((lines, _)) = writer.lines(*next_payload) {
-                lines
+            let (piece, lines) = if from_backlog {
+                let piece = backlog.front(capacity, *continues);
+                (piece, piece.count())
+            } else if let Some((piece, lines)) = writer.lines(*next_payload) {
+                // The writer knows its payloads' line counts: no scan on the warm path.
+                (piece, u64::from(lines))
             } else {
                 return true;
             };
             let put = put(wire, transport, piece, stats).await;
-            let (len, lines) = (piece.len(), piece.count());
+            let len = piece.len();
             match put {
                 Put::Whole { on_wire } => {
                     // A verdict learnt during this send is about earlier lines.
