@@ -222,7 +222,7 @@ impl Transport {
             Err(SendError::Full) => {
                 add(&stats.send_errors, 1);
                 if !self.full {
-                    tracing::warn!(endpoint = %self.target.endpoint, "the receiver's socket queue is full; dropping payloads (counted) until it drains");
+                    tracing::warn!(endpoint = %self.target.endpoint, "the receiver's socket queue is full; keeping what it does not take (bounded backlog) and sending it once it drains");
                 }
                 self.full = true;
             }

@@ -144,19 +144,27 @@ async fn a_reconnect_re_resolves_even_before_the_resolve_interval() {
     assert_eq!((stats.connects, stats.send_errors), (1, 0));
 }
 
-#[tokio::test]
-async fn a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more() {
-    // A port that refuses now and listens later.
+/// A TCP transport to a free loopback port nobody listens on (yet), with the given reconnect
+/// delays.
+fn refused_tcp(first: u64, cap: u64) -> (SocketAddr, Transport, StatsCells) {
     let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = reserved.local_addr().unwrap();
     drop(reserved);
     let config = ExporterBuilder::statsd(format!("tcp://{addr}"))
-        .with_reconnect_delay(Duration::from_secs(10))
-        .with_max_reconnect_delay(Duration::from_secs(20))
+        .with_reconnect_delay(Duration::from_secs(first))
+        .with_max_reconnect_delay(Duration::from_secs(cap))
         .config()
         .unwrap();
-    let stats = StatsCells::default();
-    let mut transport = Transport::new(&config, Instant::now());
+    (
+        addr,
+        Transport::new(&config, Instant::now()),
+        StatsCells::default(),
+    )
+}
+
+#[tokio::test]
+async fn a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more() {
+    let (addr, mut transport, stats) = refused_tcp(10, 20);
     let t0 = Instant::now();
     assert!(!transport.ready(t0, &stats).await, "refused");
     let retry_at = transport.retry_at.unwrap();
@@ -181,16 +189,7 @@ async fn a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more() {
 
 #[tokio::test]
 async fn the_second_failure_doubles_the_delay_up_to_the_cap() {
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = reserved.local_addr().unwrap();
-    drop(reserved);
-    let config = ExporterBuilder::statsd(format!("tcp://{addr}"))
-        .with_reconnect_delay(Duration::from_secs(10))
-        .with_max_reconnect_delay(Duration::from_secs(15))
-        .config()
-        .unwrap();
-    let stats = StatsCells::default();
-    let mut transport = Transport::new(&config, Instant::now());
+    let (_, mut transport, stats) = refused_tcp(10, 15);
     let t0 = Instant::now();
     assert!(!transport.ready(t0, &stats).await);
     let first = transport.retry_at.unwrap();
