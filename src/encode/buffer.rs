@@ -91,10 +91,16 @@ impl PayloadWriter {
     /// Adds the pending chunk (`lines` newline-terminated lines) to the current payload, or
     /// starts a new payload with it. A chunk longer than the limit on its own is discarded.
     pub(crate) fn commit(&mut self, lines: u32) -> Result<(), TooLong> {
-        let chunk_len = self.buf.len() - self.chunk_start;
-        if chunk_len == 0 {
+        if self.buf.len() == self.chunk_start {
             return Ok(());
         }
+        // Every chunk ends with a newline (the encoders write it), so every payload is whole
+        // lines; should one ever not, it is terminated here rather than glued to the next.
+        if self.buf.last() != Some(&b'\n') {
+            debug_assert!(false, "an encoder committed a chunk without its final newline");
+            self.buf.push(b'\n');
+        }
+        let chunk_len = self.buf.len() - self.chunk_start;
         if self.sent_len(chunk_len) > self.max_len {
             self.rollback();
             return Err(TooLong);
