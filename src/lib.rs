@@ -78,7 +78,7 @@
 //!   is framed with a 4-byte little-endian length). A missing socket, or one we may not write
 //!   to, is logged once with the path and the fix, counted, and retried with backoff while the
 //!   aggregate is kept; when the socket (re)appears, sending resumes. A full Unix datagram
-//!   queue drops that payload and counts it, never blocks.
+//!   queue never blocks: what it does not take waits in the backlog.
 //!
 //! # Graphite
 //!
@@ -253,12 +253,12 @@
 //!
 //! # Delivery guarantees
 //!
-//! What the exporter promises, each pinned down by a test (named in brackets) that fails
-//! without it:
+//! What the exporter promises, each with the tests (named in brackets) that pin it down:
 //!
 //! - **Recording never blocks** and never does I/O or takes a lock once a series exists:
 //!   sending happens on the flusher only. A stalled receiver stalls the flusher's writes
-//!   (each bounded by the write timeout), never a recording thread.
+//!   (each bounded by the write timeout), never a recording thread
+//!   (`a_stalled_reader_never_blocks_recording_bounds_the_backlog_and_recovers`).
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the delta with
 //!   one atomic swap, so every increment is in exactly one flush, under any number of
 //!   threads (`counters_from_several_threads_arrive_exactly_across_many_flushes`).
@@ -278,31 +278,39 @@
 //!   one, a length-prefixed frame is sent whole. Lines that waited in the backlog are framed
 //!   by the socket they finally go out on
 //!   (`a_unix_datagram_outage_keeps_each_intervals_histogram_line_whole_for_dogstatsd`,
-//!   `datagrams_parked_while_the_socket_is_missing_go_out_as_the_same_datagrams`).
+//!   `datagrams_parked_while_the_socket_is_missing_go_out_as_the_same_datagrams`,
+//!   `a_frame_cut_by_a_stalled_reader_is_resent_whole_and_never_counted_as_sent`).
 //! - **A broken write resends exactly the rest.** The lines the kernel took whole count as
 //!   sent; everything from the first chunk it did not take whole waits in the backlog
 //!   (`a_stream_write_that_stops_mid_payload_keeps_exactly_the_rest_in_the_backlog`). A
 //!   datagram the socket refuses for its size would fail again, so it alone is dropped and
-//!   counted ([`ExporterStats::payloads_dropped`]).
+//!   counted ([`ExporterStats::payloads_dropped`];
+//!   `a_datagram_too_large_for_the_socket_is_dropped_and_counted_and_the_rest_goes_out`).
 //! - **Memory stays bounded however long the outage.** The backlog holds at most
 //!   [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) (8 MiB by default);
 //!   beyond it the oldest lines are dropped first and counted in
 //!   [`ExporterStats::lines_dropped_send`]. A line is never split, nor is the Etsy
-//!   negative-gauge pair (`0|g` then `-5|g`).
+//!   negative-gauge pair (`0|g` then `-5|g`)
+//!   (`a_cardinality_storm_and_a_long_outage_stay_within_the_stated_memory_bound`,
+//!   `dropping_the_oldest_never_keeps_half_a_negative_gauge_pair`).
 //! - **A graceful receiver restart loses nothing.** Before each flush the exporter checks
 //!   whether the receiver closed the connection (reading the socket directly, not a cached
 //!   readiness), reconnects, and resends from the first line the kernel did not fully accept
-//!   (`a_peer_that_just_closed_is_seen_before_the_runtime_polls_again`).
+//!   (`a_peer_that_just_closed_is_seen_before_the_runtime_polls_again`,
+//!   `ten_graceful_restarts_under_constant_load_lose_and_duplicate_nothing`).
 //! - **An abrupt death (kill -9) loses at most what the kernel had accepted**, and says so:
 //!   lines sent on a connection that then ends in a reset, or under a failed write, are
 //!   counted in [`ExporterStats::lines_possibly_lost`] (they are also in `lines_sent`). A
-//!   connection still open at the next flush, or closed cleanly, confirms them.
+//!   connection still open at the next flush, or closed cleanly, confirms them
+//!   (`lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_close_does_not`).
 //! - **A receiver that stops reading cannot pin kernel memory.** Each stream connection asks
 //!   for a 256 KiB send buffer (Linux doubles it: at most 512 KiB held per connection, where
 //!   autotuning allows 4 MiB), and a connection given up after a failed or timed-out write
 //!   is closed with a reset, so the kernel discards what it held at once instead of keeping
 //!   an orphaned socket; those lines were already counted as possibly lost
-//!   (`an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_once`).
+//!   (`an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_once`). A Unix
+//!   stream socket has the same send-buffer bound, but its bytes sit in the receiver's queue,
+//!   which the kernel frees only when the receiver reads or closes it.
 //! - **Reconnects back off, and shutdown does not wait for them.** After a failure, the next
 //!   attempt waits between half and all of min(first delay × 2^n, cap), 100 ms doubling to
 //!   10 s by default ([`with_reconnect_delay`](ExporterBuilder::with_reconnect_delay),
@@ -312,22 +320,29 @@
 //!   `the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_backoff`).
 //! - **Cardinality is capped.** At most [`with_max_series`](ExporterBuilder::with_max_series)
 //!   live series (100 000 by default); a new series beyond it gets a no-op handle and is
-//!   counted in [`ExporterStats::series_dropped`]; existing series keep working.
+//!   counted in [`ExporterStats::series_dropped`]; existing series keep working
+//!   (`past_the_cap_new_series_are_refused_and_counted_but_existing_ones_work`,
+//!   `a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted`).
 //! - **Idle series return their memory.** A series that recorded nothing for
 //!   [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) (10 minutes by default) and
 //!   that no cached handle holds is removed ([`ExporterStats::series_expired`]); updating it
 //!   again creates it afresh. Removal happens under the registry's write lock and only for a
-//!   cell nobody else holds, so no update can be lost to it.
+//!   cell nobody else holds, so no update can be lost to it
+//!   (`idle_series_that_no_handle_holds_expire_and_return_when_updated_again`).
 //! - **Shutdown is bounded.** The final flush has the shutdown timeout (5 s by default). What
 //!   it cannot deliver in that time is counted in [`ExporterStats::lines_dropped_shutdown`];
-//!   the guard never hangs.
+//!   the guard never hangs
+//!   (`shutdown_while_connects_hang_returns_after_its_timeout_with_every_line_counted`).
 //! - **No panic stops the exporter.** Encoders refuse what they cannot write (NaN, infinities,
 //!   names with nothing usable left) and count it; a panic inside a flush (a bug) is caught,
 //!   logged and counted in [`ExporterStats::flush_panics`], and the next flush proceeds. A
-//!   user's layer that panics costs only its own thread.
+//!   user's layer that panics costs only its own thread
+//!   (`a_panic_inside_a_flush_is_counted_and_the_next_flush_works`,
+//!   `a_panic_in_a_users_layer_stops_neither_recording_nor_the_flusher`).
 //! - UDP cannot report loss. What the socket does report is counted: a refusal (nobody
 //!   listening) makes the previous datagram possibly lost, and a send error keeps the lines
-//!   in the backlog like any other transport.
+//!   in the backlog like any other transport
+//!   (`udp_datagrams_refused_during_a_receiver_gap_are_counted`).
 //!
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
@@ -404,7 +419,7 @@
 //! | [`with_write_timeout`](ExporterBuilder::with_write_timeout), [`with_connect_timeout`](ExporterBuilder::with_connect_timeout) | 1 s each | all |
 //! | [`with_resolve_interval`](ExporterBuilder::with_resolve_interval) | 60 s (and on every reconnect) | network endpoints |
 //! | [`with_reconnect_delay`](ExporterBuilder::with_reconnect_delay), [`with_max_reconnect_delay`](ExporterBuilder::with_max_reconnect_delay) | 100 ms, capped at 10 s (equal-jitter exponential backoff, retried at flush ticks) | stream transports, Unix datagram sockets |
-//! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | stream transports |
+//! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | all transports |
 //! | [`with_max_series`](ExporterBuilder::with_max_series) | 100 000 | all |
 //! | [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) | 10 min (or two flush intervals) | all |
 //! | [`with_telemetry`](ExporterBuilder::with_telemetry), [`with_telemetry_prefix`](ExporterBuilder::with_telemetry_prefix) | off, `metrics_exporter` | all |

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A snapshot of the exporter's counters, all cumulative since the exporter was built.
 ///
 /// Every line the encoder produced is in exactly one of `lines_sent`,
-/// `lines_dropped_send` or `lines_dropped_shutdown`, or still waiting in the stream backlog;
+/// `lines_dropped_send` or `lines_dropped_shutdown`, or still waiting in the backlog;
 /// every value that could not be encoded is in `values_dropped_invalid`,
 /// `lines_dropped_too_long` or `values_dropped_unnamed`.
 ///
@@ -37,10 +37,12 @@ pub struct ExporterStats {
     /// Bytes that went on the wire: the pickle frames for Graphite pickle, the 4-byte length
     /// prefixes for DogStatsD over Unix streams.
     pub bytes_sent: u64,
-    /// Datagrams dropped because sending failed (socket error, timeout).
+    /// Payloads the socket refused for themselves (a datagram too large for it): sending them
+    /// again would fail again, so they are dropped. Any other failure keeps the lines in the
+    /// backlog.
     pub payloads_dropped: u64,
-    /// Lines lost to failed sends: those in dropped datagrams, and stream lines dropped
-    /// (oldest first) because the backlog was full.
+    /// Lines lost to failed sends: those in refused payloads, and lines dropped (oldest
+    /// first) because the backlog was full.
     pub lines_dropped_send: u64,
     /// Values dropped because their line alone was longer than the maximum payload length
     /// (counted per value: a packed DogStatsD line carrying 3 samples counts 3, the Etsy

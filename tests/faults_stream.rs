@@ -745,9 +745,11 @@ async fn an_interval_whose_backlog_send_fails_still_keeps_its_own_histogram_line
         .unwrap();
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
-    let marker = metrics::with_local_recorder(&recorder, || metrics::histogram!("marker"));
-    // Interval 1, destination down: 8 MB of histogram lines wait in the backlog.
+    // Interval 1, destination down: 8 MB of histogram lines wait in the backlog. The marker
+    // is registered last, so its line is the backlog's last: never in the part a reset
+    // connection takes with it.
     histogram_storm(&recorder, STORM_SERIES);
+    let marker = metrics::with_local_recorder(&recorder, || metrics::histogram!("marker"));
     marker.record(1.0);
     let _ = handle.flush_async().await;
     assert_eq!(handle.stats().lines_sent, 0);
@@ -865,4 +867,32 @@ async fn the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_back
         "{stats:?}"
     );
     assert!(until(|| counter_total(&received(&rx), "last.words") == 7).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_seen_only_at_shutdown_still_counts_the_last_flush_as_possibly_lost() {
+    let rx = StreamReceiver::tcp();
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("a").increment(1);
+        metrics::counter!("b").increment(1);
+    });
+    // The receiver takes the connection but not the lines, then dies like kill -9.
+    rx.stall();
+    handle.flush_async().await.unwrap();
+    assert!(rx.wait_until(MAX, |c| c.len() == 1));
+    assert_eq!(rx.reset(), 1);
+    // Nothing new is recorded: the final flush has nothing to send, only the verdict to learn.
+    let stats = finishes(guard.shutdown_async()).await;
+    let stats = stats.unwrap_or_else(|_| handle.stats());
+    assert_eq!(stats.lines_sent, 2, "{stats:?}");
+    assert_eq!(
+        stats.lines_possibly_lost, 2,
+        "the reset is seen by the final flush's connection check: {stats:?}"
+    );
 }

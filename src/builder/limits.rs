@@ -1,4 +1,4 @@
-//! Setters that bound memory: histogram samples, the stream backlog, live series and idle
+//! Setters that bound memory: histogram samples, the backlog, live series and idle
 //! expiry.
 
 use std::time::Duration;
@@ -15,8 +15,11 @@ impl ExporterBuilder {
         self
     }
 
-    /// Bytes of unsent lines kept for a stream transport whose connection broke mid-flush;
-    /// beyond it the oldest lines are dropped and counted. Defaults to 8 MiB.
+    /// Bytes of lines kept for a destination that could not take them (down, a write that
+    /// broke mid-flush, a missing Unix socket, a full datagram queue), whatever the
+    /// transport; beyond it the oldest lines are dropped and counted in
+    /// [`ExporterStats::lines_dropped_send`](crate::ExporterStats::lines_dropped_send).
+    /// Defaults to 8 MiB.
     pub fn with_max_backlog_bytes(mut self, bytes: usize) -> Self {
         self.max_backlog_bytes = bytes;
         self

@@ -66,10 +66,12 @@ impl Backlog {
         self.lines().front(max_len, continues)
     }
 
-    /// Removes the first `done` lines, which must be a prefix of what [`front`](Self::front)
-    /// or [`lines`](Self::lines) returned (so they end at a chunk boundary).
+    /// Removes the first `done` bytes, which must be the length of a prefix of whole chunks
+    /// of what [`front`](Self::front) returned (the whole piece, or what `split_at_chunk`
+    /// says went out).
     pub(crate) fn consume(&mut self, done: usize) {
-        self.bytes.drain(..done);
+        debug_assert!(done == 0 || self.bytes.get(done - 1) == Some(&b'\n'));
+        self.bytes.drain(..done.min(self.bytes.len()));
     }
 
     /// Empties the backlog, returning how many lines it held.
@@ -81,10 +83,16 @@ impl Backlog {
 }
 
 /// The backlog's bytes (or a suffix of them starting at a chunk) as lines. They are whole
-/// lines by construction (only `Lines` go in, and cuts are at chunk starts), so the empty
-/// fallback is never taken.
+/// lines by construction (only `Lines` go in, and cuts are at chunk starts), so the fallback
+/// is never taken.
 fn whole(bytes: &[u8]) -> Lines<'_> {
-    Lines::new(bytes).unwrap_or(Lines::EMPTY)
+    Lines::new(bytes).unwrap_or_else(|| {
+        debug_assert!(false, "the backlog holds whole lines only");
+        // Never an empty view of a non-empty backlog (the send loop would not advance):
+        // the whole lines there are, up to the last newline.
+        let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        Lines::new(&bytes[..end]).unwrap_or(Lines::EMPTY)
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,12 @@ impl Delivery {
             let from_backlog = !backlog.is_empty();
             let (piece, lines) = if from_backlog {
                 let piece = backlog.front(capacity, *continues);
+                if piece.is_empty() {
+                    // Only a fragment without a newline could look like this (never stored:
+                    // see `Backlog`); it is not a line, so it is discarded, not sent.
+                    backlog.clear();
+                    continue;
+                }
                 (piece, piece.count())
             } else if let Some((piece, lines)) = writer.lines(*next_payload) {
                 // The writer knows its payloads' line counts: no scan on the warm path.

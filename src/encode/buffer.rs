@@ -97,7 +97,10 @@ impl PayloadWriter {
         // Every chunk ends with a newline (the encoders write it), so every payload is whole
         // lines; should one ever not, it is terminated here rather than glued to the next.
         if self.buf.last() != Some(&b'\n') {
-            debug_assert!(false, "an encoder committed a chunk without its final newline");
+            debug_assert!(
+                false,
+                "an encoder committed a chunk without its final newline"
+            );
             self.buf.push(b'\n');
         }
         let chunk_len = self.buf.len() - self.chunk_start;

@@ -157,6 +157,9 @@ impl Flusher {
             isolate::CatchPanic(flush.as_mut()).await
         };
         outcome.unwrap_or_else(|message| {
+            // A panic inside the encoding leaves the last payload open: close it, so its
+            // committed lines are counted too.
+            self.delivery.writer().finish();
             let lines = self.delivery.unsent_lines() + self.delivery.clear_backlog();
             add(&self.stats.lines_dropped_shutdown, lines);
             self.delivery.start();
@@ -169,6 +172,7 @@ impl Flusher {
         add(&self.stats.flush_panics, 1);
         // What the batch had not handed over is gone with it (none, after a final flush,
         // which counts its own).
+        self.delivery.writer().finish();
         add(&self.stats.lines_dropped_send, self.delivery.unsent_lines());
         tracing::error!(panic = %message, "a metrics flush panicked; this interval's unsent metrics are dropped, the exporter goes on (please report this bug)");
         self.delivery.start();
@@ -233,9 +237,11 @@ impl Flusher {
         let mut collected = false;
         let finished = tokio::time::timeout_at(deadline, async {
             add(&self.stats.flushes, 1);
-            if transport.ready(Instant::now(), &self.stats).await
-                && self.delivery.send(transport, &self.stats).await
-            {
+            let ready = transport.ready(Instant::now(), &self.stats).await;
+            // A reset seen by `ready` settles the last flush's lines even when nothing new is
+            // sent.
+            self.delivery.settle(transport, &self.stats);
+            if ready && self.delivery.send(transport, &self.stats).await {
                 self.collect();
                 collected = true;
                 self.delivery.send(transport, &self.stats).await;

@@ -264,6 +264,9 @@ impl Transport {
                     "cannot send metrics to the Unix socket {path}: {}; keeping them and retrying with backoff",
                     unix_hint(error)
                 ),
+                None if matches!(self.socket, Socket::Udp(_)) => {
+                    tracing::warn!(endpoint = %self.target.endpoint, %error, "cannot send metrics; keeping them and retrying at the next flush");
+                }
                 None => {
                     tracing::warn!(endpoint = %self.target.endpoint, %error, "cannot send metrics; keeping them and retrying with backoff");
                 }

@@ -2,8 +2,8 @@
 //!
 //! We `send_to` the path on every payload instead of connecting once, so a receiver that
 //! removes and recreates its socket (an Agent restart) is reached again with no reconnect.
-//! A full receive queue (`EAGAIN`/`ENOBUFS`) drops that payload and is counted: sending never
-//! waits for the receiver.
+//! A full receive queue (`EAGAIN`/`ENOBUFS`) is reported as [`SendError::Full`] at once:
+//! sending never waits for the receiver (delivery keeps what was not taken in its backlog).
 //!
 //! The socket is a plain non-blocking std socket, not a tokio one: a datagram send either
 //! completes at once or fails at once, so there is nothing to wait for, and tokio's `try_*`
