@@ -10,6 +10,9 @@ mod stream;
 mod udp;
 mod unixgram;
 
+#[cfg(test)]
+pub(crate) use stream::SEND_BUFFER_FOR_TESTS;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
