@@ -763,3 +763,19 @@ model! {
     every_graphite_amount_over_udp_is_received_or_counted_whatever_the_faults: Udp, Graphite;
     every_graphite_amount_over_tcp_is_received_or_counted_whatever_the_faults: Tcp, Graphite;
 }
+
+/// A receiver that closes gracefully (FIN) and then dies (RST) before reading our last
+/// lines: the exporter must not take the FIN for a clean close.
+#[test]
+fn a_receiver_that_closes_gracefully_then_dies_unread_leaves_no_line_unaccounted() {
+    let ops = [
+        Op::Count {
+            series: 2,
+            amount: 1,
+        },
+        Op::Flush,
+        Op::CloseGracefully,
+        Op::Reset,
+    ];
+    run(Kind::Tcp, Proto::Statsd, &ops);
+}

@@ -151,7 +151,12 @@ impl StreamTransport {
         let mut scratch = [MaybeUninit::<u8>::uninit(); 256];
         let peer = loop {
             match conn.read_now(&mut scratch) {
-                Ok(0) => break Peer::Gone { abrupt: false },
+                // A FIN; but a reset that followed it (the receiver died with our data
+                // unread) is only left as the socket's pending error.
+                Ok(0) => {
+                    let reset = !matches!(conn.sock_ref().take_error(), Ok(None));
+                    break Peer::Gone { abrupt: reset };
+                }
                 // Receivers do not talk back; whatever they sent is discarded.
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Peer::Open,
