@@ -11,6 +11,8 @@ pub(crate) struct Ledger {
     pub(crate) dropped_shutdown: Vec<u8>,
     /// Counted in `lines_possibly_lost`.
     pub(crate) possibly_lost: Vec<u8>,
+    /// Accepted by the transport (counted in `lines_sent`), in order.
+    pub(crate) sent: Vec<u8>,
     /// Accepted by the transport, awaiting its verdict (the `unconfirmed` count's lines).
     pub(crate) unconfirmed: Vec<u8>,
 }

@@ -371,6 +371,8 @@ fn accepted(
     }
     #[cfg(test)]
     ledger.unconfirmed.extend_from_slice(bytes.bytes());
+    #[cfg(test)]
+    ledger.sent.extend_from_slice(bytes.bytes());
 }
 
 /// Counts a payload that went out whole.

@@ -24,7 +24,7 @@
 #[path = "../../tests/support/faulty.rs"]
 mod faulty;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,10 +92,10 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0..3usize, 1..=9u64).prop_map(|(series, amount)| Op::Count { series, amount }),
         1 => Just(Op::Gauge),
-        3 => (0..2usize, prop_oneof![1..=5u32, 50..=300u32], 1..=99u32)
+        3 => (0..2usize, prop_oneof![1..=5u32, 50..=300u32, 600..=1200u32], 1..=99u32)
             .prop_map(|(s, n, value)| Op::Samples { series: FIRST_HISTOGRAM + s, n, value }),
         5 => Just(Op::Flush),
-        1 => Just(Op::Stall),
+        2 => Just(Op::Stall),
         1 => Just(Op::Resume),
         1 => Just(Op::Refuse),
         1 => Just(Op::CloseGracefully),
@@ -357,11 +357,22 @@ struct Recorded {
 struct Seen {
     received: Tally,
     received_lines: Vec<String>,
+    sent: Tally,
+    sent_lines: Vec<String>,
     dropped: Tally,
     dropped_lines: Vec<String>,
-    possibly_lost: Tally,
-    unconfirmed: Tally,
+    possibly_lost_lines: Vec<String>,
+    unconfirmed_lines: Vec<String>,
     waiting: [u64; 6],
+}
+
+/// `lines` as a multiset.
+fn multiset(lines: &[String]) -> HashMap<&str, i64> {
+    let mut m = HashMap::new();
+    for l in lines {
+        *m.entry(l.as_str()).or_default() += 1;
+    }
+    m
 }
 
 struct Case {
@@ -502,6 +513,15 @@ impl Case {
             0,
             "a flush hands over its batch"
         );
+        // Whatever the outcome, each interval's histograms leave the cells at its flush (to
+        // be sent, or kept in the backlog): intervals never merge.
+        for (h, name) in self.histograms.iter().zip(&SERIES[FIRST_HISTOGRAM..]) {
+            assert_eq!(
+                h.peek_recorded(),
+                0,
+                "{name}: this interval's samples stayed in the cell"
+            );
+        }
     }
 
     fn seen(&self) -> Seen {
@@ -526,8 +546,10 @@ impl Case {
         let seen = Seen {
             received: must(tally(p, &received_lines)),
             dropped: must(tally(p, &dropped_lines)),
-            possibly_lost: must(tally(p, &split_lines(&ledger.possibly_lost))),
-            unconfirmed: must(tally(p, &split_lines(&ledger.unconfirmed))),
+            sent: must(tally(p, &split_lines(&ledger.sent))),
+            sent_lines: split_lines(&ledger.sent),
+            possibly_lost_lines: split_lines(&ledger.possibly_lost),
+            unconfirmed_lines: split_lines(&ledger.unconfirmed),
             received_lines,
             dropped_lines,
             waiting,
@@ -545,6 +567,7 @@ impl Case {
             s.lines_dropped_shutdown,
             "dropped (shutdown): ledger vs count"
         );
+        assert_eq!(lines(&ledger.sent), s.lines_sent, "sent: ledger vs count");
         assert_eq!(
             lines(&ledger.possibly_lost),
             s.lines_possibly_lost,
@@ -558,7 +581,18 @@ impl Case {
     fn check_lower(&self, seen: &Seen) {
         let r = &self.recorded.amounts;
         let accounted = &(&seen.received + &seen.dropped);
+        let encoded = &(&seen.sent + &seen.dropped);
         for i in (0..SERIES.len()).filter(|&i| i != GAUGE) {
+            // Every recorded amount is in exactly one place on the exporter's side.
+            assert_eq!(
+                encoded[i] + seen.waiting[i],
+                r[i],
+                "{}: sent {} + dropped {} + waiting {} != recorded",
+                SERIES[i],
+                seen.sent.amounts[i],
+                seen.dropped.amounts[i],
+                seen.waiting[i]
+            );
             assert!(
                 accounted[i] + seen.waiting[i] <= r[i],
                 "{}: received {} + dropped {} + waiting {} > recorded {}",
@@ -568,6 +602,12 @@ impl Case {
                 seen.waiting[i],
                 r[i]
             );
+        }
+        // Nothing arrives that was not sent, or more often than it was sent.
+        let sent = multiset(&seen.sent_lines);
+        for (line, n) in multiset(&seen.received_lines) {
+            let s = sent.get(line).copied().unwrap_or(0);
+            assert!(n <= s, "received {n} times but sent {s}: {line:?}");
         }
         for g in &seen.received.gauges {
             assert!(
@@ -594,30 +634,23 @@ impl Case {
         }
     }
 
-    /// Whether every recorded amount is received, counted, waiting or (`in_flight`) accepted
-    /// without a verdict yet.
-    fn upper_holds(&self, seen: &Seen, in_flight: bool) -> Result<(), String> {
-        let r = &self.recorded.amounts;
-        for i in (0..SERIES.len()).filter(|&i| i != GAUGE) {
-            let flying = if in_flight {
-                seen.unconfirmed.amounts[i]
-            } else {
-                0
-            };
-            let covered = seen.received.amounts[i]
-                + seen.dropped.amounts[i]
-                + seen.possibly_lost.amounts[i]
-                + seen.waiting[i]
-                + flying;
-            if covered < r[i] {
+    /// Whether every line sent and confirmed (neither possibly lost nor, with `in_flight`,
+    /// awaiting its verdict) was received (by content: a line sent twice must arrive twice).
+    fn upper_holds(seen: &Seen, in_flight: bool) -> Result<(), String> {
+        let mut owed = multiset(&seen.sent_lines);
+        let excused = seen
+            .possibly_lost_lines
+            .iter()
+            .chain(seen.unconfirmed_lines.iter().filter(|_| in_flight));
+        for line in excused {
+            *owed.entry(line.as_str()).or_default() -= 1;
+        }
+        let received = multiset(&seen.received_lines);
+        for (line, n) in owed {
+            let got = received.get(line).copied().unwrap_or(0);
+            if got < n {
                 return Err(format!(
-                    "{}: recorded {} > received {} + dropped {} + possibly lost {} + waiting {} + in flight {flying}",
-                    SERIES[i],
-                    r[i],
-                    seen.received.amounts[i],
-                    seen.dropped.amounts[i],
-                    seen.possibly_lost.amounts[i],
-                    seen.waiting[i]
+                    "sent and confirmed {n} times, received {got}: {line:?}"
                 ));
             }
         }
@@ -634,7 +667,7 @@ impl Case {
             if self.rx.stalled {
                 return;
             }
-            match self.upper_holds(&seen, in_flight) {
+            match Self::upper_holds(&seen, in_flight) {
                 Ok(()) => return,
                 Err(e) if Instant::now() >= deadline => panic!("{e}"),
                 Err(_) => tokio::time::sleep(Duration::from_millis(3)).await,
@@ -731,7 +764,10 @@ fn config() -> ProptestConfig {
         .unwrap_or(16);
     ProptestConfig {
         cases,
-        max_shrink_iters: 64,
+        max_shrink_iters: std::env::var("PROPTEST_MAX_SHRINK_ITERS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(64),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
