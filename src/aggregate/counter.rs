@@ -53,6 +53,12 @@ impl CounterCell {
         }
     }
 
+    /// Tests: the pending sum, left in place.
+    #[cfg(test)]
+    pub(crate) fn peek(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Adds `value` to the pending sum; the add that makes it wrap raises the flag.
     fn add(&self, value: u64) {
         // Relaxed: see `take`.

@@ -96,6 +96,12 @@ impl HistogramCell {
         self.unit.store(encode_unit(unit), Ordering::Relaxed);
     }
 
+    /// Tests: how many samples were recorded since the last drain, left in place.
+    #[cfg(test)]
+    pub(crate) fn peek_recorded(&self) -> u64 {
+        self.state.load(Ordering::Relaxed) & TICKETS
+    }
+
     /// Moves this interval's kept samples into `out` (appending) and returns how many samples
     /// were recorded in the interval (at least `out`'s growth; more when sampled).
     pub(crate) fn drain_into(&self, out: &mut Vec<f64>) -> u64 {

@@ -15,6 +15,9 @@ pub(crate) struct Backlog {
     /// at chunk starts.
     bytes: Vec<u8>,
     max_bytes: usize,
+    /// Tests: the lines dropped to stay within the bound, and those cleared, as counted.
+    #[cfg(test)]
+    pub(crate) ledger: super::Ledger,
 }
 
 impl Backlog {
@@ -22,6 +25,8 @@ impl Backlog {
         Self {
             bytes: Vec::new(),
             max_bytes,
+            #[cfg(test)]
+            ledger: super::Ledger::default(),
         }
     }
 
@@ -52,6 +57,10 @@ impl Backlog {
         // ...including the one holding that byte.
         let cut = dropped.len() + self.lines_from(dropped.len()).front(0, continues).len();
         let count = crate::lines::count_lines(&self.bytes[..cut]);
+        #[cfg(test)]
+        self.ledger
+            .dropped_send
+            .extend_from_slice(&self.bytes[..cut]);
         self.bytes.drain(..cut);
         count
     }
@@ -77,6 +86,8 @@ impl Backlog {
     /// Empties the backlog, returning how many lines it held.
     pub(crate) fn clear(&mut self) -> u64 {
         let n = self.lines().count();
+        #[cfg(test)]
+        self.ledger.dropped_shutdown.extend_from_slice(&self.bytes);
         self.bytes.clear();
         n
     }

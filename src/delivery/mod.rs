@@ -19,6 +19,8 @@
 //! bound (oldest chunks first) is counted in `lines_dropped_send`.
 
 mod backlog;
+#[cfg(test)]
+mod ledger;
 
 use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
@@ -27,6 +29,8 @@ use crate::stats::{StatsCells, add};
 use crate::transport::{Payload, SendError, Transport, Verdict};
 
 use backlog::Backlog;
+#[cfg(test)]
+pub(crate) use ledger::Ledger;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -40,6 +44,9 @@ pub(crate) struct Delivery {
     continues: ChunkRule,
     /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`]).
     unconfirmed: u64,
+    /// Tests: the bytes of every line as it is counted (see [`Ledger`]).
+    #[cfg(test)]
+    ledger: Ledger,
 }
 
 /// How far one payload got.
@@ -61,6 +68,8 @@ impl Delivery {
             wire,
             continues,
             unconfirmed: 0,
+            #[cfg(test)]
+            ledger: Ledger::default(),
         }
     }
 
@@ -69,7 +78,13 @@ impl Delivery {
     /// (counted; they are also in `lines_sent`, as the kernel took them). Call after
     /// `Transport::ready`; [`send`](Self::send) calls it after every payload.
     pub(crate) fn settle(&mut self, transport: &mut Transport, stats: &StatsCells) {
-        settle(&mut self.unconfirmed, transport, stats);
+        settle(
+            &mut self.unconfirmed,
+            transport,
+            stats,
+            #[cfg(test)]
+            &mut self.ledger,
+        );
     }
 
     /// The writer for the next batch of lines.
@@ -130,6 +145,8 @@ impl Delivery {
             wire,
             continues,
             unconfirmed,
+            #[cfg(test)]
+            ledger,
         } = self;
         let capacity = writer.fresh_capacity();
         loop {
@@ -154,9 +171,21 @@ impl Delivery {
             match put {
                 Put::Whole { on_wire } => {
                     // A verdict learnt during this send is about earlier lines.
-                    settle(unconfirmed, transport, stats);
+                    settle(
+                        unconfirmed,
+                        transport,
+                        stats,
+                        #[cfg(test)]
+                        ledger,
+                    );
                     count_sent(stats, on_wire, lines);
-                    accepted(unconfirmed, transport, lines);
+                    accepted(
+                        unconfirmed,
+                        transport,
+                        lines,
+                        #[cfg(test)]
+                        (ledger, piece),
+                    );
                     if from_backlog {
                         backlog.consume(len);
                     } else {
@@ -170,12 +199,26 @@ impl Delivery {
                         // On the connection that just failed: its verdict covers them.
                         add(&stats.bytes_sent, sent_len as u64);
                         add(&stats.lines_sent, sent.count());
-                        accepted(unconfirmed, transport, sent.count());
+                        accepted(
+                            unconfirmed,
+                            transport,
+                            sent.count(),
+                            #[cfg(test)]
+                            (ledger, sent),
+                        );
                     }
-                    settle(unconfirmed, transport, stats);
+                    settle(
+                        unconfirmed,
+                        transport,
+                        stats,
+                        #[cfg(test)]
+                        ledger,
+                    );
                     if rejected {
                         add(&stats.payloads_dropped, 1);
                         add(&stats.lines_dropped_send, rest_lines);
+                        #[cfg(test)]
+                        ledger.dropped_send.extend_from_slice(rest.bytes());
                         if from_backlog {
                             backlog.consume(len);
                         } else {
@@ -217,7 +260,13 @@ impl Delivery {
             i += 1;
             let put = put(&mut self.wire, transport, piece, stats).await;
             // A verdict learnt during this send is about the user's earlier lines.
-            settle(&mut self.unconfirmed, transport, stats);
+            settle(
+                &mut self.unconfirmed,
+                transport,
+                stats,
+                #[cfg(test)]
+                &mut self.ledger,
+            );
             match put {
                 // Not part of any verdict: a later UDP "refused" stays charged to the user's
                 // last datagram, as without telemetry (the report would most likely have been
@@ -243,6 +292,38 @@ impl Delivery {
     }
 }
 
+#[cfg(test)]
+impl Delivery {
+    /// Tests: the backlog's lines, oldest first.
+    pub(crate) fn backlog_bytes(&self) -> &[u8] {
+        self.backlog.lines().bytes()
+    }
+
+    /// Tests: the ledger, the backlog's own entries included.
+    pub(crate) fn ledger(&self) -> Ledger {
+        let mut ledger = self.ledger.clone();
+        ledger
+            .dropped_send
+            .extend_from_slice(&self.backlog.ledger.dropped_send);
+        ledger
+            .dropped_shutdown
+            .extend_from_slice(&self.backlog.ledger.dropped_shutdown);
+        ledger
+    }
+
+    /// Tests: notes the batch's unsent lines in the ledger as dropped at shutdown; called
+    /// where [`unsent_lines`](Self::unsent_lines) is counted in `lines_dropped_shutdown`.
+    pub(crate) fn ledger_unsent_at_shutdown(&mut self) {
+        for i in self.next_payload..self.writer.len() {
+            if let Some((lines, _)) = self.writer.lines(i) {
+                self.ledger
+                    .dropped_shutdown
+                    .extend_from_slice(lines.bytes());
+            }
+        }
+    }
+}
+
 /// Moves the writer's payloads from `next` on to the backlog; returns the lines the backlog
 /// dropped to stay within its bound.
 fn park_from(
@@ -260,22 +341,46 @@ fn park_from(
 }
 
 /// See [`Delivery::settle`].
-fn settle(unconfirmed: &mut u64, transport: &mut Transport, stats: &StatsCells) {
+fn settle(
+    unconfirmed: &mut u64,
+    transport: &mut Transport,
+    stats: &StatsCells,
+    #[cfg(test)] ledger: &mut Ledger,
+) {
     match transport.take_verdict() {
         Verdict::Pending => {}
-        Verdict::Delivered => *unconfirmed = 0,
-        Verdict::PossiblyLost => add(&stats.lines_possibly_lost, std::mem::take(unconfirmed)),
+        Verdict::Delivered => {
+            *unconfirmed = 0;
+            #[cfg(test)]
+            ledger.unconfirmed.clear();
+        }
+        Verdict::PossiblyLost => {
+            add(&stats.lines_possibly_lost, std::mem::take(unconfirmed));
+            #[cfg(test)]
+            ledger.possibly_lost.append(&mut ledger.unconfirmed);
+        }
     }
 }
 
 /// Counts lines the transport accepted, pending a verdict: every line since the last one for
 /// a stream; the latest datagram for UDP, which a later "refused" is (most likely) about.
-fn accepted(unconfirmed: &mut u64, transport: &Transport, lines: u64) {
+fn accepted(
+    unconfirmed: &mut u64,
+    transport: &Transport,
+    lines: u64,
+    #[cfg(test)] (ledger, bytes): (&mut Ledger, Lines<'_>),
+) {
     if transport.is_stream() {
         *unconfirmed += lines;
     } else {
         *unconfirmed = lines;
+        #[cfg(test)]
+        ledger.unconfirmed.clear();
     }
+    #[cfg(test)]
+    ledger.unconfirmed.extend_from_slice(bytes.bytes());
+    #[cfg(test)]
+    ledger.sent.extend_from_slice(bytes.bytes());
 }
 
 /// Counts a payload that went out whole.
@@ -311,5 +416,7 @@ async fn put(
     }
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

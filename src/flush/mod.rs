@@ -94,6 +94,30 @@ impl Flusher {
         self
     }
 
+    /// Tests: the delivery state (backlog, ledger).
+    #[cfg(test)]
+    pub(crate) fn delivery(&self) -> &Delivery {
+        &self.delivery
+    }
+
+    /// Tests: the cells.
+    #[cfg(test)]
+    pub(crate) fn aggregate(&self) -> &Aggregate {
+        &self.aggregate
+    }
+
+    /// Tests: the configuration the flusher runs with.
+    #[cfg(test)]
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Tests: replaces the wall clock between flushes.
+    #[cfg(test)]
+    pub(crate) fn set_clock(&mut self, clock: WallClock) {
+        self.clock = clock;
+    }
+
     /// Runs until a shutdown command arrives or every handle is gone, then flushes one last
     /// time.
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -227,7 +251,7 @@ impl Flusher {
     /// # Errors
     /// [`FlushError::Timeout`] when the deadline cut it short, [`FlushError::Dropped`] when
     /// the destination could not take everything in time.
-    async fn final_flush(
+    pub(crate) async fn final_flush(
         &mut self,
         transport: &mut Transport,
         deadline: Instant,
@@ -258,6 +282,8 @@ impl Flusher {
         }
         // Lines never handed over, and those the final flush moved to the backlog, cannot be
         // sent any more.
+        #[cfg(test)]
+        self.delivery.ledger_unsent_at_shutdown();
         let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
         add(&self.stats.lines_dropped_shutdown, lost);
         if lost > 0 {

@@ -12,6 +12,9 @@ mod target;
 mod udp;
 mod unixgram;
 
+#[cfg(test)]
+pub(crate) use stream::SEND_BUFFER_FOR_TESTS;
+
 use std::time::Duration;
 
 use tokio::time::Instant;

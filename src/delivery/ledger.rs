@@ -1,0 +1,18 @@
+//! Tests only: the bytes of every line at the moment [`Delivery`](super::Delivery) counts it
+//! as dropped or possibly lost, kept right beside the counting code, so a test can tell
+//! *which* lines each counter stands for (and check that the counts agree with the bytes).
+
+/// See the module docs. Every field holds whole newline-terminated lines.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Ledger {
+    /// Counted in `lines_dropped_send`.
+    pub(crate) dropped_send: Vec<u8>,
+    /// Counted in `lines_dropped_shutdown`.
+    pub(crate) dropped_shutdown: Vec<u8>,
+    /// Counted in `lines_possibly_lost`.
+    pub(crate) possibly_lost: Vec<u8>,
+    /// Accepted by the transport (counted in `lines_sent`), in order.
+    pub(crate) sent: Vec<u8>,
+    /// Accepted by the transport, awaiting its verdict (the `unconfirmed` count's lines).
+    pub(crate) unconfirmed: Vec<u8>,
+}
