@@ -307,7 +307,8 @@
 //!   for a 256 KiB send buffer (Linux doubles it: at most 512 KiB held per connection, where
 //!   autotuning allows 4 MiB), and a connection given up after a failed or timed-out write
 //!   is closed with a reset, so the kernel discards what it held at once instead of keeping
-//!   an orphaned socket; those lines were already counted as possibly lost
+//!   an orphaned socket; those lines, and the lines of earlier flushes that may still have
+//!   been in our send queue (its last 512 KiB), are counted as possibly lost
 //!   (`an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_once`). A Unix
 //!   stream socket has the same send-buffer bound, but its bytes sit in the receiver's queue,
 //!   which the kernel frees only when the receiver reads or closes it.

@@ -15,4 +15,7 @@ pub(crate) struct Ledger {
     pub(crate) sent: Vec<u8>,
     /// Accepted by the transport, awaiting its verdict (the `unconfirmed` count's lines).
     pub(crate) unconfirmed: Vec<u8>,
+    /// Stream lines that may still be in our own send queue (lost if we reset the
+    /// connection ourselves).
+    pub(crate) queued: Vec<u8>,
 }

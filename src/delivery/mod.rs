@@ -21,6 +21,7 @@
 mod backlog;
 #[cfg(test)]
 mod ledger;
+mod unconfirmed;
 
 use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
@@ -31,6 +32,7 @@ use crate::transport::{Payload, SendError, Transport, Verdict};
 use backlog::Backlog;
 #[cfg(test)]
 pub(crate) use ledger::Ledger;
+use unconfirmed::Unconfirmed;
 
 /// See the module docs.
 #[derive(Debug)]
@@ -43,7 +45,7 @@ pub(crate) struct Delivery {
     wire: Option<PickleWire>,
     continues: ChunkRule,
     /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`]).
-    unconfirmed: u64,
+    unconfirmed: Unconfirmed,
     /// Tests: the bytes of every line as it is counted (see [`Ledger`]).
     #[cfg(test)]
     ledger: Ledger,
@@ -67,7 +69,7 @@ impl Delivery {
             next_payload: 0,
             wire,
             continues,
-            unconfirmed: 0,
+            unconfirmed: Unconfirmed::default(),
             #[cfg(test)]
             ledger: Ledger::default(),
         }
@@ -182,9 +184,9 @@ impl Delivery {
                     accepted(
                         unconfirmed,
                         transport,
-                        lines,
+                        (piece, lines),
                         #[cfg(test)]
-                        (ledger, piece),
+                        ledger,
                     );
                     if from_backlog {
                         backlog.consume(len);
@@ -202,9 +204,9 @@ impl Delivery {
                         accepted(
                             unconfirmed,
                             transport,
-                            sent.count(),
+                            (sent, sent.count()),
                             #[cfg(test)]
-                            (ledger, sent),
+                            ledger,
                         );
                     }
                     settle(
@@ -342,45 +344,69 @@ fn park_from(
 
 /// See [`Delivery::settle`].
 fn settle(
-    unconfirmed: &mut u64,
+    unconfirmed: &mut Unconfirmed,
     transport: &mut Transport,
     stats: &StatsCells,
     #[cfg(test)] ledger: &mut Ledger,
 ) {
     match transport.take_verdict() {
         Verdict::Pending => {}
-        Verdict::Delivered => {
-            *unconfirmed = 0;
+        Verdict::Open { queue } => {
+            let kept = unconfirmed.open(queue);
             #[cfg(test)]
-            ledger.unconfirmed.clear();
+            {
+                ledger.unconfirmed.clear();
+                let from = ledger.queued.len() - kept;
+                ledger.queued.drain(..from);
+            }
+            #[cfg(not(test))]
+            let _ = kept;
+        }
+        Verdict::Delivered => {
+            unconfirmed.delivered();
+            #[cfg(test)]
+            {
+                ledger.unconfirmed.clear();
+                ledger.queued.clear();
+            }
         }
         Verdict::PossiblyLost => {
-            add(&stats.lines_possibly_lost, std::mem::take(unconfirmed));
+            add(&stats.lines_possibly_lost, unconfirmed.lost());
             #[cfg(test)]
-            ledger.possibly_lost.append(&mut ledger.unconfirmed);
+            {
+                ledger.possibly_lost.append(&mut ledger.unconfirmed);
+                ledger.queued.clear();
+            }
+        }
+        Verdict::Abandoned => {
+            add(&stats.lines_possibly_lost, unconfirmed.abandoned());
+            #[cfg(test)]
+            {
+                ledger.possibly_lost.append(&mut ledger.queued);
+                ledger.unconfirmed.clear();
+            }
         }
     }
 }
 
-/// Counts lines the transport accepted, pending a verdict: every line since the last one for
-/// a stream; the latest datagram for UDP, which a later "refused" is (most likely) about.
+/// Notes lines the transport accepted, pending its verdict (see [`Unconfirmed`]).
 fn accepted(
-    unconfirmed: &mut u64,
+    unconfirmed: &mut Unconfirmed,
     transport: &Transport,
-    lines: u64,
-    #[cfg(test)] (ledger, bytes): (&mut Ledger, Lines<'_>),
+    (piece, lines): (Lines<'_>, u64),
+    #[cfg(test)] ledger: &mut Ledger,
 ) {
-    if transport.is_stream() {
-        *unconfirmed += lines;
-    } else {
-        *unconfirmed = lines;
-        #[cfg(test)]
-        ledger.unconfirmed.clear();
+    unconfirmed.accepted(transport.is_stream(), piece.len(), lines);
+    #[cfg(test)]
+    {
+        if transport.is_stream() {
+            ledger.queued.extend_from_slice(piece.bytes());
+        } else {
+            ledger.unconfirmed.clear();
+        }
+        ledger.unconfirmed.extend_from_slice(piece.bytes());
+        ledger.sent.extend_from_slice(piece.bytes());
     }
-    #[cfg(test)]
-    ledger.unconfirmed.extend_from_slice(bytes.bytes());
-    #[cfg(test)]
-    ledger.sent.extend_from_slice(bytes.bytes());
 }
 
 /// Counts a payload that went out whole.

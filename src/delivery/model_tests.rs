@@ -17,7 +17,10 @@
 //!
 //! Left out, because nothing can count it: a UDP receiver that stalls (its kernel drops
 //! datagrams silently), and a stream receiver killed while stalled (the exporter took the
-//! connection's being open at a flush as delivery, but the bytes were still unread).
+//! connection's being open at a flush as delivery, but the bytes were still unread). What the
+//! exporter's *own* reset destroys is counted: giving a stalled connection up discards our
+//! send queue, so the lines that may still have been in it are counted as possibly lost (this
+//! test found that gap: confirmed lines, unread and then discarded, counted nowhere).
 
 #![allow(clippy::unwrap_used, clippy::panic, reason = "a test")]
 
@@ -761,7 +764,7 @@ fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(16);
+        .unwrap_or(32);
     ProptestConfig {
         cases,
         max_shrink_iters: std::env::var("PROPTEST_MAX_SHRINK_ITERS")

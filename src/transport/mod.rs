@@ -151,8 +151,10 @@ impl Transport {
             }
             Socket::Stream(tcp) => {
                 let peer = tcp.check_peer();
-                self.verdict
-                    .note(peer == stream::Peer::Gone { abrupt: true });
+                match peer {
+                    stream::Peer::Open => self.verdict.note_open(tcp.queue_bound()),
+                    stream::Peer::Gone { abrupt } => self.verdict.note(abrupt),
+                }
                 if peer == stream::Peer::Open {
                     // A healthy connection follows DNS too: once the name no longer resolves
                     // to the peer we are connected to, move to the new address.
@@ -238,8 +240,9 @@ impl Transport {
                     // Closed with a reset, so the kernel frees what it still holds for this
                     // connection at once (those lines are counted as possibly lost below).
                     tcp.abandon();
-                    // Whatever the kernel accepted on this connection may be stuck unread.
-                    self.verdict.note(true);
+                    // Whatever the kernel accepted on this connection may be stuck unread,
+                    // and what was still in our send queue is gone with the reset.
+                    self.verdict.note_abandoned();
                 }
                 self.mark_down(Instant::now(), e, stats);
             }

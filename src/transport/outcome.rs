@@ -68,21 +68,41 @@ impl std::fmt::Display for SendError {
 pub(crate) enum Verdict {
     /// Nothing learnt yet.
     Pending,
-    /// The connection was still open at the next flush, or closed cleanly: delivered as far
-    /// as TCP can tell.
+    /// The connection is still open at the next flush: everything but the last `queue`
+    /// bytes written on it has left our kernel's send queue (which holds at most that many),
+    /// so only those could still be lost to a reset, ours included.
+    Open { queue: usize },
+    /// The connection closed cleanly: delivered as far as TCP can tell.
     Delivered,
-    /// The connection was reset, or a write on it failed, or (UDP) an earlier datagram was
-    /// refused: earlier bytes may be lost.
+    /// The connection was reset, or (UDP) an earlier datagram was refused: earlier bytes may
+    /// be lost.
     PossiblyLost,
+    /// We gave the connection up after a failed write and reset it ourselves, which discards
+    /// our own send queue: besides the unconfirmed bytes, those an `Open` verdict confirmed
+    /// but that may still have been queued are lost too.
+    Abandoned,
 }
 
 impl Verdict {
     /// Records an observation; a possible loss sticks until taken.
     pub(super) fn note(&mut self, abrupt: bool) {
         *self = match (*self, abrupt) {
+            (Self::Abandoned, _) => Self::Abandoned,
             (_, true) | (Self::PossiblyLost, false) => Self::PossiblyLost,
             (_, false) => Self::Delivered,
         };
+    }
+
+    /// Records that we reset a connection ourselves (see [`Verdict::Abandoned`]); sticks.
+    pub(super) fn note_abandoned(&mut self) {
+        *self = Self::Abandoned;
+    }
+
+    /// Records that the connection is still open, its send queue bounded by `queue` bytes.
+    pub(super) fn note_open(&mut self, queue: usize) {
+        if *self == Self::Pending {
+            *self = Self::Open { queue };
+        }
     }
 }
 

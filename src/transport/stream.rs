@@ -120,6 +120,15 @@ impl StreamTransport {
         }
     }
 
+    /// The most the kernel may hold unsent or unacknowledged for this connection: its send
+    /// buffer as the kernel reports it (Linux doubles what we asked for).
+    pub(crate) fn queue_bound(&self) -> usize {
+        self.conn
+            .as_ref()
+            .and_then(|c| c.sock_ref().send_buffer_size().ok())
+            .unwrap_or(2 * SEND_BUFFER)
+    }
+
     pub(crate) fn has_connection(&self) -> bool {
         self.conn.is_some()
     }
