@@ -253,7 +253,14 @@
 //!
 //! # Delivery guarantees
 //!
-//! What the exporter promises, each with the tests (named in brackets) that pin it down:
+//! What the exporter promises, each with the tests (named in brackets) that pin it down.
+//! Over all of them, a model-based test (`every_<protocol>_amount_over_<transport>_is_received_or_counted_whatever_the_faults`,
+//! StatsD and DogStatsD over UDP, TCP, Unix datagram and Unix stream sockets, Graphite over
+//! UDP and TCP) drives random records, flushes and receiver faults (refuse, graceful close,
+//! reset, stall, a socket removed and recreated) and checks after every step that each
+//! series' recorded amount is received, counted as dropped, counted as possibly lost, or
+//! still waiting, that no line is malformed or received twice, and, at the end, that nothing
+//! is left unaccounted.
 //!
 //! - **Recording never blocks** and never does I/O or takes a lock once a series exists:
 //!   sending happens on the flusher only. A stalled receiver stalls the flusher's writes
