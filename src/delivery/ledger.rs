@@ -19,3 +19,34 @@ pub(crate) struct Ledger {
     /// connection ourselves).
     pub(crate) queued: Vec<u8>,
 }
+
+impl super::Delivery {
+    /// Tests: the backlog's lines, oldest first.
+    pub(crate) fn backlog_bytes(&self) -> &[u8] {
+        self.backlog.lines().bytes()
+    }
+
+    /// Tests: the ledger, the backlog's own entries included.
+    pub(crate) fn ledger(&self) -> Ledger {
+        let mut ledger = self.ledger.clone();
+        ledger
+            .dropped_send
+            .extend_from_slice(&self.backlog.ledger.dropped_send);
+        ledger
+            .dropped_shutdown
+            .extend_from_slice(&self.backlog.ledger.dropped_shutdown);
+        ledger
+    }
+
+    /// Tests: notes the batch's unsent lines in the ledger as dropped at shutdown; called
+    /// where [`unsent_lines`](Self::unsent_lines) is counted in `lines_dropped_shutdown`.
+    pub(crate) fn ledger_unsent_at_shutdown(&mut self) {
+        for i in self.next_payload..self.writer.len() {
+            if let Some((lines, _)) = self.writer.lines(i) {
+                self.ledger
+                    .dropped_shutdown
+                    .extend_from_slice(lines.bytes());
+            }
+        }
+    }
+}
