@@ -52,6 +52,24 @@ async fn flush_until(handle: &ExporterHandle, mut pred: impl FnMut() -> bool) ->
     }
 }
 
+/// Starts `builder` with a one-hour flush interval, so only the test's explicit flushes (and
+/// the final one) send: the exporter, its guard and a handle.
+fn started_on_demand(
+    builder: ExporterBuilder,
+) -> (
+    metrics_exporter_statsd_graphite::ExporterRecorder,
+    ExporterGuard,
+    ExporterHandle,
+) {
+    let (recorder, exporter) = builder
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    (recorder, guard, handle)
+}
+
 /// Runs `f` and returns its result; a name for "this part must finish" in the tests below.
 async fn finishes<T>(f: impl Future<Output = T>) -> T {
     tokio::time::timeout(MAX, f)
@@ -246,12 +264,7 @@ async fn ten_graceful_restarts_under_constant_load_lose_and_duplicate_nothing() 
 /// the final statistics and the (recorded, received, lost) counter totals.
 async fn reset_with_one_flush_unread() -> (ExporterStats, u64, u64, u64) {
     let rx = StreamReceiver::tcp();
-    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(ExporterBuilder::statsd(rx.endpoint()));
     let jobs = metrics::with_local_recorder(&recorder, || metrics::counter!("reset.jobs"));
     jobs.increment(5);
     assert!(flush_until(&handle, || counter_total(&received(&rx), "reset.jobs") == 5).await);
@@ -500,14 +513,11 @@ async fn shutdown_while_connects_hang_returns_after_its_timeout_with_every_line_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_while_the_reader_is_stalled_returns_after_its_timeout_with_every_line_counted() {
     let rx = StreamReceiver::tcp_with_receive_buffer(4096);
-    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .with_write_timeout(Duration::from_secs(30))
-        .with_shutdown_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(
+        ExporterBuilder::statsd(rx.endpoint())
+            .with_write_timeout(Duration::from_secs(30))
+            .with_shutdown_timeout(Duration::from_millis(500)),
+    );
     // A first storm goes through, so the final flush has only encoding left to do.
     storm(&recorder);
     assert!(
@@ -737,14 +747,11 @@ fn lines_named<'a>(lines: &'a [String], name: &str) -> Vec<&'a str> {
 async fn an_interval_whose_backlog_send_fails_still_keeps_its_own_histogram_line() {
     let rx = StreamReceiver::tcp_with_receive_buffer(4096);
     rx.refuse();
-    let (recorder, exporter) = ExporterBuilder::dogstatsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .with_write_timeout(Duration::from_millis(300))
-        .with_max_backlog_bytes(32 << 20)
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(
+        ExporterBuilder::dogstatsd(rx.endpoint())
+            .with_write_timeout(Duration::from_millis(300))
+            .with_max_backlog_bytes(32 << 20),
+    );
     // Interval 1, destination down: 8 MB of histogram lines wait in the backlog. The marker
     // is registered last, so its line is the backlog's last: never in the part a reset
     // connection takes with it.
@@ -789,13 +796,9 @@ async fn an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_on
     // lets one connection hold, times out and gives the connection up.
     let rx = StreamReceiver::tcp_with_receive_buffer(4096);
     rx.stall();
-    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .with_write_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(
+        ExporterBuilder::statsd(rx.endpoint()).with_write_timeout(Duration::from_millis(200)),
+    );
     let mut per_connection = Vec::new();
     for attempt in 1..=3 {
         let before = handle.stats().bytes_sent;
@@ -838,14 +841,11 @@ async fn an_abandoned_connection_is_reset_so_the_kernel_frees_what_it_held_at_on
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_backoff() {
     let rx = StreamReceiver::tcp_down();
-    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .with_reconnect_delay(Duration::from_secs(3600))
-        .with_max_reconnect_delay(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(
+        ExporterBuilder::statsd(rx.endpoint())
+            .with_reconnect_delay(Duration::from_secs(3600))
+            .with_max_reconnect_delay(Duration::from_secs(3600)),
+    );
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("last.words"));
     counter.increment(5);
     let _ = handle.flush_async().await;
@@ -872,12 +872,7 @@ async fn the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_back
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_seen_only_at_shutdown_still_counts_the_last_flush_as_possibly_lost() {
     let rx = StreamReceiver::tcp();
-    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
-        .with_flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    let handle = guard.handle();
+    let (recorder, guard, handle) = started_on_demand(ExporterBuilder::statsd(rx.endpoint()));
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("a").increment(1);
         metrics::counter!("b").increment(1);
