@@ -252,6 +252,10 @@ pub(crate) struct Config {
     pub(crate) max_backlog_bytes: usize,
     pub(crate) max_series: usize,
     pub(crate) idle_timeout: Option<Duration>,
+    /// Whether a gauge not set in an interval re-sends its last value.
+    pub(crate) gauge_resend: bool,
+    /// Whether a counter with no increment in an interval sends 0 (once it counted anything).
+    pub(crate) counter_zeros: bool,
     /// The prefix of the exporter's own metrics, when they are sent.
     pub(crate) telemetry: Option<String>,
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Every line the encoder produced is in exactly one of `lines_sent`,
 /// `lines_dropped_send` or `lines_dropped_shutdown`, or still waiting in the backlog;
 /// every value that could not be encoded is in `values_dropped_invalid`,
-/// `lines_dropped_too_long` or `values_dropped_unnamed`.
+/// `lines_dropped_too_long`, `values_dropped_unnamed` or `values_dropped_collision`.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -89,6 +89,16 @@ pub struct ExporterStats {
     /// The exporter's own metrics that could not be sent (their changes are carried into the
     /// next report).
     pub telemetry_lines_dropped: u64,
+    /// Series merged into another series' line because both render to the same name and
+    /// tags (`x` and `x{route=""}`, `a b` and `a_b`): counted once per merged series. Their
+    /// counters are summed, histogram samples merged, gauges as the README's "What is sent"
+    /// says.
+    pub series_merged: u64,
+    /// Values not sent because their series renders to the same name and tags as a series
+    /// of another kind that the receiver stores in the same place (a counter and a gauge in
+    /// Graphite or DogStatsD; a counter `x.count` and a Graphite histogram `x`): the first
+    /// series seen keeps the name.
+    pub values_dropped_collision: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher only.
@@ -115,6 +125,8 @@ pub(crate) struct StatsCells {
     pub(crate) counter_overflows: AtomicU64,
     pub(crate) telemetry_lines_sent: AtomicU64,
     pub(crate) telemetry_lines_dropped: AtomicU64,
+    pub(crate) series_merged: AtomicU64,
+    pub(crate) values_dropped_collision: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -149,6 +161,8 @@ impl StatsCells {
             counter_overflows: get(&self.counter_overflows),
             telemetry_lines_sent: get(&self.telemetry_lines_sent),
             telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
+            series_merged: get(&self.series_merged),
+            values_dropped_collision: get(&self.values_dropped_collision),
         }
     }
 }

@@ -90,9 +90,18 @@ pub struct ExporterBuilder {
     max_backlog_bytes: usize,
     max_series: usize,
     idle_timeout: Expiry,
+    continuity: Continuity,
     type_prefixes: bool,
     /// The prefix of the exporter's own metrics; `None`: not sent.
     telemetry: Option<String>,
+}
+
+/// What idle series send, as configured (see `continuity`).
+#[derive(Debug, Clone, Copy)]
+struct Continuity {
+    gauge_resend: bool,
+    /// `None`: the protocol's default (see `with_counter_zeros`).
+    counter_zeros: Option<bool>,
 }
 
 /// Idle expiry as configured: the default adapts to the flush interval, a setting does not.
@@ -135,6 +144,10 @@ impl ExporterBuilder {
             max_backlog_bytes: 8 * 1024 * 1024,
             max_series: DEFAULT_MAX_SERIES,
             idle_timeout: Expiry::Default,
+            continuity: Continuity {
+                gauge_resend: true,
+                counter_zeros: None,
+            },
             type_prefixes: false,
             telemetry: None,
         }
@@ -143,6 +156,7 @@ impl ExporterBuilder {
 
 mod build;
 mod constructors;
+mod continuity;
 mod delivery;
 mod format;
 mod limits;

@@ -104,6 +104,11 @@ impl ExporterBuilder {
             max_backlog_bytes: self.max_backlog_bytes,
             max_series: self.max_series,
             idle_timeout,
+            gauge_resend: self.continuity.gauge_resend,
+            counter_zeros: self.continuity.counter_zeros.unwrap_or(matches!(
+                self.protocol,
+                Protocol::Graphite | Protocol::GraphitePickle
+            )),
             telemetry: self.telemetry.clone(),
         })
     }

@@ -503,13 +503,18 @@ impl Case {
         }
     }
 
-    async fn flush(&mut self) {
-        // Graphite: a slot of its own per flush, so a slot's counter is never a merged value.
+    /// Graphite: a slot of its own per flush, so a slot's counter is never a merged value
+    /// (nor restated by a later flush into the same slot).
+    fn next_slot(&mut self) {
         self.flushes += 1;
         self.flusher.set_clock(WallClock::Anchored {
             unix: Duration::from_secs(BASE_SECS + self.flushes * FLUSH_INTERVAL),
             at: Instant::now(),
         });
+    }
+
+    async fn flush(&mut self) {
+        self.next_slot();
         self.flusher.flush(&mut self.transport).await;
         assert_eq!(
             self.flusher.delivery().unsent_lines(),
@@ -717,6 +722,7 @@ impl Case {
         self.flush().await;
         let deadline = Instant::now() + Duration::from_secs(2);
         let before = self.stats.snapshot().lines_dropped_shutdown;
+        self.next_slot();
         // A burst can still fill a Unix datagram queue: what it cannot send is counted.
         if let Err(crate::error::FlushError::Dropped { lines }) = self
             .flusher

@@ -34,6 +34,9 @@ use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitize
 /// Carbon's `LineOnlyReceiver.MAX_LENGTH`: a longer line makes carbon drop the connection.
 const MAX_LINE: usize = 16_384;
 
+/// The summary statistics every histogram sends, as path suffixes (percentiles follow).
+const SUMMARY_STATS: [&[u8]; 5] = [b".count", b".sum", b".min", b".max", b".mean"];
+
 /// How labels appear in Graphite paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -102,6 +105,13 @@ impl GraphiteEncoder {
 
     pub(crate) fn counter_mode(&self) -> CounterMode {
         self.counters
+    }
+
+    /// The suffixes a histogram's summary adds to its name, each a path of its own at carbon.
+    pub(crate) fn summary_suffixes(&self) -> impl Iterator<Item = &[u8]> {
+        SUMMARY_STATS
+            .into_iter()
+            .chain(self.percentiles.iter().map(|(_, s)| s.as_bytes()))
     }
 
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
@@ -270,18 +280,14 @@ impl GraphiteEncoder {
         else {
             return;
         };
-        Self::line(s, b".count", ts, w, t, |buf| write_u64(buf, count));
+        let [count_suffix, rest @ ..] = SUMMARY_STATS;
+        Self::line(s, count_suffix, ts, w, t, |buf| write_u64(buf, count));
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
         )]
         let mean = sum / count as f64;
-        for (suffix, value) in [
-            (&b".sum"[..], sum),
-            (b".min", min),
-            (b".max", max),
-            (b".mean", mean),
-        ] {
+        for (suffix, value) in rest.into_iter().zip([sum, min, max, mean]) {
             // A sum of huge samples can overflow to infinity: never sent, counted.
             if is_sendable(value) {
                 Self::line(s, suffix, ts, w, t, |buf| write_f64(buf, value));

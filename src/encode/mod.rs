@@ -87,6 +87,9 @@ pub(crate) struct Rendered {
     pub(crate) tail: Vec<u8>,
     /// How this series is sent if it is a histogram.
     pub(crate) histogram: HistogramKind,
+    /// Set by the flusher for a series not sent because a series of another kind has the
+    /// same wire identity (see `flush::identity`).
+    pub(crate) clash: bool,
 }
 
 impl Rendered {
@@ -206,6 +209,46 @@ impl Encoder {
             Self::Statsd(e) => e.render_as(Some(kind), key, out),
             Self::DogStatsd(_) | Self::Graphite(_) => self.render(key, out),
         }
+    }
+
+    /// The receiver's namespace for a series of `kind` (histograms sent as `histogram`):
+    /// series that render to the same name and tags are stored in one place at the receiver
+    /// when their classes are equal (merged if of the same kind, see `flush::identity`).
+    /// - Etsy statsd and collectd keep each type apart (`stats.counters.x`, `stats.gauges.x`,
+    ///   `stats.timers.x`; collectd's `derive-x`, `gauge-x`, `latency-x`), and Etsy takes
+    ///   `|h` and `|d` for counters, so each histogram kind is a class of its own too.
+    /// - The Datadog Agent keys a context by name and tags whatever the type, except that
+    ///   distributions go to a pipeline of their own.
+    /// - Carbon keeps one value per path and slot: a counter and a gauge of one path share it,
+    ///   while a histogram's values go to `name.count`, `name.p99`... (see
+    ///   [`summary_suffixes`](Self::summary_suffixes)).
+    pub(crate) fn name_class(&self, kind: SeriesKind, histogram: HistogramKind) -> u8 {
+        match (self, kind) {
+            (Self::Statsd(_), SeriesKind::Counter)
+            | (Self::DogStatsd(_), SeriesKind::Counter | SeriesKind::Gauge) => 0,
+            (Self::Statsd(_), SeriesKind::Gauge) => 1,
+            (Self::Statsd(_), SeriesKind::Histogram) => match histogram {
+                HistogramKind::Timer => 2,
+                HistogramKind::Histogram => 3,
+                HistogramKind::Distribution => 4,
+            },
+            (Self::DogStatsd(_), SeriesKind::Histogram) => {
+                u8::from(histogram == HistogramKind::Distribution)
+            }
+            (Self::Graphite(_), kind) => u8::from(kind == SeriesKind::Histogram),
+        }
+    }
+
+    /// Graphite: the suffixes a histogram's summary adds to its name, each stored as a path
+    /// of its own (so a counter named `x.count` and a histogram named `x` would share one);
+    /// none for other protocols.
+    pub(crate) fn summary_suffixes(&self) -> impl Iterator<Item = &[u8]> {
+        match self {
+            Self::Graphite(e) => Some(e.summary_suffixes()),
+            Self::Statsd(_) | Self::DogStatsd(_) => None,
+        }
+        .into_iter()
+        .flatten()
     }
 
     /// Which line must travel with the line before it (the Etsy negative-gauge pair, see

@@ -45,6 +45,21 @@ impl SampleUnit {
             Self::Nanoseconds => v / 1e6,
         }
     }
+
+    /// Converts `v` from this unit to `to` (through milliseconds); a value that is not a
+    /// time on either side is left as it is.
+    pub(crate) fn convert(self, v: f64, to: Self) -> f64 {
+        if self == to || self == Self::Other || to == Self::Other {
+            return v;
+        }
+        let millis = self.to_millis(v);
+        match to {
+            Self::Seconds => millis / 1e3,
+            Self::Milliseconds | Self::Other => millis,
+            Self::Microseconds => millis * 1e3,
+            Self::Nanoseconds => millis * 1e6,
+        }
+    }
 }
 
 /// A sample as it goes on the wire: converted to milliseconds for timers, `None` when it

@@ -16,6 +16,7 @@
 
 mod clock;
 mod command;
+mod identity;
 mod isolate;
 mod series;
 mod spawn;
@@ -333,44 +334,65 @@ impl Flusher {
         } = self;
         delivery.start();
         let writer = delivery.writer();
-        series.absorb(aggregate.storage(), now, |kind, key, out| {
-            encoder.render_series(kind, key, out);
-        });
+        let absorbed = series.absorb(aggregate.storage(), now, encoder);
+        add(&stats.series_merged, absorbed.merged);
         let mut tally = EncodeTally::default();
         let t = &mut tally;
         let mut unnamed = 0u64;
+        let mut collided = 0u64;
         let mut sampled_out = 0u64;
         let totals = encoder.counter_mode() == CounterMode::Total;
         let all = what == What::All;
         for c in series.counters.iter_mut().filter(|_| all) {
-            let delta = c.cell.take(&stats.counter_overflows);
+            let delta = c.take_counter(&stats.counter_overflows);
             if delta != 0 {
                 c.last_active = now;
             }
             c.add_to_total(delta, totals, &stats.counter_overflows);
-            // Deltas are sent when non-zero; running totals every flush once the counter exists.
-            if delta == 0 && !totals {
+            if c.rendered.clash {
+                collided += u64::from(delta != 0);
+                continue;
+            }
+            // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
+            // `counter_zeros`); running totals every flush once the counter exists.
+            if delta == 0 && !totals && !(config.counter_zeros && c.total > 0) {
                 continue;
             }
             let value = SeriesValue::Counter(if totals { c.total } else { delta });
             unnamed += encode_series(encoder, &c.rendered, value, &mut c.carry, cx, writer, t);
         }
         for g in series.gauges.iter_mut().filter(|_| all) {
-            if let Some(value) = g.cell.take() {
-                g.last_active = now;
-                let value = SeriesValue::Gauge(value);
-                unnamed += encode_series(encoder, &g.rendered, value, &mut g.carry, cx, writer, t);
+            let value = match g.take_gauge() {
+                Some(set) => {
+                    g.last_active = now;
+                    // A value that cannot be sent is counted once, below, and leaves a gap
+                    // until the gauge is set again: re-sending the previous one would lie.
+                    g.last_gauge = if set.is_finite() { set } else { f64::NAN };
+                    collided += u64::from(g.rendered.clash);
+                    set
+                }
+                None if config.gauge_resend && !g.last_gauge.is_nan() => g.last_gauge,
+                None => continue,
+            };
+            if g.rendered.clash {
+                continue;
             }
+            let value = SeriesValue::Gauge(value);
+            unnamed += encode_series(encoder, &g.rendered, value, &mut g.carry, cx, writer, t);
         }
         for h in &mut series.histograms {
             samples.clear();
-            let recorded = h.cell.drain_into(samples);
+            let recorded = h.drain_histogram(samples);
             if recorded == 0 {
                 continue;
             }
             h.last_active = now;
             let kept = samples.len() as u64;
             sampled_out += recorded.saturating_sub(kept);
+            if h.rendered.clash {
+                collided += kept;
+                continue;
+            }
             let value = SeriesValue::Histogram {
                 samples,
                 recorded,
@@ -380,7 +402,7 @@ impl Flusher {
         }
         writer.finish();
         if let Some(idle) = config.idle_timeout.filter(|_| all) {
-            series.expire(aggregate, now, idle, totals);
+            series.expire(aggregate, now, idle, totals, encoder);
         }
         stats
             .series
@@ -388,6 +410,7 @@ impl Flusher {
         add(&stats.values_dropped_invalid, tally.invalid_values);
         add(&stats.lines_dropped_too_long, tally.too_long);
         add(&stats.values_dropped_unnamed, unnamed);
+        add(&stats.values_dropped_collision, collided);
         add(&stats.samples_sampled_out, sampled_out);
     }
 }
@@ -403,3 +426,6 @@ enum What {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fidelity_tests;
