@@ -179,9 +179,9 @@
 //!
 //! | metric | what is kept between flushes | what each flush sends |
 //! |---|---|---|
-//! | counter `increment(n)` | the sum of increments | `name:<sum>\|c`, only if the sum is not 0 |
+//! | counter `increment(n)` | the sum of increments | `name:<sum>\|c` if the sum is not 0; Graphite also sends 0 once the counter counted anything (see below) |
 //! | counter `absolute(v)` | converted to the increase since the previous reading (the first reading counts in full; a lower reading is a reset and counts in full) | as above |
-//! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g`, only if touched since the last flush |
+//! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g` from its first set at every flush until the series expires, set or not (see below) |
 //! | histogram `record(v)` | up to 1024 samples per interval (configurable); beyond that a uniform random sample of 1024 | one `name:<v>\|ms` line per kept sample (or `\|h`), with `\|@<rate>` when sampled |
 //!
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the sum with one
@@ -215,7 +215,30 @@
 //!   convert timers to milliseconds), and through a `metrics-util` fanout the descriptions
 //!   still reach an exporter that can show them, such as Prometheus (`examples/fanout_prometheus.rs`).
 //! - **NaN and infinities** are never sent; they are dropped and counted in
-//!   [`ExporterStats::values_dropped_invalid`].
+//!   [`ExporterStats::values_dropped_invalid`]. A gauge whose last value in an interval is
+//!   NaN or infinite leaves a gap (it is not re-sent) until it is set to a finite value.
+//! - **Gauges are re-sent** at every flush until their series expires, so a gauge set once
+//!   stays on the dashboard ([`with_gauge_resend`](ExporterBuilder::with_gauge_resend) says
+//!   exactly when one stops, and turns it off).
+//! - **Idle counters send 0 to Graphite**, so a rate graph shows 0 rather than holes, from
+//!   the counter's first increment until its series expires. StatsD and DogStatsD servers
+//!   report 0 for a counter they know themselves, so nothing is sent there by default
+//!   ([`with_counter_zeros`](ExporterBuilder::with_counter_zeros) gives the reasons and
+//!   turns it on or off).
+//! - **Series that render alike are one series.** When sanitising makes two series send the
+//!   same name and tags (`x` and `x{route=""}`, `a b` and `a_b`), the receiver would keep
+//!   only the last line (carbon) or mix them in one context: instead their values go out as
+//!   one line. Counters are summed; histogram samples merged (converted to the first series'
+//!   unit); gauges send the largest value set in the interval (their order is unknown; the
+//!   largest is the same whatever it was), and the last value sent when none was set. Each
+//!   merged series is counted in [`ExporterStats::series_merged`]. Series of *different*
+//!   kinds are kept apart where the receiver keeps them apart (Etsy statsd and collectd
+//!   store `|c`, `|g` and `|ms` separately); where it stores them in one place (a counter
+//!   and a gauge of one Graphite path or DogStatsD context; a counter `x.count` and a
+//!   Graphite histogram `x`, whose summary writes `x.count`), the first series seen keeps
+//!   the name and the other's values are dropped, counted in
+//!   [`ExporterStats::values_dropped_collision`] and logged (at warn once). A merged line
+//!   expires when every series in it is idle and unheld.
 //!
 //! # Names: what is sanitised, and how
 //!
@@ -367,8 +390,8 @@
 //! |---|---|---|
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
-//! | `values_dropped` with label `reason` = `invalid` / `unnamed` | counter | `values_dropped_invalid` / `values_dropped_unnamed` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows` | counter | the field of that name |
+//! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (zero changes are
@@ -430,6 +453,8 @@
 //! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | all transports |
 //! | [`with_max_series`](ExporterBuilder::with_max_series) | 100 000 | all |
 //! | [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) | 10 min (or two flush intervals) | all |
+//! | [`with_gauge_resend`](ExporterBuilder::with_gauge_resend) | on | all |
+//! | [`with_counter_zeros`](ExporterBuilder::with_counter_zeros) | on for Graphite, off for StatsD and DogStatsD | all |
 //! | [`with_telemetry`](ExporterBuilder::with_telemetry), [`with_telemetry_prefix`](ExporterBuilder::with_telemetry_prefix) | off, `metrics_exporter` | all |
 //!
 //! Environment variables, read by [`ExporterBuilder::from_env`] (which picks the protocol:

@@ -156,6 +156,8 @@ async fn outage_at_start(rx: StreamReceiver) {
         .await
     );
     let stats = finishes(guard.shutdown_async()).await.unwrap();
+    // The final flush re-sends the gauge: wait until the receiver has read it too.
+    assert!(until(|| received(&rx).len() as u64 >= stats.lines_sent).await);
     let lines = received(&rx);
     assert_eq!(
         counter_total(&lines, "outage.jobs"),

@@ -50,10 +50,12 @@ impl ExporterBuilder {
     ///
     /// Expiry never loses an update: a series is removed only while no handle to it exists
     /// (a cached `Counter` keeps its series alive however idle) and it holds nothing unsent;
-    /// a later update simply creates it again. Nothing changes on the wire either, since idle
-    /// series send nothing, except for Graphite counters in
-    /// [`CounterMode::Total`](crate::CounterMode::Total), which are never expired because
-    /// their running total would restart.
+    /// a later update simply creates it again. On the wire, expiry is when an idle series
+    /// stops being sent: a gauge's re-sent value
+    /// ([`with_gauge_resend`](Self::with_gauge_resend)) and a counter's zeros
+    /// ([`with_counter_zeros`](Self::with_counter_zeros)) stop with it. Graphite counters in
+    /// [`CounterMode::Total`](crate::CounterMode::Total) are never expired, because their
+    /// running total would restart.
     pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = Expiry::Set(timeout);
         self
