@@ -181,7 +181,7 @@
 //! |---|---|---|
 //! | counter `increment(n)` | the sum of increments | `name:<sum>\|c` if the sum is not 0; Graphite also sends 0 once the counter counted anything (see below) |
 //! | counter `absolute(v)` | converted to the increase since the previous reading (the first reading counts in full; a lower reading is a reset and counts in full) | as above |
-//! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g` from its first set at every flush until the series expires, set or not (see below) |
+//! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g` from its first set at every periodic flush until the series expires, set or not (see below) |
 //! | histogram `record(v)` | up to 1024 samples per interval (configurable); beyond that a uniform random sample of 1024 | one `name:<v>\|ms` line per kept sample (or `\|h`), with `\|@<rate>` when sampled |
 //!
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the sum with one
@@ -217,14 +217,15 @@
 //! - **NaN and infinities** are never sent; they are dropped and counted in
 //!   [`ExporterStats::values_dropped_invalid`]. A gauge whose last value in an interval is
 //!   NaN or infinite leaves a gap (it is not re-sent) until it is set to a finite value.
-//! - **Gauges are re-sent** at every flush until their series expires, so a gauge set once
-//!   stays on the dashboard ([`with_gauge_resend`](ExporterBuilder::with_gauge_resend) says
+//! - **Gauges are re-sent** at every periodic flush until their series expires, so a gauge
+//!   set once stays on the dashboard ([`with_gauge_resend`](ExporterBuilder::with_gauge_resend) says
 //!   exactly when one stops, and turns it off).
 //! - **Idle counters send 0 to Graphite**, so a rate graph shows 0 rather than holes, from
 //!   the counter's first increment until its series expires. StatsD and DogStatsD servers
 //!   report 0 for a counter they know themselves, so nothing is sent there by default
 //!   ([`with_counter_zeros`](ExporterBuilder::with_counter_zeros) gives the reasons and
-//!   turns it on or off).
+//!   turns it on or off). Re-sent gauges and zeros come with the flush interval's ticks
+//!   only: an explicit `flush()` and the final flush send what changed.
 //! - **Series that render alike are one series.** When sanitising makes two series send the
 //!   same name and tags (`x` and `x{route=""}`, `a b` and `a_b`), the receiver would keep
 //!   only the last line (carbon) or mix them in one context: instead their values go out as

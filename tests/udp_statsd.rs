@@ -127,8 +127,9 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
     );
 }
 
+/// Re-sent gauges come with the timer's ticks only (`src/flush/fidelity_tests.rs`).
 #[test]
-fn nothing_is_sent_for_series_that_did_not_change() {
+fn flushes_on_demand_send_nothing_for_series_that_did_not_change() {
     let mut rx = UdpReceiver::new();
     let (recorder, exporter) = builder(&rx).build().unwrap();
     let guard = exporter.start().unwrap();

@@ -4,8 +4,11 @@
 use super::ExporterBuilder;
 
 impl ExporterBuilder {
-    /// Whether a gauge not set in an interval re-sends its last value at every flush.
-    /// Defaults to `true`, for every protocol.
+    /// Whether a gauge not set in an interval re-sends its last value at every periodic
+    /// flush. Defaults to `true`, for every protocol. Re-sending is the job of the flush
+    /// interval's timer: an explicit [`flush`](crate::ExporterHandle::flush) and the final
+    /// flush at shutdown send only what changed since the previous flush, so flushing on
+    /// demand never doubles a line.
     ///
     /// A gauge set once (a pool size, a build number, a configuration value) otherwise leaves
     /// gaps: whisper stores nothing for the slots it missed, the Datadog Agent sends a gauge
@@ -13,7 +16,7 @@ impl ExporterBuilder {
     /// `deleteGauges`, Telegraf's `delete_gauges`, both dropping it after one interval) stop
     /// showing it.
     ///
-    /// A gauge is sent from its first `set` (or `increment`) at every flush until its series
+    /// A gauge is sent from its first `set` (or `increment`) at every tick until its series
     /// expires: when it was not set for the idle timeout
     /// ([`with_idle_timeout`](Self::with_idle_timeout), 10 minutes by default) and no handle
     /// to it is held. So a gauge whose handle the application keeps
@@ -30,8 +33,8 @@ impl ExporterBuilder {
         self
     }
 
-    /// Whether a counter that counted nothing in an interval sends 0, from its first
-    /// increment until its series expires (the same rule as for gauges, see
+    /// Whether a counter that counted nothing in an interval sends 0 at the periodic flush,
+    /// from its first increment until its series expires (the same rules as for gauges, see
     /// [`with_gauge_resend`](Self::with_gauge_resend)). A counter created but never
     /// incremented sends nothing.
     ///

@@ -38,7 +38,7 @@ use faulty::{Connection, DatagramReceiver, StreamReceiver};
 
 use crate::ExporterBuilder;
 use crate::aggregate::{CounterCell, HistogramCell};
-use crate::flush::{Flusher, WallClock};
+use crate::flush::{Flusher, Trigger, WallClock};
 use crate::stats::StatsCells;
 use crate::transport::{SEND_BUFFER_FOR_TESTS, Transport};
 
@@ -515,7 +515,7 @@ impl Case {
 
     async fn flush(&mut self) {
         self.next_slot();
-        self.flusher.flush(&mut self.transport).await;
+        self.flusher.flush(&mut self.transport, Trigger::Tick).await;
         assert_eq!(
             self.flusher.delivery().unsent_lines(),
             0,

@@ -75,6 +75,16 @@ impl Run {
         got
     }
 
+    /// An explicit flush, as `ExporterHandle::flush` sends it.
+    async fn flush_now(&self) {
+        let (tx, done) = tokio::sync::oneshot::channel();
+        let commands = self.commands.as_ref().unwrap();
+        commands
+            .send(Command::Flush(super::Reply::Async(tx)))
+            .unwrap();
+        done.await.unwrap().unwrap();
+    }
+
     fn stats(&self) -> ExporterStats {
         self.stats.snapshot()
     }
@@ -105,6 +115,26 @@ async fn a_gauge_set_once_is_sent_at_every_flush_until_its_series_expires() {
     assert_eq!(run.ticks(2).await, ["held:2|g"; 2]);
     run.record(|| metrics::gauge!("once").set(5.0));
     assert_eq!(run.next().await, "held:2|g\nonce:5|g");
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_explicit_flush_sends_only_what_changed_and_the_next_tick_fills_its_interval() {
+    let run = Run::start(ExporterBuilder::graphite).await;
+    let g = run.record(|| metrics::gauge!("g"));
+    let c = run.record(|| metrics::counter!("c"));
+    g.set(1.0);
+    c.increment(2);
+    assert_eq!(run.next().await, format!("c 2 {0}\ng 1 {0}", slot(1)));
+    c.increment(1);
+    run.flush_now().await;
+    // Still in the first slot: the slot's total, so carbon's last write is the whole count.
+    assert_eq!(
+        run.next().await,
+        format!("c 3 {}", slot(1)),
+        "no gauge re-sent"
+    );
+    assert_eq!(run.ticks(1).await, [format!("c 0 {0}\ng 1 {0}", slot(2))]);
     run.stop().await;
 }
 

@@ -136,10 +136,10 @@ impl Flusher {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = ticker.tick() => self.isolated_flush(&mut transport).await,
+                _ = ticker.tick() => self.isolated_flush(&mut transport, Trigger::Tick).await,
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
-                        self.isolated_flush(&mut transport).await;
+                        self.isolated_flush(&mut transport, Trigger::Demand).await;
                         reply.send(Ok(()));
                     }
                     Some(Command::Shutdown { deadline, reply }) => {
@@ -160,9 +160,9 @@ impl Flusher {
 
     /// One regular flush, with a panic inside it caught, logged and counted: the exporter
     /// keeps running, and the next flush starts from a clean payload writer.
-    async fn isolated_flush(&mut self, transport: &mut Transport) {
+    async fn isolated_flush(&mut self, transport: &mut Transport, trigger: Trigger) {
         let outcome = {
-            let mut flush = std::pin::pin!(self.flush(transport));
+            let mut flush = std::pin::pin!(self.flush(transport, trigger));
             isolate::CatchPanic(flush.as_mut()).await
         };
         if let Err(message) = outcome {
@@ -203,15 +203,15 @@ impl Flusher {
         self.delivery.start();
     }
 
-    /// One regular flush.
-    pub(crate) async fn flush(&mut self, transport: &mut Transport) {
+    /// One regular flush, set off by `trigger`.
+    pub(crate) async fn flush(&mut self, transport: &mut Transport, trigger: Trigger) {
         add(&self.stats.flushes, 1);
         let ready = transport.ready(Instant::now(), &self.stats).await;
         self.delivery.settle(transport, &self.stats);
         // The backlog first: this interval is collected only once everything before it went
         // out, so it never overtakes older lines.
         if ready && self.delivery.send(transport, &self.stats).await {
-            self.collect();
+            self.collect_interval(What::All(trigger));
             // What the destination does not take joins the backlog.
             self.delivery.send(transport, &self.stats).await;
             self.report(transport).await;
@@ -300,10 +300,11 @@ impl Flusher {
         }
     }
 
-    /// Drains every cell and encodes the interval into `self.writer`. No I/O; the only
-    /// outside input is the wall-clock time, read here for encoders that stamp it.
+    /// Drains every cell and encodes what changed into `self.writer`, as a flush on demand
+    /// does. No I/O; the only outside input is the wall-clock time, read here for encoders
+    /// that stamp it.
     pub(crate) fn collect(&mut self) {
-        self.collect_interval(What::All);
+        self.collect_interval(What::All(Trigger::Demand));
     }
 
     fn collect_interval(&mut self, what: What) {
@@ -342,7 +343,11 @@ impl Flusher {
         let mut collided = 0u64;
         let mut sampled_out = 0u64;
         let totals = encoder.counter_mode() == CounterMode::Total;
-        let all = what == What::All;
+        let all = what != What::Histograms;
+        // Re-sent gauges and counters' zeros fill each interval: a tick's job only.
+        let tick = what == What::All(Trigger::Tick);
+        let counter_zeros = config.counter_zeros && tick;
+        let gauge_resend = config.gauge_resend && tick;
         for c in series.counters.iter_mut().filter(|_| all) {
             let delta = c.take_counter(&stats.counter_overflows);
             if delta != 0 {
@@ -355,7 +360,7 @@ impl Flusher {
             }
             // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
             // `counter_zeros`); running totals every flush once the counter exists.
-            if delta == 0 && !totals && !(config.counter_zeros && c.total > 0) {
+            if delta == 0 && !totals && !(counter_zeros && c.total > 0) {
                 continue;
             }
             let value = SeriesValue::Counter(if totals { c.total } else { delta });
@@ -371,7 +376,7 @@ impl Flusher {
                     collided += u64::from(g.rendered.clash);
                     set
                 }
-                None if config.gauge_resend && !g.last_gauge.is_nan() => g.last_gauge,
+                None if gauge_resend && !g.last_gauge.is_nan() => g.last_gauge,
                 None => continue,
             };
             if g.rendered.clash {
@@ -415,11 +420,21 @@ impl Flusher {
     }
 }
 
+/// What set off a flush.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// The flush interval's timer: also re-sends gauges and counters' zeros (when
+    /// configured), one per interval.
+    Tick,
+    /// An explicit flush, or the final one: sends what changed since the previous flush.
+    Demand,
+}
+
 /// What a collect takes from the cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum What {
     /// Everything: a regular flush.
-    All,
+    All(Trigger),
     /// Histograms only: the destination is down, so counters and gauges stay in the cells.
     Histograms,
 }
