@@ -24,9 +24,19 @@ use crate::encode::{Encoder, Rendered, SeriesKind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Owner {
     pub(crate) kind: SeriesKind,
-    pub(crate) index: usize,
+    /// 32 bits keep an index entry at 16 bytes; a list longer than that is never indexed
+    /// past it (such a series is sent on its own).
+    pub(crate) index: u32,
     /// The receiver's namespace of the identity ([`Encoder::name_class`]).
     pub(crate) class: u8,
+}
+
+impl Owner {
+    /// The owner's position in its kind's list.
+    pub(crate) fn at(self) -> usize {
+        // Lossless: built from a `usize` (see `SeriesSet::place`).
+        self.index as usize
+    }
 }
 
 /// What a lookup found for a new series.

@@ -169,9 +169,9 @@ impl SeriesSet {
             if let Found::Merge(owner) = found {
                 absorbed.merged += 1;
                 match new {
-                    NewSeries::Counter(_, c) => self.counters[owner.index].merged.push(c),
-                    NewSeries::Gauge(_, c) => self.gauges[owner.index].merged.push(c),
-                    NewSeries::Histogram(_, c) => self.histograms[owner.index].merged.push(c),
+                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.push(c),
+                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.push(c),
+                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.push(c),
                 }
                 continue;
             }
@@ -203,12 +203,14 @@ impl SeriesSet {
                 SeriesKind::Gauge => self.gauges.len(),
                 SeriesKind::Histogram => self.histograms.len(),
             };
-            let owner = Owner {
-                kind,
-                index,
-                class: hash.0,
-            };
-            self.identities.insert(hash.1, owner);
+            if let Ok(index) = u32::try_from(index) {
+                let owner = Owner {
+                    kind,
+                    index,
+                    class: hash.0,
+                };
+                self.identities.insert(hash.1, owner);
+            }
         }
         found
     }
@@ -247,9 +249,9 @@ impl SeriesSet {
 
     fn rendered(&self, owner: Owner) -> &Rendered {
         match owner.kind {
-            SeriesKind::Counter => &self.counters[owner.index].rendered,
-            SeriesKind::Gauge => &self.gauges[owner.index].rendered,
-            SeriesKind::Histogram => &self.histograms[owner.index].rendered,
+            SeriesKind::Counter => &self.counters[owner.at()].rendered,
+            SeriesKind::Gauge => &self.gauges[owner.at()].rendered,
+            SeriesKind::Histogram => &self.histograms[owner.at()].rendered,
         }
     }
 
@@ -342,6 +344,9 @@ fn track<C>(cell: Arc<C>, rendered: Rendered, now: Instant) -> Tracked<C> {
 /// Indexes the sendable identities of `list` (each of kind `kind`).
 fn index<C>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
     for (index, t) in list.iter().enumerate() {
+        let Ok(index) = u32::try_from(index) else {
+            return;
+        };
         if t.rendered.sendable() && !t.rendered.clash {
             let (class, hash) = ids.hash(encoder, kind, &t.rendered);
             ids.insert(hash, Owner { kind, index, class });
