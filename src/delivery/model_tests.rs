@@ -9,6 +9,10 @@
 //! its number of samples (one per Etsy line, several per packed DogStatsD line, Graphite's
 //! `.count`). Gauges are last-value: a received value must be one that was set.
 //!
+//! `mc0.` and `mh0.` render exactly like `mc0` and `mh0` (empty segments vanish), so their
+//! amounts count as those series': the flusher must merge them into one line, and the
+//! accounting holds for the merged lines too.
+//!
 //! In flight: the lines a transport accepted without a verdict yet are not held against the
 //! exporter at an intermediate step, and while the receiver stalls, what sits in kernel
 //! buffers cannot be seen, so only the lower bound (nothing received twice or invented) is
@@ -46,6 +50,9 @@ use crate::transport::{SEND_BUFFER_FOR_TESTS, Transport};
 const SERIES: [&str; 6] = ["mc0", "mc1", "mc2", "mg", "mh0", "mh1"];
 const GAUGE: usize = 3;
 const FIRST_HISTOGRAM: usize = 4;
+/// The `Op::Count` series that records into `mc0.` (and `FIRST_HISTOGRAM + 2` into `mh0.`),
+/// whose amounts are `mc0`'s (and `mh0`'s).
+const ALIAS: usize = 3;
 const MAX_BACKLOG: usize = 2048;
 const FLUSH_INTERVAL: u64 = 10;
 /// Graphite: every flush stamps its own slot, so no two flushes merge (see `Op::Flush`).
@@ -93,9 +100,11 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..3usize, 1..=9u64).prop_map(|(series, amount)| Op::Count { series, amount }),
+        // `series` ALIAS is `mc0.`, which renders as `mc0`.
+        4 => (0..=ALIAS, 1..=9u64).prop_map(|(series, amount)| Op::Count { series, amount }),
         1 => Just(Op::Gauge),
-        3 => (0..2usize, prop_oneof![1..=5u32, 50..=300u32, 600..=1200u32], 1..=99u32)
+        // `FIRST_HISTOGRAM + 2` is `mh0.`, which renders as `mh0`.
+        3 => (0..3usize, prop_oneof![1..=5u32, 50..=300u32, 600..=1200u32], 1..=99u32)
             .prop_map(|(s, n, value)| Op::Samples { series: FIRST_HISTOGRAM + s, n, value }),
         5 => Just(Op::Flush),
         2 => Just(Op::Stall),
@@ -386,6 +395,8 @@ struct Case {
     stats: Arc<StatsCells>,
     counters: Vec<Arc<CounterCell>>,
     histograms: Vec<Arc<HistogramCell>>,
+    /// The cells of `mc0.` and `mh0.`.
+    alias_cells: (Arc<CounterCell>, Arc<HistogramCell>),
     handles: Handles,
     recorded: Recorded,
     flushes: u64,
@@ -396,6 +407,8 @@ struct Handles {
     counters: Vec<metrics::Counter>,
     gauge: metrics::Gauge,
     histograms: Vec<metrics::Histogram>,
+    /// `mc0.` and `mh0.`.
+    aliases: (metrics::Counter, metrics::Histogram),
 }
 
 impl Case {
@@ -453,6 +466,7 @@ impl Case {
                 .iter()
                 .map(|n| metrics::histogram!(*n))
                 .collect(),
+            aliases: (metrics::counter!("mc0."), metrics::histogram!("mh0.")),
         });
         let registry = flusher.aggregate().registry();
         let key = |n: &'static str| metrics::Key::from_static_name(n);
@@ -464,6 +478,10 @@ impl Case {
             .iter()
             .map(|n| registry.get_histogram(&key(n)).unwrap())
             .collect();
+        let alias_cells = (
+            registry.get_counter(&key("mc0.")).unwrap(),
+            registry.get_histogram(&key("mh0.")).unwrap(),
+        );
         let transport = Transport::new(flusher.config(), Instant::now());
         Self {
             proto,
@@ -473,6 +491,7 @@ impl Case {
             stats,
             counters,
             histograms,
+            alias_cells,
             handles,
             recorded: Recorded::default(),
             flushes: 0,
@@ -483,8 +502,13 @@ impl Case {
     fn record(&mut self, op: &Op) {
         match *op {
             Op::Count { series, amount } => {
-                self.handles.counters[series].increment(amount);
-                self.recorded.amounts[series] += amount;
+                if series == ALIAS {
+                    self.handles.aliases.0.increment(amount);
+                    self.recorded.amounts[0] += amount;
+                } else {
+                    self.handles.counters[series].increment(amount);
+                    self.recorded.amounts[series] += amount;
+                }
             }
             Op::Gauge => {
                 self.next_gauge += 1;
@@ -494,8 +518,12 @@ impl Case {
                 self.recorded.last_gauge = Some(self.next_gauge);
             }
             Op::Samples { series, n, value } => {
+                let (handle, series) = match self.handles.histograms.get(series - FIRST_HISTOGRAM) {
+                    Some(h) => (h, series),
+                    None => (&self.handles.aliases.1, FIRST_HISTOGRAM),
+                };
                 for _ in 0..n {
-                    self.handles.histograms[series - FIRST_HISTOGRAM].record(f64::from(value));
+                    handle.record(f64::from(value));
                 }
                 self.recorded.amounts[series] += u64::from(n);
             }
@@ -523,7 +551,13 @@ impl Case {
         );
         // Whatever the outcome, each interval's histograms leave the cells at its flush (to
         // be sent, or kept in the backlog): intervals never merge.
-        for (h, name) in self.histograms.iter().zip(&SERIES[FIRST_HISTOGRAM..]) {
+        let alias = (&self.alias_cells.1, &"mh0.");
+        for (h, name) in self
+            .histograms
+            .iter()
+            .zip(&SERIES[FIRST_HISTOGRAM..])
+            .chain([alias])
+        {
             assert_eq!(
                 h.peek_recorded(),
                 0,
@@ -551,6 +585,8 @@ impl Case {
         for (i, h) in self.histograms.iter().enumerate() {
             waiting[FIRST_HISTOGRAM + i] += h.peek_recorded();
         }
+        waiting[0] += self.alias_cells.0.peek();
+        waiting[FIRST_HISTOGRAM] += self.alias_cells.1.peek_recorded();
         let seen = Seen {
             received: must(tally(p, &received_lines)),
             dropped: must(tally(p, &dropped_lines)),
@@ -628,10 +664,16 @@ impl Case {
             "the backlog exceeds its bound"
         );
         if self.proto == Proto::Graphite {
-            // Every Graphite line is unique (series, suffix, slot): identify them.
+            // Every Graphite line is unique (series, suffix, slot): identify them. Carbon
+            // keeps one point per path and slot, so two lines for one would lose one (series
+            // that render alike must have been merged).
             let mut unique = HashSet::new();
+            let mut points = HashSet::new();
             for line in &seen.received_lines {
                 assert!(unique.insert(line), "received twice: {line:?}");
+                let fields: Vec<&str> = line.split(' ').collect();
+                let point = (fields[0], fields[fields.len() - 1]);
+                assert!(points.insert(point), "two lines for one path and slot: {line:?}");
             }
             for line in &seen.dropped_lines {
                 assert!(
