@@ -71,8 +71,8 @@ pub struct ExporterStats {
     pub flush_panics: u64,
     /// Series known to the exporter.
     pub series: u64,
-    /// Registrations of new series refused because the live-series cap was reached (each
-    /// `counter!` call of a refused series counts once).
+    /// Registrations of new series refused because a series limit was reached and no overflow
+    /// series could take them either (each `counter!` call of a refused series counts once).
     pub series_dropped: u64,
     /// Idle series removed to return their memory.
     pub series_expired: u64,
@@ -89,9 +89,16 @@ pub struct ExporterStats {
     /// The exporter's own metrics that could not be sent (their changes are carried into the
     /// next report).
     pub telemetry_lines_dropped: u64,
+    /// Registrations of new series redirected to their metric's overflow series (labelled
+    /// `cardinality="overflow"`) because a series limit was reached (see
+    /// [`with_max_series_per_metric`](crate::ExporterBuilder::with_max_series_per_metric));
+    /// what they record is sent in it. Each `counter!` call of a redirected series counts
+    /// once.
+    pub series_overflowed: u64,
 }
 
-/// The atomic cells behind [`ExporterStats`]; written by the flusher only.
+/// The atomic cells behind [`ExporterStats`]; written by the flusher, except `series_dropped`
+/// and `series_overflowed`, written when a series is registered (never when recording).
 #[derive(Debug, Default)]
 pub(crate) struct StatsCells {
     pub(crate) flushes: AtomicU64,
@@ -115,6 +122,7 @@ pub(crate) struct StatsCells {
     pub(crate) counter_overflows: AtomicU64,
     pub(crate) telemetry_lines_sent: AtomicU64,
     pub(crate) telemetry_lines_dropped: AtomicU64,
+    pub(crate) series_overflowed: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -149,6 +157,7 @@ impl StatsCells {
             counter_overflows: get(&self.counter_overflows),
             telemetry_lines_sent: get(&self.telemetry_lines_sent),
             telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
+            series_overflowed: get(&self.series_overflowed),
         }
     }
 }
