@@ -433,3 +433,28 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_storm_of_distinct_names_fills_the_total_then_the_overflow_room_then_is_dropped() {
+    // Every name under its own limit: the total cap is what applies.
+    let (a, stats) = aggregate(100, 10, 3);
+    let names: Vec<&'static str> = (0..200)
+        .map(|i| &*Box::leak(format!("n{i}").into_boxed_str()))
+        .collect();
+    let got: Vec<_> = names.iter().map(|n| counter(&a, n, 0)).collect();
+    assert!(
+        got[..100].iter().all(Option::is_some),
+        "the first 100 get their own"
+    );
+    assert!(
+        got[100..103].iter().all(Option::is_some),
+        "three get an overflow series"
+    );
+    assert!(
+        got[103..].iter().all(Option::is_none),
+        "the rest are dropped"
+    );
+    let s = stats.snapshot();
+    assert_eq!((s.series_overflowed, s.series_dropped), (3, 97));
+    assert_eq!(a.storage().census().totals(), (100, 3));
+}
