@@ -1,5 +1,5 @@
-//! A cardinality storm against the real Etsy statsd: 2,000,000 distinct (the storm of issue 12) label values on one
-//! metric, interleaved with 500 steady series of ten other metrics, over several flushes,
+//! A cardinality storm against the real Etsy statsd: 2,000,000 distinct label values on one
+//! metric (the storm of issue 12), interleaved with 500 steady series of ten other metrics, over several flushes,
 //! with small limits (2,000 series in all, 200 per metric). Read back from what statsd
 //! flushed: every steady series is exact, the storm's own series plus its overflow series sum
 //! to exactly what was recorded (counters and histogram samples alike), and the exporter's
