@@ -227,6 +227,7 @@ impl Aggregate {
         let overflow = overflow_key(key);
         let cell = C::get(registry, &overflow)
             .or_else(|| room.then(|| C::get_or_create(registry, &overflow)));
+        // Relaxed, both flags: each only keeps a warning to one line, and guards no data.
         if cell.is_some() {
             add(&self.stats.series_overflowed, 1);
             if !self.warned_overflow.swap(true, Ordering::Relaxed) {
