@@ -251,6 +251,8 @@ pub(crate) struct Config {
     pub(crate) max_reconnect_delay: Duration,
     pub(crate) max_backlog_bytes: usize,
     pub(crate) max_series: usize,
+    /// At most `max_series`, and not zero.
+    pub(crate) max_series_per_metric: usize,
     pub(crate) idle_timeout: Option<Duration>,
     /// Whether a gauge not set in an interval re-sends its last value.
     pub(crate) gauge_resend: bool,

@@ -350,10 +350,17 @@
 //!   at flush ticks. The final flush at shutdown tries at once
 //!   (`a_reconnect_waits_out_the_configured_backoff_and_not_a_moment_more`,
 //!   `the_final_flush_tries_at_once_instead_of_waiting_out_the_reconnect_backoff`).
-//! - **Cardinality is capped.** At most [`with_max_series`](ExporterBuilder::with_max_series)
-//!   live series (100 000 by default); a new series beyond it gets a no-op handle and is
-//!   counted in [`ExporterStats::series_dropped`]; existing series keep working
-//!   (`past_the_cap_new_series_are_refused_and_counted_but_existing_ones_work`,
+//! - **Cardinality is capped, and a storm on one metric spares the others.** At most
+//!   [`with_max_series_per_metric`](ExporterBuilder::with_max_series_per_metric) series of
+//!   one metric (2 000 by default) and [`with_max_series`](ExporterBuilder::with_max_series)
+//!   in all (100 000). A new series past either records into its metric's one overflow series
+//!   (label `cardinality="overflow"`), so totals stay exact, and is counted in
+//!   [`ExporterStats::series_overflowed`]; only when no overflow series can take it either
+//!   does it get a no-op handle, counted in [`ExporterStats::series_dropped`]. Existing
+//!   series keep working
+//!   (`a_storm_on_one_metric_leaves_every_steady_series_exact_and_its_own_total_exact`,
+//!   `a_storm_larger_than_the_total_never_refuses_a_new_series_of_another_metric`,
+//!   `every_recorded_amount_is_in_exactly_one_series_and_the_live_series_stay_bounded`,
 //!   `a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted`).
 //! - **Idle series return their memory.** A series that recorded nothing for
 //!   [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) (10 minutes by default) and
@@ -392,7 +399,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (zero changes are
@@ -453,6 +460,7 @@
 //! | [`with_reconnect_delay`](ExporterBuilder::with_reconnect_delay), [`with_max_reconnect_delay`](ExporterBuilder::with_max_reconnect_delay) | 100 ms, capped at 10 s (equal-jitter exponential backoff, retried at flush ticks) | stream transports, Unix datagram sockets |
 //! | [`with_max_backlog_bytes`](ExporterBuilder::with_max_backlog_bytes) | 8 MiB | all transports |
 //! | [`with_max_series`](ExporterBuilder::with_max_series) | 100 000 | all |
+//! | [`with_max_series_per_metric`](ExporterBuilder::with_max_series_per_metric) | 2 000 (at most half of `max_series`); past it, or past `max_series`, a new series records into the metric's overflow series `cardinality="overflow"` | all |
 //! | [`with_idle_timeout`](ExporterBuilder::with_idle_timeout) | 10 min (or two flush intervals) | all |
 //! | [`with_gauge_resend`](ExporterBuilder::with_gauge_resend) | on | all |
 //! | [`with_counter_zeros`](ExporterBuilder::with_counter_zeros) | on for Graphite, off for StatsD and DogStatsD | all |

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 
 /// The recorder: install it globally with [`ExporterBuilder::install`](crate::ExporterBuilder::install),
 /// or take it from [`ExporterBuilder::build`](crate::ExporterBuilder::build) to wrap it in
@@ -37,39 +37,27 @@ impl Recorder for ExporterRecorder {
         }
     }
 
-    /// A no-op counter when the series limit refuses a new series.
+    /// Past a series limit, the metric's overflow series; a no-op counter when that cannot
+    /// be had either.
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
-        let registry = self.aggregate.registry();
         self.aggregate
-            .admit(
-                key,
-                || registry.get_counter(key),
-                || registry.get_or_create_counter(key, Arc::clone),
-            )
+            .admit::<CounterCell>(key)
             .map_or_else(Counter::noop, Counter::from_arc)
     }
 
-    /// A no-op gauge when the series limit refuses a new series.
+    /// Past a series limit, the metric's overflow series; a no-op gauge when that cannot be
+    /// had either.
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
-        let registry = self.aggregate.registry();
         self.aggregate
-            .admit(
-                key,
-                || registry.get_gauge(key),
-                || registry.get_or_create_gauge(key, Arc::clone),
-            )
+            .admit::<GaugeCell>(key)
             .map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
-    /// A no-op histogram when the series limit refuses a new series.
+    /// Past a series limit, the metric's overflow series; a no-op histogram when that cannot
+    /// be had either.
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
-        let registry = self.aggregate.registry();
         self.aggregate
-            .admit(
-                key,
-                || registry.get_histogram(key),
-                || registry.get_or_create_histogram(key, Arc::clone),
-            )
+            .admit::<HistogramCell>(key)
             .map_or_else(Histogram::noop, Histogram::from_arc)
     }
 }

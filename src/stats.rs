@@ -71,8 +71,8 @@ pub struct ExporterStats {
     pub flush_panics: u64,
     /// Series known to the exporter.
     pub series: u64,
-    /// Registrations of new series refused because the live-series cap was reached (each
-    /// `counter!` call of a refused series counts once).
+    /// Registrations of new series refused because a series limit was reached and no overflow
+    /// series could take them either (each `counter!` call of a refused series counts once).
     pub series_dropped: u64,
     /// Idle series removed to return their memory.
     pub series_expired: u64,
@@ -99,9 +99,16 @@ pub struct ExporterStats {
     /// Graphite or DogStatsD; a counter `x.count` and a Graphite histogram `x`): the first
     /// series seen keeps the name.
     pub values_dropped_collision: u64,
+    /// Registrations of new series redirected to their metric's overflow series (labelled
+    /// `cardinality="overflow"`) because a series limit was reached (see
+    /// [`with_max_series_per_metric`](crate::ExporterBuilder::with_max_series_per_metric));
+    /// what they record is sent in it. Each `counter!` call of a redirected series counts
+    /// once.
+    pub series_overflowed: u64,
 }
 
-/// The atomic cells behind [`ExporterStats`]; written by the flusher only.
+/// The atomic cells behind [`ExporterStats`]; written by the flusher, except `series_dropped`
+/// and `series_overflowed`, written when a series is registered (never when recording).
 #[derive(Debug, Default)]
 pub(crate) struct StatsCells {
     pub(crate) flushes: AtomicU64,
@@ -127,6 +134,7 @@ pub(crate) struct StatsCells {
     pub(crate) telemetry_lines_dropped: AtomicU64,
     pub(crate) series_merged: AtomicU64,
     pub(crate) values_dropped_collision: AtomicU64,
+    pub(crate) series_overflowed: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -163,6 +171,7 @@ impl StatsCells {
             telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
             series_merged: get(&self.series_merged),
             values_dropped_collision: get(&self.values_dropped_collision),
+            series_overflowed: get(&self.series_overflowed),
         }
     }
 }

@@ -8,8 +8,8 @@
 //! - an outage of 150 flush intervals while those series and 50 histograms keep being
 //!   updated adds at most 16 MiB: counters sum in place, and each interval's histogram
 //!   samples wait in the backlog, which is bounded (8 MiB by default);
-//! - with the default cap on live series (100,000), a storm of 1,000,000 series stays
-//!   within 256 MiB.
+//! - with the default cap on live series (100,000), a storm of 1,000,000 series of one metric
+//!   allowed to fill it stays within 256 MiB; the rest go to its overflow series.
 #![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
@@ -73,6 +73,8 @@ async fn a_cardinality_storm_and_a_long_outage_stay_within_the_stated_memory_bou
     let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
         .with_flush_interval(Duration::from_millis(10))
         .with_max_series(SERIES + HISTOGRAMS)
+        // One metric's series are what is measured here, so its own limit is the total.
+        .with_max_series_per_metric(SERIES)
         .build()
         .unwrap();
     let guard = exporter.start().unwrap();
@@ -173,6 +175,8 @@ async fn a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted
     let _one = ONE_AT_A_TIME.lock().await;
     let rx = StreamReceiver::tcp();
     let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        // The total cap is what is tested, so one metric may fill it.
+        .with_max_series_per_metric(100_000)
         .with_flush_interval(Duration::from_secs(3600))
         // Encoding a million new series takes a while in a debug build.
         .with_shutdown_timeout(Duration::from_secs(60))
@@ -191,9 +195,11 @@ async fn a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted
         growth / MIB
     );
     assert!(stats.series < SERIES as u64, "no cap: {stats:?}");
+    // The series past the cap went to the metric's one overflow series.
+    assert_eq!(stats.series_dropped, 0, "{stats:?}");
     assert_eq!(
-        stats.series_dropped,
-        SERIES as u64 - stats.series,
+        stats.series_overflowed,
+        SERIES as u64 - (stats.series - 1),
         "the series beyond the cap are counted: {stats:?}"
     );
     // The series from before the storm hit the cap keeps working.
@@ -203,5 +209,10 @@ async fn a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted
     assert!(delivered(&handle, &rx, flushed + 1).await);
     let received = parse_all(&rx.lines());
     assert_eq!(counter_total(&received, "storm.requests.200._r_0"), 42);
+    assert_eq!(
+        counter_total(&received, "storm.requests.overflow"),
+        stats.series_overflowed,
+        "each redirected series' increment arrives in the overflow counter"
+    );
     drop(guard);
 }

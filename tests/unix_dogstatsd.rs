@@ -395,6 +395,8 @@ fn a_frame_cut_by_a_stalled_reader_is_resent_whole_and_never_counted_as_sent() {
         .with_flush_interval(Duration::from_secs(3600))
         .with_maximum_payload_length(60_000)
         .with_write_timeout(Duration::from_millis(200))
+        // 20 000 series of one metric, to fill the kernel buffer: past the default limit.
+        .with_max_series_per_metric(20_000)
         .build()
         .unwrap();
     let guard = exporter.start().unwrap();

@@ -7,8 +7,11 @@
 //! list, so a flush never takes the registry's locks and never clones a key.
 //!
 //! Two bounds keep memory in check:
-//! - **Cardinality**: at most `max_series` live series. Past it, registering a *new* series
-//!   returns a no-op handle and is counted; existing series keep working.
+//! - **Cardinality** (see [`admission`]): at most `max_series_per_metric` series of one
+//!   metric and `max_series` in all. A new series past either goes to its metric's one
+//!   overflow series (a bounded number of those exist), so totals stay exact; only when no
+//!   overflow series can take it either does it get a no-op handle, counted. Existing series
+//!   keep working.
 //! - **Expiry**: the flusher asks [`Aggregate::retire`] to remove series it found idle. A
 //!   series is removed only under the registry's write lock, only when nobody but the
 //!   registry and the flusher holds its cell (no cached handle anywhere, no lookup in
@@ -17,18 +20,20 @@
 //!
 //! Nothing here does I/O or reads a clock.
 
+mod admission;
 mod counter;
 mod gauge;
 mod histogram;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_queue::SegQueue;
 use metrics::{Key, Unit};
 use metrics_util::registry::{Registry, Storage};
 
+pub(crate) use admission::{Kind, Limits};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
@@ -59,8 +64,9 @@ pub(crate) struct AggregateStorage {
     units: Mutex<HashMap<String, SampleUnit>>,
     default_unit: SampleUnit,
     histogram_capacity: usize,
-    /// Series in the registry: created here, removed by [`Aggregate::retire`].
-    live: AtomicUsize,
+    /// Series in the registry, by kind and name: counted here when created, and by
+    /// [`Aggregate::retire`] when removed.
+    census: Mutex<admission::Census>,
 }
 
 impl AggregateStorage {
@@ -81,7 +87,7 @@ impl Storage<Key> for AggregateStorage {
     type Histogram = Arc<HistogramCell>;
 
     fn counter(&self, key: &Key) -> Self::Counter {
-        self.live.fetch_add(1, Ordering::Relaxed);
+        self.census().add(Kind::Counter, key);
         let cell = Arc::new(CounterCell::default());
         self.new_series
             .push(NewSeries::Counter(key.clone(), Arc::clone(&cell)));
@@ -89,7 +95,7 @@ impl Storage<Key> for AggregateStorage {
     }
 
     fn gauge(&self, key: &Key) -> Self::Gauge {
-        self.live.fetch_add(1, Ordering::Relaxed);
+        self.census().add(Kind::Gauge, key);
         let cell = Arc::new(GaugeCell::default());
         self.new_series
             .push(NewSeries::Gauge(key.clone(), Arc::clone(&cell)));
@@ -97,7 +103,7 @@ impl Storage<Key> for AggregateStorage {
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
-        self.live.fetch_add(1, Ordering::Relaxed);
+        self.census().add(Kind::Histogram, key);
         let cell = Arc::new(HistogramCell::new(
             self.histogram_capacity,
             self.unit_for(key.name()),
@@ -112,20 +118,22 @@ impl Storage<Key> for AggregateStorage {
 #[derive(Debug)]
 pub(crate) struct Aggregate {
     registry: Registry<Key, AggregateStorage>,
-    max_series: usize,
+    limits: Limits,
     stats: Arc<StatsCells>,
-    /// Set once the cardinality cap has been logged.
-    warned: AtomicBool,
+    /// Set once a redirect to an overflow series has been logged.
+    warned_overflow: AtomicBool,
+    /// Set once a refused series has been logged.
+    warned_dropped: AtomicBool,
 }
 
 impl Aggregate {
     /// `default_unit` applies to histograms no `describe_histogram` call gave a unit;
     /// `histogram_capacity` bounds the samples each histogram keeps per interval;
-    /// `max_series` bounds the live series. Refused series are counted in `stats`.
+    /// `limits` bound the live series. Redirected and refused series are counted in `stats`.
     pub(crate) fn new(
         default_unit: SampleUnit,
         histogram_capacity: usize,
-        max_series: usize,
+        limits: Limits,
         stats: Arc<StatsCells>,
     ) -> Self {
         let storage = AggregateStorage {
@@ -133,62 +141,47 @@ impl Aggregate {
             units: Mutex::new(HashMap::new()),
             default_unit,
             histogram_capacity,
-            live: AtomicUsize::new(0),
+            census: Mutex::default(),
         };
         Self {
             registry: Registry::new(storage),
-            max_series,
+            limits,
             stats,
-            warned: AtomicBool::new(false),
+            warned_overflow: AtomicBool::new(false),
+            warned_dropped: AtomicBool::new(false),
         }
-    }
-
-    /// The cell for `key`: `lookup` finds an existing one, `create` finds or makes one. While
-    /// there is room, one `create` call (a read-locked probe for an existing series); at the
-    /// cap, only existing series are found and a new one is refused (`None`, counted).
-    ///
-    /// Threads creating series at the same instant can pass the cap by at most their number.
-    pub(crate) fn admit<C>(
-        &self,
-        key: &Key,
-        lookup: impl FnOnce() -> Option<Arc<C>>,
-        create: impl FnOnce() -> Arc<C>,
-    ) -> Option<Arc<C>> {
-        if self.storage().live.load(Ordering::Relaxed) < self.max_series {
-            return Some(create());
-        }
-        let found = lookup();
-        if found.is_none() {
-            add(&self.stats.series_dropped, 1);
-            if !self.warned.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    max_series = self.max_series,
-                    metric = key.name(),
-                    "metrics series limit reached; new series are dropped (counted in stats)"
-                );
-            }
-        }
-        found
     }
 
     /// Removes from the registry each series whose cell address is in `candidates` (sorted)
     /// and that is still idle and held by nobody but the registry and the flusher; the
     /// removed addresses go to `removed`. See the module docs for why this is race-free.
+    /// Each removed series leaves the census, so its metric gets its room back.
     pub(crate) fn retire(&self, candidates: &Candidates, removed: &mut Removed) {
         let before = removed.len();
-        self.registry
-            .retain_counters(retire_filter(&candidates.counters, &mut removed.counters));
-        self.registry
-            .retain_gauges(retire_filter(&candidates.gauges, &mut removed.gauges));
+        let storage = self.storage();
+        self.registry.retain_counters(retire_filter(
+            storage,
+            Kind::Counter,
+            &candidates.counters,
+            &mut removed.counters,
+        ));
+        self.registry.retain_gauges(retire_filter(
+            storage,
+            Kind::Gauge,
+            &candidates.gauges,
+            &mut removed.gauges,
+        ));
         self.registry.retain_histograms(retire_filter(
+            storage,
+            Kind::Histogram,
             &candidates.histograms,
             &mut removed.histograms,
         ));
         let gone = removed.len() - before;
-        self.storage().live.fetch_sub(gone, Ordering::Relaxed);
         add(&self.stats.series_expired, gone as u64);
     }
 
+    #[cfg(test)]
     pub(crate) fn registry(&self) -> &Registry<Key, AggregateStorage> {
         &self.registry
     }
@@ -251,18 +244,22 @@ pub(crate) fn cell_address<C>(cell: &Arc<C>) -> usize {
 
 /// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock, so
 /// no lookup can clone the cell meanwhile: a strong count of 2 (registry and flusher) means
-/// no handle exists anywhere, and an idle cell stays idle.
+/// no handle exists anywhere, and an idle cell stays idle. Each removed series leaves the
+/// census (locked inside the shard lock, as when a series is created).
 fn retire_filter<'a, C: Idle>(
+    storage: &'a AggregateStorage,
+    kind: Kind,
     candidates: &'a [usize],
     removed: &'a mut Vec<usize>,
 ) -> impl FnMut(&Key, &Arc<C>) -> bool + 'a {
-    move |_, cell| {
+    move |key, cell| {
         let address = cell_address(cell);
         let retire = candidates.binary_search(&address).is_ok()
             && Arc::strong_count(cell) == 2
             && cell.is_idle();
         if retire {
             removed.push(address);
+            storage.census().remove(kind, key);
         }
         !retire
     }
@@ -274,20 +271,20 @@ mod tests {
 
     use super::*;
 
+    /// No overflow series, so the total alone refuses.
     fn aggregate(max_series: usize) -> (Aggregate, Arc<StatsCells>) {
         let stats = Arc::new(StatsCells::default());
-        let a = Aggregate::new(SampleUnit::Seconds, 16, max_series, Arc::clone(&stats));
+        let limits = Limits {
+            max_series,
+            per_metric: max_series,
+            max_overflow: 0,
+        };
+        let a = Aggregate::new(SampleUnit::Seconds, 16, limits, Arc::clone(&stats));
         (a, stats)
     }
 
     fn counter(a: &Aggregate, name: &'static str) -> Option<Arc<CounterCell>> {
-        let key = Key::from_static_name(name);
-        let r = a.registry();
-        a.admit(
-            &key,
-            || r.get_counter(&key),
-            || r.get_or_create_counter(&key, Arc::clone),
-        )
+        a.admit::<CounterCell>(&Key::from_static_name(name))
     }
 
     fn drain_new(a: &Aggregate) -> Vec<NewSeries> {
@@ -295,7 +292,8 @@ mod tests {
     }
 
     #[test]
-    fn past_the_cap_new_series_are_refused_and_counted_but_existing_ones_work() {
+    fn past_the_cap_with_no_overflow_room_new_series_are_refused_and_counted_but_existing_ones_work()
+     {
         let (a, stats) = aggregate(2);
         let x = counter(&a, "x").unwrap();
         assert!(counter(&a, "y").is_some());
@@ -352,15 +350,7 @@ mod tests {
     fn an_expired_series_updated_again_is_created_afresh() {
         let (a, _) = aggregate(10);
         let key = Key::from_static_name("g");
-        let r = a.registry();
-        let g = || {
-            a.admit(
-                &key,
-                || r.get_gauge(&key),
-                || r.get_or_create_gauge(&key, Arc::clone),
-            )
-            .unwrap()
-        };
+        let g = || a.admit::<GaugeCell>(&key).unwrap();
         let first = cell_address(&g());
         let new = drain_new(&a);
         let mut candidates = ByKind::default();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::{ExporterBuilder, MAX_PICKLE_FRAME};
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, Limits};
 use crate::client::GraphiteClient;
 use crate::encode::{Encoder, PickleWire};
 use crate::error::BuildError;
@@ -42,7 +42,7 @@ impl ExporterBuilder {
         let aggregate = Arc::new(Aggregate::new(
             config.default_histogram_unit,
             config.histogram_capacity,
-            config.max_series,
+            Limits::new(config.max_series, config.max_series_per_metric),
             Arc::clone(&stats),
         ));
         let shutdown_timeout = config.shutdown_timeout;

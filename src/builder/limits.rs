@@ -1,5 +1,5 @@
-//! Setters that bound memory: histogram samples, the backlog, live series and idle
-//! expiry.
+//! Setters that bound memory: histogram samples, the backlog, live series (in all and per
+//! metric) and idle expiry.
 
 use std::time::Duration;
 
@@ -25,12 +25,12 @@ impl ExporterBuilder {
         self
     }
 
-    /// The most series (distinct name and label sets, all kinds together) kept at once.
-    /// Past it, a *new* series gets a no-op handle and is counted in
-    /// [`ExporterStats::series_dropped`](crate::ExporterStats::series_dropped) (and logged
-    /// once); existing series keep working, and room freed by idle expiry is reused.
-    /// Defaults to 100 000; must not be zero. A runaway label (a user id, a URL with ids in it)
-    /// then costs a bounded amount of memory instead of all of it.
+    /// The most series (distinct name and label sets, all kinds together) kept at once, not
+    /// counting overflow series (see
+    /// [`with_max_series_per_metric`](Self::with_max_series_per_metric), which also says what
+    /// happens past this cap). Room freed by idle expiry is reused. Defaults to 100 000; must
+    /// not be zero. A runaway label (a user id, a URL with ids in it) then costs a bounded
+    /// amount of memory instead of all of it.
     ///
     /// ```
     /// use metrics_exporter_statsd_graphite::ExporterBuilder;
@@ -40,6 +40,47 @@ impl ExporterBuilder {
     /// ```
     pub fn with_max_series(mut self, max: usize) -> Self {
         self.max_series = max;
+        self
+    }
+
+    /// The most series one metric (a name and a kind: a counter and a gauge of the same name
+    /// are two metrics) keeps at once, like OpenTelemetry's cardinality limit per instrument.
+    /// Defaults to 2 000 (OpenTelemetry's default), or half of
+    /// [`with_max_series`](Self::with_max_series) if that is less, so that one runaway label
+    /// cannot fill the total: the other metrics keep getting new series while they are under
+    /// their own limit and the total has room. Must be within 1..=`max_series`.
+    ///
+    /// **Overflow.** A new series past this limit, or past `max_series`, is not lost: its
+    /// registration returns a handle to the metric's one *overflow series*, the metric's name
+    /// with the single label `cardinality="overflow"` (sent as `cardinality:overflow`,
+    /// `;cardinality=overflow`, or `name.overflow` when labels are folded into the name),
+    /// and is counted in
+    /// [`ExporterStats::series_overflowed`](crate::ExporterStats::series_overflowed). So a
+    /// metric's totals stay exact: a counter's increments add up in its overflow counter, a
+    /// histogram's samples go into its overflow histogram, and for a gauge the last write
+    /// wins (`set` from any redirected series replaces the value; `increment`/`decrement`
+    /// move it), since one value cannot stand for many. The overflow series counts against
+    /// neither limit; at most one exists per metric, and at most 1% of `max_series` (at least
+    /// one) in all. It expires when idle like any series, and a metric whose series expired
+    /// gets its room back.
+    ///
+    /// Only when the total is full *and* that many overflow series exist does a new series
+    /// of a metric without one get a no-op handle, counted in
+    /// [`ExporterStats::series_dropped`](crate::ExporterStats::series_dropped). That is what a
+    /// storm of distinct metric *names* (each under its own limit) runs into: it fills the
+    /// total, then takes the overflow room, and beyond that new series are dropped. Existing
+    /// series always keep working. Threads creating series of one metric at the same instant
+    /// can pass a limit by at most their number. Each redirect and drop situation is logged
+    /// once.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125").with_max_series_per_metric(500);
+    /// # drop(builder);
+    /// ```
+    pub fn with_max_series_per_metric(mut self, max: usize) -> Self {
+        self.max_series_per_metric = Some(max);
         self
     }
 

@@ -23,6 +23,10 @@ const MAX_PICKLE_FRAME: usize = 1_000_000;
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;
 /// Default cap on live series: generous for one process, yet bounded (about 50 MB).
 const DEFAULT_MAX_SERIES: usize = 100_000;
+/// Default cap on the live series of one metric: OpenTelemetry SDKs' default cardinality
+/// limit per instrument, and 2% of the default total, so a storm on one metric leaves 98% of
+/// the total to the others. Never more than half of `max_series` unless set.
+const DEFAULT_MAX_SERIES_PER_METRIC: usize = 2_000;
 /// The prefix of the exporter's own metrics unless `with_telemetry_prefix` says otherwise.
 const DEFAULT_TELEMETRY_PREFIX: &str = "metrics_exporter";
 /// Default idle time after which a series no handle holds is removed.
@@ -89,6 +93,8 @@ pub struct ExporterBuilder {
     max_reconnect_delay: Duration,
     max_backlog_bytes: usize,
     max_series: usize,
+    /// `None`: [`DEFAULT_MAX_SERIES_PER_METRIC`], or half of `max_series` if that is less.
+    max_series_per_metric: Option<usize>,
     idle_timeout: Expiry,
     continuity: Continuity,
     type_prefixes: bool,
@@ -143,6 +149,7 @@ impl ExporterBuilder {
             max_reconnect_delay: DEFAULT_MAX_RECONNECT_DELAY,
             max_backlog_bytes: 8 * 1024 * 1024,
             max_series: DEFAULT_MAX_SERIES,
+            max_series_per_metric: None,
             idle_timeout: Expiry::Default,
             continuity: Continuity {
                 gauge_resend: true,

@@ -214,6 +214,29 @@ fn memory_bounds_are_validated_and_the_default_expiry_follows_long_intervals() {
     assert_eq!(idle(statsd().with_idle_timeout(None)), None);
 }
 
+#[test]
+fn the_per_metric_series_limit_is_validated_and_defaults_to_at_most_half_the_total() {
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    let per_metric = |b: ExporterBuilder| b.config().unwrap().max_series_per_metric;
+    assert_eq!(per_metric(statsd()), 2_000);
+    assert_eq!(per_metric(statsd().with_max_series(1_000)), 500);
+    assert_eq!(per_metric(statsd().with_max_series(1)), 1);
+    assert_eq!(
+        per_metric(statsd().with_max_series(10).with_max_series_per_metric(10)),
+        10
+    );
+    assert!(
+        err(statsd().with_max_series_per_metric(0))
+            .starts_with("invalid setting with_max_series_per_metric: must not be zero")
+    );
+    assert!(
+        err(statsd()
+            .with_max_series(100)
+            .with_max_series_per_metric(101))
+        .contains("not be more than the total")
+    );
+}
+
 fn from_vars(vars: &[(&str, &str)]) -> ExporterBuilder {
     let map: std::collections::HashMap<&str, &str> = vars.iter().copied().collect();
     ExporterBuilder::from_settings(crate::env::detect(|name| {

@@ -5,7 +5,8 @@ use std::time::Duration;
 use metrics::Label;
 
 use super::{
-    DEFAULT_IDLE_TIMEOUT, Expiry, ExporterBuilder, MAX_HISTOGRAM_SAMPLES, MAX_PICKLE_PAYLOAD,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_SERIES_PER_METRIC, Expiry, ExporterBuilder,
+    MAX_HISTOGRAM_SAMPLES, MAX_PICKLE_PAYLOAD,
 };
 use crate::config::{
     Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
@@ -103,6 +104,9 @@ impl ExporterBuilder {
             max_reconnect_delay: self.max_reconnect_delay,
             max_backlog_bytes: self.max_backlog_bytes,
             max_series: self.max_series,
+            max_series_per_metric: self
+                .max_series_per_metric
+                .unwrap_or_else(|| DEFAULT_MAX_SERIES_PER_METRIC.min((self.max_series / 2).max(1))),
             idle_timeout,
             gauge_resend: self.continuity.gauge_resend,
             counter_zeros: self.continuity.counter_zeros.unwrap_or(matches!(
@@ -136,6 +140,16 @@ impl ExporterBuilder {
         }
         if self.max_series == 0 {
             return invalid("with_max_series", "must not be zero");
+        }
+        match self.max_series_per_metric {
+            Some(0) => return invalid("with_max_series_per_metric", "must not be zero"),
+            Some(n) if n > self.max_series => {
+                return invalid(
+                    "with_max_series_per_metric",
+                    "must not be more than the total (with_max_series)",
+                );
+            }
+            _ => {}
         }
         Ok(())
     }

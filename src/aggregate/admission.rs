@@ -1,0 +1,258 @@
+//! Admission: which new series get a cell of their own, which are sent to their metric's
+//! overflow series, and which are refused.
+//!
+//! Two limits apply to *ordinary* series (every series but the overflow ones): at most
+//! `per_metric` of one metric name and kind, and at most `max_series` in all. A new series
+//! either limit refuses is redirected to the one overflow series of its metric name and kind,
+//! the key `name{cardinality="overflow"}`, so what it records still adds up. Overflow series
+//! count against neither limit: they have a bound of their own (`max_overflow`), and only when
+//! that is exhausted too, and the metric has no overflow series yet, is a registration refused
+//! (a no-op handle, counted in `series_dropped`).
+//!
+//! The counts live in one [`Census`] behind a mutex. It is taken only for a registration the
+//! registry could not answer (a new series, or one being redirected) and when a series is
+//! created or retired; finding an existing series is the registry's read-locked probe alone,
+//! as before. The mutex is always taken either alone or inside a registry shard lock (the
+//! registry calls our `Storage` while holding one, and so does `retain_*`), never the other way
+//! round, so the two cannot deadlock.
+//!
+//! Checking room and creating the series are two steps, so threads creating distinct series of
+//! one metric at the same instant can pass its limit (or the total) by at most their number;
+//! threads registering the *same* new key create it once.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard, PoisonError};
+
+use metrics::{Key, KeyName, Label};
+use metrics_util::registry::Registry;
+
+use super::{Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell};
+use crate::stats::add;
+
+/// The label that marks an overflow series. Plain ASCII letters in both parts, so every
+/// sanitiser and tag style keeps it as is (`cardinality:overflow`, `;cardinality=overflow`,
+/// and `name.overflow` when labels are folded into the name).
+pub(crate) const OVERFLOW_LABEL: Label = Label::from_static_parts("cardinality", "overflow");
+static OVERFLOW_LABELS: [Label; 1] = [OVERFLOW_LABEL];
+
+/// The kinds of series, each with its own per-name counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// The limits admission enforces. See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    /// Ordinary series in all.
+    pub(crate) max_series: usize,
+    /// Ordinary series of one metric name and kind.
+    pub(crate) per_metric: usize,
+    /// Overflow series in all (at most one per metric name and kind).
+    pub(crate) max_overflow: usize,
+}
+
+impl Limits {
+    /// `max_series` and `per_metric` as configured, and room for overflow series of 1% of
+    /// `max_series` (at least one).
+    pub(crate) fn new(max_series: usize, per_metric: usize) -> Self {
+        Self {
+            max_series,
+            per_metric,
+            max_overflow: (max_series / 100).max(1),
+        }
+    }
+}
+
+/// Live series, counted by kind and metric name. Changed only under the storage's mutex.
+#[derive(Debug, Default)]
+pub(crate) struct Census {
+    /// Ordinary series by metric name, one map per [`Kind`]. A name leaves its map when its
+    /// last series is retired, so the maps hold at most one entry per live series.
+    by_name: [HashMap<KeyName, usize>; 3],
+    /// Ordinary series in all.
+    ordinary: usize,
+    /// Overflow series in all.
+    overflow: usize,
+}
+
+/// What a registration the registry could not answer gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// A series of its own.
+    Own,
+    /// Its metric's overflow series; `room`: one may be created if it does not exist.
+    Overflow { room: bool },
+}
+
+impl Census {
+    fn map(&self, kind: Kind) -> &HashMap<KeyName, usize> {
+        &self.by_name[kind as usize]
+    }
+
+    /// Ordinary series of `name` and `kind`.
+    pub(crate) fn of(&self, kind: Kind, name: &str) -> usize {
+        self.map(kind).get(name).copied().unwrap_or(0)
+    }
+
+    /// Ordinary series in all, and overflow series in all.
+    #[cfg(test)]
+    pub(crate) fn totals(&self) -> (usize, usize) {
+        (self.ordinary, self.overflow)
+    }
+
+    fn verdict(&self, kind: Kind, key: &Key, limits: &Limits) -> Verdict {
+        if !is_overflow(key)
+            && self.ordinary < limits.max_series
+            && self.of(kind, key.name()) < limits.per_metric
+        {
+            Verdict::Own
+        } else {
+            Verdict::Overflow {
+                room: self.overflow < limits.max_overflow,
+            }
+        }
+    }
+
+    /// Counts a series just created.
+    pub(crate) fn add(&mut self, kind: Kind, key: &Key) {
+        if is_overflow(key) {
+            self.overflow += 1;
+            return;
+        }
+        self.ordinary += 1;
+        let map = &mut self.by_name[kind as usize];
+        match map.get_mut(key.name()) {
+            Some(n) => *n += 1,
+            None => {
+                map.insert(key.name_shared(), 1);
+            }
+        }
+    }
+
+    /// Forgets a series just retired.
+    pub(crate) fn remove(&mut self, kind: Kind, key: &Key) {
+        if is_overflow(key) {
+            self.overflow = self.overflow.saturating_sub(1);
+            return;
+        }
+        self.ordinary = self.ordinary.saturating_sub(1);
+        let map = &mut self.by_name[kind as usize];
+        if let Some(n) = map.get_mut(key.name()) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(key.name());
+            }
+        }
+    }
+}
+
+/// Whether `key` is an overflow series' key: exactly the overflow label. (An application that
+/// records such a key itself shares the overflow series.)
+pub(crate) fn is_overflow(key: &Key) -> bool {
+    let mut labels = key.labels();
+    labels.next() == Some(&OVERFLOW_LABEL) && labels.next().is_none()
+}
+
+/// The key of the overflow series of `key`'s metric: its name with the overflow label alone.
+pub(crate) fn overflow_key(key: &Key) -> Key {
+    Key::from_static_labels(key.name_shared(), &OVERFLOW_LABELS)
+}
+
+/// A kind of cell, with the registry calls for it.
+pub(crate) trait Kinded: Sized {
+    /// The kind of series.
+    const KIND: Kind;
+    /// The cell of an existing series.
+    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>>;
+    /// The cell of a series, created if there is none.
+    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self>;
+}
+
+impl Kinded for CounterCell {
+    const KIND: Kind = Kind::Counter;
+    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_counter(key)
+    }
+    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_counter(key, Arc::clone)
+    }
+}
+
+impl Kinded for GaugeCell {
+    const KIND: Kind = Kind::Gauge;
+    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_gauge(key)
+    }
+    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_gauge(key, Arc::clone)
+    }
+}
+
+impl Kinded for HistogramCell {
+    const KIND: Kind = Kind::Histogram;
+    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_histogram(key)
+    }
+    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_histogram(key, Arc::clone)
+    }
+}
+
+impl AggregateStorage {
+    /// The census, locked. Never held while calling into the registry (see the module docs).
+    pub(crate) fn census(&self) -> MutexGuard<'_, Census> {
+        self.census.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Aggregate {
+    /// The cell for `key`. An existing series is found by one read-locked registry probe, as
+    /// ever. A new one gets a cell of its own while its metric and the total have room, and
+    /// otherwise its metric's overflow series (counted in `series_overflowed`), or `None`
+    /// (counted in `series_dropped`) when that does not exist and the overflow bound is
+    /// exhausted. See the module docs.
+    pub(crate) fn admit<C: Kinded>(&self, key: &Key) -> Option<Arc<C>> {
+        let registry = &self.registry;
+        if let Some(found) = C::get(registry, key) {
+            return Some(found);
+        }
+        let verdict = self.storage().census().verdict(C::KIND, key, &self.limits);
+        let Verdict::Overflow { room } = verdict else {
+            return Some(C::get_or_create(registry, key));
+        };
+        let overflow = overflow_key(key);
+        let cell = C::get(registry, &overflow)
+            .or_else(|| room.then(|| C::get_or_create(registry, &overflow)));
+        // Relaxed, both flags: each only keeps a warning to one line, and guards no data.
+        if cell.is_some() {
+            add(&self.stats.series_overflowed, 1);
+            if !self.warned_overflow.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    max_series = self.limits.max_series,
+                    max_series_per_metric = self.limits.per_metric,
+                    metric = key.name(),
+                    "metrics series limit reached; new series of this metric are recorded in its overflow series, labelled cardinality=overflow (counted in stats)"
+                );
+            }
+        } else {
+            add(&self.stats.series_dropped, 1);
+            if !self.warned_dropped.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    max_series = self.limits.max_series,
+                    max_overflow_series = self.limits.max_overflow,
+                    metric = key.name(),
+                    "metrics series limit reached and no room for another overflow series; new series are dropped (counted in stats)"
+                );
+            }
+        }
+        cell
+    }
+}
+
+#[cfg(test)]
+#[path = "admission_tests.rs"]
+mod tests;
