@@ -89,6 +89,10 @@ pub struct ExporterStats {
     /// The exporter's own metrics that could not be sent (their changes are carried into the
     /// next report).
     pub telemetry_lines_dropped: u64,
+    /// Series whose name or tags were too long for carbon to store and were shortened (see
+    /// [Long names](crate#long-names)); counted once per series, when the exporter first
+    /// renders it. A [`GraphiteClient`](crate::GraphiteClient) counts each point instead.
+    pub names_shortened: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher only.
@@ -115,6 +119,7 @@ pub(crate) struct StatsCells {
     pub(crate) counter_overflows: AtomicU64,
     pub(crate) telemetry_lines_sent: AtomicU64,
     pub(crate) telemetry_lines_dropped: AtomicU64,
+    pub(crate) names_shortened: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -149,6 +154,7 @@ impl StatsCells {
             counter_overflows: get(&self.counter_overflows),
             telemetry_lines_sent: get(&self.telemetry_lines_sent),
             telemetry_lines_dropped: get(&self.telemetry_lines_dropped),
+            names_shortened: get(&self.names_shortened),
         }
     }
 }

@@ -28,11 +28,15 @@ use metrics::{Key, Label};
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_path, push_segment};
 use super::shared::{render_prefix, sorted_unique};
+use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
 use super::summary::{SlotCarry, Summary, nearest_rank, percentile_suffix, summarize};
 use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitized_tags};
 
 /// Carbon's `LineOnlyReceiver.MAX_LENGTH`: a longer line makes carbon drop the connection.
 const MAX_LINE: usize = 16_384;
+
+/// The suffixes of a histogram summary besides its percentiles.
+const SUMMARY_SUFFIXES: [&str; 5] = [".count", ".sum", ".min", ".max", ".mean"];
 
 /// How labels appear in Graphite paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -71,6 +75,11 @@ pub(crate) struct GraphiteEncoder {
     align_secs: u64,
     /// (quantile, suffix such as `.p99`).
     percentiles: Vec<(f64, String)>,
+    /// How carbon names a tagged series' file, which bounds a tagged name's length.
+    tagged_bound: TaggedBound,
+    /// Stored bytes kept free in every name for the longest histogram summary suffix, so a
+    /// series shortens the same way whatever its kind.
+    suffix_reserve: usize,
 }
 
 impl GraphiteEncoder {
@@ -81,11 +90,25 @@ impl GraphiteEncoder {
         counters: CounterMode,
         align_secs: u64,
         percentiles: &[f64],
+        tag_hash_filenames: bool,
     ) -> Self {
-        let percentiles = percentiles
+        let percentiles: Vec<(f64, String)> = percentiles
             .iter()
             .map(|&q| (q, percentile_suffix(q)))
             .collect();
+        let tagged_bound = if tag_hash_filenames {
+            TaggedBound::Hashed
+        } else {
+            TaggedBound::Readable
+        };
+        // Every suffix is one `.` and a short leaf: stored as `_DOT_` in readable file names.
+        let suffix_reserve = SUMMARY_SUFFIXES
+            .iter()
+            .copied()
+            .chain(percentiles.iter().map(|(_, s)| s.as_str()))
+            .map(|s| s.len() + 4)
+            .max()
+            .unwrap_or(0);
         Self {
             prefix: render_prefix(prefix),
             global_labels: sorted_unique(global_labels),
@@ -93,6 +116,8 @@ impl GraphiteEncoder {
             counters,
             align_secs,
             percentiles,
+            tagged_bound,
+            suffix_reserve,
         }
     }
 
@@ -104,9 +129,13 @@ impl GraphiteEncoder {
         self.counters
     }
 
+    /// Renders the series' name and tags, shortened where carbon could not store them (see
+    /// `shorten`); `out.shortened` says whether they were. A tagged name too long for carbon
+    /// even shortened leaves the name empty (never sent, counted as unnamed).
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
         out.name.clear();
         out.tail.clear();
+        out.shortened = false;
         out.name.extend_from_slice(&self.prefix);
         if !push_path(&mut out.name, key.name()) {
             out.name.clear();
@@ -116,15 +145,38 @@ impl GraphiteEncoder {
             // Keys are compared once sanitised, so two labels that clean up alike (`a b` and
             // `a_b`, `name` and `name_`) become one tag, the later winning: carbon would keep
             // only one of two equal keys anyway.
-            let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
-            for (k, v) in tags.iter().filter(|(_, v)| !v.is_empty()) {
-                out.tail.push(b';');
-                out.tail.extend_from_slice(k);
-                out.tail.push(b'=');
-                out.tail.extend_from_slice(v);
+            let mut tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+            tags.retain(|(_, v)| !v.is_empty());
+            if !tags.is_empty() {
+                self.render_tagged(&mut tags, out);
+                return;
             }
-            return;
+        } else {
+            self.fold_labels(key, &mut out.name);
         }
+        out.shortened = shorten_path(&mut out.name, NAME_LIMIT - self.suffix_reserve);
+    }
+
+    /// Shortens a tagged name to carbon's bound and writes its tags into `out.tail`.
+    fn render_tagged(&self, tags: &mut [(Vec<u8>, Vec<u8>)], out: &mut Rendered) {
+        let limit = self.tagged_bound.limit(self.suffix_reserve);
+        let Some(shortened) = fit_tagged(self.tagged_bound, limit, &mut out.name, tags) else {
+            out.name.clear();
+            return;
+        };
+        out.shortened = shortened;
+        // A shortened key may sort differently: keep the order carbon normalises to.
+        tags.sort();
+        for (k, v) in tags.iter() {
+            out.tail.push(b';');
+            out.tail.extend_from_slice(k);
+            out.tail.push(b'=');
+            out.tail.extend_from_slice(v);
+        }
+    }
+
+    /// Folds the labels into the path, as configured.
+    fn fold_labels(&self, key: &Key, name: &mut Vec<u8>) {
         // Globals first, then the metric's labels: the later wins for an equal key.
         let mut labels: Vec<&Label> = Vec::new();
         for label in self.global_labels.iter().chain(key.labels()) {
@@ -140,9 +192,9 @@ impl GraphiteEncoder {
                 if label.key().is_empty() || label.value().is_empty() {
                     continue;
                 }
-                push_segment(&mut out.name, label.key());
+                push_segment(name, label.key());
             }
-            push_segment(&mut out.name, label.value());
+            push_segment(name, label.value());
         }
     }
 

@@ -14,6 +14,7 @@ pub(crate) mod sanitize;
 pub(crate) mod segment;
 mod series;
 mod shared;
+mod shorten;
 mod statsd;
 mod summary;
 
@@ -87,6 +88,8 @@ pub(crate) struct Rendered {
     pub(crate) tail: Vec<u8>,
     /// How this series is sent if it is a histogram.
     pub(crate) histogram: HistogramKind,
+    /// Whether the name or tags were shortened to fit carbon's file-name limits.
+    pub(crate) shortened: bool,
 }
 
 impl Rendered {

@@ -335,6 +335,7 @@ impl Flusher {
         let writer = delivery.writer();
         series.absorb(aggregate.storage(), now, |kind, key, out| {
             encoder.render_series(kind, key, out);
+            add(&stats.names_shortened, u64::from(out.shortened));
         });
         let mut tally = EncodeTally::default();
         let t = &mut tally;

@@ -30,7 +30,7 @@ struct Stat {
 /// Every statistic reported, in the order sent. `telemetry_lines_*` are left out on purpose
 /// (the report would count itself), and so is `lines_dropped_shutdown` (nothing is sent
 /// after the final flush).
-const STATS: [Stat; 18] = [
+const STATS: [Stat; 19] = [
     counter("flushes", None, |s| s.flushes),
     counter("lines_sent", None, |s| s.lines_sent),
     counter("payloads_sent", None, |s| s.payloads_sent),
@@ -54,6 +54,7 @@ const STATS: [Stat; 18] = [
     counter("series_dropped", None, |s| s.series_dropped),
     counter("series_expired", None, |s| s.series_expired),
     counter("counter_overflows", None, |s| s.counter_overflows),
+    counter("names_shortened", None, |s| s.names_shortened),
     Stat {
         name: "series",
         reason: None,
