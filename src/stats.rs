@@ -50,7 +50,9 @@ pub struct ExporterStats {
     pub lines_dropped_too_long: u64,
     /// Values never encoded: NaN, infinities, negative timer values.
     pub values_dropped_invalid: u64,
-    /// Values never encoded because the metric name had nothing usable left after sanitising.
+    /// Values never encoded because the metric name had nothing usable left after sanitising
+    /// (or, for Graphite, because its tags cannot fit carbon's file name even shortened; see
+    /// [Long names](crate#long-names)).
     pub values_dropped_unnamed: u64,
     /// Lines the final flush could not deliver before the shutdown timeout.
     pub lines_dropped_shutdown: u64,

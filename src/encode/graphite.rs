@@ -20,6 +20,8 @@
 //!   (±0.6% for p99 and ±3.1% for p50 at the default cap of 1024);
 //! - every point carries the flush time, aligned down to the flush interval by default, so
 //!   points from many hosts land in the same carbon slot;
+//! - names carbon could not store as files are shortened once, when the series is rendered
+//!   (`shorten`; the rules are in the crate docs' "Long names");
 //! - NaN and infinities are never written; a line longer than carbon's 16384-byte limit
 //!   (which would make carbon drop the connection) is dropped and counted.
 
