@@ -128,6 +128,18 @@ fn a_whole_name_over_the_bound_is_cut_and_its_last_component_still_fits() {
 }
 
 #[test]
+fn a_whole_name_cut_deep_in_a_component_moves_the_cut_back_so_that_component_fits() {
+    // Components start at 21, 273, ... 1785: the cut at 2021 would leave 236 bytes of the
+    // component at 1785, 253 with the hash.
+    let name = format!("{}.{}", "a".repeat(20), vec!["c".repeat(251); 9].join("."));
+    let r = render_graphite(&graphite(true), &name, &[]);
+    let last = r.name.split(|&b| b == b'.').next_back().unwrap();
+    assert_eq!(last.len(), 251);
+    assert_eq!(r.name.len(), 2019 + 17);
+    assert_eq!(&r.name[..2019], &name.as_bytes()[..2019]);
+}
+
+#[test]
 fn histogram_summary_leaves_always_fit_after_a_shortened_name() {
     let e = graphite(true);
     let r = render_graphite(&e, &"h".repeat(300), &[]);
@@ -163,14 +175,15 @@ fn with_hashed_tag_files_tags_are_kept_until_the_whole_name_passes_its_bound() {
 #[test]
 fn with_readable_tag_files_the_longest_value_is_cut_just_enough_for_the_file_name() {
     let e = graphite(false);
-    // Stored as `m;a=<x>;b=<y>` + `.wsp`: 507 bytes, 241 allowed (251 less `_DOT_count`).
-    let r = render_graphite(&e, "m", &[("a", &"x".repeat(300)), ("b", &"y".repeat(200))]);
+    // Stored as `m;a=<y>;b=<x>` + `.wsp`: 507 bytes, 241 allowed (251 less `_DOT_count`).
+    // The longest value is the second in key order: it alone is cut.
+    let r = render_graphite(&e, "m", &[("a", &"y".repeat(200)), ("b", &"x".repeat(300))]);
     assert_eq!(
         series(&r),
         format!(
-            "m;a={}-e78ddf9f1ba85555;b={}",
-            "x".repeat(17),
-            "y".repeat(200)
+            "m;a={};b={}-e78ddf9f1ba85555",
+            "y".repeat(200),
+            "x".repeat(17)
         )
     );
     assert!(r.shortened);
