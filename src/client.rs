@@ -79,6 +79,10 @@ impl GraphiteClient {
             add(&self.stats.values_dropped_unnamed, 1);
             return false;
         }
+        add(
+            &self.stats.names_shortened,
+            u64::from(self.scratch.shortened),
+        );
         let before = self.tally;
         self.encoder.point(
             &self.scratch,

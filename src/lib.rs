@@ -257,6 +257,47 @@
 //!   become one tag, never the same key twice. The later label wins: global labels (ordered
 //!   by key) come before the metric's own, which come in the order given.
 //!
+//! # Long names
+//!
+//! Carbon stores an untagged path `a.b.c` as the file `a/b/c.wsp`, so a component over 255
+//! bytes fails with `File name too long` and the point is lost. So, once per series, when it
+//! is first rendered (never on a flush), Graphite paths and plain StatsD names (which Etsy
+//! statsd's Graphite backend stores as carbon paths) are shortened; DogStatsD names are not
+//! (the Agent has no such limit). Each series shortened counts once in
+//! [`ExporterStats::names_shortened`]. The rules:
+//!
+//! - **The form.** An element too long is cut (at a UTF-8 character boundary) and gets `-`
+//!   and 16 lowercase hex digits, the FNV-1a 64-bit hash of the *whole* element before the
+//!   cut: `<cut>-<hash>`. So distinct long names stay distinct, and the same name shortens to
+//!   the same bytes in every process and version. `-` and hex survive every sanitiser and
+//!   carbon's tag rules (a tag value never *starts* with the suffix, and never gets a `;`).
+//! - **Components.** Every dot-separated component longer than 251 bytes (255 less `.wsp`,
+//!   for directories too, so a component shortens the same way whether it ends up a directory
+//!   or the leaf) is cut to 234 bytes plus the suffix: 251 bytes. This covers the prefix, the
+//!   name, plain StatsD's kind segment and folded label values. A histogram summary's leaf
+//!   (`.count`, `.p99`) is a component of its own after the name, and always short.
+//! - **The whole name.** A path longer than 2048 bytes (Linux allows 4096 for the whole file
+//!   path, carbon's storage directory included) is cut to 2048 less the hash, the cut moved
+//!   back so the component the suffix joins stays within 251 bytes. Graphite keeps 10 more
+//!   bytes free in every name, the longest summary suffix (`.count`, stored `_DOT_count` in
+//!   readable tagged file names; more for a longer percentile suffix), whatever the series'
+//!   kind, so a name shortens the same way for a counter and a histogram. Etsy's Graphite
+//!   backend adds its own segments (`stats.counters.`, `.count`, `.upper_90`): a few dozen
+//!   bytes, in components of their own, well within the room left.
+//! - **Tagged names** (`name;k=v`). How carbon names their file is its `TAG_HASH_FILENAMES`;
+//!   tell us yours with [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames).
+//!   With `true` (carbon's default and ours) the file is `_tagged/<h>/<h>/<sha256>.wsp`, so
+//!   only the whole tagged name is bounded, at 2048 bytes less the 10 reserved. With `false`
+//!   the file is the normalised name (tags sorted by key) with every `.` written `_DOT_`, so
+//!   that stored form must fit 251 bytes, less the 10 reserved. Either way, while it is too
+//!   long, the longest tag value (first in key order on a tie) is cut just enough, but to no
+//!   less than one byte plus the suffix; then the next longest value; then the keys the same
+//!   way; then the name. Each is cut at most once. A tagged name that cannot fit even then
+//!   (with `false`: more than about six tags whose keys and values both pass 18 bytes) is not
+//!   sent, and its values count in [`ExporterStats::values_dropped_unnamed`]. The name part of
+//!   a tagged series is not split into components: carbon does not make directories of it.
+//! - Tags of plain StatsD's tag styles are not shortened.
+//!
 //! Every encoder is checked against independent spec parsers by property tests and by
 //! `cargo fuzz` targets (`fuzz/`, run for a bounded time in CI by `scripts/fuzz.sh`) over
 //! hostile names, labels and values: every line parses as exactly one metric of its series,
@@ -399,7 +440,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (zero changes are
@@ -451,6 +492,7 @@
 //! | [`with_graphite_tags`](ExporterBuilder::with_graphite_tags) | [`GraphiteTags::Tagged`] | Graphite |
 //! | [`with_counter_mode`](ExporterBuilder::with_counter_mode) | [`CounterMode::Delta`] | Graphite |
 //! | [`with_aligned_timestamps`](ExporterBuilder::with_aligned_timestamps) | on | Graphite |
+//! | [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames) | `true`, as carbon's `TAG_HASH_FILENAMES` (decides how far tagged names are shortened: [Long names](#long-names)) | Graphite |
 //! | [`with_percentiles`](ExporterBuilder::with_percentiles) | 0.5, 0.9, 0.99, 0.999 | Graphite |
 //! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds) | all |
 //! | [`with_histogram_max_samples`](ExporterBuilder::with_histogram_max_samples) | 1024 per interval (1..=65536) | all |

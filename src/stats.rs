@@ -50,7 +50,9 @@ pub struct ExporterStats {
     pub lines_dropped_too_long: u64,
     /// Values never encoded: NaN, infinities, negative timer values.
     pub values_dropped_invalid: u64,
-    /// Values never encoded because the metric name had nothing usable left after sanitising.
+    /// Values never encoded because the metric name had nothing usable left after sanitising
+    /// (or, for Graphite, because its tags cannot fit carbon's file name even shortened; see
+    /// [Long names](crate#long-names)).
     pub values_dropped_unnamed: u64,
     /// Lines the final flush could not deliver before the shutdown timeout.
     pub lines_dropped_shutdown: u64,
@@ -105,6 +107,10 @@ pub struct ExporterStats {
     /// what they record is sent in it. Each `counter!` call of a redirected series counts
     /// once.
     pub series_overflowed: u64,
+    /// Series whose name or tags were too long for carbon to store and were shortened (see
+    /// [Long names](crate#long-names)); counted once per series, when the exporter first
+    /// renders it. A [`GraphiteClient`](crate::GraphiteClient) counts each point instead.
+    pub names_shortened: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher, except `series_dropped`
@@ -135,6 +141,7 @@ pub(crate) struct StatsCells {
     pub(crate) series_merged: AtomicU64,
     pub(crate) values_dropped_collision: AtomicU64,
     pub(crate) series_overflowed: AtomicU64,
+    pub(crate) names_shortened: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -172,6 +179,7 @@ impl StatsCells {
             series_merged: get(&self.series_merged),
             values_dropped_collision: get(&self.values_dropped_collision),
             series_overflowed: get(&self.series_overflowed),
+            names_shortened: get(&self.names_shortened),
         }
     }
 }

@@ -245,6 +245,7 @@ pub struct GraphiteInput {
     total: bool,
     align_secs: u16,
     percentiles: u16,
+    tag_hash_filenames: bool,
     series: Vec<ArbSeries>,
 }
 
@@ -270,6 +271,7 @@ impl GraphiteInput {
                 .filter(|(i, _)| self.percentiles & (1 << i) != 0)
                 .map(|(_, q)| *q)
                 .collect(),
+            tag_hash_filenames: self.tag_hash_filenames,
         };
         (options, series(&self.series))
     }

@@ -94,6 +94,16 @@ impl ExporterBuilder {
         self
     }
 
+    /// Graphite: whether the carbon you send to names a tagged series' whisper file after a
+    /// hash of its name (`true`, carbon's default `TAG_HASH_FILENAMES = True`) or after the
+    /// name itself (`false`), which then must fit a 255-byte file name. Defaults to `true`.
+    /// Set it as in your `carbon.conf`: it decides how far tagged names are shortened (see
+    /// [Long names](crate#long-names)).
+    pub fn with_graphite_tag_hash_filenames(mut self, hashed: bool) -> Self {
+        self.tag_hash_filenames = Some(hashed);
+        self
+    }
+
     /// Graphite: the percentiles each histogram summary reports, as quantiles in `(0, 1]`
     /// (`0.99` is sent as `.p99`). Defaults to 0.5, 0.9, 0.99 and 0.999.
     pub fn with_percentiles(mut self, quantiles: impl IntoIterator<Item = f64>) -> Self {

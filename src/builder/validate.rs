@@ -188,6 +188,9 @@ impl ExporterBuilder {
             if self.aligned_timestamps.is_some() {
                 return graphite_only("with_aligned_timestamps");
             }
+            if self.tag_hash_filenames.is_some() {
+                return graphite_only("with_graphite_tag_hash_filenames");
+            }
             if self.percentiles.is_some() {
                 return graphite_only("with_percentiles");
             }
@@ -323,6 +326,7 @@ impl ExporterBuilder {
             self.counter_mode.unwrap_or_default(),
             align,
             &percentiles,
+            self.tag_hash_filenames.unwrap_or(true),
         )))
     }
 }

@@ -673,7 +673,10 @@ impl Case {
                 assert!(unique.insert(line), "received twice: {line:?}");
                 let fields: Vec<&str> = line.split(' ').collect();
                 let point = (fields[0], fields[fields.len() - 1]);
-                assert!(points.insert(point), "two lines for one path and slot: {line:?}");
+                assert!(
+                    points.insert(point),
+                    "two lines for one path and slot: {line:?}"
+                );
             }
             for line in &seen.dropped_lines {
                 assert!(

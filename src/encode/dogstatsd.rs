@@ -71,6 +71,8 @@ impl DogStatsdEncoder {
         out.name.clear();
         out.name.extend_from_slice(&self.prefix);
         out.tail.clear();
+        // DogStatsD names are never shortened: the Agent has no file-name limits.
+        out.shortened = false;
         if !push_dd_path(&mut out.name, key.name()) {
             out.name.clear();
             return;

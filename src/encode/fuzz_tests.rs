@@ -255,14 +255,18 @@ fn graphite_options() -> impl Strategy<Value = GraphiteOptions> {
         select(&[CounterMode::Delta, CounterMode::Total][..]),
         prop_oneof![Just(0), 1..=3600u64],
         proptest::sample::subsequence(QUANTILES, 0..=5),
+        any::<bool>(),
     )
         .prop_map(
-            |(common, tags, counters, align_secs, percentiles)| GraphiteOptions {
-                common,
-                tags,
-                counters,
-                align_secs,
-                percentiles,
+            |(common, tags, counters, align_secs, percentiles, tag_hash_filenames)| {
+                GraphiteOptions {
+                    common,
+                    tags,
+                    counters,
+                    align_secs,
+                    percentiles,
+                    tag_hash_filenames,
+                }
             },
         )
 }
@@ -308,6 +312,7 @@ fn a_graphite_tag_key_is_never_sent_twice_even_when_two_label_keys_sanitise_alik
         counters: CounterMode::Delta,
         align_secs: 0,
         percentiles: Vec::new(),
+        tag_hash_filenames: true,
     };
     for labels in [
         &[("a b", "1"), ("a_b", "2")][..],

@@ -20,6 +20,8 @@
 //!   (±0.6% for p99 and ±3.1% for p50 at the default cap of 1024);
 //! - every point carries the flush time, aligned down to the flush interval by default, so
 //!   points from many hosts land in the same carbon slot;
+//! - names carbon could not store as files are shortened once, when the series is rendered
+//!   (`shorten`; the rules are in the crate docs' "Long names");
 //! - NaN and infinities are never written; a line longer than carbon's 16384-byte limit
 //!   (which would make carbon drop the connection) is dropped and counted.
 
@@ -28,6 +30,7 @@ use metrics::{Key, Label};
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_path, push_segment};
 use super::shared::{render_prefix, sorted_unique};
+use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
 use super::summary::{SlotCarry, Summary, nearest_rank, percentile_suffix, summarize};
 use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitized_tags};
 
@@ -74,6 +77,11 @@ pub(crate) struct GraphiteEncoder {
     align_secs: u64,
     /// (quantile, suffix such as `.p99`).
     percentiles: Vec<(f64, String)>,
+    /// How carbon names a tagged series' file, which bounds a tagged name's length.
+    tagged_bound: TaggedBound,
+    /// Stored bytes kept free in every name for the longest histogram summary suffix, so a
+    /// series shortens the same way whatever its kind.
+    suffix_reserve: usize,
 }
 
 impl GraphiteEncoder {
@@ -84,11 +92,24 @@ impl GraphiteEncoder {
         counters: CounterMode,
         align_secs: u64,
         percentiles: &[f64],
+        tag_hash_filenames: bool,
     ) -> Self {
-        let percentiles = percentiles
+        let percentiles: Vec<(f64, String)> = percentiles
             .iter()
             .map(|&q| (q, percentile_suffix(q)))
             .collect();
+        let tagged_bound = if tag_hash_filenames {
+            TaggedBound::Hashed
+        } else {
+            TaggedBound::Readable
+        };
+        // Every suffix is one `.` and a short leaf: stored as `_DOT_` in readable file names.
+        let suffix_reserve = SUMMARY_STATS
+            .into_iter()
+            .chain(percentiles.iter().map(|(_, s)| s.as_bytes()))
+            .map(|s| s.len() + 4)
+            .max()
+            .unwrap_or(0);
         Self {
             prefix: render_prefix(prefix),
             global_labels: sorted_unique(global_labels),
@@ -96,6 +117,8 @@ impl GraphiteEncoder {
             counters,
             align_secs,
             percentiles,
+            tagged_bound,
+            suffix_reserve,
         }
     }
 
@@ -114,9 +137,13 @@ impl GraphiteEncoder {
             .chain(self.percentiles.iter().map(|(_, s)| s.as_bytes()))
     }
 
+    /// Renders the series' name and tags, shortened where carbon could not store them (see
+    /// `shorten`); `out.shortened` says whether they were. A tagged name too long for carbon
+    /// even shortened leaves the name empty (never sent, counted as unnamed).
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
         out.name.clear();
         out.tail.clear();
+        out.shortened = false;
         out.name.extend_from_slice(&self.prefix);
         if !push_path(&mut out.name, key.name()) {
             out.name.clear();
@@ -126,15 +153,38 @@ impl GraphiteEncoder {
             // Keys are compared once sanitised, so two labels that clean up alike (`a b` and
             // `a_b`, `name` and `name_`) become one tag, the later winning: carbon would keep
             // only one of two equal keys anyway.
-            let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
-            for (k, v) in tags.iter().filter(|(_, v)| !v.is_empty()) {
-                out.tail.push(b';');
-                out.tail.extend_from_slice(k);
-                out.tail.push(b'=');
-                out.tail.extend_from_slice(v);
+            let mut tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+            tags.retain(|(_, v)| !v.is_empty());
+            if !tags.is_empty() {
+                self.render_tagged(&mut tags, out);
+                return;
             }
-            return;
+        } else {
+            self.fold_labels(key, &mut out.name);
         }
+        out.shortened = shorten_path(&mut out.name, NAME_LIMIT - self.suffix_reserve);
+    }
+
+    /// Shortens a tagged name to carbon's bound and writes its tags into `out.tail`.
+    fn render_tagged(&self, tags: &mut [(Vec<u8>, Vec<u8>)], out: &mut Rendered) {
+        let limit = self.tagged_bound.limit(self.suffix_reserve);
+        let Some(shortened) = fit_tagged(self.tagged_bound, limit, &mut out.name, tags) else {
+            out.name.clear();
+            return;
+        };
+        out.shortened = shortened;
+        // A shortened key may sort differently: keep the order carbon normalises to.
+        tags.sort();
+        for (k, v) in tags.iter() {
+            out.tail.push(b';');
+            out.tail.extend_from_slice(k);
+            out.tail.push(b'=');
+            out.tail.extend_from_slice(v);
+        }
+    }
+
+    /// Folds the labels into the path, as configured.
+    fn fold_labels(&self, key: &Key, name: &mut Vec<u8>) {
         // Globals first, then the metric's labels: the later wins for an equal key.
         let mut labels: Vec<&Label> = Vec::new();
         for label in self.global_labels.iter().chain(key.labels()) {
@@ -150,9 +200,9 @@ impl GraphiteEncoder {
                 if label.key().is_empty() || label.value().is_empty() {
                     continue;
                 }
-                push_segment(&mut out.name, label.key());
+                push_segment(name, label.key());
             }
-            push_segment(&mut out.name, label.value());
+            push_segment(name, label.value());
         }
     }
 

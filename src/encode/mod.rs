@@ -14,6 +14,7 @@ pub(crate) mod sanitize;
 pub(crate) mod segment;
 mod series;
 mod shared;
+mod shorten;
 mod statsd;
 mod summary;
 
@@ -90,6 +91,8 @@ pub(crate) struct Rendered {
     /// Set by the flusher for a series not sent because a series of another kind has the
     /// same wire identity (see `flush::identity`).
     pub(crate) clash: bool,
+    /// Whether the name or tags were shortened to fit carbon's file-name limits.
+    pub(crate) shortened: bool,
 }
 
 impl Rendered {

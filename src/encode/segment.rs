@@ -94,8 +94,9 @@ fn hex_value(digit: u8) -> Option<u8> {
 ///
 /// An escaped byte takes three characters, so the result can be up to three times as long as
 /// `text`'s UTF-8 form. Carbon stores each segment as a directory or file name, which most
-/// file systems limit to 255 bytes: keep what you encode under about 80 bytes of escaped
-/// text (or 250 of `[A-Za-z0-9-]`), or carbon cannot create the series.
+/// file systems limit to 255 bytes: the exporter shortens a longer segment (see
+/// [Long names](crate#long-names)), which keeps it storable but no longer decodable, so keep
+/// what you encode under about 80 bytes of escaped text (or 250 of `[A-Za-z0-9-]`).
 ///
 /// # Examples
 ///

@@ -96,6 +96,15 @@ pub(crate) fn sorted_unique(mut labels: Vec<Label>) -> Vec<Label> {
 }
 
 /// Writes DogStatsD's `|#k:v,k2` section (a bare key for an empty value); nothing for no tags.
+///
+/// Why a bare key, in DogStatsD mode: the Datadog Agent's parser (`parseTags` in
+/// `comp/dogstatsd/server/impl/parse.go`) splits the tag field at commas and keeps each tag as
+/// an opaque string, never splitting key from value, so `route` reaches Datadog as a tag
+/// without a value, which Datadog's tagging allows. `route:` would be a different tag that
+/// ends with `:`, which Datadog's tag rules forbid, and leaving the label out would drop what
+/// the caller said. Plain StatsD with DogStatsD-style tags filters empty values out before
+/// calling this (see `LabelHandling::DogStatsd`), because Etsy's Graphite backend turns a bare
+/// tag into `;route`, which carbon rejects.
 pub(crate) fn write_dogstatsd_tags(out: &mut Vec<u8>, tags: &[(Vec<u8>, Vec<u8>)]) {
     for (i, (k, v)) in tags.iter().enumerate() {
         out.extend_from_slice(if i == 0 { b"|#" } else { b"," });

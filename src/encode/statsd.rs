@@ -19,6 +19,7 @@ use metrics::{Key, Label};
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_embedded_tag, push_path, push_segment, push_tag_key, push_tag_value};
 use super::shared::{SampleUnit, render_prefix, sample_value, sorted_unique, write_dogstatsd_tags};
+use super::shorten::{NAME_LIMIT, shorten_path};
 use super::{
     EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, SeriesKind, commit,
     sanitized_tags, write_type_and_rate,
@@ -40,7 +41,9 @@ use super::{
 /// | `SignalFx` | `requests[method=GET,status=200]:1\|c` |
 /// | `Graphite` (1.1 tags) | `requests;method=GET;status=200:1\|c` |
 ///
-/// Sanitising: `DogStatsd` tags follow the DogStatsD rules (see the crate docs). In the four
+/// Sanitising: `DogStatsd` tags follow the DogStatsD rules (see the crate docs), except that
+/// a label with an empty value is left out: Etsy's Graphite backend would turn the bare tag
+/// into `;key`, which carbon rejects with the whole line. In the four
 /// name-embedded styles, keys and values keep letters and digits of any script, `_`, `-`, `.`
 /// and `/`; every other character (all the styles' separators `,` `=` `#` `[` `]` `;` `:`
 /// `|` `@`, whitespace, control characters) becomes `_`. A label whose key or value is empty
@@ -127,8 +130,11 @@ impl StatsdEncoder {
         self.render_as(None, key, out);
     }
 
+    /// Renders the name (shortened as carbon needs it, since Etsy statsd's Graphite backend
+    /// stores it as a carbon path) and the tags.
     pub(crate) fn render_as(&self, kind: Option<SeriesKind>, key: &Key, out: &mut Rendered) {
         out.tail.clear();
+        out.shortened = false;
         out.histogram = self.histograms.kind_for(key.name());
         let name = &mut out.name;
         name.clear();
@@ -148,23 +154,31 @@ impl StatsdEncoder {
             name.clear();
             return;
         }
+        if let style @ (LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues) = self.labels {
+            let with_keys = style == LabelHandling::FoldKeyValues;
+            let mut labels: Vec<&Label> = key.labels().collect();
+            labels.sort_by(|a, b| a.key().cmp(b.key()));
+            for_each_merged(&self.global_labels, &labels, |l| {
+                if !with_keys {
+                    push_segment(name, l.value());
+                } else if !l.key().is_empty() && !l.value().is_empty() {
+                    push_segment(name, l.key());
+                    push_segment(name, l.value());
+                }
+            });
+        }
+        // Folded labels are path components too; tags are not (Etsy turns DogStatsD-style
+        // tags into carbon tags, and the other styles are for servers other than Etsy).
+        out.shortened = shorten_path(name, NAME_LIMIT);
         match self.labels {
-            style @ (LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues) => {
-                let with_keys = style == LabelHandling::FoldKeyValues;
-                let mut labels: Vec<&Label> = key.labels().collect();
-                labels.sort_by(|a, b| a.key().cmp(b.key()));
-                for_each_merged(&self.global_labels, &labels, |l| {
-                    if !with_keys {
-                        push_segment(name, l.value());
-                    } else if !l.key().is_empty() && !l.value().is_empty() {
-                        push_segment(name, l.key());
-                        push_segment(name, l.value());
-                    }
-                });
-            }
-            LabelHandling::Drop => {}
+            LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues | LabelHandling::Drop => {}
             LabelHandling::DogStatsd => {
-                let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+                // An empty value would be the bare tag `route`, which Etsy's Graphite backend
+                // turns into `;route`, and carbon rejects the whole line for it: left out, as
+                // in the name-embedded styles (`x{route=""}` is sent exactly like `x`).
+                let mut tags =
+                    sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
+                tags.retain(|(_, v)| !v.is_empty());
                 write_dogstatsd_tags(&mut out.tail, &tags);
             }
             style => {

@@ -337,6 +337,7 @@ impl Flusher {
         let writer = delivery.writer();
         let absorbed = series.absorb(aggregate.storage(), now, encoder);
         add(&stats.series_merged, absorbed.merged);
+        add(&stats.names_shortened, absorbed.shortened);
         let mut tally = EncodeTally::default();
         let t = &mut tally;
         let mut unnamed = 0u64;

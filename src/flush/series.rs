@@ -120,6 +120,8 @@ pub(crate) struct Absorbed {
     pub(crate) merged: u64,
     /// Series not sent because another kind owns their identity.
     pub(crate) clashed: u64,
+    /// Series whose name or tags were shortened for carbon.
+    pub(crate) shortened: u64,
 }
 
 /// Every identity the flusher sends, by kind. Owned by the flusher alone: no locks.
@@ -161,6 +163,7 @@ impl SeriesSet {
             };
             let mut rendered = Rendered::default();
             encoder.render_series(kind, key, &mut rendered);
+            absorbed.shortened += u64::from(rendered.shortened);
             let found = if rendered.sendable() {
                 self.place(encoder, kind, &rendered)
             } else {

@@ -30,7 +30,7 @@ struct Stat {
 /// Every statistic reported, in the order sent. `telemetry_lines_*` are left out on purpose
 /// (the report would count itself), and so is `lines_dropped_shutdown` (nothing is sent
 /// after the final flush).
-const STATS: [Stat; 21] = [
+const STATS: [Stat; 22] = [
     counter("flushes", None, |s| s.flushes),
     counter("lines_sent", None, |s| s.lines_sent),
     counter("payloads_sent", None, |s| s.payloads_sent),
@@ -59,6 +59,7 @@ const STATS: [Stat; 21] = [
     counter("counter_overflows", None, |s| s.counter_overflows),
     counter("series_merged", None, |s| s.series_merged),
     counter("series_overflowed", None, |s| s.series_overflowed),
+    counter("names_shortened", None, |s| s.names_shortened),
     Stat {
         name: "series",
         reason: None,

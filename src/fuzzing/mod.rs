@@ -73,6 +73,7 @@ pub fn graphite(options: &GraphiteOptions, series: &[Series]) -> Encoded {
         options.counters,
         options.align_secs,
         &options.percentiles,
+        options.tag_hash_filenames,
     ));
     run(c, series, &encoder)
 }

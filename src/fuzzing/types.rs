@@ -115,6 +115,9 @@ pub struct GraphiteOptions {
     /// Quantiles in `(0, 1]` reported per histogram; the builder rejects others, and
     /// quantiles whose suffixes collide.
     pub percentiles: Vec<f64>,
+    /// Whether carbon names tagged files after a hash (`TAG_HASH_FILENAMES`), which decides
+    /// how far tagged names are shortened.
+    pub tag_hash_filenames: bool,
 }
 
 /// What one flush's encoding did, in total or for one series.

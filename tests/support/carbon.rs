@@ -134,13 +134,23 @@ pub(crate) fn normalise_series(series: &str) -> String {
 /// `_tagged/<h[0:3]>/<h[3:6]>/<normalised name with . as _DOT_>.wsp` for a tagged name, `h`
 /// being the SHA-256 hex digest of the normalised name.
 pub(crate) fn wsp_relative_path(series: &str) -> PathBuf {
+    wsp_relative_path_with(series, false)
+}
+
+/// As [`wsp_relative_path`], for a carbon with `TAG_HASH_FILENAMES = hashed`: with `true` a
+/// tagged name's file is `_tagged/<h[0:3]>/<h[3:6]>/<h>.wsp`. Plain names do not depend on it.
+pub(crate) fn wsp_relative_path_with(series: &str, hashed: bool) -> PathBuf {
     if series.contains(';') {
         let norm = normalise_series(series);
         let h = sha256_hex(norm.as_bytes());
         let mut p = PathBuf::from("_tagged");
         p.push(&h[0..3]);
         p.push(&h[3..6]);
-        p.push(format!("{}.wsp", norm.replace('.', "_DOT_")));
+        if hashed {
+            p.push(format!("{h}.wsp"));
+        } else {
+            p.push(format!("{}.wsp", norm.replace('.', "_DOT_")));
+        }
         p
     } else {
         let mut p: PathBuf = series.split('.').filter(|s| !s.is_empty()).collect();
@@ -308,6 +318,8 @@ pub(crate) struct Carbon {
     line_port: u16,
     pickle_port: u16,
     query_port: u16,
+    /// `TAG_HASH_FILENAMES` in its config.
+    tag_hash_filenames: bool,
     config_path: PathBuf,
     pid_path: PathBuf,
     /// stdout/stderr files of every carbon process started so far, oldest first.
@@ -323,6 +335,17 @@ impl Carbon {
     /// When carbon or whisper-fetch is not installed, or carbon did not come up in 3 attempts
     /// with fresh ports; the error message includes its log.
     pub(crate) fn start() -> io::Result<Self> {
+        Self::start_with_tag_hash_filenames(false)
+    }
+
+    /// As [`start`](Self::start), with `TAG_HASH_FILENAMES = hashed` (`true` is carbon's own
+    /// default: tagged series are stored under a hash of their name, see
+    /// [`wsp_relative_path_with`]; [`series`](Self::series) then lists those hashes).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub(crate) fn start_with_tag_hash_filenames(hashed: bool) -> io::Result<Self> {
         if let Some(why) = carbon_missing() {
             return Err(not_installed("carbon-cache", &why));
         }
@@ -330,10 +353,10 @@ impl Carbon {
             .ok_or_else(|| not_installed("carbon-cache", "not on PATH"))?;
         let whisper_fetch = find_program("whisper-fetch")
             .ok_or_else(|| not_installed("whisper-fetch", "not on PATH"))?;
-        with_retries(|| Self::try_start(&program, &whisper_fetch))
+        with_retries(|| Self::try_start(&program, &whisper_fetch, hashed))
     }
 
-    fn try_start(program: &Path, whisper_fetch: &Path) -> io::Result<Self> {
+    fn try_start(program: &Path, whisper_fetch: &Path, hashed: bool) -> io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("carbon-").tempdir()?;
         let line_port = free_port(true, &[])?;
         let pickle_port = free_tcp_port(&[line_port])?;
@@ -368,8 +391,9 @@ LOG_CREATES = True
 LOG_LISTENER_CONN_SUCCESS = False
 CARBON_METRIC_INTERVAL = 0
 ENABLE_TAGS = False
-TAG_HASH_FILENAMES = False
-"
+TAG_HASH_FILENAMES = {hashed}
+",
+                hashed = if hashed { "True" } else { "False" },
             ),
         )?;
         fs::write(
@@ -388,6 +412,7 @@ TAG_HASH_FILENAMES = False
             line_port,
             pickle_port,
             query_port,
+            tag_hash_filenames: hashed,
             config_path,
             pid_path,
             outputs: vec![output],
@@ -514,10 +539,24 @@ TAG_HASH_FILENAMES = False
         self.daemon.pid()
     }
 
-    /// The whisper file carbon stores `series` in (see [`wsp_relative_path`]); it need not
-    /// exist yet.
+    /// The whisper file carbon stores `series` in (see [`wsp_relative_path_with`], for this
+    /// carbon's `TAG_HASH_FILENAMES`); it need not exist yet.
     pub(crate) fn wsp_path(&self, series: &str) -> PathBuf {
-        self.whisper_dir().join(wsp_relative_path(series))
+        self.whisper_dir()
+            .join(wsp_relative_path_with(series, self.tag_hash_filenames))
+    }
+
+    /// Every whisper file carbon has written, relative to its whisper dir, sorted.
+    pub(crate) fn wsp_files(&self) -> Vec<PathBuf> {
+        let root = self.whisper_dir();
+        let mut files = Vec::new();
+        walk_wsp(&root, &mut files);
+        let mut out: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.strip_prefix(&root).ok().map(Path::to_path_buf))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Points stored for `series` (plain `a.b.c` or tagged `name;k=v;...`, tags in any order)
@@ -525,7 +564,13 @@ TAG_HASH_FILENAMES = False
     /// empty slots (`None`) are left out. Empty when the file does not exist (yet) or cannot
     /// be read. Only what carbon's writer has flushed is seen, not its in-memory cache.
     pub(crate) fn points(&self, series: &str) -> Vec<(u64, f64)> {
-        let file = self.wsp_path(series);
+        self.points_at(&self.wsp_path(series))
+    }
+
+    /// As [`points`](Self::points), for a whisper file given by its path (absolute, or
+    /// relative to the whisper dir, as [`wsp_files`](Self::wsp_files) lists them).
+    pub(crate) fn points_at(&self, file: &Path) -> Vec<(u64, f64)> {
+        let file = self.whisper_dir().join(file);
         if !file.is_file() {
             return Vec::new();
         }
@@ -589,9 +634,11 @@ TAG_HASH_FILENAMES = False
 
     /// Log entries (a timestamped line plus any continuation lines, such as a traceback's)
     /// about input carbon refused or failed on: `invalid line`, `invalid pickle`,
-    /// `Error decoding pickle`, `unsafe`, `invalid segment`, `Unhandled Error`, `Traceback`.
+    /// `Error decoding pickle`, `unsafe`, `invalid segment`, `Unhandled Error`, `Traceback`,
+    /// and failures to store a point: `Error creating`, `Error writing`, `Errno` (such as
+    /// `[Errno 36] File name too long`).
     pub(crate) fn log_errors(&self) -> Vec<String> {
-        const MARKS: [&str; 7] = [
+        const MARKS: [&str; 10] = [
             "invalid line",
             "invalid pickle",
             "Error decoding pickle",
@@ -599,6 +646,9 @@ TAG_HASH_FILENAMES = False
             "invalid segment",
             "Unhandled Error",
             "Traceback",
+            "Error creating",
+            "Error writing",
+            "Errno",
         ];
         log_entries(&self.log())
             .into_iter()

@@ -171,7 +171,7 @@ fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
         }
         _ => {}
     }
-    Some(segs.join("."))
+    Some(shortened_path(&segs.join("."), NAME_LIMIT))
 }
 
 /// A tag key or value embedded in a plain StatsD name (InfluxDB, Librato, SignalFx and
@@ -294,10 +294,10 @@ fn split_statsd_tags(style: LabelHandling, line: &str) -> Result<(String, Vec<Ta
 /// Checks the tags of one of `s`'s plain StatsD lines against the style's rules.
 fn check_statsd_tags(o: &StatsdOptions, s: &Series, got: &[Tag]) -> Check {
     let want: Vec<Tag> = match o.labels {
-        LabelHandling::DogStatsd => statsd_style_tags(o, s, dd_tag_key, dd_tag_value, false)
+        // An empty value is left out (Etsy would make carbon reject the bare tag).
+        LabelHandling::DogStatsd => statsd_style_tags(o, s, dd_tag_key, dd_tag_value, true)
             .into_iter()
-            // An empty value is written as a bare key.
-            .map(|(k, v)| (k, (!v.is_empty()).then_some(v)))
+            .map(|(k, v)| (k, Some(v)))
             .collect(),
         style if embedding(style).is_some() => {
             statsd_style_tags(o, s, embedded_tag, embedded_tag, true)
@@ -430,7 +430,11 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
         }
         tags.retain(|(_, v): &(String, String)| !v.is_empty());
         tags.sort();
-        return Some((segs.join("."), tags));
+        let name = segs.join(".");
+        if tags.is_empty() {
+            return Some((shortened_path(&name, NAME_LIMIT - suffix_reserve(o)), tags));
+        }
+        return shortened_tagged(o, name, tags);
     }
     for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
         if o.tags == GraphiteTags::Tagged {
@@ -445,7 +449,137 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
         }
     }
     tags.sort();
-    Some((segs.join("."), tags))
+    Some((
+        shortened_path(&segs.join("."), NAME_LIMIT - suffix_reserve(o)),
+        tags,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
+// Long names, as the crate docs' "Long names" section states the rules.
+
+/// Longest component carbon can store (255 less `.wsp`).
+const COMPONENT_LIMIT: usize = 251;
+/// Longest whole name.
+const NAME_LIMIT: usize = 2048;
+/// Longest readable tagged file name, less `.wsp`.
+const TAGGED_FILE_LIMIT: usize = 251;
+
+/// `<text cut to keep bytes, at a character boundary>-<FNV-1a 64 of all of text, 16 hex>`.
+fn cut_with_hash(text: &str, keep: usize) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut keep = keep.min(text.len());
+    while !text.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    format!("{}-{hash:016x}", &text[..keep])
+}
+
+/// Each component over the limit cut, then the whole path to `total` bytes, the component
+/// the hash joins staying within the limit.
+fn shortened_path(path: &str, total: usize) -> String {
+    let path: Vec<String> = path
+        .split('.')
+        .map(|c| {
+            if c.len() > COMPONENT_LIMIT {
+                cut_with_hash(c, COMPONENT_LIMIT - 17)
+            } else {
+                c.to_owned()
+            }
+        })
+        .collect();
+    let path = path.join(".");
+    if path.len() <= total {
+        return path;
+    }
+    let mut keep = total - 17;
+    while !path.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let start = path[..keep].rfind('.').map_or(0, |d| d + 1);
+    cut_with_hash(&path, keep.min(start + COMPONENT_LIMIT - 17))
+}
+
+/// Stored bytes kept for the longest summary suffix, written as `_DOT_<leaf>`.
+fn suffix_reserve(o: &GraphiteOptions) -> usize {
+    [".count", ".sum", ".min", ".max", ".mean"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(o.percentiles.iter().map(|q| percentile_suffix(*q)))
+        .map(|s| s.len() + 4)
+        .max()
+        .unwrap_or(0)
+}
+
+/// A tagged name within its bound: readable file names count each `.` as `_DOT_`; the
+/// longest value is cut first, just enough (to no less than 18 bytes stored), then the other
+/// values, then the keys, then the name; `None` when even that does not fit.
+fn shortened_tagged(
+    o: &GraphiteOptions,
+    mut name: String,
+    mut tags: Vec<(String, String)>,
+) -> Option<(String, Vec<(String, String)>)> {
+    let readable = !o.tag_hash_filenames;
+    let cost = |t: &str| {
+        t.len()
+            + if readable {
+                4 * t.matches('.').count()
+            } else {
+                0
+            }
+    };
+    let limit = if readable {
+        TAGGED_FILE_LIMIT
+    } else {
+        NAME_LIMIT
+    } - suffix_reserve(o);
+    let total = |name: &str, tags: &[(String, String)]| {
+        cost(name)
+            + tags
+                .iter()
+                .map(|(k, v)| 2 + cost(k) + cost(v))
+                .sum::<usize>()
+    };
+    // Shortens `text` to a stored length of at most `target`.
+    let shorten = |text: &str, target: usize| {
+        let mut keep = 0;
+        let mut used = 0;
+        for c in text.chars() {
+            used += cost(c.encode_utf8(&mut [0; 4]));
+            if used > target - 17 {
+                break;
+            }
+            keep += c.len_utf8();
+        }
+        cut_with_hash(text, keep)
+    };
+    while total(&name, &tags) > limit {
+        let excess = total(&name, &tags) - limit;
+        let pick = |values: bool, tags: &[(String, String)]| {
+            let mut best: Option<(usize, usize)> = None;
+            for (i, (k, v)) in tags.iter().enumerate() {
+                let c = cost(if values { v } else { k });
+                if c > 18 && best.is_none_or(|(_, b)| c > b) {
+                    best = Some((i, c));
+                }
+            }
+            best
+        };
+        if let Some((i, c)) = pick(true, &tags) {
+            tags[i].1 = shorten(&tags[i].1, c.saturating_sub(excess).max(18));
+        } else if let Some((i, c)) = pick(false, &tags) {
+            tags[i].0 = shorten(&tags[i].0, c.saturating_sub(excess).max(18));
+        } else if cost(&name) > 18 {
+            name = shorten(&name, cost(&name).saturating_sub(excess).max(18));
+        } else {
+            return None;
+        }
+    }
+    tags.sort();
+    Some((name, tags))
 }
 
 /// The histogram kind for `name`: the longest matching prefix wins.
