@@ -12,8 +12,6 @@
 //! histogram samples differ per member.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use std::fmt::Write as _;
-
 /// One series of a group: a name and labels, `{k}` in the name standing for the kind's
 /// first segment (`c`, `g` or `h`).
 #[derive(Debug, Clone)]
@@ -346,11 +344,4 @@ pub(crate) fn merges(render: Render) -> u64 {
             u64::try_from(members - outs.len()).unwrap_or(0)
         })
         .sum()
-}
-
-/// A one-line tally for the report: "`what`: `stored` of `total` ...".
-pub(crate) fn tally(what: &str, stored: usize, total: usize, detail: &str) -> String {
-    let mut s = String::new();
-    let _ = write!(s, "{what}: {stored} of {total} {detail}");
-    s
 }
