@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use carbon::{Carbon, require_carbon, unix_now};
-use corpus::{Kind, Render};
+use corpus::{Kind, Render, Set};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterStats, GraphiteTags};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -336,7 +336,7 @@ fn the_collision_corpus_lands_exactly(
     let before = unix_now();
     let (cross, collided) = metrics::with_local_recorder(&recorder, || {
         for kind in Kind::ALL {
-            corpus::record(kind);
+            corpus::record(kind, Set::Full);
         }
         record_cross_kind(render)
     });
@@ -353,7 +353,7 @@ fn the_collision_corpus_lands_exactly(
     let mut want: BTreeMap<String, f64> = cross.into_iter().collect();
     let mut outputs: Vec<Output> = Vec::new();
     for kind in Kind::ALL {
-        for e in corpus::expected(kind, render) {
+        for e in corpus::expected(kind, render, Set::Full) {
             let points = match kind {
                 Kind::Counter | Kind::Gauge => vec![(format!("{}{}", e.name, e.tail), e.value)],
                 Kind::Histogram => summary_points(&e.name, &e.tail, &e.samples),
@@ -415,7 +415,11 @@ fn the_collision_corpus_lands_exactly(
         );
     }
     assert_eq!(carbon.log_errors(), Vec::<String>::new());
-    assert_eq!(stats.series_merged, 3 * corpus::merges(render), "{stats:?}");
+    assert_eq!(
+        stats.series_merged,
+        3 * corpus::merges(render, Set::Full),
+        "{stats:?}"
+    );
     assert_eq!(stats.values_dropped_collision, collided, "{stats:?}");
     assert_eq!(
         stats.lines_dropped_send + stats.lines_dropped_too_long + stats.values_dropped_invalid,

@@ -48,7 +48,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use carbon::{Carbon, require_carbon};
-use corpus::{Kind, Render};
+use corpus::{Kind, Render, Set};
 use metrics_exporter_statsd_graphite::{
     ExporterBuilder, ExporterGuard, ExporterRecorder, ExporterStats, LabelHandling,
 };
@@ -88,11 +88,11 @@ fn exporter(endpoint: String) -> (ExporterRecorder, ExporterGuard) {
 /// Records the corpus as counters, gauges and timers, and a counter, a gauge and a timer of
 /// one name (plain StatsD servers keep the kinds apart: no collision), flushes once and shuts
 /// down (the final flush re-sends the gauges, nothing else).
-fn send_corpus(endpoint: String) -> ExporterStats {
+fn send_corpus(endpoint: String, set: Set) -> ExporterStats {
     let (recorder, guard) = exporter(endpoint);
     metrics::with_local_recorder(&recorder, || {
         for kind in Kind::ALL {
-            corpus::record(kind);
+            corpus::record(kind, set);
         }
         metrics::counter!("p.same").increment(5);
         metrics::gauge!("p.same").set(9.0);
@@ -103,10 +103,10 @@ fn send_corpus(endpoint: String) -> ExporterStats {
 }
 
 /// Checks the exporter's own account of the corpus: every merge counted, nothing dropped.
-fn check_stats(stats: &ExporterStats) {
+fn check_stats(stats: &ExporterStats, set: Set) {
     assert_eq!(
         stats.series_merged,
-        3 * corpus::merges(Render::Folded),
+        3 * corpus::merges(Render::Folded, set),
         "{stats:?}"
     );
     assert_eq!(stats.values_dropped_collision, 0, "{stats:?}");
@@ -119,8 +119,8 @@ fn check_stats(stats: &ExporterStats) {
 
 /// The corpus outputs per kind, plus the `p.same` series: `(name, value, sorted samples,
 /// whether the output is a merge of several series)`.
-fn outputs(kind: Kind) -> Vec<(String, f64, Vec<f64>, bool)> {
-    let mut all: Vec<_> = corpus::expected(kind, Render::Folded)
+fn outputs(set: Set, kind: Kind) -> Vec<(String, f64, Vec<f64>, bool)> {
+    let mut all: Vec<_> = corpus::expected(kind, Render::Folded, set)
         .into_iter()
         .map(|e| (e.name, e.value, e.samples, e.merged_from > 1 && !e.one_key))
         .collect();
@@ -170,12 +170,12 @@ fn colliding_plain_statsd_series_reach_carbon_through_etsy_statsd_as_one_exact_s
     }
     let carbon = Carbon::start().expect("carbon starts");
     let statsd = EtsyStatsd::start_with_graphite(carbon.line_addr()).expect("statsd starts");
-    let stats = send_corpus(format!("udp://{}", statsd.udp_addr()));
+    let stats = send_corpus(format!("udp://{}", statsd.udp_addr()), Set::Full);
     let stored = |s: &str| whisper::points(&carbon.wsp_path(s)).unwrap_or_default();
 
     // (kind, whether a merge, series, check of its whisper points) for every output.
     let mut checks: Vec<(Kind, bool, String, Check<Points>)> = Vec::new();
-    for (name, value, _, merged) in outputs(Kind::Counter) {
+    for (name, value, _, merged) in outputs(Set::Full, Kind::Counter) {
         for stat in ["count", "rate"] {
             // Flush interval 1 s: the rate is the count; summed over Etsy's flushes.
             checks.push((
@@ -186,7 +186,7 @@ fn colliding_plain_statsd_series_reach_carbon_through_etsy_statsd_as_one_exact_s
             ));
         }
     }
-    for (name, value, _, merged) in outputs(Kind::Gauge) {
+    for (name, value, _, merged) in outputs(Set::Full, Kind::Gauge) {
         checks.push((
             Kind::Gauge,
             merged,
@@ -194,7 +194,7 @@ fn colliding_plain_statsd_series_reach_carbon_through_etsy_statsd_as_one_exact_s
             Box::new(move |p| !p.is_empty() && p.iter().all(|(_, v)| *v == value)),
         ));
     }
-    for (name, _, samples, merged) in outputs(Kind::Histogram) {
+    for (name, _, samples, merged) in outputs(Set::Full, Kind::Histogram) {
         #[allow(clippy::cast_precision_loss, reason = "a sample count")]
         let count = samples.len() as f64;
         let total: f64 = samples.iter().sum();
@@ -250,7 +250,7 @@ fn colliding_plain_statsd_series_reach_carbon_through_etsy_statsd_as_one_exact_s
     // statistics); every output is there.
     let mut known: BTreeMap<String, Kind> = BTreeMap::new();
     for kind in Kind::ALL {
-        for (name, ..) in outputs(kind) {
+        for (name, ..) in outputs(Set::Full, kind) {
             match kind {
                 Kind::Counter => {
                     for stat in ["count", "rate"] {
@@ -292,7 +292,7 @@ fn colliding_plain_statsd_series_reach_carbon_through_etsy_statsd_as_one_exact_s
     assert_eq!(unexpected, Vec::<&String>::new(), "no other series");
     assert_eq!(statsd.bad_lines(), Vec::<String>::new());
     assert_eq!(carbon.log_errors(), Vec::<String>::new());
-    check_stats(&stats);
+    check_stats(&stats, Set::Full);
 }
 
 #[allow(
@@ -305,12 +305,12 @@ fn colliding_plain_statsd_series_are_stored_by_collectd_as_one_exact_series_each
         return;
     }
     let collectd = Collectd::start().expect("collectd starts");
-    let stats = send_corpus(format!("udp://{}", collectd.udp_addr()));
+    let stats = send_corpus(format!("udp://{}", collectd.udp_addr()), Set::Short);
     // collectd writes every interval (1 s): counters as running totals, gauges as values,
     // timers as seconds per interval (`nan` when idle, left out) and a count per interval.
     let ms = |v: f64| (v * 1000.0).round();
     let mut checks: Vec<(Kind, bool, String, Check<Collectd>)> = Vec::new();
-    for (name, value, _, merged) in outputs(Kind::Counter) {
+    for (name, value, _, merged) in outputs(Set::Short, Kind::Counter) {
         let n = name.clone();
         checks.push((
             Kind::Counter,
@@ -322,7 +322,7 @@ fn colliding_plain_statsd_series_are_stored_by_collectd_as_one_exact_series_each
             }),
         ));
     }
-    for (name, value, _, merged) in outputs(Kind::Gauge) {
+    for (name, value, _, merged) in outputs(Set::Short, Kind::Gauge) {
         let n = name.clone();
         checks.push((
             Kind::Gauge,
@@ -334,7 +334,7 @@ fn colliding_plain_statsd_series_are_stored_by_collectd_as_one_exact_series_each
             }),
         ));
     }
-    for (name, _, samples, merged) in outputs(Kind::Histogram) {
+    for (name, _, samples, merged) in outputs(Set::Short, Kind::Histogram) {
         #[allow(clippy::cast_precision_loss, reason = "a sample count")]
         let count = samples.len() as f64;
         let total: f64 = samples.iter().sum();
@@ -387,7 +387,7 @@ fn colliding_plain_statsd_series_are_stored_by_collectd_as_one_exact_series_each
     // Every series collectd wrote belongs to an output.
     let mut names: BTreeSet<String> = BTreeSet::new();
     for kind in Kind::ALL {
-        names.extend(outputs(kind).into_iter().map(|o| o.0));
+        names.extend(outputs(Set::Short, kind).into_iter().map(|o| o.0));
     }
     let series = collectd.series();
     let unexpected: Vec<&String> = series
@@ -411,7 +411,7 @@ fn colliding_plain_statsd_series_are_stored_by_collectd_as_one_exact_series_each
     assert_eq!(unexpected, Vec::<&String>::new(), "{series:?}");
     assert_eq!(collectd.unparsed_lines(), Vec::<String>::new());
     assert_eq!(collectd.parse_errors(), Vec::<String>::new());
-    check_stats(&stats);
+    check_stats(&stats, Set::Short);
 }
 
 /// Stored points of the gauge `{prefix}.pool.size` and of the counter `{prefix}.jobs` after
@@ -498,7 +498,6 @@ fn through_etsy_statsd_that_deletes_idle_stats_a_gauge_set_once_stays_in_carbon_
 }
 
 #[test]
-#[ignore = "needs the empty-label change from fid-a"]
 fn an_empty_dogstatsd_label_value_reaches_carbon_through_etsy_statsd_as_no_tag_at_all() {
     if !require_carbon() || !require_etsy_statsd() {
         return;
