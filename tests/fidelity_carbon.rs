@@ -98,9 +98,10 @@ fn settled<T: PartialEq>(settle: Duration, mut read: impl FnMut() -> T) -> T {
     }
 }
 
-/// A gauge set once and a counter incremented once, flushed every second (the aligned 1 s
-/// ticker, plus an explicit flush in the middle of each of 5 seconds, so every one of those
-/// seconds surely has a flush stamped with it). Returns, per exporter (`on` with the
+/// A gauge set once and a counter incremented once, flushed every second by the aligned 1 s
+/// ticker, which re-sends the gauge and the counter's zero into each second's slot. An
+/// explicit flush in the middle of each of 5 seconds marks the seconds checked (it sends
+/// only what changed, so it adds no point of its own). Returns, per exporter (`on` with the
 /// defaults, `off` with re-send and zeros turned off, both running at the same time into
 /// one carbon), the gauge's and the counter's stored points, the seconds explicitly flushed
 /// and the exporters' statistics.
@@ -308,6 +309,27 @@ fn record_cross_kind(render: Render) -> (Vec<(String, f64)>, u64) {
     (want, 1 + 1 + 1 + 2 + 1 + 1)
 }
 
+/// Every series carbon must hold after the corpus and the cross-kind series `cross`, with
+/// its value; and per kind, the corpus outputs.
+fn wanted_points(
+    render: Render,
+    cross: Vec<(String, f64)>,
+) -> (BTreeMap<String, f64>, Vec<Output>) {
+    let mut want: BTreeMap<String, f64> = cross.into_iter().collect();
+    let mut outputs: Vec<Output> = Vec::new();
+    for kind in Kind::ALL {
+        for e in corpus::expected(kind, render, Set::Full) {
+            let points = match kind {
+                Kind::Counter | Kind::Gauge => vec![(format!("{}{}", e.name, e.tail), e.value)],
+                Kind::Histogram => summary_points(&e.name, &e.tail, &e.samples),
+            };
+            want.extend(points.iter().cloned());
+            outputs.push((kind, e, points));
+        }
+    }
+    (want, outputs)
+}
+
 /// Sends the corpus as counters, gauges and histograms, plus the cross-kind series, in one
 /// flush stamped with one aligned minute, and checks every whisper file carbon created.
 fn the_collision_corpus_lands_exactly(
@@ -329,9 +351,8 @@ fn the_collision_corpus_lands_exactly(
         .build()
         .expect("builds");
     let guard = exporter.start().expect("starts");
-    // The flush, and the final flush at shutdown (which re-sends the gauges and the
-    // counters' cumulative values into the same slot), both stamp this minute, and no tick
-    // falls in between.
+    // The flush, and the final flush at shutdown (which sends nothing new), both stamp
+    // this minute, and no tick falls in between.
     wait_for_room_in_slot(SLOT, 5);
     let before = unix_now();
     let (cross, collided) = metrics::with_local_recorder(&recorder, || {
@@ -349,19 +370,7 @@ fn the_collision_corpus_lands_exactly(
         "recording and flushing took from {before} to {after}, across a minute boundary"
     );
 
-    // Every series carbon must hold, with its value; and per kind, the corpus outputs.
-    let mut want: BTreeMap<String, f64> = cross.into_iter().collect();
-    let mut outputs: Vec<Output> = Vec::new();
-    for kind in Kind::ALL {
-        for e in corpus::expected(kind, render, Set::Full) {
-            let points = match kind {
-                Kind::Counter | Kind::Gauge => vec![(format!("{}{}", e.name, e.tail), e.value)],
-                Kind::Histogram => summary_points(&e.name, &e.tail, &e.samples),
-            };
-            want.extend(points.iter().cloned());
-            outputs.push((kind, e, points));
-        }
-    }
+    let (want, outputs) = wanted_points(render, cross);
     // Carbon writes a second or so after receiving: wait until every file has its point.
     let deadline = Instant::now() + WAIT;
     while want.keys().any(|s| stored(&carbon, s).is_empty()) && Instant::now() < deadline {

@@ -87,7 +87,7 @@ fn exporter(endpoint: String) -> (ExporterRecorder, ExporterGuard) {
 
 /// Records the corpus as counters, gauges and timers, and a counter, a gauge and a timer of
 /// one name (plain StatsD servers keep the kinds apart: no collision), flushes once and shuts
-/// down (the final flush re-sends the gauges, nothing else).
+/// down (the final flush sends nothing new: re-sends come with ticks only).
 fn send_corpus(endpoint: String, set: Set) -> ExporterStats {
     let (recorder, guard) = exporter(endpoint);
     metrics::with_local_recorder(&recorder, || {
