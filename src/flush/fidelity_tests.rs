@@ -336,3 +336,22 @@ async fn a_merged_line_expires_only_once_every_series_in_it_is_idle_and_unheld()
     );
     run.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn merged_timers_described_in_different_units_are_sent_in_one_unit() {
+    use metrics::Unit;
+    let run = Run::start(ExporterBuilder::statsd).await;
+    run.record(|| {
+        metrics::describe_histogram!("t b", Unit::Milliseconds, "");
+        metrics::describe_histogram!("t_b", Unit::Microseconds, "");
+        metrics::histogram!("t b").record(5.0);
+        metrics::histogram!("t_b").record(2_500.0);
+        metrics::histogram!("t.b").record(0.25);
+    });
+    // `t b` came first: `t_b`'s microseconds become its milliseconds; `t.b` renders apart.
+    let got = run.next().await;
+    let mut lines: Vec<&str> = got.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["t.b:250|ms", "t_b:2.5|ms", "t_b:5|ms"]);
+    run.stop().await;
+}
