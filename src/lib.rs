@@ -235,10 +235,12 @@
 //!   merged series is counted in [`ExporterStats::series_merged`]. Series of *different*
 //!   kinds are kept apart where the receiver keeps them apart (Etsy statsd and collectd
 //!   store `|c`, `|g` and `|ms` separately); where it stores them in one place (a counter
-//!   and a gauge of one Graphite path or DogStatsD context; a counter `x.count` and a
-//!   Graphite histogram `x`, whose summary writes `x.count`), the first series seen keeps
-//!   the name and the other's values are dropped, counted in
-//!   [`ExporterStats::values_dropped_collision`] and logged (at warn once). A merged line
+//!   and a gauge of one Graphite path or DogStatsD context; a counter and an `|h` histogram
+//!   of one name at Etsy, which reads `|h` as a counter; a counter `x.count` and a histogram
+//!   `x` whose summary writes `x.count`: ours in Graphite, the Datadog Agent's for `|h` and
+//!   `|ms` in DogStatsD), the first series seen keeps the name and the other's values are
+//!   dropped, counted in [`ExporterStats::values_dropped_collision`] and logged (at warn
+//!   once). When the series that kept the name expires, the other takes it. A merged line
 //!   expires when every series in it is idle and unheld.
 //!
 //! # Names: what is sanitised, and how
@@ -452,8 +454,8 @@
 //! themselves**: they go in their own payloads after yours, enter no delivery verdict, and
 //! are tallied only in [`ExporterStats::telemetry_lines_sent`] and
 //! [`telemetry_lines_dropped`](ExporterStats::telemetry_lines_dropped), which are not
-//! reported, so your statistics are the same with telemetry on or off and a quiet app's
-//! report says `lines_sent` did not move
+//! reported, so your statistics are the same with telemetry on or off and the report after
+//! a flush with nothing of yours says `lines_sent` did not move
 //! (`telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself`). Socket errors
 //! are counted in `send_errors` whichever payload met them. No report is sent while a stream
 //! destination is down or after a failed send; what changes meanwhile goes in the next report

@@ -8,7 +8,7 @@ impl ExporterBuilder {
     /// flush. Defaults to `true`, for every protocol. Re-sending is the job of the flush
     /// interval's timer: an explicit [`flush`](crate::ExporterHandle::flush) and the final
     /// flush at shutdown send only what changed since the previous flush, so flushing on
-    /// demand never doubles a line.
+    /// demand adds no re-sent line of its own.
     ///
     /// A gauge set once (a pool size, a build number, a configuration value) otherwise leaves
     /// gaps: whisper stores nothing for the slots it missed, the Datadog Agent sends a gauge

@@ -218,8 +218,8 @@ impl Encoder {
     /// series that render to the same name and tags are stored in one place at the receiver
     /// when their classes are equal (merged if of the same kind, see `flush::identity`).
     /// - Etsy statsd and collectd keep each type apart (`stats.counters.x`, `stats.gauges.x`,
-    ///   `stats.timers.x`; collectd's `derive-x`, `gauge-x`, `latency-x`), and Etsy takes
-    ///   `|h` and `|d` for counters, so each histogram kind is a class of its own too.
+    ///   `stats.timers.x`; collectd's `derive-x`, `gauge-x`, `latency-x`), except that Etsy
+    ///   takes `|h` and `|d` for counters: histograms sent so share the counters' class.
     /// - The Datadog Agent keys a context by name and tags whatever the type, except that
     ///   distributions go to a pipeline of their own.
     /// - Carbon keeps one value per path and slot: a counter and a gauge of one path share it,
@@ -232,8 +232,7 @@ impl Encoder {
             (Self::Statsd(_), SeriesKind::Gauge) => 1,
             (Self::Statsd(_), SeriesKind::Histogram) => match histogram {
                 HistogramKind::Timer => 2,
-                HistogramKind::Histogram => 3,
-                HistogramKind::Distribution => 4,
+                HistogramKind::Histogram | HistogramKind::Distribution => 0,
             },
             (Self::DogStatsd(_), SeriesKind::Histogram) => {
                 u8::from(histogram == HistogramKind::Distribution)
@@ -242,16 +241,34 @@ impl Encoder {
         }
     }
 
-    /// Graphite: the suffixes a histogram's summary adds to its name, each stored as a path
-    /// of its own (so a counter named `x.count` and a histogram named `x` would share one);
-    /// none for other protocols.
+    /// The suffixes the receiver adds to a summarised histogram's name, each stored under a
+    /// name of its own (so a counter named `x.count` and a histogram named `x` would share
+    /// one): carbon stores our Graphite summaries, and the Datadog Agent turns each `|h` or
+    /// `|ms` histogram into `x.count`, `x.avg`, `x.max`, `x.median` and `x.95percentile`
+    /// (its default `histogram_aggregates` and `histogram_percentiles`). Etsy statsd keeps
+    /// timers under `stats.timers.`: none for plain StatsD.
     pub(crate) fn summary_suffixes(&self) -> impl Iterator<Item = &[u8]> {
+        const AGENT: [&[u8]; 5] = [b".count", b".avg", b".max", b".median", b".95percentile"];
+        let (graphite, agent) = match self {
+            Self::Graphite(e) => (Some(e.summary_suffixes()), None),
+            Self::DogStatsd(_) => (None, Some(AGENT.into_iter())),
+            Self::Statsd(_) => (None, None),
+        };
+        graphite
+            .into_iter()
+            .flatten()
+            .chain(agent.into_iter().flatten())
+    }
+
+    /// Whether a histogram sent as `kind` is summarised under the names
+    /// [`summary_suffixes`](Self::summary_suffixes) gives: always for Graphite; for
+    /// DogStatsD unless it is a distribution (the Agent keeps those as sketches).
+    pub(crate) fn summarizes(&self, kind: HistogramKind) -> bool {
         match self {
-            Self::Graphite(e) => Some(e.summary_suffixes()),
-            Self::Statsd(_) | Self::DogStatsd(_) => None,
+            Self::Graphite(_) => true,
+            Self::DogStatsd(_) => kind != HistogramKind::Distribution,
+            Self::Statsd(_) => false,
         }
-        .into_iter()
-        .flatten()
     }
 
     /// Which line must travel with the line before it (the Etsy negative-gauge pair, see

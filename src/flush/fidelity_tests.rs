@@ -355,3 +355,133 @@ async fn merged_timers_described_in_different_units_are_sent_in_one_unit() {
     assert_eq!(lines, ["t.b:250|ms", "t_b:2.5|ms", "t_b:5|ms"]);
     run.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_series_silenced_by_a_clash_takes_the_name_once_its_owner_expires() {
+    let run = Run::start(|e| ExporterBuilder::graphite(e).with_counter_zeros(false)).await;
+    run.record(|| metrics::counter!("q").increment(1));
+    let (g1, g2) = run.record(|| (metrics::gauge!("q"), metrics::gauge!("q", "route" => "")));
+    g1.set(2.0);
+    g2.set(3.0);
+    assert_eq!(run.next().await, format!("q 1 {}", slot(1)));
+    assert_eq!(run.stats().values_dropped_collision, 2);
+    // The counter, idle since 10 s and unheld, goes at the scan of 40 s: from then on the
+    // gauges own `q`, as one merged line (the largest value set last: 3).
+    let got = run.ticks(4).await;
+    assert_eq!(got, [format!("q 3 {}", slot(5))]);
+    let s = run.stats();
+    assert_eq!((s.series_expired, s.series_merged), (1, 1), "{s:?}");
+    g1.set(7.0);
+    assert_eq!(run.next().await, format!("q 7 {}", slot(6)));
+    // A counter `q` now comes second: it is the one not sent.
+    run.record(|| metrics::counter!("q").increment(5));
+    assert_eq!(run.next().await, format!("q 7 {}", slot(7)));
+    assert_eq!(run.stats().values_dropped_collision, 3);
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_finite_value_beats_an_infinite_one_when_merged_gauges_were_both_set() {
+    let run = Run::start(ExporterBuilder::statsd).await;
+    run.record(|| {
+        metrics::gauge!("g a").set(f64::INFINITY);
+        metrics::gauge!("g_a").set(5.0);
+    });
+    assert_eq!(run.next().await, "g_a:5|g");
+    assert_eq!(run.stats().values_dropped_invalid, 0);
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dogstatsd_keeps_a_counter_off_the_names_the_agent_gives_a_histograms_summary() {
+    use crate::HistogramKind;
+    let run = Run::start(|e| {
+        ExporterBuilder::dogstatsd(e).with_histogram_kind_for("h.", HistogramKind::Histogram)
+    })
+    .await;
+    run.record(|| {
+        // `|h`: the Agent writes `h.x.count`, `h.x.avg`...; distributions stay sketches.
+        metrics::histogram!("h.x").record(1.0);
+        metrics::counter!("h.x.count").increment(1);
+        metrics::histogram!("d").record(1.0);
+        metrics::counter!("d.count").increment(1);
+        metrics::counter!("e.count").increment(1);
+        metrics::histogram!("e").record(1.0);
+        // A histogram called `h.y.count` is a name of its own at the Agent, and so is a
+        // counter `k.count` next to a counter `k`.
+        metrics::histogram!("h.y.count").record(2.0);
+        metrics::histogram!("h.y").record(1.0);
+        metrics::counter!("k").increment(1);
+        metrics::counter!("k.count").increment(2);
+    });
+    let got = run.next().await;
+    let mut lines: Vec<&str> = got.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            "d.count:1|c",
+            "d:1|d",
+            "e.count:1|c",
+            "e:1|d",
+            "h.x:1|h",
+            "h.y.count:2|h",
+            "h.y:1|h",
+            "k.count:2|c",
+            "k:1|c"
+        ]
+    );
+    assert_eq!(run.stats().values_dropped_collision, 1);
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn plain_statsd_treats_an_h_histogram_and_a_counter_of_one_name_as_etsy_does() {
+    use crate::HistogramKind;
+    let run = Run::start(|e| {
+        ExporterBuilder::statsd(e).with_histogram_kind_for("h", HistogramKind::Histogram)
+    })
+    .await;
+    run.record(|| {
+        // Etsy reads `|h` as a counter: `h` would be counted, not summarised.
+        metrics::counter!("h").increment(1);
+        metrics::histogram!("h").record(4.0);
+        // Timers live apart from counters (`stats.timers.t`).
+        metrics::counter!("t").increment(1);
+        metrics::histogram!("t").record(0.004);
+    });
+    assert_eq!(run.next().await, "h:1|c\nt:1|c\nt:4|ms");
+    assert_eq!(run.stats().values_dropped_collision, 1);
+    run.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn merged_histograms_that_sampled_differently_are_thinned_to_one_rate() {
+    let run = Run::start(|e| {
+        ExporterBuilder::statsd(e)
+            .with_histogram_max_samples(16)
+            .with_default_histogram_unit(metrics::Unit::Milliseconds)
+    })
+    .await;
+    run.record(|| {
+        let sampled = metrics::histogram!("t a");
+        for _ in 0..64 {
+            sampled.record(1.0);
+        }
+        let whole = metrics::histogram!("t_a");
+        for _ in 0..4 {
+            whole.record(1000.0);
+        }
+    });
+    let got = run.next().await;
+    let lines: Vec<&str> = got.lines().collect();
+    // 16 of 64 and 4 of 4 become 16 and 1: every kept sample stands for 4 recorded.
+    assert_eq!(lines.len(), 17, "{got}");
+    assert!(lines.iter().all(|l| l.ends_with("|ms|@0.25")), "{got}");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("t_a:1000|")).count(),
+        1
+    );
+    assert_eq!(run.stats().samples_sampled_out, 51);
+    run.stop().await;
+}

@@ -15,12 +15,15 @@
 //! counted.
 
 mod clock;
+mod collect;
 mod command;
+mod expiry;
 mod identity;
 mod isolate;
 mod series;
 mod spawn;
 mod telemetry;
+mod tracked;
 
 use std::sync::Arc;
 
@@ -30,7 +33,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::aggregate::Aggregate;
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::encode::{CounterMode, EncodeTally, Encoder, FlushContext, PickleWire};
+use crate::encode::{Encoder, FlushContext, PickleWire};
 use crate::error::FlushError;
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
@@ -51,6 +54,8 @@ pub(crate) struct Flusher {
     encoder: Encoder,
     series: SeriesSet,
     samples: Vec<f64>,
+    /// Scratch for merging histograms (see `Tracked::drain_histogram`).
+    spans: Vec<(usize, u64)>,
     delivery: Delivery,
     /// The exporter's own metrics, when configured.
     telemetry: Option<Telemetry>,
@@ -80,6 +85,7 @@ impl Flusher {
             encoder,
             series: SeriesSet::default(),
             samples: Vec::new(),
+            spans: Vec::new(),
             delivery,
             telemetry,
             clock: WallClock::System,
@@ -298,126 +304,6 @@ impl Flusher {
             (Ok(()), 0) => Ok(()),
             (Ok(()), lines) => Err(FlushError::Dropped { lines }),
         }
-    }
-
-    /// Drains every cell and encodes what changed into `self.writer`, as a flush on demand
-    /// does. No I/O; the only outside input is the wall-clock time, read here for encoders
-    /// that stamp it.
-    pub(crate) fn collect(&mut self) {
-        self.collect_interval(What::All(Trigger::Demand));
-    }
-
-    fn collect_interval(&mut self, what: What) {
-        let unix_secs = self.clock.now().as_secs();
-        self.collect_at(FlushContext { unix_secs }, Instant::now(), what);
-    }
-
-    fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
-        use crate::encode::{SeriesValue, encode_series};
-
-        #[cfg(test)]
-        #[allow(clippy::panic, reason = "fault injection for the panic-isolation test")]
-        if self
-            .inject_panic
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            panic!("injected fault");
-        }
-        let Self {
-            aggregate,
-            stats,
-            config,
-            encoder,
-            series,
-            samples,
-            delivery,
-            ..
-        } = self;
-        delivery.start();
-        let writer = delivery.writer();
-        let absorbed = series.absorb(aggregate.storage(), now, encoder);
-        add(&stats.series_merged, absorbed.merged);
-        add(&stats.names_shortened, absorbed.shortened);
-        let mut tally = EncodeTally::default();
-        let t = &mut tally;
-        let mut unnamed = 0u64;
-        let mut collided = 0u64;
-        let mut sampled_out = 0u64;
-        let totals = encoder.counter_mode() == CounterMode::Total;
-        let all = what != What::Histograms;
-        // Re-sent gauges and counters' zeros fill each interval: a tick's job only.
-        let tick = what == What::All(Trigger::Tick);
-        let counter_zeros = config.counter_zeros && tick;
-        let gauge_resend = config.gauge_resend && tick;
-        for c in series.counters.iter_mut().filter(|_| all) {
-            let delta = c.take_counter(&stats.counter_overflows);
-            if delta != 0 {
-                c.last_active = now;
-            }
-            c.add_to_total(delta, totals, &stats.counter_overflows);
-            if c.rendered.clash {
-                collided += u64::from(delta != 0);
-                continue;
-            }
-            // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
-            // `counter_zeros`); running totals every flush once the counter exists.
-            if delta == 0 && !totals && !(counter_zeros && c.total > 0) {
-                continue;
-            }
-            let value = SeriesValue::Counter(if totals { c.total } else { delta });
-            unnamed += encode_series(encoder, &c.rendered, value, &mut c.carry, cx, writer, t);
-        }
-        for g in series.gauges.iter_mut().filter(|_| all) {
-            let value = match g.take_gauge() {
-                Some(set) => {
-                    g.last_active = now;
-                    // A value that cannot be sent is counted once, below, and leaves a gap
-                    // until the gauge is set again: re-sending the previous one would lie.
-                    g.last_gauge = if set.is_finite() { set } else { f64::NAN };
-                    collided += u64::from(g.rendered.clash);
-                    set
-                }
-                None if gauge_resend && !g.last_gauge.is_nan() => g.last_gauge,
-                None => continue,
-            };
-            if g.rendered.clash {
-                continue;
-            }
-            let value = SeriesValue::Gauge(value);
-            unnamed += encode_series(encoder, &g.rendered, value, &mut g.carry, cx, writer, t);
-        }
-        for h in &mut series.histograms {
-            samples.clear();
-            let recorded = h.drain_histogram(samples);
-            if recorded == 0 {
-                continue;
-            }
-            h.last_active = now;
-            let kept = samples.len() as u64;
-            sampled_out += recorded.saturating_sub(kept);
-            if h.rendered.clash {
-                collided += kept;
-                continue;
-            }
-            let value = SeriesValue::Histogram {
-                samples,
-                recorded,
-                unit: h.cell.unit(),
-            };
-            unnamed += encode_series(encoder, &h.rendered, value, &mut h.carry, cx, writer, t);
-        }
-        writer.finish();
-        if let Some(idle) = config.idle_timeout.filter(|_| all) {
-            series.expire(aggregate, now, idle, totals, encoder);
-        }
-        stats
-            .series
-            .store(series.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        add(&stats.values_dropped_invalid, tally.invalid_values);
-        add(&stats.lines_dropped_too_long, tally.too_long);
-        add(&stats.values_dropped_unnamed, unnamed);
-        add(&stats.values_dropped_collision, collided);
-        add(&stats.samples_sampled_out, sampled_out);
     }
 }
 

@@ -6,120 +6,24 @@
 //! one line carries them all: counters summed, histogram samples merged, gauges by the rule in
 //! [`Tracked::take_gauge`].
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use metrics::Key;
 use tokio::time::Instant;
 
+use super::expiry::{drop_removed, move_into, propose};
 use super::identity::{Found, Identities, Owner};
+use super::tracked::{Tracked, track};
 use crate::aggregate::{
     Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries,
-    cell_address,
 };
-use crate::encode::{Encoder, Rendered, SeriesKind, SlotCarry};
-use crate::stats::add;
-
-/// One wire identity as the flusher tracks it.
-#[derive(Debug)]
-pub(crate) struct Tracked<C> {
-    /// The cell of the first series seen with this identity.
-    pub(crate) cell: Arc<C>,
-    /// The cells of later series that render alike, merged into this one's line (usually
-    /// none: an empty `Vec` does not allocate).
-    pub(crate) merged: Vec<Arc<C>>,
-    /// The constant wire parts, rendered once by the encoder. `rendered.clash` marks a
-    /// series whose identity another kind owns: never sent.
-    pub(crate) rendered: Rendered,
-    /// Counters: the running total since the exporter started, saturated at `u64::MAX`
-    /// (sent in Graphite's total mode; above 0 once the counter counted anything).
-    pub(crate) total: u64,
-    /// Graphite: what this identity already sent for the current carbon slot.
-    pub(crate) carry: SlotCarry,
-    /// When a cell last had something new (or the series was created).
-    pub(crate) last_active: Instant,
-    /// Gauges: the last value sent, re-sent while nothing new is set; NaN when there is
-    /// nothing to re-send (never set, or last set to a value that cannot be sent).
-    pub(crate) last_gauge: f64,
-}
-
-impl<C> Tracked<C> {
-    /// Whether the identity may be retired: idle for `idle`, and each of its cells held by
-    /// nobody but the registry and us (a cheap pre-check; `Aggregate::retire` re-checks each
-    /// cell under the lock).
-    fn expired(&self, now: Instant, idle: Duration) -> bool {
-        now.saturating_duration_since(self.last_active) >= idle
-            && self.cells().all(|c| Arc::strong_count(c) == 2)
-    }
-
-    /// Every cell sent under this identity.
-    pub(crate) fn cells(&self) -> impl Iterator<Item = &Arc<C>> {
-        std::iter::once(&self.cell).chain(&self.merged)
-    }
-}
-
-impl Tracked<CounterCell> {
-    /// Takes the interval's sum over every cell, saturated at `u64::MAX` (each cell's own
-    /// overflow, and a sum over cells past it, add 1 to `overflows`).
-    pub(crate) fn take_counter(&self, overflows: &AtomicU64) -> u64 {
-        self.cells().fold(0, |sum: u64, c| {
-            sum.checked_add(c.take(overflows)).unwrap_or_else(|| {
-                add(overflows, 1);
-                u64::MAX
-            })
-        })
-    }
-
-    /// Adds an interval's `delta` to the running total, saturating; when the total is what
-    /// is sent (`sent`), each add that saturates adds 1 to `overflows`.
-    pub(crate) fn add_to_total(&mut self, delta: u64, sent: bool, overflows: &AtomicU64) {
-        self.total = self.total.checked_add(delta).unwrap_or_else(|| {
-            add(overflows, u64::from(sent));
-            u64::MAX
-        });
-    }
-}
-
-impl Tracked<GaugeCell> {
-    /// The value set this interval, if any cell was set. When several series that render
-    /// alike were set in one interval, the largest value wins: their order is unknown, and
-    /// the largest is the same whatever it was. A NaN loses to any number, so it wins only
-    /// when every value set was NaN.
-    pub(crate) fn take_gauge(&self) -> Option<f64> {
-        self.cells()
-            .filter_map(|c| c.take())
-            .reduce(|a, b| if b > a || a.is_nan() { b } else { a })
-    }
-}
-
-impl Tracked<HistogramCell> {
-    /// Moves the interval's samples of every cell into `out` (appending), converted to the
-    /// first cell's unit, and returns how many were recorded in all.
-    pub(crate) fn drain_histogram(&self, out: &mut Vec<f64>) -> u64 {
-        let unit = self.cell.unit();
-        let mut recorded = self.cell.drain_into(out);
-        for cell in &self.merged {
-            let start = out.len();
-            recorded = recorded.saturating_add(cell.drain_into(out));
-            let theirs = cell.unit();
-            if theirs != unit {
-                for v in &mut out[start..] {
-                    *v = theirs.convert(*v, unit);
-                }
-            }
-        }
-        recorded
-    }
-}
+use crate::encode::{Encoder, Rendered, SeriesKind};
 
 /// What [`SeriesSet::absorb`] found among the new series.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Absorbed {
     /// Series merged into an identity another series of their kind owns.
     pub(crate) merged: u64,
-    /// Series not sent because another kind owns their identity.
-    pub(crate) clashed: u64,
     /// Series whose name or tags were shortened for carbon.
     pub(crate) shortened: u64,
 }
@@ -179,7 +83,6 @@ impl SeriesSet {
                 continue;
             }
             if let Found::Clash(owner) = found {
-                absorbed.clashed += 1;
                 rendered.clash = true;
                 warn_clash(&mut self.warned_clash, key, kind, owner.kind, &rendered);
             }
@@ -221,18 +124,21 @@ impl SeriesSet {
     /// Graphite: whether a new series would share a carbon path with a histogram's summary
     /// (a counter `x.count` and a histogram `x`, either way round); `Free` when not.
     fn summary_clash(&self, encoder: &Encoder, kind: SeriesKind, r: &Rendered) -> Found {
+        let histogram = kind == SeriesKind::Histogram;
+        if histogram && !encoder.summarizes(r.histogram) {
+            return Found::Free;
+        }
         let mut probe = Rendered {
             tail: r.tail.clone(),
             ..Rendered::default()
         };
         for suffix in encoder.summary_suffixes() {
-            let probe_kind = if kind == SeriesKind::Histogram {
-                probe.name.clear();
+            probe.name.clear();
+            let probe_kind = if histogram {
                 probe.name.extend_from_slice(&r.name);
                 probe.name.extend_from_slice(suffix);
                 SeriesKind::Counter
             } else if let Some(base) = r.name.strip_suffix(suffix) {
-                probe.name.clear();
                 probe.name.extend_from_slice(base);
                 SeriesKind::Histogram
             } else {
@@ -242,8 +148,13 @@ impl SeriesSet {
             let found = self
                 .identities
                 .find(hash, probe_kind, &probe, |o| self.rendered(o));
-            // A counter probe matches a gauge too (one class): either is a clash.
-            if let Found::Merge(owner) | Found::Clash(owner) = found {
+            let (Found::Merge(owner) | Found::Clash(owner)) = found else {
+                continue;
+            };
+            // A histogram's summary meets a counter's or a gauge's name, or a counter's or
+            // gauge's name meets a histogram's summary (a probe's class may hold both kinds:
+            // DogStatsD; distributions have a class of their own there).
+            if histogram != (owner.kind == SeriesKind::Histogram) {
                 return Found::Clash(owner);
             }
         }
@@ -262,7 +173,8 @@ impl SeriesSet {
     /// registry and from this set; with `keep_counters`, counters stay (their running total
     /// is state). Call it right after draining, so retired cells held nothing unsent. It
     /// scans at most every `idle / 4`, so a series goes between `idle` and `1.25 × idle`
-    /// after its identity's last update.
+    /// after its identity's last update. Returns how many series were merged because the
+    /// series of another kind that owned their name went (see `reindex`).
     pub(crate) fn expire(
         &mut self,
         aggregate: &Aggregate,
@@ -270,9 +182,9 @@ impl SeriesSet {
         idle: Duration,
         keep_counters: bool,
         encoder: &Encoder,
-    ) {
+    ) -> u64 {
         if self.next_scan.is_some_and(|at| now < at) {
-            return;
+            return 0;
         }
         self.next_scan = Some(now + idle / 4);
         let Self {
@@ -291,7 +203,7 @@ impl SeriesSet {
         propose(gauges, &mut candidates.gauges, now, idle);
         propose(histograms, &mut candidates.histograms, now, idle);
         if candidates.is_empty() {
-            return;
+            return 0;
         }
         aggregate.retire(candidates, removed);
         let gone = removed.len();
@@ -299,13 +211,14 @@ impl SeriesSet {
             | drop_removed(gauges, &mut removed.gauges)
             | drop_removed(histograms, &mut removed.histograms);
         self.cells -= gone;
-        if shifted {
-            self.reindex(encoder);
-        }
+        if shifted { self.reindex(encoder) } else { 0 }
     }
 
-    /// Rebuilds the identity index after entries moved in the lists.
-    fn reindex(&mut self, encoder: &Encoder) {
+    /// Rebuilds the identity index after entries moved in the lists. A series silenced by a
+    /// clash is placed again, like a new one: once the series of the other kind that owned
+    /// its name is gone, it owns the name (or merges into one of its kind that does).
+    /// Returns how many series were merged so.
+    fn reindex(&mut self, encoder: &Encoder) -> u64 {
         self.identities.clear();
         let Self {
             counters,
@@ -317,6 +230,75 @@ impl SeriesSet {
         index(identities, encoder, SeriesKind::Counter, counters);
         index(identities, encoder, SeriesKind::Gauge, gauges);
         index(identities, encoder, SeriesKind::Histogram, histograms);
+        let mut merged = 0;
+        for kind in [
+            SeriesKind::Counter,
+            SeriesKind::Gauge,
+            SeriesKind::Histogram,
+        ] {
+            merged += self.replace_clashed(encoder, kind);
+        }
+        if merged > 0 {
+            // Entries went: index again (what is left clashes or owns, so this ends).
+            merged += self.reindex(encoder);
+        }
+        merged
+    }
+
+    /// Places each clashed entry of `kind` again; those that merge into an owner of their
+    /// kind hand it their cells and go. How many series (cells) went so.
+    fn replace_clashed(&mut self, encoder: &Encoder, kind: SeriesKind) -> u64 {
+        let mut moves = Vec::new();
+        let len = match kind {
+            SeriesKind::Counter => self.counters.len(),
+            SeriesKind::Gauge => self.gauges.len(),
+            SeriesKind::Histogram => self.histograms.len(),
+        };
+        for i in 0..len {
+            let Ok(index) = u32::try_from(i) else { break };
+            let here = Owner {
+                kind,
+                index,
+                class: 0,
+            };
+            if !self.rendered(here).clash {
+                continue;
+            }
+            let mut r = self.rendered(here).clone();
+            r.clash = false;
+            let hash = self.identities.hash(encoder, kind, &r);
+            let found = self
+                .identities
+                .find(hash, kind, &r, |o| self.rendered(o))
+                .or_else(|| self.summary_clash(encoder, kind, &r));
+            match found {
+                Found::Free => {
+                    self.identities.insert(
+                        hash.1,
+                        Owner {
+                            class: hash.0,
+                            ..here
+                        },
+                    );
+                    self.set_clash(here, false);
+                }
+                Found::Merge(owner) => moves.push((i, owner.at())),
+                Found::Clash(_) | Found::Unindexed => {}
+            }
+        }
+        match kind {
+            SeriesKind::Counter => move_into(&mut self.counters, &moves),
+            SeriesKind::Gauge => move_into(&mut self.gauges, &moves),
+            SeriesKind::Histogram => move_into(&mut self.histograms, &moves),
+        }
+    }
+
+    fn set_clash(&mut self, at: Owner, clash: bool) {
+        match at.kind {
+            SeriesKind::Counter => self.counters[at.at()].rendered.clash = clash,
+            SeriesKind::Gauge => self.gauges[at.at()].rendered.clash = clash,
+            SeriesKind::Histogram => self.histograms[at.at()].rendered.clash = clash,
+        }
     }
 
     /// Number of series tracked (cells: a merged series counts on its own).
@@ -332,18 +314,6 @@ impl Found {
     }
 }
 
-fn track<C>(cell: Arc<C>, rendered: Rendered, now: Instant) -> Tracked<C> {
-    Tracked {
-        cell,
-        merged: Vec::new(),
-        rendered,
-        total: 0,
-        carry: SlotCarry::default(),
-        last_active: now,
-        last_gauge: f64::NAN,
-    }
-}
-
 /// Indexes the sendable identities of `list` (each of kind `kind`).
 fn index<C>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
     for (index, t) in list.iter().enumerate() {
@@ -355,42 +325,6 @@ fn index<C>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[T
             ids.insert(hash, Owner { kind, index, class });
         }
     }
-}
-
-/// Appends the addresses of the cells of `list`'s expired identities to `out`, sorted.
-fn propose<C>(list: &[Tracked<C>], out: &mut Vec<usize>, now: Instant, idle: Duration) {
-    out.extend(
-        list.iter()
-            .filter(|t| t.expired(now, idle))
-            .flat_map(Tracked::cells)
-            .map(cell_address),
-    );
-    out.sort_unstable();
-}
-
-/// Forgets the cells the registry just removed; an identity whose first cell went is carried
-/// on by a merged one, and one with no cell left goes. Whether entries moved in `list`.
-fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) -> bool {
-    if removed.is_empty() {
-        return false;
-    }
-    removed.sort_unstable();
-    let gone = |c: &Arc<C>| removed.binary_search(&cell_address(c)).is_ok();
-    let before = list.len();
-    list.retain_mut(|t| {
-        t.merged.retain(|c| !gone(c));
-        if !gone(&t.cell) {
-            return true;
-        }
-        match t.merged.pop() {
-            Some(next) => {
-                t.cell = next;
-                true
-            }
-            None => false,
-        }
-    });
-    list.len() != before
 }
 
 /// Logs a series that is not sent because another kind owns its identity: at warn for the

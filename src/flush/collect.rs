@@ -1,0 +1,193 @@
+//! The collect step of a flush: drains every cell and encodes the interval into the payload
+//! writer. Synchronous and without I/O; the only outside input is the wall-clock time, read
+//! here for encoders that stamp it.
+
+use std::sync::atomic::Ordering;
+
+use tokio::time::Instant;
+
+use super::tracked::Tracked;
+use super::{Flusher, Trigger, What};
+use crate::aggregate::{CounterCell, GaugeCell, HistogramCell};
+use crate::encode::{
+    CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, SeriesValue,
+    SlotCarry, encode_series,
+};
+use crate::stats::{StatsCells, add};
+
+impl Flusher {
+    /// Drains every cell and encodes what changed into the payload writer, as a flush on
+    /// demand does.
+    pub(crate) fn collect(&mut self) {
+        self.collect_interval(What::All(Trigger::Demand));
+    }
+
+    pub(super) fn collect_interval(&mut self, what: What) {
+        let unix_secs = self.clock.now().as_secs();
+        self.collect_at(FlushContext { unix_secs }, Instant::now(), what);
+    }
+
+    fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
+        #[cfg(test)]
+        #[allow(
+            clippy::panic,
+            clippy::manual_assert,
+            reason = "fault injection for the panic-isolation test"
+        )]
+        if self.inject_panic.swap(false, Ordering::Relaxed) {
+            panic!("injected fault");
+        }
+        let Self {
+            aggregate,
+            stats,
+            config,
+            encoder,
+            series,
+            samples,
+            spans,
+            delivery,
+            ..
+        } = self;
+        delivery.start();
+        let absorbed = series.absorb(aggregate.storage(), now, encoder);
+        add(&stats.series_merged, absorbed.merged);
+        add(&stats.names_shortened, absorbed.shortened);
+        let mut pass = Pass {
+            encoder,
+            cx,
+            writer: delivery.writer(),
+            tally: EncodeTally::default(),
+            unnamed: 0,
+            collided: 0,
+        };
+        let totals = encoder.counter_mode() == CounterMode::Total;
+        let all = what != What::Histograms;
+        // Re-sent gauges and counters' zeros fill each interval: a tick's job only.
+        let tick = what == What::All(Trigger::Tick);
+        if all {
+            let zeros = config.counter_zeros && tick;
+            for c in &mut series.counters {
+                pass.counter(c, stats, now, totals, zeros);
+            }
+            let resend = config.gauge_resend && tick;
+            for g in &mut series.gauges {
+                pass.gauge(g, now, resend);
+            }
+        }
+        let mut sampled_out = 0;
+        for h in &mut series.histograms {
+            sampled_out += pass.histogram(h, samples, spans, now);
+        }
+        pass.writer.finish();
+        let Pass {
+            tally,
+            unnamed,
+            collided,
+            ..
+        } = pass;
+        if let Some(idle) = config.idle_timeout.filter(|_| all) {
+            let merged = series.expire(aggregate, now, idle, totals, encoder);
+            add(&stats.series_merged, merged);
+        }
+        stats.series.store(series.len() as u64, Ordering::Relaxed);
+        add(&stats.values_dropped_invalid, tally.invalid_values);
+        add(&stats.lines_dropped_too_long, tally.too_long);
+        add(&stats.values_dropped_unnamed, unnamed);
+        add(&stats.values_dropped_collision, collided);
+        add(&stats.samples_sampled_out, sampled_out);
+    }
+}
+
+/// One collect's encoding state and tallies.
+struct Pass<'a> {
+    encoder: &'a Encoder,
+    cx: FlushContext,
+    writer: &'a mut PayloadWriter,
+    tally: EncodeTally,
+    /// Values of series whose name has nothing usable left.
+    unnamed: u64,
+    /// Values of series not sent because another kind owns their name.
+    collided: u64,
+}
+
+impl Pass<'_> {
+    fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut SlotCarry) {
+        let (e, cx) = (self.encoder, self.cx);
+        self.unnamed += encode_series(e, r, value, carry, cx, self.writer, &mut self.tally);
+    }
+
+    /// A counter's interval: its delta (or running total with `totals`), and with `zeros` a
+    /// 0 once it counted anything.
+    fn counter(
+        &mut self,
+        c: &mut Tracked<CounterCell>,
+        stats: &StatsCells,
+        now: Instant,
+        totals: bool,
+        zeros: bool,
+    ) {
+        let delta = c.take_counter(&stats.counter_overflows);
+        if delta != 0 {
+            c.last_active = now;
+        }
+        c.add_to_total(delta, totals, &stats.counter_overflows);
+        if c.rendered.clash {
+            self.collided += u64::from(delta != 0);
+            return;
+        }
+        // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
+        // `zeros`); running totals every flush once the counter exists.
+        if delta == 0 && !totals && !(zeros && c.total > 0) {
+            return;
+        }
+        let value = SeriesValue::Counter(if totals { c.total } else { delta });
+        self.encode(&c.rendered, value, &mut c.carry);
+    }
+
+    /// A gauge's interval: the value set in it, or with `resend` the last value sent.
+    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Instant, resend: bool) {
+        let value = match g.take_gauge() {
+            Some(set) => {
+                g.last_active = now;
+                // A value that cannot be sent is counted once, by the encoder, and leaves a
+                // gap until the gauge is set again: re-sending the previous one would lie.
+                g.last_gauge = if set.is_finite() { set } else { f64::NAN };
+                self.collided += u64::from(g.rendered.clash);
+                set
+            }
+            None if resend && !g.last_gauge.is_nan() => g.last_gauge,
+            None => return,
+        };
+        if !g.rendered.clash {
+            self.encode(&g.rendered, SeriesValue::Gauge(value), &mut g.carry);
+        }
+    }
+
+    /// A histogram's interval samples; returns how many were sampled out.
+    fn histogram(
+        &mut self,
+        h: &mut Tracked<HistogramCell>,
+        samples: &mut Vec<f64>,
+        spans: &mut Vec<(usize, u64)>,
+        now: Instant,
+    ) -> u64 {
+        samples.clear();
+        let recorded = h.drain_histogram(samples, spans);
+        if recorded == 0 {
+            return 0;
+        }
+        h.last_active = now;
+        let kept = samples.len() as u64;
+        if h.rendered.clash {
+            self.collided += kept;
+        } else {
+            let value = SeriesValue::Histogram {
+                samples,
+                recorded,
+                unit: h.cell.unit(),
+            };
+            self.encode(&h.rendered, value, &mut h.carry);
+        }
+        recorded.saturating_sub(kept)
+    }
+}

@@ -1,0 +1,72 @@
+//! Expiry's list work: which identities to propose for removal, forgetting the cells the
+//! registry removed, and folding entries together when a clash resolves (see
+//! `SeriesSet::expire`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::tracked::Tracked;
+use crate::aggregate::cell_address;
+
+/// Moves the cells of each entry `from` into entry `to`'s merged cells, for each
+/// `(from, to)` of `moves` (ascending `from`), and removes the emptied entries. Returns how
+/// many cells moved.
+pub(super) fn move_into<C>(list: &mut Vec<Tracked<C>>, moves: &[(usize, usize)]) -> u64 {
+    let mut cells_moved = 0;
+    for &(from, to) in moves {
+        let cells: Vec<Arc<C>> = list[from].cells().cloned().collect();
+        cells_moved += cells.len() as u64;
+        list[to].merged.extend(cells);
+        list[to].last_active = list[to].last_active.max(list[from].last_active);
+        // Gauges: the merge rule for what is re-sent too (the largest finite value).
+        let theirs = list[from].last_gauge;
+        let ours = &mut list[to].last_gauge;
+        if ours.is_nan() || theirs > *ours {
+            *ours = theirs;
+        }
+    }
+    let mut i = 0;
+    list.retain(|_| {
+        i += 1;
+        moves.binary_search_by_key(&(i - 1), |m| m.0).is_err()
+    });
+    cells_moved
+}
+
+/// Appends the addresses of the cells of `list`'s expired identities to `out`, sorted.
+pub(super) fn propose<C>(list: &[Tracked<C>], out: &mut Vec<usize>, now: Instant, idle: Duration) {
+    out.extend(
+        list.iter()
+            .filter(|t| t.expired(now, idle))
+            .flat_map(Tracked::cells)
+            .map(cell_address),
+    );
+    out.sort_unstable();
+}
+
+/// Forgets the cells the registry just removed; an identity whose first cell went is carried
+/// on by a merged one, and one with no cell left goes. Whether entries moved in `list`.
+pub(super) fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) -> bool {
+    if removed.is_empty() {
+        return false;
+    }
+    removed.sort_unstable();
+    let gone = |c: &Arc<C>| removed.binary_search(&cell_address(c)).is_ok();
+    let before = list.len();
+    list.retain_mut(|t| {
+        t.merged.retain(|c| !gone(c));
+        if !gone(&t.cell) {
+            return true;
+        }
+        match t.merged.pop() {
+            Some(next) => {
+                t.cell = next;
+                true
+            }
+            None => false,
+        }
+    });
+    list.len() != before
+}
