@@ -70,3 +70,56 @@ pub(super) fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize])
     });
     list.len() != before
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::CounterCell;
+    use crate::encode::Rendered;
+    use crate::flush::tracked::track;
+
+    fn entry(cells: &[&Arc<CounterCell>]) -> Tracked<CounterCell> {
+        let mut t = track(Arc::clone(cells[0]), Rendered::default(), Instant::now());
+        t.merged.extend(cells[1..].iter().map(|c| Arc::clone(c)));
+        t
+    }
+
+    #[test]
+    fn a_merged_cell_carries_an_identity_on_when_its_first_cell_is_removed() {
+        let cells: Vec<Arc<CounterCell>> = (0..4).map(|_| Arc::default()).collect();
+        let mut list = vec![
+            entry(&[&cells[0], &cells[1]]),
+            entry(&[&cells[2]]),
+            entry(&[&cells[3]]),
+        ];
+        // The registry removed the first cell of entry 0 and the only one of entry 1.
+        let mut removed = vec![cell_address(&cells[2]), cell_address(&cells[0])];
+        assert!(drop_removed(&mut list, &mut removed), "entry 1 went");
+        assert_eq!(list.len(), 2);
+        assert!(Arc::ptr_eq(&list[0].cell, &cells[1]) && list[0].merged.is_empty());
+        assert!(Arc::ptr_eq(&list[1].cell, &cells[3]));
+        // Removing only merged cells moves no entry.
+        let mut list = vec![entry(&[&cells[0], &cells[1], &cells[2]])];
+        let mut removed = vec![cell_address(&cells[1])];
+        assert!(!drop_removed(&mut list, &mut removed));
+        assert_eq!(list[0].merged.len(), 1);
+        assert!(Arc::ptr_eq(&list[0].merged[0], &cells[2]));
+    }
+
+    #[test]
+    fn folding_entries_together_keeps_every_cell_and_the_largest_gauge_to_resend() {
+        let cells: Vec<Arc<CounterCell>> = (0..4).map(|_| Arc::default()).collect();
+        let mut list = vec![
+            entry(&[&cells[0]]),
+            entry(&[&cells[1], &cells[2]]),
+            entry(&[&cells[3]]),
+        ];
+        list[0].last_gauge = 2.0;
+        list[1].last_gauge = 3.0;
+        assert_eq!(move_into(&mut list, &[(1, 0)]), 2);
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].cells().count(), 3);
+        assert!(Arc::ptr_eq(&list[1].cell, &cells[3]));
+        assert!((list[0].last_gauge - 3.0).abs() < f64::EPSILON);
+    }
+}

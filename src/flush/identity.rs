@@ -105,3 +105,42 @@ impl Identities {
         self.by_hash.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(name: &str) -> Rendered {
+        Rendered {
+            name: name.as_bytes().to_vec(),
+            ..Rendered::default()
+        }
+    }
+
+    #[test]
+    fn a_hash_hit_with_other_bytes_or_another_class_is_never_merged() {
+        let mut ids = Identities::default();
+        let owner = Owner {
+            kind: SeriesKind::Counter,
+            index: 0,
+            class: 0,
+        };
+        ids.insert(7, owner);
+        let theirs = rendered("a");
+        let look =
+            |class, kind, name: &str| ids.find((class, 7), kind, &rendered(name), |_| &theirs);
+        assert_eq!(look(0, SeriesKind::Counter, "a"), Found::Merge(owner));
+        assert_eq!(look(0, SeriesKind::Gauge, "a"), Found::Clash(owner));
+        // The same 64-bit hash for other bytes, or for the same bytes in another class.
+        assert_eq!(look(0, SeriesKind::Counter, "b"), Found::Unindexed);
+        assert_eq!(look(1, SeriesKind::Counter, "a"), Found::Unindexed);
+        assert_eq!(
+            ids.find((0, 8), SeriesKind::Counter, &theirs, |_| &theirs),
+            Found::Free
+        );
+        // The first owner of a hash keeps it.
+        ids.insert(7, Owner { index: 5, ..owner });
+        let again = ids.find((0, 7), SeriesKind::Counter, &theirs, |_| &theirs);
+        assert_eq!(again, Found::Merge(owner));
+    }
+}
