@@ -9,10 +9,10 @@
 //! that is exhausted too, and the metric has no overflow series yet, is a registration refused
 //! (a no-op handle, counted in `series_dropped`).
 //!
-//! The counts live in one [`Census`] behind a mutex. It is taken only for a registration the
-//! registry could not answer (a new series, or one being redirected) and when a series is
-//! created or retired; finding an existing series is the registry's read-locked probe alone,
-//! as before. The mutex is always taken either alone or inside a registry shard lock (the
+//! The counts live in one [`Census`] behind a read-write lock. A registration the registry
+//! could not answer (a new series, or one being redirected) reads it; creating or retiring a
+//! series writes it. Finding an existing series is the registry's read-locked probe alone, as
+//! before. The lock is always taken either alone or inside a registry shard lock (the
 //! registry calls our `Storage` while holding one, and so does `retain_*`), never the other way
 //! round, so the two cannot deadlock.
 //!
@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
 use metrics::{Key, KeyName, Label};
 use metrics_util::registry::Registry;
@@ -67,7 +67,7 @@ impl Limits {
     }
 }
 
-/// Live series, counted by kind and metric name. Changed only under the storage's mutex.
+/// Live series, counted by kind and metric name. Changed only under the storage's write lock.
 #[derive(Debug, Default)]
 pub(crate) struct Census {
     /// Ordinary series by metric name, one map per [`Kind`]. A name leaves its map when its
@@ -203,9 +203,16 @@ impl Kinded for HistogramCell {
 }
 
 impl AggregateStorage {
-    /// The census, locked. Never held while calling into the registry (see the module docs).
-    pub(crate) fn census(&self) -> MutexGuard<'_, Census> {
-        self.census.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The census, locked for a change. Never held while calling into the registry (see the
+    /// module docs).
+    pub(crate) fn census(&self) -> RwLockWriteGuard<'_, Census> {
+        self.census.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The census, locked for reading: a redirected registration only reads it, so
+    /// registrations during a storm do not queue behind one another.
+    pub(crate) fn census_read(&self) -> RwLockReadGuard<'_, Census> {
+        self.census.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -220,7 +227,10 @@ impl Aggregate {
         if let Some(found) = C::get(registry, key) {
             return Some(found);
         }
-        let verdict = self.storage().census().verdict(C::KIND, key, &self.limits);
+        let verdict = self
+            .storage()
+            .census_read()
+            .verdict(C::KIND, key, &self.limits);
         let Verdict::Overflow { room } = verdict else {
             return Some(C::get_or_create(registry, key));
         };

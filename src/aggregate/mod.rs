@@ -27,7 +27,7 @@ mod histogram;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crossbeam_queue::SegQueue;
 use metrics::{Key, Unit};
@@ -66,7 +66,7 @@ pub(crate) struct AggregateStorage {
     histogram_capacity: usize,
     /// Series in the registry, by kind and name: counted here when created, and by
     /// [`Aggregate::retire`] when removed.
-    census: Mutex<admission::Census>,
+    census: RwLock<admission::Census>,
 }
 
 impl AggregateStorage {
@@ -141,7 +141,7 @@ impl Aggregate {
             units: Mutex::new(HashMap::new()),
             default_unit,
             histogram_capacity,
-            census: Mutex::default(),
+            census: RwLock::default(),
         };
         Self {
             registry: Registry::new(storage),
