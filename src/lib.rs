@@ -445,8 +445,9 @@
 //! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
-//! Counters carry the change since the last report the transport accepted (zero changes are
-//! not sent, as for any counter; Graphite's [`CounterMode::Total`] sends the totals), so
+//! Counters carry the change since the last report the transport accepted (a zero change is
+//! sent as 0 for a statistic that moved before when counters' zeros are on, as for any
+//! counter: Graphite by default; Graphite's [`CounterMode::Total`] sends the totals), so
 //! summing them over a period gives the statistics' change over it
 //! (`telemetry_reports_an_outage_once_it_is_over_and_adds_up_to_the_final_stats`), less any
 //! report lost after the transport took it (a refused datagram, a connection reset before the

@@ -98,6 +98,9 @@ pub(crate) struct Telemetry {
     /// Which stat each line of the report being sent carries, in order.
     lines: Vec<usize>,
     writer: PayloadWriter,
+    /// Whether a counter that did not move sends 0 once it has moved (the user's
+    /// `with_counter_zeros`, so the exporter's own graphs have no holes either).
+    zeros: bool,
 }
 
 impl Telemetry {
@@ -122,6 +125,7 @@ impl Telemetry {
             carry: vec![SlotCarry::default(); STATS.len()],
             carry_before: vec![SlotCarry::default(); STATS.len()],
             reported: [0; STATS.len()],
+            zeros: config.counter_zeros,
             pending: [0; STATS.len()],
             lines: Vec::with_capacity(STATS.len()),
             writer: PayloadWriter::new(config.max_payload_len, config.framing),
@@ -146,7 +150,7 @@ impl Telemetry {
             match stat.kind {
                 SeriesKind::Counter => {
                     let delta = value.saturating_sub(self.reported[i]);
-                    if delta == 0 && !totals {
+                    if delta == 0 && !totals && !(self.zeros && self.reported[i] > 0) {
                         continue;
                     }
                     let sent = if totals { value } else { delta };
@@ -238,6 +242,25 @@ mod tests {
         assert_eq!(
             report(&mut t, &e, &stats(2, 3, 2)),
             ["t.flushes:1|c\nt.series:2|g"]
+        );
+    }
+
+    #[test]
+    fn graphite_reports_zero_for_a_stat_that_moved_before_and_not_since() {
+        let b = ExporterBuilder::graphite("127.0.0.1:2003")
+            .with_telemetry_prefix("t")
+            .with_aligned_timestamps(false);
+        let (mut t, e) = telemetry(&b);
+        let ts = 1_700_000_000;
+        assert_eq!(
+            report(&mut t, &e, &stats(1, 0, 2)),
+            [format!("t.flushes 1 {ts}\nt.series 2 {ts}\n")]
+        );
+        t.confirm(2);
+        // Same slot: the slot's total again for `flushes`; `lines_sent` never moved.
+        assert_eq!(
+            report(&mut t, &e, &stats(1, 0, 2)),
+            [format!("t.flushes 1 {ts}\nt.series 2 {ts}\n")]
         );
     }
 
