@@ -99,9 +99,9 @@ fn corpus() -> Vec<Case> {
         case("et.equals", &[("k=x", "v=w")], 2, ";k_x=v=w"),
         case(
             "et.tilde",
-            &[("k", "~lead"), ("k2", "in~side")],
+            &[("k", "~lead"), ("m", "in~side")],
             3,
-            ";k=_lead;k2=in_side",
+            ";k=_lead;m=in_side",
         ),
         case("et.tildekey", &[("~k", "v")], 4, ";_k=v"),
         case("et.slash", &[("a/b", "/api/v1")], 5, ";a-b=-api-v1"),
@@ -200,6 +200,10 @@ fn wanted_counts(cases: &[Case]) -> Vec<(String, f64)> {
 }
 
 #[test]
+#[allow(
+    clippy::too_many_lines,
+    reason = "one run through both receivers, read back and checked in one place"
+)]
 fn hostile_dogstatsd_style_tags_reach_carbon_through_etsy_statsd_exactly_as_the_exporter_rendered_them()
  {
     let have_statsd = require_etsy_statsd();
