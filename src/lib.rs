@@ -298,6 +298,8 @@
 //!   (with `false`: more than about six tags whose keys and values both pass 18 bytes) is not
 //!   sent, and its values count in [`ExporterStats::values_dropped_unnamed`]. The name part of
 //!   a tagged series is not split into components: carbon does not make directories of it.
+//!   Plain StatsD's `DogStatsd`-style tags (which Etsy statsd stores as carbon tags) are
+//!   bounded the same way, with the room [`LabelHandling::DogStatsd`] states kept for Etsy.
 //! - Tags of plain StatsD's tag styles are not shortened.
 //!
 //! Every encoder is checked against independent spec parsers by property tests and by
@@ -495,7 +497,7 @@
 //! | [`with_graphite_tags`](ExporterBuilder::with_graphite_tags) | [`GraphiteTags::Tagged`] | Graphite |
 //! | [`with_counter_mode`](ExporterBuilder::with_counter_mode) | [`CounterMode::Delta`] | Graphite |
 //! | [`with_aligned_timestamps`](ExporterBuilder::with_aligned_timestamps) | on | Graphite |
-//! | [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames) | `true`, as carbon's `TAG_HASH_FILENAMES` (decides how far tagged names are shortened: [Long names](#long-names)) | Graphite |
+//! | [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames) | `true`, as carbon's `TAG_HASH_FILENAMES` (decides how far tagged names are shortened: [Long names](#long-names)) | Graphite; plain StatsD with `LabelHandling::DogStatsd` |
 //! | [`with_percentiles`](ExporterBuilder::with_percentiles) | 0.5, 0.9, 0.99, 0.999 | Graphite |
 //! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds) | all |
 //! | [`with_histogram_max_samples`](ExporterBuilder::with_histogram_max_samples) | 1024 per interval (1..=65536) | all |

@@ -94,7 +94,8 @@ impl ExporterBuilder {
         self
     }
 
-    /// Graphite: whether the carbon you send to names a tagged series' whisper file after a
+    /// Graphite, and plain StatsD with [`LabelHandling::DogStatsd`](crate::LabelHandling::DogStatsd)
+    /// (Etsy statsd makes those tags carbon tags): whether the carbon you send to names a tagged series' whisper file after a
     /// hash of its name (`true`, carbon's default `TAG_HASH_FILENAMES = True`) or after the
     /// name itself (`false`), which then must fit a 255-byte file name. Defaults to `true`.
     /// Set it as in your `carbon.conf`: it decides how far tagged names are shortened (see

@@ -188,7 +188,10 @@ impl ExporterBuilder {
             if self.aligned_timestamps.is_some() {
                 return graphite_only("with_aligned_timestamps");
             }
-            if self.tag_hash_filenames.is_some() {
+            // Etsy statsd hands DogStatsD-style tags to carbon as tagged names.
+            let etsy_tags = self.protocol == Protocol::Statsd
+                && self.labels == Some(crate::LabelHandling::DogStatsd);
+            if self.tag_hash_filenames.is_some() && !etsy_tags {
                 return graphite_only("with_graphite_tag_hash_filenames");
             }
             if self.percentiles.is_some() {
@@ -215,7 +218,8 @@ impl ExporterBuilder {
                 let handling = self.labels.unwrap_or_default();
                 Ok(Encoder::Statsd(
                     StatsdEncoder::new(self.prefix.as_deref(), handling, labels, histograms)
-                        .with_type_prefixes(self.type_prefixes),
+                        .with_type_prefixes(self.type_prefixes)
+                        .with_tag_hash_filenames(self.tag_hash_filenames.unwrap_or(true)),
                 ))
             }
             Protocol::DogStatsd | Protocol::Graphite | Protocol::GraphitePickle

@@ -70,6 +70,38 @@ pub(crate) fn push_tag_value(out: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// Appends a tag key for plain StatsD's DogStatsD style, which Etsy statsd forwards to carbon
+/// (rules in [`LabelHandling::DogStatsd`](super::statsd::LabelHandling::DogStatsd)): ASCII
+/// letters, digits, `_`, `-` and `.` stay, `/` becomes `-`, anything else `_`; `name` is sent
+/// as `name_`.
+pub(crate) fn push_etsy_tag_key(out: &mut Vec<u8>, text: &str) {
+    let text = if text == "name" { "name_" } else { text };
+    push_etsy(out, text, false);
+}
+
+/// Appends a tag value for plain StatsD's DogStatsD style: as a key, and `=` stays too.
+pub(crate) fn push_etsy_tag_value(out: &mut Vec<u8>, text: &str) {
+    push_etsy(out, text, true);
+}
+
+/// Etsy's key sanitiser keeps `[A-Za-z0-9_.;=-]` and turns `/` into `-` (`stats.js`,
+/// `sanitizeKeyName`); carbon refuses `;` in tags and `=` in keys. What we append passes both
+/// unchanged.
+fn push_etsy(out: &mut Vec<u8>, text: &str, equals: bool) {
+    for c in text.chars() {
+        out.push(match c {
+            '/' => b'-',
+            '=' if equals => b'=',
+            c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') => {
+                #[allow(clippy::cast_possible_truncation, reason = "ASCII checked above")]
+                let b = c as u8;
+                b
+            }
+            _ => b'_',
+        });
+    }
+}
+
 /// Whether `c` may appear in a tag key or value embedded in a plain StatsD name (InfluxDB,
 /// Librato, SignalFx and Graphite styles) unchanged: letters and digits (any script), `_`,
 /// `-`, `.` and `/`. Everything else, every style's separators among them (`,` `=` `#` `[`

@@ -17,9 +17,11 @@
 use metrics::{Key, Label};
 
 use super::number::{is_sendable, write_f64, write_u64};
-use super::sanitize::{push_embedded_tag, push_path, push_segment, push_tag_key, push_tag_value};
+use super::sanitize::{
+    push_embedded_tag, push_etsy_tag_key, push_etsy_tag_value, push_path, push_segment,
+};
 use super::shared::{SampleUnit, render_prefix, sample_value, sorted_unique, write_dogstatsd_tags};
-use super::shorten::{NAME_LIMIT, shorten_path};
+use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
 use super::{
     EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, SeriesKind, commit,
     sanitized_tags, write_type_and_rate,
@@ -41,9 +43,22 @@ use super::{
 /// | `SignalFx` | `requests[method=GET,status=200]:1\|c` |
 /// | `Graphite` (1.1 tags) | `requests;method=GET;status=200:1\|c` |
 ///
-/// Sanitising: `DogStatsd` tags follow the DogStatsD rules (see the crate docs), except that
-/// a label with an empty value is left out: Etsy's Graphite backend would turn the bare tag
-/// into `;key`, which carbon rejects with the whole line. In the four
+/// Sanitising: `DogStatsd` tags are written for Etsy statsd, whose Graphite backend turns
+/// them into carbon tags (`stats.counters.name.count;k=v`), so they pass Etsy's key sanitiser
+/// (`stats.js`, `sanitizeKeyName`: whitespace to `_`, `/` to `-`, anything but
+/// `[A-Za-z0-9_.;=-]` dropped; only the first `;` and `:` of a tag replaced) and carbon's tag
+/// rules (`TaggedSeries.validateTagAndValue`) unchanged, and carbon stores each series under
+/// the tags we sent: in keys and values ASCII letters, digits, `_`, `-` and `.` stay, `/`
+/// becomes `-` (as Etsy would make it), a value keeps `=` too, and everything else (`;` `:`
+/// `,` `#` `|` `~` `!` `^`, whitespace, controls, each non-ASCII character) becomes `_`. A key
+/// `name` is sent as `name_` (carbon replaces a `name` tag with the metric name). A label
+/// with an empty value is left out (the bare tag would become `;key`, which carbon rejects
+/// with the whole line), and so is one with an empty key. A tagged name is bounded as
+/// carbon's `TAG_HASH_FILENAMES` needs (set it with
+/// [`with_graphite_tag_hash_filenames`](crate::ExporterBuilder::with_graphite_tag_hash_filenames);
+/// rules in the crate docs' "Long names"), keeping 64 stored bytes free for what Etsy adds
+/// (`stats.timers.` and `.sum_squares_90`: 40 in a readable file name). The Agent's rules
+/// for `ExporterBuilder::dogstatsd` are unchanged. In the four
 /// name-embedded styles, keys and values keep letters and digits of any script, `_`, `-`, `.`
 /// and `/`; every other character (all the styles' separators `,` `=` `#` `[` `]` `;` `:`
 /// `|` `@`, whitespace, control characters) becomes `_`. A label whose key or value is empty
@@ -100,7 +115,13 @@ pub(crate) struct StatsdEncoder {
     /// Whether a series' kind goes in its name, after the prefix (`counters.`, `gauges.`,
     /// `timers.`, `histograms.`), as sprockets-statsd and Etsy's Graphite backend lay it out.
     type_prefixes: bool,
+    /// How carbon names tagged files, which bounds `DogStatsd`-style tagged names.
+    tagged_bound: TaggedBound,
 }
+
+/// Stored bytes a `DogStatsd`-style tagged name keeps free for Etsy's namespace and stat
+/// (`stats.timers.` and `.sum_squares_90` take 40 in a readable file name).
+const ETSY_RESERVE: usize = 64;
 
 impl StatsdEncoder {
     pub(crate) fn new(
@@ -117,7 +138,19 @@ impl StatsdEncoder {
             global_labels,
             histograms,
             type_prefixes: false,
+            tagged_bound: TaggedBound::Hashed,
         }
+    }
+
+    /// Whether carbon behind Etsy names tagged files after a hash (`true`, the default) or
+    /// after the name, which then must fit a file name.
+    pub(crate) fn with_tag_hash_filenames(mut self, hashed: bool) -> Self {
+        self.tagged_bound = if hashed {
+            TaggedBound::Hashed
+        } else {
+            TaggedBound::Readable
+        };
+        self
     }
 
     /// Puts each series' kind in its name, after the prefix: `app.counters.requests`.
@@ -167,20 +200,38 @@ impl StatsdEncoder {
                 }
             });
         }
-        // Folded labels are path components too; tags are not (Etsy turns DogStatsD-style
-        // tags into carbon tags, and the other styles are for servers other than Etsy).
+        if self.labels == LabelHandling::DogStatsd {
+            // Etsy makes these carbon tags (rules on `LabelHandling::DogStatsd`). An empty
+            // value would be the bare tag `route`, which Etsy turns into `;route`, and carbon
+            // rejects the whole line for it: left out (`x{route=""}` is sent exactly like `x`).
+            let mut tags = sanitized_tags(
+                &self.global_labels,
+                key,
+                push_etsy_tag_key,
+                push_etsy_tag_value,
+            );
+            tags.retain(|(_, v)| !v.is_empty());
+            if !tags.is_empty() {
+                // A tagged name is one carbon file name, not directories: bounded as a whole.
+                let limit = self.tagged_bound.limit(ETSY_RESERVE);
+                let Some(shortened) = fit_tagged(self.tagged_bound, limit, name, &mut tags) else {
+                    name.clear();
+                    return;
+                };
+                out.shortened = shortened;
+                tags.sort();
+                write_dogstatsd_tags(&mut out.tail, &tags);
+                return;
+            }
+        }
+        // Folded labels are path components too; the tags of the other styles are for
+        // servers other than Etsy.
         out.shortened = shorten_path(name, NAME_LIMIT);
         match self.labels {
-            LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues | LabelHandling::Drop => {}
-            LabelHandling::DogStatsd => {
-                // An empty value would be the bare tag `route`, which Etsy's Graphite backend
-                // turns into `;route`, and carbon rejects the whole line for it: left out, as
-                // in the name-embedded styles (`x{route=""}` is sent exactly like `x`).
-                let mut tags =
-                    sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
-                tags.retain(|(_, v)| !v.is_empty());
-                write_dogstatsd_tags(&mut out.tail, &tags);
-            }
+            LabelHandling::FoldIntoName
+            | LabelHandling::FoldKeyValues
+            | LabelHandling::Drop
+            | LabelHandling::DogStatsd => {}
             style => {
                 let Some((open, separator, close)) = style.embedding() else {
                     return;

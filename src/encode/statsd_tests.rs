@@ -491,3 +491,70 @@ fn the_negative_gauge_pair_with_dogstatsd_style_tags_is_one_chunk() {
     assert!(continues_chunk(b"a;k=v:0|g", b"a;k=v:-5|g"));
     assert!(!continues_chunk(b"a;k=v:0|g", b"a;k=w:-5|g"));
 }
+
+/// The counter line of `k` in plain StatsD's DogStatsD style, no prefix or globals.
+fn etsy_line(e: &StatsdEncoder, k: &Key) -> String {
+    let n = name(e, k);
+    let (got, _) = datagrams(1432, |w, t| e.counter(&n, 1, w, t));
+    got.join("\n")
+}
+
+#[test]
+fn dogstatsd_style_tags_keep_only_what_etsy_and_carbon_pass_unchanged() {
+    let e = StatsdEncoder::new(
+        None,
+        LabelHandling::DogStatsd,
+        vec![],
+        rules(HistogramKind::Timer),
+    );
+    let table: &[(&[(&str, &str)], &str)] = &[
+        (&[("k", "a;b;c")], "x:1|c|#k:a_b_c"),
+        (&[("k=x", "v=w")], "x:1|c|#k_x:v=w"),
+        (
+            &[("k", "~lead"), ("m", "in~side")],
+            "x:1|c|#k:_lead,m:in_side",
+        ),
+        (&[("a/b", "/api/v1")], "x:1|c|#a-b:-api-v1"),
+        (&[("a.b", "x.y")], "x:1|c|#a.b:x.y"),
+        (&[("a:b", "c:d:")], "x:1|c|#a_b:c_d_"),
+        (&[("k,#|", "a,b#c|d")], "x:1|c|#k___:a_b_c_d"),
+        (&[("my key", "a b\tc\n")], "x:1|c|#my_key:a_b_c_"),
+        (&[("r\u{e9}gion", "\u{1F600}")], "x:1|c|#r_gion:_"),
+        (&[("k", "!^@$%")], "x:1|c|#k:_____"),
+        (&[("name", "n")], "x:1|c|#name_:n"),
+        (&[("", "v"), ("e", ""), ("k", "w")], "x:1|c|#k:w"),
+        (&[("a b", "1"), ("a_b", "2")], "x:1|c|#a_b:2"),
+    ];
+    for (pairs, want) in table {
+        assert_eq!(etsy_line(&e, &key("x", pairs)), *want, "{pairs:?}");
+    }
+}
+
+#[test]
+fn dogstatsd_style_tagged_names_fit_a_readable_carbon_file_name_with_room_for_etsy() {
+    let long = "v".repeat(300);
+    let k = key("x", &[("k", &long)]);
+    let hashed = StatsdEncoder::new(
+        None,
+        LabelHandling::DogStatsd,
+        vec![],
+        rules(HistogramKind::Timer),
+    );
+    let n = name(&hashed, &k);
+    assert!(
+        !n.shortened,
+        "carbon's default hashed file names hold 300 bytes"
+    );
+    let readable = hashed.clone().with_tag_hash_filenames(false);
+    let n = name(&readable, &k);
+    assert!(n.shortened);
+    // `x;k=<value>` within 251 - 64 stored bytes: the value cut to 182 with its hash.
+    let tail = String::from_utf8(n.tail).unwrap();
+    let value = tail.strip_prefix("|#k:").unwrap();
+    assert_eq!(1 + 2 + 1 + value.len(), 251 - 64, "{tail}");
+    let hash = format!("-{:016x}", crate::encode::shorten::fnv1a64(long.as_bytes()));
+    assert!(
+        value.ends_with(&hash) && value.starts_with("vvv"),
+        "{value}"
+    );
+}

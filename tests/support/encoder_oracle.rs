@@ -169,9 +169,58 @@ fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
                 }
             }
         }
+        LabelHandling::DogStatsd => {
+            let tags = etsy_tags(o, s);
+            if !tags.is_empty() {
+                return shortened_tagged(false, ETSY_RESERVE, segs.join("."), tags).map(|t| t.0);
+            }
+        }
         _ => {}
     }
     Some(shortened_path(&segs.join("."), NAME_LIMIT))
+}
+
+/// Stored bytes a plain StatsD DogStatsD-style tagged name keeps free for what Etsy adds.
+const ETSY_RESERVE: usize = 64;
+
+/// Plain StatsD's DogStatsD-style tags, as Etsy must forward them to carbon unchanged: ASCII
+/// letters, digits, `_`, `-` and `.` stay, `/` becomes `-`, a value keeps `=` too, anything
+/// else becomes `_`; `name` is sent as `name_`; empty values are left out.
+fn etsy_tags(o: &StatsdOptions, s: &Series) -> Vec<(String, String)> {
+    fn clean(t: &str, equals: bool) -> String {
+        t.chars()
+            .map(|c| match c {
+                '/' => '-',
+                '=' if equals => '=',
+                c if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') => c,
+                _ => '_',
+            })
+            .collect()
+    }
+    fn key(k: &str) -> String {
+        clean(if k == "name" { "name_" } else { k }, false)
+    }
+    fn value(v: &str) -> String {
+        clean(v, true)
+    }
+    statsd_style_tags(o, s, key, value, true)
+}
+
+/// The tags of a plain StatsD DogStatsD-style series after shortening (as its name).
+fn etsy_tags_shortened(o: &StatsdOptions, s: &Series) -> Vec<(String, String)> {
+    let tags = etsy_tags(o, s);
+    let Some(mut segs) = base_name(&o.common, &s.name, is_path_char) else {
+        return tags;
+    };
+    if o.type_prefixes {
+        let prefix_len = o
+            .common
+            .prefix
+            .as_deref()
+            .map_or(0, |p| segments(p, is_path_char).len());
+        segs.insert(prefix_len, statsd_type_segment(o, s).to_owned());
+    }
+    shortened_tagged(false, ETSY_RESERVE, segs.join("."), tags.clone()).map_or(tags, |t| t.1)
 }
 
 /// A tag key or value embedded in a plain StatsD name (InfluxDB, Librato, SignalFx and
@@ -295,7 +344,7 @@ fn split_statsd_tags(style: LabelHandling, line: &str) -> Result<(String, Vec<Ta
 fn check_statsd_tags(o: &StatsdOptions, s: &Series, got: &[Tag]) -> Check {
     let want: Vec<Tag> = match o.labels {
         // An empty value is left out (Etsy would make carbon reject the bare tag).
-        LabelHandling::DogStatsd => statsd_style_tags(o, s, dd_tag_key, dd_tag_value, true)
+        LabelHandling::DogStatsd => etsy_tags_shortened(o, s)
             .into_iter()
             .map(|(k, v)| (k, Some(v)))
             .collect(),
@@ -434,7 +483,7 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
         if tags.is_empty() {
             return Some((shortened_path(&name, NAME_LIMIT - suffix_reserve(o)), tags));
         }
-        return shortened_tagged(o, name, tags);
+        return shortened_tagged(!o.tag_hash_filenames, suffix_reserve(o), name, tags);
     }
     for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
         if o.tags == GraphiteTags::Tagged {
@@ -518,11 +567,11 @@ fn suffix_reserve(o: &GraphiteOptions) -> usize {
 /// longest value is cut first, just enough (to no less than 18 bytes stored), then the other
 /// values, then the keys, then the name; `None` when even that does not fit.
 fn shortened_tagged(
-    o: &GraphiteOptions,
+    readable: bool,
+    reserve: usize,
     mut name: String,
     mut tags: Vec<(String, String)>,
 ) -> Option<(String, Vec<(String, String)>)> {
-    let readable = !o.tag_hash_filenames;
     let cost = |t: &str| {
         t.len()
             + if readable {
@@ -535,7 +584,7 @@ fn shortened_tagged(
         TAGGED_FILE_LIMIT
     } else {
         NAME_LIMIT
-    } - suffix_reserve(o);
+    } - reserve;
     let total = |name: &str, tags: &[(String, String)]| {
         cost(name)
             + tags
