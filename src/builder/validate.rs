@@ -192,7 +192,10 @@ impl ExporterBuilder {
             let etsy_tags = self.protocol == Protocol::Statsd
                 && self.labels == Some(crate::LabelHandling::DogStatsd);
             if self.tag_hash_filenames.is_some() && !etsy_tags {
-                return graphite_only("with_graphite_tag_hash_filenames");
+                return Err(BuildError::InvalidSetting {
+                    setting: "with_graphite_tag_hash_filenames",
+                    reason: "Graphite, or plain StatsD with LabelHandling::DogStatsd tags only",
+                });
             }
             if self.percentiles.is_some() {
                 return graphite_only("with_percentiles");
