@@ -316,3 +316,21 @@ fn the_whisper_path_of_a_tagged_name_uses_the_sha256_of_the_normalised_name() {
         std::path::Path::new("a/b/c.wsp")
     );
 }
+
+#[test]
+#[allow(clippy::unwrap_used, reason = "test")]
+fn tags_are_normalised_in_carbons_order_of_the_tag_strings_not_of_the_keys() {
+    // `;k2=b` sorts before `;k=a`: `2` comes before `=`.
+    assert_eq!(carbon::normalise_series("m;k=a;k2=b"), "m;k2=b;k=a");
+    assert_eq!(carbon::normalise_series("m;b=1;a=2;b=3"), "m;a=2;b=3");
+    let Some(carbon) = start_carbon() else { return };
+    let now = unix_now();
+    send_tcp(
+        carbon.line_addr(),
+        format!("harness.order;k=a;k2=b 5 {now}\n").as_bytes(),
+    )
+    .unwrap();
+    let points = carbon.wait_for_points("harness.order;k=a;k2=b", WAIT, |p| !p.is_empty());
+    assert_eq!(points, vec![(now, 5.0)], "{}", carbon.log());
+    assert_eq!(carbon.series(), vec!["harness.order;k2=b;k=a".to_owned()]);
+}

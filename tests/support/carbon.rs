@@ -102,7 +102,7 @@ pub(crate) fn unix_now() -> u64 {
 // Carbon series names and whisper paths
 
 /// Graphite 1.1's normalised form of a series name: a tagged name `name;k=v;...` gets its tags
-/// sorted by key (a repeated key keeps its last value, as carbon's dict does); a plain name is
+/// sorted as carbon sorts them (a repeated key keeps its last value, as carbon's dict does); a plain name is
 /// returned unchanged. A tag without `=` is kept as is (carbon itself rejects such names).
 pub(crate) fn normalise_series(series: &str) -> String {
     let mut parts = series.split(';');
@@ -118,13 +118,13 @@ pub(crate) fn normalise_series(series: &str) -> String {
     if !has_tags {
         return series.to_owned();
     }
-    tags.sort_by(|a, b| a.0.cmp(b.0));
+    // Carbon (`TaggedSeries.format`) sorts the `;k=v` strings themselves, not the keys:
+    // `;k2=…` comes before `;k=…` since `2` sorts before `=`.
+    let mut parts: Vec<String> = tags.iter().map(|(k, v)| format!(";{k}={v}")).collect();
+    parts.sort();
     let mut out = name.to_owned();
-    for (k, v) in tags {
-        out.push(';');
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
+    for part in parts {
+        out.push_str(&part);
     }
     out
 }
