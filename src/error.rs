@@ -90,3 +90,15 @@ pub enum FlushError {
         lines: u64,
     },
 }
+
+/// Why a DogStatsD event or service check could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The event's title is empty: the Datadog Agent drops such an event.
+    #[error("an event needs a title: the Datadog Agent drops an event whose title is empty")]
+    EmptyTitle,
+    /// The service check's name has nothing usable left once sanitised.
+    #[error("a service check needs a name with letters or digits in it")]
+    EmptyName,
+}

@@ -431,6 +431,36 @@
 //! [`ExporterHandle::stats`] reports all of this; logs go through `tracing`, one line per
 //! change of state (unreachable, reachable again), never one per packet.
 //!
+//! # DogStatsD events and service checks
+//!
+//! [`Event::encode`] and [`ServiceCheck::encode`] write the lines, without sending them (write
+//! them to the Agent's socket yourself, one per datagram or newline-separated; a client that
+//! batches them with the metrics is planned). The forms, as the Datadog Agent's parser reads
+//! them (`parse_events.go` and `parse_service_checks.go` in `comp/dogstatsd/server/impl`):
+//!
+//! - an event is `_e{<title bytes>,<text bytes>}:<title>|<text>` and then, each only when
+//!   set, `|d:<timestamp>|h:<hostname>|k:<aggregation key>|p:<priority>|s:<source type>|t:<alert
+//!   type>|#<tags>`. The Agent cuts the title and the text by the two byte lengths, so both may
+//!   hold `|`, and it turns each two-character `\n` in them back into a newline: a newline is
+//!   sent as `\n` (a datagram line cannot hold one; a `\n` typed as two characters reads
+//!   back as a newline too, as with every client), and the lengths count what is sent. An
+//!   empty title makes the Agent drop the event, so it is refused
+//!   ([`EncodeError::EmptyTitle`]);
+//! - a service check is `_sc|<name>|<status 0..3>` and then `|d:<timestamp>|h:<hostname>|#<tags>`
+//!   and the message `|m:<message>` last. The Agent splits a service check at every `|` and
+//!   unescapes nothing, so a message keeps a newline as the two characters `\n` (as Datadog's
+//!   own clients send it) and a `|` as `¦` (U+00A6), where it would otherwise cut the message
+//!   short. The name follows DogStatsD's metric-name rules; one with nothing left is refused
+//!   ([`EncodeError::EmptyName`]);
+//! - every other field (hostname, aggregation key, source type) is cut by the Agent at `|`:
+//!   `|` and control characters become `_` in them, and an empty field is not sent. Tags
+//!   follow DogStatsD's tag rules (as metrics' tags do, sorted and one per key).
+//!
+//! Sizes: the Agent bounds neither title nor text, but the whole line must fit its datagram
+//! buffer (`dogstatsd_buffer_size`, 8192 bytes by default; the Agent cuts a longer datagram
+//! and what is cut off is lost), and Datadog's intake keeps the first 4000 characters of an
+//! event's text.
+//!
 //! # Self-telemetry
 //!
 //! Off by default. [`with_telemetry(true)`](ExporterBuilder::with_telemetry) (or
@@ -583,8 +613,11 @@ mod transport;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
-pub use encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
-pub use error::{BuildError, FlushError};
+pub use encode::{
+    AlertType, CounterMode, Event, EventPriority, GraphiteTags, HistogramKind, LabelHandling,
+    ServiceCheck, ServiceCheckStatus,
+};
+pub use error::{BuildError, EncodeError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};
 #[cfg(feature = "tower")]
 pub use middleware::{

@@ -7,6 +7,7 @@
 
 mod buffer;
 mod dogstatsd;
+mod event;
 mod graphite;
 mod number;
 mod pickle;
@@ -20,6 +21,7 @@ mod summary;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
 pub(crate) use dogstatsd::DogStatsdEncoder;
+pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus};
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
 pub(crate) use pickle::PickleWire;
