@@ -453,7 +453,8 @@
 //!   short. The name follows DogStatsD's metric-name rules; one with nothing left is refused
 //!   ([`EncodeError::EmptyName`]);
 //! - every other field (hostname, aggregation key, source type) is cut by the Agent at `|`:
-//!   `|` and control characters become `_` in them, and an empty field is not sent. Tags
+//!   `|` and control characters become `_` in them, and an empty field (a message too) is
+//!   not sent. Tags
 //!   follow DogStatsD's tag rules (as metrics' tags do, sorted and one per key).
 //!
 //! Sizes: the Agent bounds neither title nor text, but the whole line must fit its datagram

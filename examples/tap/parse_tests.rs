@@ -340,3 +340,45 @@ fn graphite_malformed_lines_are_flagged_with_the_reason() {
     let long = format!("{} 1 1", "a".repeat(super::GRAPHITE_MAX_LINE));
     assert!(matches!(bad(G, &long), Bad::TooLong { max: 16_384, .. }));
 }
+
+#[test]
+fn the_exporters_own_events_and_service_checks_parse_as_the_agent_reads_them() {
+    use metrics_exporter_statsd_graphite::{
+        AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus,
+    };
+    let events = [
+        Event::new("Deploy", "v1.2\nall green | 🚀")
+            .with_timestamp(1_700_000_000)
+            .with_hostname("web|1")
+            .with_aggregation_key("deploys")
+            .with_priority(EventPriority::Low)
+            .with_source_type("ci")
+            .with_alert_type(AlertType::Success)
+            .with_tag("env", "prod,eu"),
+        Event::new("café|x", ""),
+    ];
+    for e in events {
+        let mut line = Vec::new();
+        e.encode(&mut line).unwrap();
+        let line = String::from_utf8(line).unwrap();
+        assert_eq!(ok(Dialect::Dogstatsd, &line).0, Kind::Event, "{line}");
+    }
+    let checks = [
+        ServiceCheck::new("db.reachable", ServiceCheckStatus::Critical)
+            .with_timestamp(1_700_000_000)
+            .with_hostname("db-1")
+            .with_tag("role", "primary")
+            .with_message("timeout | retry\nm:later"),
+        ServiceCheck::new("x", ServiceCheckStatus::Unknown),
+    ];
+    for c in checks {
+        let mut line = Vec::new();
+        c.encode(&mut line).unwrap();
+        let line = String::from_utf8(line).unwrap();
+        assert_eq!(
+            ok(Dialect::Dogstatsd, &line).0,
+            Kind::ServiceCheck,
+            "{line}"
+        );
+    }
+}

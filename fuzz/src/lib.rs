@@ -23,6 +23,9 @@ mod statsd_parser;
 
 use fuzzing::HOSTILE_CHARS as HOSTILE;
 
+mod events;
+pub use events::{EventInput, events};
+
 /// Floats of every class that bit patterns alone reach rarely.
 const SPECIAL_FLOATS: &[f64] = &[
     f64::NAN,
@@ -52,7 +55,7 @@ pub enum Text {
 }
 
 impl Text {
-    fn get(&self) -> String {
+    pub(crate) fn get(&self) -> String {
         let hostile = |picks: &[u8]| -> String {
             picks
                 .iter()

@@ -287,7 +287,8 @@ impl ServiceCheck {
         }
         push_field(out, b"|h:", self.hostname.as_deref());
         push_tags(out, &self.tags);
-        if let Some(message) = &self.message {
+        // An empty message is not sent, like any empty field.
+        if let Some(message) = self.message.as_deref().filter(|m| !m.is_empty()) {
             out.extend_from_slice(b"|m:");
             for c in message.chars() {
                 match c {
