@@ -24,8 +24,10 @@ use crate::transport::Transport;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut client = ExporterBuilder::graphite_pickle("carbon.internal:2004").build_client()?;
-/// client.send("jobs.imported;source=csv", 1250.0, 1_700_000_000);
-/// client.send_many([("jobs.failed", 3.0, 1_700_000_000), ("jobs.failed", 1.0, 1_700_000_060)]);
+/// client.send_at("jobs.imported;source=csv", 1250.0, 1_700_000_000);
+/// client.send("jobs.running", 4.0); // stamped now
+/// client.send_many([("jobs.failed", 3.0), ("jobs.retried", 1.0)]); // one timestamp, now
+/// client.send_many_at([("jobs.failed", 1.0)], 1_700_000_060);
 /// client.flush().await?; // sent; or an error saying what is still queued
 /// let stats = client.close().await?;
 /// println!("{} points sent", stats.lines_sent);
@@ -57,12 +59,18 @@ impl GraphiteClient {
         }
     }
 
-    /// Queues one point. `path` is a Graphite path, optionally tagged (`name;k=v;k2=v2`); it
-    /// is sanitised like the recorder's names, and the builder's prefix and global labels
-    /// apply. Returns `false` (and counts it) when the point cannot be sent: a NaN or infinite
-    /// value, a path with nothing usable left, a line over carbon's limit, or a full buffer
-    /// (more than the builder's backlog bound waiting).
-    pub fn send(&mut self, path: &str, value: f64, timestamp: u64) -> bool {
+    /// Queues one point stamped with the current time, as aiographite's `send_message` does
+    /// without a timestamp. See [`send_at`](Self::send_at).
+    pub fn send(&mut self, path: &str, value: f64) -> bool {
+        self.send_at(path, value, unix_now())
+    }
+
+    /// Queues one point at `timestamp` (Unix seconds). `path` is a Graphite path, optionally
+    /// tagged (`name;k=v;k2=v2`); it is sanitised like the recorder's names, and the builder's
+    /// prefix and global labels apply. Returns `false` (and counts it) when the point cannot be
+    /// sent: a NaN or infinite value, a path with nothing usable left, a line over carbon's
+    /// limit, or a full buffer (more than the builder's backlog bound waiting).
+    pub fn send_at(&mut self, path: &str, value: f64, timestamp: u64) -> bool {
         if self.delivery.pending_bytes() > self.config.max_backlog_bytes {
             add(&self.stats.lines_dropped_send, 1);
             return false;
@@ -103,14 +111,23 @@ impl GraphiteClient {
         sent
     }
 
-    /// Queues many points; returns how many were accepted (see [`send`](Self::send)).
-    pub fn send_many<'a>(
+    /// Queues many `(path, value)` points, all stamped with the current time read once, as
+    /// aiographite's `send_multiple` does; returns how many were accepted (see
+    /// [`send_at`](Self::send_at)).
+    pub fn send_many<'a>(&mut self, points: impl IntoIterator<Item = (&'a str, f64)>) -> usize {
+        self.send_many_at(points, unix_now())
+    }
+
+    /// Queues many `(path, value)` points sharing one `timestamp`; returns how many were
+    /// accepted (see [`send_at`](Self::send_at)).
+    pub fn send_many_at<'a>(
         &mut self,
-        points: impl IntoIterator<Item = (&'a str, f64, u64)>,
+        points: impl IntoIterator<Item = (&'a str, f64)>,
+        timestamp: u64,
     ) -> usize {
         points
             .into_iter()
-            .filter(|&(path, value, ts)| self.send(path, value, ts))
+            .filter(|&(path, value)| self.send_at(path, value, timestamp))
             .count()
     }
 
@@ -160,4 +177,12 @@ impl GraphiteClient {
     pub fn stats(&self) -> ExporterStats {
         self.stats.snapshot()
     }
+}
+
+/// The wall-clock time in Unix seconds (0 before 1970), for points sent without a timestamp.
+/// The client is its own flusher, so this is its one clock read.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -189,22 +189,17 @@ async fn the_direct_client_sends_explicit_points_and_keeps_them_while_carbon_is_
         .with_global_labels([("env", "prod")])
         .build_client()
         .unwrap();
-    assert!(client.send("jobs.imported;source=csv", 1250.0, 1_700_000_000));
+    assert!(client.send_at("jobs.imported;source=csv", 1250.0, 1_700_000_000));
     assert!(
-        !client.send("jobs.bad", f64::NAN, 1_700_000_000),
+        !client.send_at("jobs.bad", f64::NAN, 1_700_000_000),
         "NaN is refused"
     );
     assert!(
-        !client.send("...", 1.0, 1_700_000_000),
+        !client.send_at("...", 1.0, 1_700_000_000),
         "nothing usable left"
     );
-    assert_eq!(
-        client.send_many([
-            ("a b/c", 1.5, 1_700_000_060),
-            ("x;k=v w", 2.0, 1_700_000_120)
-        ]),
-        2
-    );
+    assert!(client.send_at("a b/c", 1.5, 1_700_000_060));
+    assert_eq!(client.send_many_at([("x;k=v w", 2.0)], 1_700_000_120), 1);
     client.flush().await.unwrap();
     let (mut rx, lines) = tokio::task::spawn_blocking(move || {
         let lines = rx.wait_for(MAX, |l| l.len() == 3);
@@ -223,7 +218,7 @@ async fn the_direct_client_sends_explicit_points_and_keeps_them_while_carbon_is_
 
     // Carbon goes away: the points stay queued, and go out once it is back.
     rx.stop();
-    assert!(client.send("late", 7.0, 1_700_000_180));
+    assert!(client.send_at("late", 7.0, 1_700_000_180));
     assert_eq!(
         client.flush().await,
         Err(metrics_exporter_statsd_graphite::FlushError::Unreachable)
@@ -375,15 +370,15 @@ async fn the_direct_client_over_udp_sends_exactly_the_queued_lines_at_flush() {
         .with_prefix("bf")
         .build_client()
         .unwrap();
-    assert!(client.send("jobs.done;queue=fast", 12.0, 1_700_000_000));
+    assert!(client.send_at("jobs.done;queue=fast", 12.0, 1_700_000_000));
     assert_eq!(
-        client.send_many([
-            ("jobs.done;queue=fast", 13.0, 1_700_000_060),
-            ("load", -0.25, 1_700_000_060),
-            ("x y", 1e21, 1_700_000_120),
-        ]),
-        3
+        client.send_many_at(
+            [("jobs.done;queue=fast", 13.0), ("load", -0.25)],
+            1_700_000_060
+        ),
+        2
     );
+    assert!(client.send_at("x y", 1e21, 1_700_000_120));
     // Nothing goes out before the flush.
     let early = rx.drain(Duration::from_millis(100), MAX);
     assert_eq!(early, Vec::<String>::new());
@@ -415,4 +410,41 @@ async fn the_direct_client_over_udp_sends_exactly_the_queued_lines_at_flush() {
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(stats.lines_sent, 4);
     assert_eq!(stats.values_dropped_invalid, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn points_sent_without_a_timestamp_are_stamped_now_and_a_batch_shares_one_stamp() {
+    let mut rx = UdpReceiver::new();
+    let mut client = ExporterBuilder::graphite(rx.endpoint())
+        .build_client()
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    assert!(client.send("one", 1.0));
+    assert_eq!(
+        client.send_many([("a", 2.0), ("b", 3.0), ("c", f64::NAN)]),
+        2
+    );
+    let after = now();
+    client.flush().await.unwrap();
+    let lines = tokio::task::spawn_blocking(move || rx.wait_for(MAX, |l| l.len() >= 3))
+        .await
+        .unwrap();
+    let stamps: Vec<u64> = lines
+        .iter()
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        .collect();
+    assert_eq!(stamps.len(), 3, "{lines:?}");
+    assert!(
+        stamps.iter().all(|t| (before..=after).contains(t)),
+        "{lines:?}"
+    );
+    assert_eq!(stamps[1], stamps[2], "one timestamp for the batch");
+    let names: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["one", "a", "b"]);
 }

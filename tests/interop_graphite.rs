@@ -368,7 +368,7 @@ async fn a_pickle_backfill_through_the_direct_client_lands_at_its_timestamps() {
     let now = unix_now();
     let points = [(now - 180, 1.0), (now - 120, 2.5), (now - 60, -4.0)];
     for (ts, value) in points {
-        assert!(client.send("backfill.series;kind=test", value, ts));
+        assert!(client.send_at("backfill.series;kind=test", value, ts));
     }
     client.flush().await.expect("flush");
     let stats = client.close().await.expect("close");
