@@ -419,8 +419,8 @@ async fn points_sent_without_a_timestamp_are_stamped_now_and_a_batch_shares_one_
         .build_client()
         .unwrap();
     let now = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs()
     };
