@@ -69,7 +69,7 @@ impl SeriesSet {
             encoder.render_series(kind, key, &mut rendered);
             absorbed.shortened += u64::from(rendered.shortened);
             let found = if rendered.sendable() {
-                self.place(encoder, kind, &rendered)
+                self.place(encoder, kind, &rendered, self.len_of(kind))
             } else {
                 Found::Unindexed
             };
@@ -95,20 +95,16 @@ impl SeriesSet {
         absorbed
     }
 
-    /// Finds where a new series of `kind` rendered as `r` goes; when it starts an identity,
-    /// indexes it at the end of its kind's list (where the caller pushes it).
-    fn place(&mut self, encoder: &Encoder, kind: SeriesKind, r: &Rendered) -> Found {
+    /// Finds where a series of `kind` rendered as `r` goes; when it starts an identity,
+    /// indexes it as entry `index` of its kind's list (a new one's: the end, where the caller
+    /// pushes it).
+    fn place(&mut self, encoder: &Encoder, kind: SeriesKind, r: &Rendered, index: usize) -> Found {
         let hash = self.identities.hash(encoder, kind, r);
         let found = self
             .identities
             .find(hash, kind, r, |o| self.rendered(o))
             .or_else(|| self.summary_clash(encoder, kind, r));
         if found == Found::Free {
-            let index = match kind {
-                SeriesKind::Counter => self.counters.len(),
-                SeriesKind::Gauge => self.gauges.len(),
-                SeriesKind::Histogram => self.histograms.len(),
-            };
             if let Ok(index) = u32::try_from(index) {
                 let owner = Owner {
                     kind,
@@ -121,8 +117,9 @@ impl SeriesSet {
         found
     }
 
-    /// Graphite: whether a new series would share a carbon path with a histogram's summary
-    /// (a counter `x.count` and a histogram `x`, either way round); `Free` when not.
+    /// Whether a new series would share a receiver's name with a histogram's summary (a
+    /// counter `x.count` and a histogram `x`, either way round: Graphite's summaries, the
+    /// Datadog Agent's for `|h` and `|ms`); `Free` when not.
     fn summary_clash(&self, encoder: &Encoder, kind: SeriesKind, r: &Rendered) -> Found {
         let histogram = kind == SeriesKind::Histogram;
         if histogram && !encoder.summarizes(r.histogram) {
@@ -159,6 +156,14 @@ impl SeriesSet {
             }
         }
         Found::Free
+    }
+
+    fn len_of(&self, kind: SeriesKind) -> usize {
+        match kind {
+            SeriesKind::Counter => self.counters.len(),
+            SeriesKind::Gauge => self.gauges.len(),
+            SeriesKind::Histogram => self.histograms.len(),
+        }
     }
 
     fn rendered(&self, owner: Owner) -> &Rendered {
@@ -249,12 +254,7 @@ impl SeriesSet {
     /// kind hand it their cells and go. How many series (cells) went so.
     fn replace_clashed(&mut self, encoder: &Encoder, kind: SeriesKind) -> u64 {
         let mut moves = Vec::new();
-        let len = match kind {
-            SeriesKind::Counter => self.counters.len(),
-            SeriesKind::Gauge => self.gauges.len(),
-            SeriesKind::Histogram => self.histograms.len(),
-        };
-        for i in 0..len {
+        for i in 0..self.len_of(kind) {
             let Ok(index) = u32::try_from(i) else { break };
             let here = Owner {
                 kind,
@@ -266,22 +266,8 @@ impl SeriesSet {
             }
             let mut r = self.rendered(here).clone();
             r.clash = false;
-            let hash = self.identities.hash(encoder, kind, &r);
-            let found = self
-                .identities
-                .find(hash, kind, &r, |o| self.rendered(o))
-                .or_else(|| self.summary_clash(encoder, kind, &r));
-            match found {
-                Found::Free => {
-                    self.identities.insert(
-                        hash.1,
-                        Owner {
-                            class: hash.0,
-                            ..here
-                        },
-                    );
-                    self.set_clash(here, false);
-                }
+            match self.place(encoder, kind, &r, i) {
+                Found::Free => self.set_clash(here, false),
                 Found::Merge(owner) => moves.push((i, owner.at())),
                 Found::Clash(_) | Found::Unindexed => {}
             }
