@@ -229,22 +229,10 @@ fn summary_series(name: &str, suffix: &str, tail: &str) -> String {
     format!("{name}{suffix}{tail}")
 }
 
-/// Nearest-rank percentile, as the exporter computes it.
-fn nearest_rank(sorted: &[f64], q: f64) -> f64 {
-    #[allow(clippy::cast_precision_loss, reason = "a sample count")]
-    let x = q * sorted.len() as f64;
-    let rank = if (x - x.round()).abs() < 1e-9 {
-        x.round()
-    } else {
-        x.ceil()
-    };
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "a rank within the slice"
-    )]
-    let rank = (rank as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+/// The nearest-rank median, by its textbook definition (the ⌈n/2⌉-th smallest sample),
+/// not by the exporter's formula, so a slip there shows.
+fn median(sorted: &[f64]) -> f64 {
+    sorted[sorted.len().div_ceil(2) - 1]
 }
 
 /// `(series, value)` of a histogram summary over `samples` (sorted).
@@ -258,7 +246,7 @@ fn summary_points(name: &str, tail: &str, samples: &[f64]) -> Vec<(String, f64)>
         samples[0],
         samples[samples.len() - 1],
         sum / count,
-        nearest_rank(samples, 0.5),
+        median(samples),
     ];
     SUMMARY
         .iter()
