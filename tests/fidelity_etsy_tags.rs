@@ -41,27 +41,9 @@ use std::time::{Duration, Instant};
 
 use carbon::{Carbon, require_carbon};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, LabelHandling};
-use receivers::{EtsyStatsd, require_etsy_statsd};
+use receivers::{ETSY_TIMER_STATS, EtsyStatsd, require_etsy_statsd};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The statistics Etsy's graphite backend sends per timer (`percentThreshold: 90`).
-const ETSY_TIMER_STATS: [&str; 14] = [
-    "count",
-    "count_ps",
-    "lower",
-    "upper",
-    "mean",
-    "median",
-    "std",
-    "sum",
-    "sum_squares",
-    "count_90",
-    "mean_90",
-    "upper_90",
-    "sum_90",
-    "sum_squares_90",
-];
 
 /// A value too long for a readable tagged file name, and one sharing its first 280 bytes.
 fn long(tail: char) -> String {

@@ -52,27 +52,9 @@ use corpus::{Kind, Render, Set};
 use metrics_exporter_statsd_graphite::{
     ExporterBuilder, ExporterGuard, ExporterRecorder, ExporterStats, LabelHandling,
 };
-use receivers::{Collectd, EtsyStatsd, require_collectd, require_etsy_statsd};
+use receivers::{Collectd, ETSY_TIMER_STATS, EtsyStatsd, require_collectd, require_etsy_statsd};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-/// The statistics Etsy's graphite backend sends per timer (`percentThreshold: 90`).
-const ETSY_TIMER_STATS: [&str; 14] = [
-    "count",
-    "count_ps",
-    "lower",
-    "upper",
-    "mean",
-    "median",
-    "std",
-    "sum",
-    "sum_squares",
-    "count_90",
-    "mean_90",
-    "upper_90",
-    "sum_90",
-    "sum_squares_90",
-];
 
 /// A plain StatsD exporter to `endpoint` that flushes only when told (the first tick is an
 /// hour away), histograms taken as milliseconds so samples go out as they were recorded.

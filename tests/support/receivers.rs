@@ -256,6 +256,25 @@ const UNIX_PATH_MAX: usize = 107;
 /// series.
 pub(crate) const GRAPHITE_PREFIX: &str = "statsd";
 
+/// The statistics Etsy's graphite backend sends per timer with samples in the flush (its
+/// default `percentThreshold: 90`), in the order the docs above list them.
+pub(crate) const ETSY_TIMER_STATS: [&str; 14] = [
+    "count",
+    "count_ps",
+    "lower",
+    "upper",
+    "mean",
+    "median",
+    "std",
+    "sum",
+    "sum_squares",
+    "count_90",
+    "mean_90",
+    "upper_90",
+    "sum_90",
+    "sum_squares_90",
+];
+
 impl EtsyStatsd {
     /// Starts statsd with a 1 s flush interval.
     ///
