@@ -237,10 +237,13 @@ impl Aggregate {
         let overflow = overflow_key(key);
         let cell = C::get(registry, &overflow)
             .or_else(|| room.then(|| C::get_or_create(registry, &overflow)));
-        // Relaxed, both flags: each only keeps a warning to one line, and guards no data.
+        // Relaxed, both flags: each only keeps a warning to one line, and guards no data. The
+        // load first: once warned, a storm's registrations only read the flag's cache line.
         if cell.is_some() {
             add(&self.stats.series_overflowed, 1);
-            if !self.warned_overflow.swap(true, Ordering::Relaxed) {
+            if !self.warned_overflow.load(Ordering::Relaxed)
+                && !self.warned_overflow.swap(true, Ordering::Relaxed)
+            {
                 tracing::warn!(
                     max_series = self.limits.max_series,
                     max_series_per_metric = self.limits.per_metric,
@@ -250,7 +253,9 @@ impl Aggregate {
             }
         } else {
             add(&self.stats.series_dropped, 1);
-            if !self.warned_dropped.swap(true, Ordering::Relaxed) {
+            if !self.warned_dropped.load(Ordering::Relaxed)
+                && !self.warned_dropped.swap(true, Ordering::Relaxed)
+            {
                 tracing::warn!(
                     max_series = self.limits.max_series,
                     max_overflow_series = self.limits.max_overflow,

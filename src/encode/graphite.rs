@@ -167,14 +167,12 @@ impl GraphiteEncoder {
 
     /// Shortens a tagged name to carbon's bound and writes its tags into `out.tail`.
     fn render_tagged(&self, tags: &mut [(Vec<u8>, Vec<u8>)], out: &mut Rendered) {
-        let limit = self.tagged_bound.limit(self.suffix_reserve);
-        let Some(shortened) = fit_tagged(self.tagged_bound, limit, &mut out.name, tags) else {
+        let bound = self.tagged_bound;
+        let Some(shortened) = fit_tagged(bound, self.suffix_reserve, &mut out.name, tags) else {
             out.name.clear();
             return;
         };
         out.shortened = shortened;
-        // A shortened key may sort differently: keep the order carbon normalises to.
-        tags.sort();
         for (k, v) in tags.iter() {
             out.tail.push(b';');
             out.tail.extend_from_slice(k);

@@ -195,14 +195,17 @@ fn next_to_shorten(bound: TaggedBound, name: &[u8], tags: &[Tag]) -> Option<(usi
 /// its stored length is at most `limit` (see [`TaggedBound::limit`]): the longest tag value
 /// first, cut just enough (but to no less than one byte and the suffix), then the next, then
 /// the keys the same way, then the name. Each element is shortened at most once, so its
-/// suffix always hashes its original text. Returns whether anything changed, or `None` when
-/// even everything shortened does not fit (too many tags).
+/// suffix always hashes its original text. `reserve` stored bytes are kept free (see
+/// [`TaggedBound::limit`]); the tags are sorted again when a key changed (a shortened key may
+/// sort differently). Returns whether anything changed, or `None` when even everything
+/// shortened does not fit (too many tags).
 pub(crate) fn fit_tagged(
     bound: TaggedBound,
-    limit: usize,
+    reserve: usize,
     name: &mut Vec<u8>,
     tags: &mut [Tag],
 ) -> Option<bool> {
+    let limit = bound.limit(reserve);
     let stored = |name: &[u8], tags: &[Tag]| {
         bound.cost(name)
             + tags
@@ -226,6 +229,9 @@ pub(crate) fn fit_tagged(
         *element = out;
         changed = true;
         total = stored(name, tags);
+    }
+    if changed {
+        tags.sort();
     }
     Some(changed)
 }

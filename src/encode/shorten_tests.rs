@@ -296,3 +296,20 @@ fn dogstatsd_keeps_an_empty_valued_label_as_a_bare_tag() {
     let (d, _) = datagrams(1432, |w, t| e.counter(&r, 1, CX, w, t));
     assert_eq!(d.concat(), "x:1|c|#a:b,route");
 }
+
+#[test]
+fn tags_stay_sorted_by_key_after_their_keys_are_shortened() {
+    // The longer key sorts second and is cut first: `kkk…-<hash>` then sorts before `kkk…k1`.
+    let first = [vec![b'k'; 200], b"1".to_vec()].concat();
+    let second = [vec![b'k'; 200], b"2".to_vec(), vec![b'x'; 20]].concat();
+    let mut tags = vec![(first.clone(), b"v".to_vec()), (second, b"v".to_vec())];
+    let mut name = b"m".to_vec();
+    let changed = fit_tagged(TaggedBound::Readable, 0, &mut name, &mut tags);
+    assert_eq!(changed, Some(true));
+    assert_eq!(tags[1].0, first, "the uncut key now sorts last");
+    assert!(
+        tags[0].0.len() < 100,
+        "the other was cut: {}",
+        text(&tags[0].0)
+    );
+}

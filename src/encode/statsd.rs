@@ -213,13 +213,12 @@ impl StatsdEncoder {
             tags.retain(|(_, v)| !v.is_empty());
             if !tags.is_empty() {
                 // A tagged name is one carbon file name, not directories: bounded as a whole.
-                let limit = self.tagged_bound.limit(ETSY_RESERVE);
-                let Some(shortened) = fit_tagged(self.tagged_bound, limit, name, &mut tags) else {
+                let bound = self.tagged_bound;
+                let Some(shortened) = fit_tagged(bound, ETSY_RESERVE, name, &mut tags) else {
                     name.clear();
                     return;
                 };
                 out.shortened = shortened;
-                tags.sort();
                 write_dogstatsd_tags(&mut out.tail, &tags);
                 return;
             }
