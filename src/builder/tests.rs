@@ -515,3 +515,28 @@ fn a_metrics_own_label_beats_a_global_label_and_an_environment_label_with_its_ke
         "requests|#env:canary"
     );
 }
+
+#[test]
+fn tag_hash_filenames_is_refused_where_no_carbon_file_name_depends_on_it() {
+    use crate::LabelHandling;
+    let statsd = || ExporterBuilder::statsd("127.0.0.1:8125");
+    let refused = "invalid setting with_graphite_tag_hash_filenames: Graphite, or plain StatsD with LabelHandling::DogStatsd tags only";
+    assert_eq!(
+        err(ExporterBuilder::dogstatsd("127.0.0.1:8125").with_graphite_tag_hash_filenames(false)),
+        refused
+    );
+    assert_eq!(
+        err(statsd().with_graphite_tag_hash_filenames(false)),
+        refused
+    );
+    let etsy_tags = statsd()
+        .with_label_handling(LabelHandling::DogStatsd)
+        .with_graphite_tag_hash_filenames(false);
+    assert!(etsy_tags.config().is_ok());
+    assert!(
+        ExporterBuilder::graphite("127.0.0.1:2003")
+            .with_graphite_tag_hash_filenames(false)
+            .config()
+            .is_ok()
+    );
+}
