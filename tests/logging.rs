@@ -156,6 +156,42 @@ fn a_destination_that_is_down_then_up_logs_one_warning_and_one_info_line_never_o
     tracing::subscriber::set_global_default(capture.clone()).unwrap();
     a_missing_unix_socket_is_reported_once_by_path_with_the_fix(&capture);
     a_tcp_receiver_that_is_down_then_up_is_logged_once_each_way(&capture);
+    series_of_another_kind_with_one_name_are_logged_once_at_warn_then_at_debug(&capture);
+}
+
+fn series_of_another_kind_with_one_name_are_logged_once_at_warn_then_at_debug(capture: &Capture) {
+    let rx = TcpReceiver::new();
+    let (recorder, exporter) = ExporterBuilder::graphite(rx.endpoint()).build().unwrap();
+    let guard = exporter.start().unwrap();
+    capture.take();
+    metrics::with_local_recorder(&recorder, || {
+        for name in ["p", "q", "r"] {
+            metrics::counter!(name).increment(1);
+            metrics::gauge!(name).set(2.0);
+        }
+    });
+    let stats = flush_until(&guard.handle(), |s| s.values_dropped_collision == 3);
+    assert_eq!(stats.values_dropped_collision, 3, "{stats:?}");
+    let events = capture.take();
+    let clashes: Vec<&Captured> = events
+        .iter()
+        .filter(|e| {
+            e.text
+                .contains("another kind of series has the same wire name")
+        })
+        .collect();
+    let levels: Vec<Level> = clashes.iter().map(|e| e.level).collect();
+    assert_eq!(
+        levels,
+        [Level::WARN, Level::DEBUG, Level::DEBUG],
+        "{clashes:#?}"
+    );
+    assert!(
+        clashes[0].text.contains("values_dropped_collision"),
+        "{:?}",
+        clashes[0]
+    );
+    drop(guard);
 }
 
 fn a_missing_unix_socket_is_reported_once_by_path_with_the_fix(capture: &Capture) {
