@@ -433,7 +433,9 @@ fn etsy_applies_gauge_deltas_to_the_absolute_value_and_stores_the_result_in_carb
         Call::Gauge("dc.queue", 12.0),
         Call::GaugeDelta("dc.queue", 3.0),
         Call::GaugeDelta("dc.queue", -5.0),
-        // A negative absolute value: Etsy's pair `0|g` then `-4|g`.
+        // A negative absolute value over a positive one: Etsy's pair `0|g` then `-4|g` (a
+        // lone `-4|g` would be a delta: 2 - 4).
+        Call::Gauge("dc.temp", 2.0),
         Call::Gauge("dc.temp", -4.0),
         // Deltas on a negative gauge (non-zero, so Etsy applies them).
         Call::GaugeDelta("dc.temp", -1.5),
@@ -571,6 +573,7 @@ fn collectd_applies_gauge_deltas_to_the_absolute_value() {
             Call::Gauge("dc.queue", 12.0),
             Call::GaugeDelta("dc.queue", 3.0),
             Call::GaugeDelta("dc.queue", -5.0),
+            Call::Gauge("dc.temp", 2.0),
             Call::Gauge("dc.temp", -4.0),
             Call::GaugeDelta("dc.temp", -1.5),
             Call::GaugeDelta("dc.temp", 0.25),

@@ -139,7 +139,8 @@ fn a_large_batch_is_cut_into_frames_under_carbons_limit_holding_every_point_once
     let (mut at, mut frames, mut points) = (0, 0, 0);
     while at < out.len() {
         let len = u32::from_be_bytes(out[at..at + 4].try_into().unwrap()) as usize;
-        assert!(len <= MAX_PICKLE_FRAME, "frame of {len} bytes");
+        // Carbon's `PICKLE_RECEIVER_MAX_LENGTH` (1 MiB): a longer frame closes the connection.
+        assert!(len <= 1 << 20, "frame of {len} bytes");
         let payload = &out[at + 4..at + 4 + len];
         assert_eq!(&payload[..2], &[0x80, 2]);
         assert_eq!(payload.last(), Some(&b'.'));
