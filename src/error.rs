@@ -107,7 +107,7 @@ pub enum EncodeError {
     /// The Graphite path has nothing usable left once sanitised, or is a tagged name too long
     /// for carbon even shortened.
     #[error(
-        "a Graphite path needs letters or digits in it, and a tagged one must fit carbon's file names"
+        "a Graphite path needs a name that is not empty or only dots, and a tagged one must fit carbon's file names"
     )]
     EmptyPath,
     /// The Graphite line is longer than carbon's 16384-byte line limit (carbon would drop the
