@@ -91,7 +91,7 @@ pub enum FlushError {
     },
 }
 
-/// Why a DogStatsD event or service check could not be encoded.
+/// Why a DogStatsD event or service check, or a Graphite point, could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -101,4 +101,17 @@ pub enum EncodeError {
     /// The service check's name has nothing usable left once sanitised.
     #[error("a service check needs a name with letters or digits in it")]
     EmptyName,
+    /// The Graphite point's value is NaN or infinite: carbon drops NaN and cannot read `inf`.
+    #[error("a Graphite point needs a finite value: carbon drops NaN and cannot read infinities")]
+    NotFinite,
+    /// The Graphite path has nothing usable left once sanitised, or is a tagged name too long
+    /// for carbon even shortened.
+    #[error(
+        "a Graphite path needs a name that is not empty or only dots, and a tagged one must fit carbon's file names"
+    )]
+    EmptyPath,
+    /// The Graphite line is longer than carbon's 16384-byte line limit (carbon would drop the
+    /// connection).
+    #[error("the Graphite line is longer than carbon's 16384-byte limit")]
+    LineTooLong,
 }

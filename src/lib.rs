@@ -119,8 +119,10 @@
 //!   sample of the cap, so a percentile's true rank is within ±2·sqrt(q(1−q)/cap) of q with
 //!   95% probability (±0.6% for p99 at the default cap of 1024).
 //! - [`GraphiteClient`] sends explicit points (backfills) with the same transports,
-//!   reconnects, backlog and sanitising; [`encode_segment`]/[`decode_segment`] put arbitrary
-//!   text into one path segment reversibly, and [`join_path`] cleans and joins parts.
+//!   reconnects, backlog and sanitising; [`GraphitePoints`] writes the plaintext or pickle
+//!   bytes of such points without sending them, for a socket of your own;
+//!   [`encode_segment`]/[`decode_segment`] put arbitrary text into one path segment
+//!   reversibly, and [`join_path`] cleans and joins parts.
 //!
 //! # Layers, and installing the recorder yourself
 //!
@@ -615,8 +617,8 @@ pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{
-    AlertType, CounterMode, Event, EventPriority, GraphiteTags, HistogramKind, LabelHandling,
-    ServiceCheck, ServiceCheckStatus,
+    AlertType, CounterMode, Event, EventPriority, GraphitePoints, GraphiteTags, HistogramKind,
+    LabelHandling, ServiceCheck, ServiceCheckStatus,
 };
 pub use error::{BuildError, EncodeError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};

@@ -18,6 +18,8 @@ mod encoder_oracle;
 mod graphite_parser;
 #[path = "../../tests/support/pickle_parser.rs"]
 mod pickle_parser;
+#[path = "../../tests/support/points_oracle.rs"]
+mod points_oracle;
 #[path = "../../tests/support/statsd_parser.rs"]
 mod statsd_parser;
 
@@ -339,5 +341,54 @@ pub fn graphite_pickle(input: &GraphiteInput) {
     let out = fuzzing::graphite_pickle(&options, &series);
     if let Err(e) = encoder_oracle::check_pickle(&options, &series, &out) {
         panic!("{e}\noptions: {options:?}\nseries: {series:?}");
+    }
+}
+
+/// Explicit Graphite points for the pure encoder (`GraphitePoints`).
+#[derive(Debug, Arbitrary)]
+pub struct PointsInput {
+    tag_hash_filenames: bool,
+    points: Vec<(ArbPath, Float, u64)>,
+}
+
+/// A path: any text (which may hold `;` and `=` itself), or a name and tags joined as
+/// `name;k=v;k2=v2`.
+#[derive(Debug, Arbitrary)]
+pub enum ArbPath {
+    Text(Text),
+    Tagged(Text, Vec<(Text, Text)>),
+}
+
+impl ArbPath {
+    fn get(&self) -> String {
+        match self {
+            Self::Text(t) => t.get(),
+            Self::Tagged(name, tags) => {
+                let mut path = name.get();
+                for (k, v) in tags {
+                    path.push(';');
+                    path.push_str(&k.get());
+                    path.push('=');
+                    path.push_str(&v.get());
+                }
+                path
+            }
+        }
+    }
+}
+
+/// Pushes the points into `GraphitePoints` and checks every line and frame it writes with
+/// the spec parsers (`tests/support/points_oracle.rs`).
+///
+/// # Panics
+/// On a broken property: that is the crash libFuzzer reports.
+pub fn graphite_points(input: &PointsInput) {
+    let points: Vec<(String, f64, u64)> = input
+        .points
+        .iter()
+        .map(|(path, value, ts)| (path.get(), value.get(), *ts))
+        .collect();
+    if let Err(e) = points_oracle::check_points(&points, input.tag_hash_filenames) {
+        panic!("{e}\npoints: {points:?}");
     }
 }

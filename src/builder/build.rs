@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::{ExporterBuilder, MAX_PICKLE_FRAME};
+use super::ExporterBuilder;
 use crate::aggregate::{Aggregate, Limits};
 use crate::client::GraphiteClient;
-use crate::encode::{Encoder, PickleWire};
+use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
 use crate::handle::{ExporterGuard, ExporterHandle};

@@ -16,8 +16,6 @@ use crate::protocol::Protocol;
 /// Largest plaintext payload turned into one pickle frame: its pickle stays well under
 /// carbon's 1 MiB frame limit (`PICKLE_RECEIVER_MAX_LENGTH`).
 const MAX_PICKLE_PAYLOAD: usize = 512 * 1024;
-/// Largest pickle frame we write.
-const MAX_PICKLE_FRAME: usize = 1_000_000;
 
 /// Largest per-interval sample cap: 1 MiB of slots per histogram at most.
 const MAX_HISTOGRAM_SAMPLES: usize = 65_536;

@@ -188,6 +188,12 @@ impl PayloadWriter {
         self.chunk_start = 0;
     }
 
+    /// Every committed chunk so far, back to back, whatever payload it is in: whole
+    /// newline-terminated lines.
+    pub(crate) fn committed(&self) -> &[u8] {
+        &self.buf[..self.chunk_start]
+    }
+
     /// Bytes held, committed or pending, across all payloads.
     pub(crate) fn buffered_len(&self) -> usize {
         self.buf.len()

@@ -30,6 +30,10 @@ use serde_pickle::SerOptions;
 /// Bytes of the length header in front of each payload.
 const HEADER_LEN: usize = 4;
 
+/// Largest pickle frame we write (payload bytes): under carbon's 1 MiB
+/// `PICKLE_RECEIVER_MAX_LENGTH`.
+pub(crate) const MAX_PICKLE_FRAME: usize = 1_000_000;
+
 /// `serde-pickle` closes a `MARK`…`APPENDS` batch after this many list elements (Python's
 /// batch size too) and opens a new one, which costs two more bytes; unlike Python it does so
 /// even when no element follows, leaving an empty batch at exactly 1000 (valid pickle).

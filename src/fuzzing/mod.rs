@@ -30,7 +30,7 @@ use crate::encode::{
 };
 
 /// Carbon's pickle frame limit we write to (the same as the exporter's).
-pub const MAX_PICKLE_FRAME: usize = 1_000_000;
+pub const MAX_PICKLE_FRAME: usize = encode::MAX_PICKLE_FRAME;
 
 /// Largest plaintext payload turned into one pickle frame (the same as the exporter's).
 pub const MAX_PICKLE_PAYLOAD: usize = 512 * 1024;
