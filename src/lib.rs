@@ -611,6 +611,7 @@ mod stats;
 mod timer;
 mod transport;
 
+pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};

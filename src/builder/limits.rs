@@ -1,4 +1,4 @@
-//! Setters that bound memory: histogram samples, the backlog, live series (in all and per
+//! Setters that bound memory: histogram samples, set members, the backlog, live series (in all and per
 //! metric) and idle expiry.
 
 use std::time::Duration;
@@ -12,6 +12,17 @@ impl ExporterBuilder {
     /// 1..=65536.
     pub fn with_histogram_max_samples(mut self, samples: usize) -> Self {
         self.histogram_capacity = samples;
+        self
+    }
+
+    /// Distinct members each set (see [`ExporterHandle::set`](crate::ExporterHandle::set))
+    /// keeps per flush interval; a new member past it is refused and counted in
+    /// [`ExporterStats::set_members_dropped`](crate::ExporterStats::set_members_dropped).
+    /// Each set allocates about 80 bytes per member of this cap when it is registered (two
+    /// intervals' queue and filter), plus each member's text. Defaults to 1024; must be
+    /// within 1..=65536.
+    pub fn with_set_max_members(mut self, members: usize) -> Self {
+        self.set_capacity = members;
         self
     }
 
