@@ -89,3 +89,32 @@ fn a_member_whose_line_cannot_fit_a_payload_is_dropped_and_counted_alone() {
     assert_eq!(got.concat(), "users:a|s\nusers:b|s");
     assert_eq!((t.lines, t.values, t.too_long), (2, 2, 1));
 }
+
+#[test]
+fn a_set_shares_its_receivers_namespace_with_gauges_except_at_etsy_and_collectd() {
+    use crate::encode::HistogramKind::Timer;
+    let class = |b: &ExporterBuilder, kind| b.encoder().unwrap().name_class(kind, Timer);
+    let statsd = ExporterBuilder::statsd("127.0.0.1:8125");
+    for other in [
+        SeriesKind::Counter,
+        SeriesKind::Gauge,
+        SeriesKind::Histogram,
+    ] {
+        assert_ne!(class(&statsd, SeriesKind::Set), class(&statsd, other));
+    }
+    for b in [
+        ExporterBuilder::dogstatsd("127.0.0.1:8125"),
+        ExporterBuilder::graphite("127.0.0.1:2003"),
+    ] {
+        assert_eq!(class(&b, SeriesKind::Set), class(&b, SeriesKind::Gauge));
+        assert_eq!(class(&b, SeriesKind::Set), class(&b, SeriesKind::Counter));
+    }
+    let typed = ExporterBuilder::statsd("127.0.0.1:8125").with_type_prefixes(true);
+    let mut r = Rendered::default();
+    let key = Key::from_static_name("users");
+    typed
+        .encoder()
+        .unwrap()
+        .render_series(SeriesKind::Set, &key, &mut r);
+    assert_eq!(r.name, b"sets.users");
+}
