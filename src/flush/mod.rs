@@ -334,3 +334,7 @@ mod tests;
 
 #[cfg(test)]
 mod fidelity_tests;
+
+#[cfg(test)]
+#[path = "set_tests.rs"]
+mod set_tests;
