@@ -129,7 +129,7 @@ fn collectd_counts_exactly_the_distinct_sanitised_members_we_recorded() {
         return;
     }
     let collectd = Collectd::start().expect("collectd starts");
-    let expected = corpus().1.len() as f64;
+    let expected = f64::from(u32::try_from(corpus().1.len()).expect("a few members"));
     send(
         format!("udp://{}", collectd.udp_addr()),
         LabelHandling::FoldIntoName,
