@@ -20,17 +20,16 @@
 //!   queue), and `epoch`'s parity names the one in use. An insert registers in its
 //!   generation's `busy` count, *then* re-reads `epoch`; if the epoch moved it leaves and
 //!   retries in the new generation. The flusher bumps `epoch`, *then* waits until the old
-//!   generation's `busy` is 0 (bounded: see `MAX_WAIT_YIELDS`), drains its queue and
-//!   clears its table. Both sides use `SeqCst`
+//!   generation's `busy` is 0, drains its queue and clears its table. Both sides use `SeqCst`
 //!   for that store-then-load pair (Dekker's pattern): either the insert sees the new epoch,
-//!   or the flusher sees the insert's `busy` and waits for it to finish. So every insert
-//!   that returned before a flush began is in that flush, an insert racing the flush lands in
-//!   it or in the next one (never both, never neither), and the old generation is idle while
+//!   or the flusher sees the insert's `busy` and waits for it to finish. So every insert that
+//!   returned before a flush began is in that flush, an insert racing the flush lands in it
+//!   or in the next one (never both, never neither), and the old generation is idle while
 //!   the flusher clears it: it is used again only after the next bump, by the same flusher.
-//!   (The flusher waits only so long; a thread stalled inside an insert past that only
-//!   delays its member, see `MAX_WAIT_YIELDS`.)
 //!   An insert that finds a member's hash claimed by another insert still in progress returns
-//!   at once; the claimer is still counted in `busy`, so the flush waits for its push.
+//!   at once: the claimer passed its epoch check, so it is counted in `busy` and the flush
+//!   waits for its push. (The wait is bounded; a thread stalled inside an insert past it only
+//!   delays its member, see `MAX_WAIT_YIELDS`.)
 //!
 //! Nothing here does I/O or reads a clock.
 
@@ -121,7 +120,8 @@ impl SetCell {
             generation.busy.fetch_add(1, Ordering::SeqCst);
             if self.epoch.load(Ordering::SeqCst) == epoch {
                 self.insert_in(generation, hash, member);
-                // Release: the flusher's Acquire load of `busy` sees our push and claims.
+                // Release: the flusher's (SeqCst, so acquiring) load of `busy` then sees our
+                // claim and push.
                 generation.busy.fetch_sub(1, Ordering::Release);
                 return;
             }
