@@ -480,8 +480,10 @@ fn sets_count_against_the_limits_overflow_like_other_series_and_retire_when_unhe
         NewSeries::Set(_, c) => cell_address(c),
         _ => unreachable!(),
     };
-    let mut candidates = ByKind::default();
-    candidates.sets = created.iter().map(address).collect();
+    let mut candidates = ByKind {
+        sets: created.iter().map(address).collect(),
+        ..ByKind::default()
+    };
     candidates.sets.sort_unstable();
     let mut removed = ByKind::default();
     a.retire(&candidates, &mut removed);
