@@ -18,9 +18,9 @@ impl ExporterBuilder {
     /// Distinct members each set (see [`ExporterHandle::set`](crate::ExporterHandle::set))
     /// keeps per flush interval; a new member past it is refused and counted in
     /// [`ExporterStats::set_members_dropped`](crate::ExporterStats::set_members_dropped).
-    /// Each set allocates about 80 bytes per member of this cap when it is registered (two
-    /// intervals' queue and filter), plus each member's text. Defaults to 1024; must be
-    /// within 1..=65536.
+    /// Each set allocates about 100 bytes per member of this cap when it is registered (two
+    /// intervals' queue and filter: about 100 KiB at the default), plus each member's text,
+    /// so lower it when you register many sets. Defaults to 1024; must be within 1..=65536.
     pub fn with_set_max_members(mut self, members: usize) -> Self {
         self.set_capacity = members;
         self
