@@ -4,7 +4,9 @@
 //! The recorder hands out `Arc`s to cells stored in a `metrics_util` [`Registry`]; recording
 //! touches only the cell's atomics. When a series is created, its key and cell are also pushed
 //! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
-//! list, so a flush never takes the registry's locks and never clones a key.
+//! list, so a flush never takes the registry's locks and never clones a key. Sets (see
+//! `set`), which the `metrics` registry has no kind for, live in a map of their own behind
+//! one lock, taken to register or retire a set, never to record.
 //!
 //! Two bounds keep memory in check:
 //! - **Cardinality** (see [`admission`]): at most `max_series_per_metric` series of one
@@ -270,9 +272,10 @@ pub(crate) fn cell_address<C>(cell: &Arc<C>) -> usize {
 }
 
 /// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock (the
-/// sets' lock for sets), so no lookup can clone the cell meanwhile: a strong count of 2 (registry and flusher) means
-/// no handle exists anywhere, and an idle cell stays idle. Each removed series leaves the
-/// census (locked inside the shard lock, as when a series is created).
+/// sets' lock for sets), so no lookup can clone the cell meanwhile: a strong count of 2
+/// (registry and flusher) means no handle exists anywhere, and an idle cell stays idle. Each
+/// removed series leaves the census (locked inside the shard lock, as when a series is
+/// created).
 fn retire_filter<'a, C: Idle>(
     storage: &'a AggregateStorage,
     kind: Kind,
