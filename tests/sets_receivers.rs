@@ -1,6 +1,7 @@
 //! Sets from `ExporterHandle::set` as real receivers store them: Etsy statsd 0.9.0 (its flushed
-//! output, read back through the harness's line-printing backend) and collectd 5.12's statsd
-//! plugin (its CSV files, series `objects-NAME`). Each must store exactly the distinct members
+//! output, read back through the harness's line-printing backend), collectd 5.12's statsd
+//! plugin (its CSV files, series `objects-NAME`) and, for Graphite's distinct count, carbon
+//! (its whisper files, over plaintext and pickle). Each must store exactly the distinct members
 //! we recorded, once sanitised, hostile ones included (`:` and `|`, which would split the
 //! value or start a field, newlines, Unicode, a long member, members equal once sanitised),
 //! and reject no line. An empty member is refused by the exporter (counted), and a member too
@@ -17,18 +18,28 @@
     clippy::print_stderr,
     reason = "the stored-vs-recorded figures are printed for the report"
 )]
+#![allow(
+    clippy::duplicate_mod,
+    reason = "carbon.rs and receivers.rs each load process.rs; it holds no state, only helpers"
+)]
 
+#[path = "support/carbon.rs"]
+mod carbon;
 #[path = "support/receivers.rs"]
 mod receivers;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use carbon::{Carbon, require_carbon};
 use metrics::{Key, Label};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterStats, LabelHandling};
 use receivers::{Collectd, EtsyStatsd, require_collectd, require_etsy_statsd};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// A protocol's builder constructor.
+type Protocol = fn(String) -> ExporterBuilder;
 
 /// What we record (with repeats), and the distinct members a receiver must store: written out
 /// by hand, not computed by the exporter's sanitiser.
@@ -145,4 +156,47 @@ fn collectd_counts_exactly_the_distinct_sanitised_members_we_recorded() {
         "collectd: objects-sets.users rows {:?}",
         collectd.csv_values("objects-sets.users")
     );
+}
+
+#[test]
+fn carbon_stores_the_distinct_count_of_a_set_over_plaintext_and_pickle() {
+    if !require_carbon() {
+        return;
+    }
+    let carbon = Carbon::start().expect("carbon starts");
+    // Graphite sends no member lines, so the too-long member counts too; the empty one not.
+    let expected = f64::from(u32::try_from(corpus().1.len() + 1).expect("a few members"));
+    let protocols: [(&str, Protocol, String); 2] = [
+        (
+            "plain",
+            ExporterBuilder::graphite,
+            format!("tcp://{}", carbon.line_addr()),
+        ),
+        (
+            "pickle",
+            ExporterBuilder::graphite_pickle,
+            carbon.pickle_addr().to_string(),
+        ),
+    ];
+    for (name, protocol, endpoint) in protocols {
+        let (_recorder, exporter) = protocol(endpoint)
+            .with_flush_interval(Duration::from_secs(3600))
+            .build()
+            .expect("exporter builds");
+        let guard = exporter.start().expect("exporter starts");
+        let tags = vec![Label::new("proto", name)];
+        let set = guard.handle().set(Key::from_parts("sets.users", tags));
+        for member in corpus().0 {
+            set.insert(&member);
+        }
+        guard.handle().flush().expect("flush");
+        let stats = guard.shutdown().expect("shutdown");
+        assert_eq!(stats.values_dropped_invalid, 1, "the empty member");
+        let series = format!("sets.users;proto={name}");
+        let points = carbon.wait_for_points(&series, WAIT, |p| !p.is_empty());
+        assert_eq!(points.len(), 1, "{series}: {points:?}\n{}", carbon.log());
+        assert_eq!(points[0].1, expected, "{series}");
+        eprintln!("carbon: {series} stored {points:?}");
+    }
+    assert!(carbon.log_errors().is_empty(), "{:?}", carbon.log_errors());
 }
