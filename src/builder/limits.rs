@@ -21,6 +21,13 @@ impl ExporterBuilder {
     /// Each set allocates about 100 bytes per member of this cap when it is registered (two
     /// intervals' queue and filter: about 100 KiB at the default), plus each member's text,
     /// so lower it when you register many sets. Defaults to 1024; must be within 1..=65536.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125").with_set_max_members(256);
+    /// # drop(builder);
+    /// ```
     pub fn with_set_max_members(mut self, members: usize) -> Self {
         self.set_capacity = members;
         self
