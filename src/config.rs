@@ -241,6 +241,8 @@ pub(crate) struct Config {
     pub(crate) max_payload_len: usize,
     pub(crate) default_histogram_unit: SampleUnit,
     pub(crate) histogram_capacity: usize,
+    /// Distinct members each set keeps per interval.
+    pub(crate) set_capacity: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) write_timeout: Duration,
     pub(crate) connect_timeout: Duration,

@@ -1,4 +1,5 @@
-//! [`ExporterHandle`] (flush now, read stats) and [`ExporterGuard`] (final flush on shutdown).
+//! [`ExporterHandle`] (flush now, read stats, register sets) and [`ExporterGuard`] (final
+//! flush on shutdown).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::aggregate::{Aggregate, SetHandle};
 use crate::error::FlushError;
 use crate::flush::{Command, Reply, Running};
 use crate::stats::{ExporterStats, StatsCells};
@@ -28,6 +30,7 @@ use crate::stats::{ExporterStats, StatsCells};
 #[derive(Debug, Clone)]
 pub struct ExporterHandle {
     commands: mpsc::UnboundedSender<Command>,
+    aggregate: Arc<Aggregate>,
     stats: Arc<StatsCells>,
     wait: Duration,
 }
@@ -35,11 +38,13 @@ pub struct ExporterHandle {
 impl ExporterHandle {
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
+        aggregate: Arc<Aggregate>,
         stats: Arc<StatsCells>,
         wait: Duration,
     ) -> Self {
         Self {
             commands,
+            aggregate,
             stats,
             wait,
         }
@@ -75,6 +80,26 @@ impl ExporterHandle {
             .send(Command::Flush(Reply::Async(tx)))
             .map_err(|_| FlushError::NotRunning)?;
         wait_async(rx, self.wait).await
+    }
+
+    /// The set series for `key` (a name, or [`Key::from_parts`](metrics::Key::from_parts)
+    /// for labels), created on first use; every call with the same key returns a handle to
+    /// the same set. The `metrics` facade has no sets, so they are registered here. A set
+    /// counts against the series limits like any series (past them it is its metric's
+    /// overflow set, or a handle that records nothing). See [`SetHandle`].
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let guard = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125").install()?;
+    /// let users = guard.handle().set("users.unique");
+    /// users.insert("alice");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set(&self, key: impl Into<metrics::Key>) -> SetHandle {
+        SetHandle::new(self.aggregate.admit_set(&key.into()))
     }
 
     /// A snapshot of the exporter's statistics.

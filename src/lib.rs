@@ -185,6 +185,7 @@
 //! | counter `absolute(v)` | converted to the increase since the previous reading (the first reading counts in full; a lower reading is a reset and counts in full) | as above |
 //! | gauge `set`/`increment`/`decrement` | the current value | `name:<value>\|g` from its first set at every periodic flush until the series expires, set or not (see below) |
 //! | histogram `record(v)` | up to 1024 samples per interval (configurable); beyond that a uniform random sample of 1024 | one `name:<v>\|ms` line per kept sample (or `\|h`), with `\|@<rate>` when sampled |
+//! | set `insert(member)` ([`ExporterHandle::set`]) | the distinct members of the interval, up to 1024 (configurable) | one `name:<member>\|s` line per distinct member (StatsD, DogStatsD); the number of distinct members as a gauge for Graphite |
 //!
 //! - **Counters are exact.** An increment is one atomic add and a flush takes the sum with one
 //!   atomic swap, so every increment is in exactly one flush, whatever the threads.
@@ -228,6 +229,28 @@
 //!   ([`with_counter_zeros`](ExporterBuilder::with_counter_zeros) gives the reasons and
 //!   turns it on or off). Re-sent gauges and zeros come with the flush interval's ticks
 //!   only: an explicit `flush()` and the final flush send what changed.
+//! - **Sets** come from [`ExporterHandle::set`] (the `metrics` facade has none) and go through
+//!   the same path as every series: prefix, global labels, name sanitising and shortening,
+//!   limits, merging and expiry. In a member, `|`, `:` and control characters (newlines
+//!   included) become `_`, since every receiver ends the member at `|` and Etsy statsd also
+//!   splits it at `:`; everything else is kept. Members that become equal so are one member
+//!   (`a:b` and `a|b` count once). An empty member is refused and counted in
+//!   [`ExporterStats::values_dropped_invalid`]. Past the cap
+//!   ([`with_set_max_members`](ExporterBuilder::with_set_max_members)) a new member is refused
+//!   and counted in [`ExporterStats::set_members_dropped`], once per member and interval
+//!   (every insert, once the interval has had more than twice the cap of new members, at
+//!   least 16). A member whose line alone is longer than the payload limit is dropped and
+//!   counted in [`ExporterStats::lines_dropped_too_long`] (Graphite only counts it). A set
+//!   with no member in an interval sends nothing to StatsD or DogStatsD servers, which
+//!   report 0 for a set they know themselves (Etsy unless `deleteSets`), and, like an idle
+//!   counter, 0 to Graphite from its first member until it expires (with
+//!   [`with_counter_zeros`](ExporterBuilder::with_counter_zeros), at ticks). Graphite, like a
+//!   gauge, keeps the last count of a carbon slot: an explicit `flush()` mid-slot sends
+//!   the members counted since the one before. A set's receiver namespace is its own at Etsy
+//!   (`stats.sets.`) and collectd (`objects-`), while in a DogStatsD context or a Graphite
+//!   path it meets counters and gauges (the clash rule below; a set's values there are its
+//!   members). Inserting a member already in the interval's set is a few atomics, with no
+//!   lock and no allocation; the first insert of a member in an interval allocates its text.
 //! - **Series that render alike are one series.** When sanitising makes two series send the
 //!   same name and tags (`x` and `x{route=""}`, `a b` and `a_b`), the receiver would keep
 //!   only the last line (carbon) or mix them in one context: instead their values go out as
@@ -613,6 +636,7 @@ mod stats;
 mod timer;
 mod transport;
 
+pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};

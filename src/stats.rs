@@ -111,6 +111,11 @@ pub struct ExporterStats {
     /// [Long names](crate#long-names)); counted once per series, when the exporter first
     /// renders it. A [`GraphiteClient`](crate::GraphiteClient) counts each point instead.
     pub names_shortened: u64,
+    /// New set members refused because their set already had its cap of distinct members
+    /// this interval (see
+    /// [`with_set_max_members`](crate::ExporterBuilder::with_set_max_members)): each refused
+    /// member counts once per interval.
+    pub set_members_dropped: u64,
 }
 
 /// The atomic cells behind [`ExporterStats`]; written by the flusher, except `series_dropped`
@@ -142,6 +147,7 @@ pub(crate) struct StatsCells {
     pub(crate) values_dropped_collision: AtomicU64,
     pub(crate) series_overflowed: AtomicU64,
     pub(crate) names_shortened: AtomicU64,
+    pub(crate) set_members_dropped: AtomicU64,
 }
 
 /// Adds `n` to a statistics cell. Relaxed: the cells are independent tallies.
@@ -180,6 +186,7 @@ impl StatsCells {
             values_dropped_collision: get(&self.values_dropped_collision),
             series_overflowed: get(&self.series_overflowed),
             names_shortened: get(&self.names_shortened),
+            set_members_dropped: get(&self.set_members_dropped),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Allocation counts: zero per update once a series exists, zero per warm flush.
+//! Allocation counts: zero per update once a series exists (for a set: once the member is in
+//! the interval's set), zero per warm flush.
 //!
 //! A counting global allocator tallies allocations globally and per thread. Everything runs in
 //! one test so no other test thread allocates concurrently; the flusher's own allocations are
@@ -110,6 +111,8 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
 
+    // Sets are registered on the handle (registration may allocate, once per set).
+    let users = handle.set("alloc.set");
     metrics::with_local_recorder(&recorder, || {
         let counter = metrics::counter!("alloc.counter", "route" => "/a");
         let gauge = metrics::gauge!("alloc.gauge");
@@ -133,6 +136,8 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
         for _ in 0..3 {
             let (mine, _, ()) = count(|| (0..10_000).for_each(record_all));
             growth += mine;
+            users.insert("alice");
+            users.insert("bob");
             handle.flush().unwrap();
             drain(&mut received);
         }
@@ -143,10 +148,23 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
 
         let (mine, _, ()) = count(|| (0..10_000).for_each(record_all));
         assert_eq!(mine, 0, "allocations on the recording path");
+        // A member new in this interval costs its one `String`; a repeated one nothing.
+        let (mine, _, ()) = count(|| users.insert("alice"));
+        assert_eq!(mine, 1, "allocations for a member new in the interval");
+        users.insert("bob");
+        let (mine, _, ()) = count(|| {
+            for _ in 0..10_000 {
+                users.insert("alice");
+                users.insert("bob");
+            }
+        });
+        assert_eq!(mine, 0, "allocations inserting members the set already has");
         handle.flush().unwrap();
         drain(&mut received);
 
         (0..10_000).for_each(record_all);
+        users.insert("alice");
+        users.insert("bob");
         let (_, flusher, result) = count(|| handle.flush());
         result.unwrap();
         assert_eq!(flusher, 0, "allocations by the flusher during a warm flush");

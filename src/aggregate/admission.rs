@@ -27,7 +27,9 @@ use std::sync::{Arc, PoisonError, RwLockReadGuard, RwLockWriteGuard};
 use metrics::{Key, KeyName, Label};
 use metrics_util::registry::Registry;
 
-use super::{Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell};
+use super::{
+    Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
+};
 use crate::stats::add;
 
 /// The label that marks an overflow series. Plain ASCII letters in both parts, so every
@@ -42,6 +44,7 @@ pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
+    Set,
 }
 
 /// The limits admission enforces. See the module docs.
@@ -72,7 +75,7 @@ impl Limits {
 pub(crate) struct Census {
     /// Ordinary series by metric name, one map per [`Kind`]. A name leaves its map when its
     /// last series is retired, so the maps hold at most one entry per live series.
-    by_name: [HashMap<KeyName, usize>; 3],
+    by_name: [HashMap<KeyName, usize>; 4],
     /// Ordinary series in all.
     ordinary: usize,
     /// Overflow series in all.
@@ -237,9 +240,52 @@ impl Aggregate {
         let overflow = overflow_key(key);
         let cell = C::get(registry, &overflow)
             .or_else(|| room.then(|| C::get_or_create(registry, &overflow)));
+        self.tally_redirect(key, cell.is_some());
+        cell
+    }
+
+    /// As [`admit`](Self::admit), for a set (sets live in a map of their own, behind one
+    /// lock: registering a set is never on a recording path). The census is locked inside
+    /// the map's lock, as it is inside a registry shard lock for the other kinds.
+    pub(crate) fn admit_set(&self, key: &Key) -> Option<Arc<SetCell>> {
+        let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = sets.get(key) {
+            return Some(Arc::clone(found));
+        }
+        let verdict = self
+            .storage()
+            .census_read()
+            .verdict(Kind::Set, key, &self.limits);
+        let Verdict::Overflow { room } = verdict else {
+            return Some(self.create_set(&mut sets, key));
+        };
+        let overflow = overflow_key(key);
+        let cell = match sets.get(&overflow) {
+            Some(found) => Some(Arc::clone(found)),
+            None => room.then(|| self.create_set(&mut sets, &overflow)),
+        };
+        self.tally_redirect(key, cell.is_some());
+        cell
+    }
+
+    /// A new set series for `key`, counted and announced to the flusher.
+    fn create_set(&self, sets: &mut HashMap<Key, Arc<SetCell>>, key: &Key) -> Arc<SetCell> {
+        let storage = self.storage();
+        storage.census().add(Kind::Set, key);
+        let cell = Arc::new(SetCell::new(self.set_capacity));
+        sets.insert(key.clone(), Arc::clone(&cell));
+        storage
+            .new_series
+            .push(NewSeries::Set(key.clone(), Arc::clone(&cell)));
+        cell
+    }
+
+    /// Counts (and logs once) a registration redirected to an overflow series (`found`) or
+    /// refused.
+    fn tally_redirect(&self, key: &Key, found: bool) {
         // Relaxed, both flags: each only keeps a warning to one line, and guards no data. The
         // load first: once warned, a storm's registrations only read the flag's cache line.
-        if cell.is_some() {
+        if found {
             add(&self.stats.series_overflowed, 1);
             if !self.warned_overflow.load(Ordering::Relaxed)
                 && !self.warned_overflow.swap(true, Ordering::Relaxed)
@@ -264,7 +310,6 @@ impl Aggregate {
                 );
             }
         }
-        cell
     }
 }
 

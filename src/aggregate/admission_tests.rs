@@ -458,3 +458,42 @@ fn a_storm_of_distinct_names_fills_the_total_then_the_overflow_room_then_is_drop
     assert_eq!((s.series_overflowed, s.series_dropped), (3, 97));
     assert_eq!(a.storage().census().totals(), (100, 3));
 }
+
+#[test]
+fn sets_count_against_the_limits_overflow_like_other_series_and_retire_when_unheld() {
+    let (a, stats) = aggregate(2, 1, 1);
+    let set = |id| a.admit_set(&key("users", id));
+    let first = set(0).unwrap();
+    assert!(Arc::ptr_eq(&first, &set(0).unwrap()), "one key, one set");
+    let overflow = set(1).expect("past the per-metric limit: the overflow set");
+    assert!(Arc::ptr_eq(&overflow, &set(2).unwrap()));
+    assert!(a.admit_set(&key("other", 0)).is_some());
+    assert!(a.admit_set(&key("third", 0)).is_none(), "no room left");
+    let s = stats.snapshot();
+    assert_eq!((s.series_overflowed, s.series_dropped), (2, 1));
+    let created: Vec<NewSeries> = std::iter::from_fn(|| a.storage().pop_new()).collect();
+    assert_eq!(created.len(), 3);
+    // Retiring (the flusher holds `created`): unheld idle sets go, a held one stays.
+    drop(overflow);
+    first.insert("x");
+    let address = |n: &NewSeries| match n {
+        NewSeries::Set(_, c) => cell_address(c),
+        _ => unreachable!(),
+    };
+    let mut candidates = ByKind {
+        sets: created.iter().map(address).collect(),
+        ..ByKind::default()
+    };
+    candidates.sets.sort_unstable();
+    let mut removed = ByKind::default();
+    a.retire(&candidates, &mut removed);
+    let mut want = vec![address(&created[1]), address(&created[2])];
+    want.sort_unstable();
+    removed.sets.sort_unstable();
+    assert_eq!(removed.sets, want);
+    assert!(Arc::ptr_eq(&first, &set(0).unwrap()), "the held set stays");
+    assert!(
+        a.admit_set(&key("third", 0)).is_some(),
+        "its room is reused"
+    );
+}

@@ -4,7 +4,9 @@
 //! The recorder hands out `Arc`s to cells stored in a `metrics_util` [`Registry`]; recording
 //! touches only the cell's atomics. When a series is created, its key and cell are also pushed
 //! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
-//! list, so a flush never takes the registry's locks and never clones a key.
+//! list, so a flush never takes the registry's locks and never clones a key. Sets (see
+//! `set`), which the `metrics` registry has no kind for, live in a map of their own behind
+//! one lock, taken to register or retire a set, never to record.
 //!
 //! Two bounds keep memory in check:
 //! - **Cardinality** (see [`admission`]): at most `max_series_per_metric` series of one
@@ -24,6 +26,7 @@ mod admission;
 mod counter;
 mod gauge;
 mod histogram;
+mod set;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -37,9 +40,14 @@ pub(crate) use admission::{Kind, Limits};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
+pub(crate) use set::SetCell;
+pub use set::SetHandle;
 
 use crate::encode::SampleUnit;
 use crate::stats::{StatsCells, add};
+
+/// Distinct members a set keeps per interval unless configured otherwise.
+pub(crate) const DEFAULT_SET_CAPACITY: usize = 1024;
 
 /// A cell that can tell it holds nothing the flusher has not taken.
 pub(crate) trait Idle {
@@ -53,6 +61,7 @@ pub(crate) enum NewSeries {
     Counter(Key, Arc<CounterCell>),
     Gauge(Key, Arc<GaugeCell>),
     Histogram(Key, Arc<HistogramCell>),
+    Set(Key, Arc<SetCell>),
 }
 
 /// The `Storage` behind our registry: creates cells and announces them to the flusher.
@@ -124,6 +133,11 @@ pub(crate) struct Aggregate {
     warned_overflow: AtomicBool,
     /// Set once a refused series has been logged.
     warned_dropped: AtomicBool,
+    /// Set series, by key: the `metrics` registry knows only its three kinds. Locked to
+    /// register a set and to retire one, never to record.
+    sets: Mutex<HashMap<Key, Arc<SetCell>>>,
+    /// Distinct members each set keeps per interval.
+    set_capacity: usize,
 }
 
 impl Aggregate {
@@ -149,7 +163,15 @@ impl Aggregate {
             stats,
             warned_overflow: AtomicBool::new(false),
             warned_dropped: AtomicBool::new(false),
+            sets: Mutex::new(HashMap::new()),
+            set_capacity: DEFAULT_SET_CAPACITY,
         }
+    }
+
+    /// Each set keeps at most `members` distinct members per interval.
+    pub(crate) fn with_set_capacity(mut self, members: usize) -> Self {
+        self.set_capacity = members;
+        self
     }
 
     /// Removes from the registry each series whose cell address is in `candidates` (sorted)
@@ -177,6 +199,11 @@ impl Aggregate {
             &candidates.histograms,
             &mut removed.histograms,
         ));
+        {
+            let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut keep = retire_filter(storage, Kind::Set, &candidates.sets, &mut removed.sets);
+            sets.retain(|key, cell| keep(key, cell));
+        }
         let gone = removed.len() - before;
         add(&self.stats.series_expired, gone as u64);
     }
@@ -219,11 +246,12 @@ pub(crate) struct ByKind {
     pub(crate) counters: Vec<usize>,
     pub(crate) gauges: Vec<usize>,
     pub(crate) histograms: Vec<usize>,
+    pub(crate) sets: Vec<usize>,
 }
 
 impl ByKind {
     pub(crate) fn len(&self) -> usize {
-        self.counters.len() + self.gauges.len() + self.histograms.len()
+        self.counters.len() + self.gauges.len() + self.histograms.len() + self.sets.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -234,6 +262,7 @@ impl ByKind {
         self.counters.clear();
         self.gauges.clear();
         self.histograms.clear();
+        self.sets.clear();
     }
 }
 
@@ -242,10 +271,11 @@ pub(crate) fn cell_address<C>(cell: &Arc<C>) -> usize {
     Arc::as_ptr(cell).addr()
 }
 
-/// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock, so
-/// no lookup can clone the cell meanwhile: a strong count of 2 (registry and flusher) means
-/// no handle exists anywhere, and an idle cell stays idle. Each removed series leaves the
-/// census (locked inside the shard lock, as when a series is created).
+/// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock (the
+/// sets' lock for sets), so no lookup can clone the cell meanwhile: a strong count of 2
+/// (registry and flusher) means no handle exists anywhere, and an idle cell stays idle. Each
+/// removed series leaves the census (locked inside the shard lock, as when a series is
+/// created).
 fn retire_filter<'a, C: Idle>(
     storage: &'a AggregateStorage,
     kind: Kind,

@@ -39,12 +39,15 @@ impl ExporterBuilder {
         let config = self.config()?;
         let encoder = self.encoder()?;
         let stats = Arc::new(StatsCells::default());
-        let aggregate = Arc::new(Aggregate::new(
-            config.default_histogram_unit,
-            config.histogram_capacity,
-            Limits::new(config.max_series, config.max_series_per_metric),
-            Arc::clone(&stats),
-        ));
+        let aggregate = Arc::new(
+            Aggregate::new(
+                config.default_histogram_unit,
+                config.histogram_capacity,
+                Limits::new(config.max_series, config.max_series_per_metric),
+                Arc::clone(&stats),
+            )
+            .with_set_capacity(config.set_capacity),
+        );
         let shutdown_timeout = config.shutdown_timeout;
         tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
         let wire =
@@ -57,9 +60,10 @@ impl ExporterBuilder {
             wire,
         );
         Ok((
-            ExporterRecorder::new(aggregate),
+            ExporterRecorder::new(Arc::clone(&aggregate)),
             Exporter {
                 flusher,
+                aggregate,
                 stats,
                 shutdown_timeout,
             },
@@ -112,6 +116,8 @@ impl ExporterBuilder {
 #[must_use = "an exporter sends nothing until started"]
 pub struct Exporter {
     flusher: Flusher,
+    /// For the handle's sets.
+    aggregate: Arc<Aggregate>,
     stats: Arc<StatsCells>,
     shutdown_timeout: Duration,
 }
@@ -140,6 +146,7 @@ impl Exporter {
         let running = spawn(self.flusher, rx).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
             tx,
+            self.aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),
         );

@@ -1,4 +1,4 @@
-//! Setters that bound memory: histogram samples, the backlog, live series (in all and per
+//! Setters that bound memory: histogram samples, set members, the backlog, live series (in all and per
 //! metric) and idle expiry.
 
 use std::time::Duration;
@@ -12,6 +12,24 @@ impl ExporterBuilder {
     /// 1..=65536.
     pub fn with_histogram_max_samples(mut self, samples: usize) -> Self {
         self.histogram_capacity = samples;
+        self
+    }
+
+    /// Distinct members each set (see [`ExporterHandle::set`](crate::ExporterHandle::set))
+    /// keeps per flush interval; a new member past it is refused and counted in
+    /// [`ExporterStats::set_members_dropped`](crate::ExporterStats::set_members_dropped).
+    /// Each set allocates about 100 bytes per member of this cap when it is registered (two
+    /// intervals' queue and filter: about 100 KiB at the default), plus each member's text,
+    /// so lower it when you register many sets. Defaults to 1024; must be within 1..=65536.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::ExporterBuilder;
+    ///
+    /// let builder = ExporterBuilder::statsd("127.0.0.1:8125").with_set_max_members(256);
+    /// # drop(builder);
+    /// ```
+    pub fn with_set_max_members(mut self, members: usize) -> Self {
+        self.set_capacity = members;
         self
     }
 

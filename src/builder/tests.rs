@@ -37,6 +37,14 @@ fn every_invalid_setting_is_reported_by_build_with_what_is_wrong() {
             "invalid setting with_histogram_max_samples: must be within 1..=65536",
         ),
         (
+            b().with_set_max_members(0),
+            "invalid setting with_set_max_members: must be within 1..=65536",
+        ),
+        (
+            b().with_set_max_members(65_537),
+            "invalid setting with_set_max_members: must be within 1..=65536",
+        ),
+        (
             b().with_write_timeout(Duration::ZERO),
             "invalid setting with_write_timeout: must not be zero",
         ),

@@ -96,6 +96,7 @@ impl ExporterBuilder {
             max_payload_len,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),
             histogram_capacity: self.histogram_capacity,
+            set_capacity: self.set_capacity,
             shutdown_timeout: self.shutdown_timeout,
             write_timeout: self.write_timeout,
             connect_timeout: self.connect_timeout,
@@ -122,6 +123,9 @@ impl ExporterBuilder {
         let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
         if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.histogram_capacity) {
             return invalid("with_histogram_max_samples", "must be within 1..=65536");
+        }
+        if !(1..=MAX_HISTOGRAM_SAMPLES).contains(&self.set_capacity) {
+            return invalid("with_set_max_members", "must be within 1..=65536");
         }
         if self.write_timeout.is_zero() {
             return invalid("with_write_timeout", "must not be zero");

@@ -15,6 +15,7 @@ mod pickle;
 pub(crate) mod sanitize;
 pub(crate) mod segment;
 mod series;
+mod set;
 mod shared;
 mod shorten;
 mod statsd;
@@ -197,6 +198,7 @@ pub(crate) enum SeriesKind {
     Counter,
     Gauge,
     Histogram,
+    Set,
 }
 
 impl Encoder {
@@ -222,17 +224,19 @@ impl Encoder {
     /// series that render to the same name and tags are stored in one place at the receiver
     /// when their classes are equal (merged if of the same kind, see `flush::identity`).
     /// - Etsy statsd and collectd keep each type apart (`stats.counters.x`, `stats.gauges.x`,
-    ///   `stats.timers.x`; collectd's `derive-x`, `gauge-x`, `latency-x`), except that Etsy
-    ///   takes `|h` and `|d` for counters: histograms sent so share the counters' class.
-    /// - The Datadog Agent keys a context by name and tags whatever the type, except that
-    ///   distributions go to a pipeline of their own.
-    /// - Carbon keeps one value per path and slot: a counter and a gauge of one path share it,
-    ///   while a histogram's values go to `name.count`, `name.p99`... (see
+    ///   `stats.timers.x`, `stats.sets.x`; collectd's `derive-x`, `gauge-x`, `latency-x`,
+    ///   `objects-x`), except that Etsy takes `|h` and `|d` for counters: histograms sent so
+    ///   share the counters' class.
+    /// - The Datadog Agent keys a context by name and tags whatever the type (sets
+    ///   included), except that distributions go to a pipeline of their own.
+    /// - Carbon keeps one value per path and slot: a counter, a gauge and a set's count of
+    ///   one path share it, while a histogram's values go to `name.count`, `name.p99`... (see
     ///   [`summary_suffixes`](Self::summary_suffixes)).
     pub(crate) fn name_class(&self, kind: SeriesKind, histogram: HistogramKind) -> u8 {
         match (self, kind) {
             (Self::Statsd(_), SeriesKind::Counter)
-            | (Self::DogStatsd(_), SeriesKind::Counter | SeriesKind::Gauge) => 0,
+            | (Self::DogStatsd(_), SeriesKind::Counter | SeriesKind::Gauge | SeriesKind::Set) => 0,
+            (Self::Statsd(_), SeriesKind::Set) => 3,
             (Self::Statsd(_), SeriesKind::Gauge) => 1,
             (Self::Statsd(_), SeriesKind::Histogram) => match histogram {
                 HistogramKind::Timer => 2,

@@ -20,7 +20,14 @@
 //! - a value may contain `:`, but never ends with one (the last becomes `_`), since Datadog
 //!   rejects tags ending in `:`.
 //!
-//! These functions only append to caller-owned buffers; they never allocate on their own.
+//! Set members (`name:member|s`) are text of their own: every receiver takes the member up to
+//! the `|` that starts the type, Etsy statsd also splits the value at each `:` (`stats.js`),
+//! and a newline or carriage return ends the line. So in a member `|`, `:` and every control
+//! character become `_`; everything else (spaces, `#`, `@`, `,`, Unicode) is kept, as no
+//! receiver treats it specially there.
+//!
+//! These functions only append to caller-owned buffers; they never allocate on their own,
+//! except [`sanitized_member`], which builds the one `String` a new set member costs.
 
 /// Whether `c` may appear inside a path segment unchanged.
 fn is_segment_char(c: char) -> bool {
@@ -122,6 +129,20 @@ fn push_replacing(out: &mut Vec<u8>, text: &str, keep: impl Fn(char) -> bool) {
         let mut utf8 = [0u8; 4];
         out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     }
+}
+
+/// A set member as it goes on the wire (see the module docs), in one allocation.
+pub(crate) fn sanitized_member(member: &str) -> String {
+    // Never longer than the member: each replaced character took at least one byte.
+    let mut out = String::with_capacity(member.len());
+    for c in member.chars() {
+        out.push(if c.is_control() || c == '|' || c == ':' {
+            '_'
+        } else {
+            c
+        });
+    }
+    out
 }
 
 /// Appends `text` as exactly one segment (dots included in the replacement), preceded by a `.`
@@ -226,6 +247,20 @@ mod tests {
         let mut out = b"name".to_vec();
         assert!(!push_segment(&mut out, ""));
         assert_eq!(out, b"name");
+    }
+
+    #[test]
+    fn set_members_lose_only_what_would_split_a_line_or_a_value() {
+        let table = [
+            ("alice", "alice"),
+            ("a:b|c\nd\re\tf", "a_b_c_d_e_f"),
+            ("#tag @rate, comma", "#tag @rate, comma"),
+            ("\u{e9}t\u{e9} \u{1f600}", "\u{e9}t\u{e9} \u{1f600}"),
+            ("\u{0}\u{7f}\u{85}", "___"),
+        ];
+        for (member, want) in table {
+            assert_eq!(sanitized_member(member), want, "{member:?}");
+        }
     }
 
     proptest! {

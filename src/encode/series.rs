@@ -25,6 +25,8 @@ pub(crate) enum SeriesValue<'a> {
         recorded: u64,
         unit: SampleUnit,
     },
+    /// A set's distinct members this interval, sanitised, deduped and sorted.
+    Set(&'a [String]),
 }
 
 impl SeriesValue<'_> {
@@ -36,6 +38,7 @@ impl SeriesValue<'_> {
             Self::Counter(_) => SeriesKind::Counter,
             Self::Gauge(_) => SeriesKind::Gauge,
             Self::Histogram { .. } => SeriesKind::Histogram,
+            Self::Set(_) => SeriesKind::Set,
         }
     }
 }
@@ -56,6 +59,7 @@ pub(crate) fn encode_series(
         return match value {
             SeriesValue::Counter(_) | SeriesValue::Gauge(_) => 1,
             SeriesValue::Histogram { samples, .. } => samples.len() as u64,
+            SeriesValue::Set(members) => members.len() as u64,
         };
     }
     match value {
@@ -66,6 +70,7 @@ pub(crate) fn encode_series(
             recorded,
             unit,
         } => encoder.histogram(s, samples, recorded, unit, carry, cx, w, t),
+        SeriesValue::Set(members) => encoder.set(s, members, cx, w, t),
     }
     0
 }

@@ -180,6 +180,7 @@ impl StatsdEncoder {
                     (SeriesKind::Gauge, _) => "gauges",
                     (SeriesKind::Histogram, HistogramKind::Timer) => "timers",
                     (SeriesKind::Histogram, _) => "histograms",
+                    (SeriesKind::Set, _) => "sets",
                 },
             );
         }

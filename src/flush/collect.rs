@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::tracked::Tracked;
 use super::{Flusher, Trigger, What};
-use crate::aggregate::{CounterCell, GaugeCell, HistogramCell};
+use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell};
 use crate::encode::{
     CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, SeriesValue,
     SlotCarry, encode_series,
@@ -45,6 +45,7 @@ impl Flusher {
             series,
             samples,
             spans,
+            members,
             delivery,
             ..
         } = self;
@@ -77,6 +78,12 @@ impl Flusher {
         let mut sampled_out = 0;
         for h in &mut series.histograms {
             sampled_out += pass.histogram(h, samples, spans, now);
+        }
+        // Like histograms, sets are per-interval data: drained at every collect, into the
+        // backlog when the destination is down. Zeros as for counters (Graphite only).
+        let zeros = config.counter_zeros && tick;
+        for s in &mut series.sets {
+            pass.set(s, members, stats, now, zeros);
         }
         pass.writer.finish();
         let Pass {
@@ -161,6 +168,44 @@ impl Pass<'_> {
         if !g.rendered.clash {
             self.encode(&g.rendered, SeriesValue::Gauge(value), &mut g.carry);
         }
+    }
+
+    /// A set's interval: the union of its cells' members, deduped exactly (members that
+    /// sanitise alike count once); with `zeros` a Graphite 0 once it had a member.
+    fn set(
+        &mut self,
+        s: &mut Tracked<SetCell>,
+        members: &mut Vec<String>,
+        stats: &StatsCells,
+        now: Instant,
+        zeros: bool,
+    ) {
+        members.clear();
+        let (mut refused, mut empty) = (0, 0);
+        for cell in s.cells() {
+            let drained = cell.drain_into(members);
+            refused += drained.refused;
+            empty += drained.empty;
+        }
+        add(&stats.set_members_dropped, refused);
+        self.tally.invalid_values += empty;
+        members.sort_unstable();
+        members.dedup();
+        if !members.is_empty() || refused > 0 || empty > 0 {
+            s.last_active = now;
+        }
+        if !members.is_empty() {
+            // `total` of a set: whether it ever had a member (for zeros).
+            s.total = 1;
+        }
+        if s.rendered.clash {
+            self.collided += members.len() as u64;
+            return;
+        }
+        if members.is_empty() && !(zeros && s.total > 0) {
+            return;
+        }
+        self.encode(&s.rendered, SeriesValue::Set(members), &mut s.carry);
     }
 
     /// A histogram's interval samples; returns how many were sampled out.

@@ -56,6 +56,8 @@ pub(crate) struct Flusher {
     samples: Vec<f64>,
     /// Scratch for merging histograms (see `Tracked::drain_histogram`).
     spans: Vec<(usize, u64)>,
+    /// Scratch for a set's members (see `Pass::set`).
+    members: Vec<String>,
     delivery: Delivery,
     /// The exporter's own metrics, when configured.
     telemetry: Option<Telemetry>,
@@ -86,6 +88,7 @@ impl Flusher {
             series: SeriesSet::default(),
             samples: Vec::new(),
             spans: Vec::new(),
+            members: Vec::new(),
             delivery,
             telemetry,
             clock: WallClock::System,
@@ -331,3 +334,7 @@ mod tests;
 
 #[cfg(test)]
 mod fidelity_tests;
+
+#[cfg(test)]
+#[path = "set_tests.rs"]
+mod set_tests;

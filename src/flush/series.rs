@@ -15,7 +15,7 @@ use super::expiry::{drop_removed, move_into, propose};
 use super::identity::{Found, Identities, Owner};
 use super::tracked::{Tracked, track};
 use crate::aggregate::{
-    Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries,
+    Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
 };
 use crate::encode::{Encoder, Rendered, SeriesKind};
 
@@ -34,6 +34,7 @@ pub(crate) struct SeriesSet {
     pub(crate) counters: Vec<Tracked<CounterCell>>,
     pub(crate) gauges: Vec<Tracked<GaugeCell>>,
     pub(crate) histograms: Vec<Tracked<HistogramCell>>,
+    pub(crate) sets: Vec<Tracked<SetCell>>,
     identities: Identities,
     /// Series (cells) tracked, merged ones included.
     cells: usize,
@@ -64,6 +65,7 @@ impl SeriesSet {
                 NewSeries::Counter(key, _) => (SeriesKind::Counter, key),
                 NewSeries::Gauge(key, _) => (SeriesKind::Gauge, key),
                 NewSeries::Histogram(key, _) => (SeriesKind::Histogram, key),
+                NewSeries::Set(key, _) => (SeriesKind::Set, key),
             };
             let mut rendered = Rendered::default();
             encoder.render_series(kind, key, &mut rendered);
@@ -79,6 +81,7 @@ impl SeriesSet {
                     NewSeries::Counter(_, c) => self.counters[owner.at()].merged.push(c),
                     NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.push(c),
                     NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.push(c),
+                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.push(c),
                 }
                 continue;
             }
@@ -90,6 +93,7 @@ impl SeriesSet {
                 NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, now)),
                 NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, now)),
                 NewSeries::Histogram(_, c) => self.histograms.push(track(c, rendered, now)),
+                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, now)),
             }
         }
         absorbed
@@ -163,6 +167,7 @@ impl SeriesSet {
             SeriesKind::Counter => self.counters.len(),
             SeriesKind::Gauge => self.gauges.len(),
             SeriesKind::Histogram => self.histograms.len(),
+            SeriesKind::Set => self.sets.len(),
         }
     }
 
@@ -171,6 +176,7 @@ impl SeriesSet {
             SeriesKind::Counter => &self.counters[owner.at()].rendered,
             SeriesKind::Gauge => &self.gauges[owner.at()].rendered,
             SeriesKind::Histogram => &self.histograms[owner.at()].rendered,
+            SeriesKind::Set => &self.sets[owner.at()].rendered,
         }
     }
 
@@ -196,6 +202,7 @@ impl SeriesSet {
             counters,
             gauges,
             histograms,
+            sets,
             candidates,
             removed,
             ..
@@ -207,6 +214,7 @@ impl SeriesSet {
         }
         propose(gauges, &mut candidates.gauges, now, idle);
         propose(histograms, &mut candidates.histograms, now, idle);
+        propose(sets, &mut candidates.sets, now, idle);
         if candidates.is_empty() {
             return 0;
         }
@@ -214,7 +222,8 @@ impl SeriesSet {
         let gone = removed.len();
         let shifted = drop_removed(counters, &mut removed.counters)
             | drop_removed(gauges, &mut removed.gauges)
-            | drop_removed(histograms, &mut removed.histograms);
+            | drop_removed(histograms, &mut removed.histograms)
+            | drop_removed(sets, &mut removed.sets);
         self.cells -= gone;
         if shifted { self.reindex(encoder) } else { 0 }
     }
@@ -229,17 +238,20 @@ impl SeriesSet {
             counters,
             gauges,
             histograms,
+            sets,
             identities,
             ..
         } = self;
         index(identities, encoder, SeriesKind::Counter, counters);
         index(identities, encoder, SeriesKind::Gauge, gauges);
         index(identities, encoder, SeriesKind::Histogram, histograms);
+        index(identities, encoder, SeriesKind::Set, sets);
         let mut merged = 0;
         for kind in [
             SeriesKind::Counter,
             SeriesKind::Gauge,
             SeriesKind::Histogram,
+            SeriesKind::Set,
         ] {
             merged += self.replace_clashed(encoder, kind);
         }
@@ -276,6 +288,7 @@ impl SeriesSet {
             SeriesKind::Counter => move_into(&mut self.counters, &moves),
             SeriesKind::Gauge => move_into(&mut self.gauges, &moves),
             SeriesKind::Histogram => move_into(&mut self.histograms, &moves),
+            SeriesKind::Set => move_into(&mut self.sets, &moves),
         }
     }
 
@@ -284,6 +297,7 @@ impl SeriesSet {
             SeriesKind::Counter => self.counters[at.at()].rendered.clash = clash,
             SeriesKind::Gauge => self.gauges[at.at()].rendered.clash = clash,
             SeriesKind::Histogram => self.histograms[at.at()].rendered.clash = clash,
+            SeriesKind::Set => self.sets[at.at()].rendered.clash = clash,
         }
     }
 

@@ -30,7 +30,7 @@ struct Stat {
 /// Every statistic reported, in the order sent. `telemetry_lines_*` are left out on purpose
 /// (the report would count itself), and so is `lines_dropped_shutdown` (nothing is sent
 /// after the final flush).
-const STATS: [Stat; 22] = [
+const STATS: [Stat; 23] = [
     counter("flushes", None, |s| s.flushes),
     counter("lines_sent", None, |s| s.lines_sent),
     counter("payloads_sent", None, |s| s.payloads_sent),
@@ -60,6 +60,7 @@ const STATS: [Stat; 22] = [
     counter("series_merged", None, |s| s.series_merged),
     counter("series_overflowed", None, |s| s.series_overflowed),
     counter("names_shortened", None, |s| s.names_shortened),
+    counter("set_members_dropped", None, |s| s.set_members_dropped),
     Stat {
         name: "series",
         reason: None,
@@ -159,7 +160,7 @@ impl Telemetry {
                     let carry = &mut self.carry[i];
                     encoder.counter(rendered, sent, carry, cx, &mut self.writer, &mut tally);
                 }
-                SeriesKind::Gauge | SeriesKind::Histogram => {
+                SeriesKind::Gauge | SeriesKind::Histogram | SeriesKind::Set => {
                     #[allow(
                         clippy::cast_precision_loss,
                         reason = "a series count is far below 2^53"
