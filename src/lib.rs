@@ -615,8 +615,9 @@ pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
 pub use client::GraphiteClient;
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{
-    AlertType, CounterMode, Event, EventPriority, GraphiteTags, HistogramKind, LabelHandling,
-    ServiceCheck, ServiceCheckStatus,
+    AlertType, Cardinality, CounterMode, Dialect, Event, EventPriority, GraphiteTags,
+    HistogramKind, LabelHandling, MetricLine, MetricType, MetricValue, ServiceCheck,
+    ServiceCheckStatus,
 };
 pub use error::{BuildError, EncodeError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};
