@@ -218,6 +218,12 @@ impl ExporterBuilder {
                 if self.timestamps {
                     return dogstatsd_only("with_timestamps");
                 }
+                if self.external_data.is_some() {
+                    return dogstatsd_only("with_external_data");
+                }
+                if self.cardinality.is_some() {
+                    return dogstatsd_only("with_cardinality");
+                }
                 let handling = self.labels.unwrap_or_default();
                 Ok(Encoder::Statsd(
                     StatsdEncoder::new(self.prefix.as_deref(), handling, labels, histograms)
@@ -241,13 +247,17 @@ impl ExporterBuilder {
                     });
                 }
                 let container = self.container()?;
-                Ok(Encoder::DogStatsd(DogStatsdEncoder::new(
-                    self.prefix.as_deref(),
-                    labels,
-                    histograms,
-                    container.as_deref(),
-                    self.timestamps,
-                )))
+                let external = self.external_data()?;
+                Ok(Encoder::DogStatsd(
+                    DogStatsdEncoder::new(
+                        self.prefix.as_deref(),
+                        labels,
+                        histograms,
+                        container.as_deref(),
+                        self.timestamps,
+                    )
+                    .with_origin_fields(external.as_deref(), self.cardinality),
+                ))
             }
             Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
         }
@@ -275,6 +285,30 @@ impl ExporterBuilder {
         Ok(id)
     }
 
+    /// DogStatsD external data: the one set, or with origin detection `DD_EXTERNAL_ENV`;
+    /// sanitised, and refused when nothing is left.
+    fn external_data(&self) -> Result<Option<String>, BuildError> {
+        if let Some(data) = &self.external_data {
+            if crate::encode::sanitize_external(data).is_empty() {
+                return Err(BuildError::InvalidSetting {
+                    setting: "with_external_data",
+                    reason: "has no printable character other than `|`",
+                });
+            }
+            return Ok(Some(data.clone()));
+        }
+        if !self.origin_detection {
+            return Ok(None);
+        }
+        crate::env::external_data(super::constructors::env_var).map_err(|e| {
+            BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value,
+                reason: e.reason,
+            }
+        })
+    }
+
     fn graphite_encoder(&self, labels: Vec<Label>) -> Result<Encoder, BuildError> {
         let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
         if self.labels.is_some() {
@@ -294,6 +328,9 @@ impl ExporterBuilder {
                 "with_container_id / with_origin_detection / with_timestamps",
                 "DogStatsD only",
             );
+        }
+        if self.external_data.is_some() || self.cardinality.is_some() {
+            return invalid("with_external_data / with_cardinality", "DogStatsD only");
         }
         let mut percentiles = self
             .percentiles

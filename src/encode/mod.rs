@@ -21,7 +21,7 @@ mod statsd;
 mod summary;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
-pub(crate) use dogstatsd::DogStatsdEncoder;
+pub(crate) use dogstatsd::{DogStatsdEncoder, sanitize_external};
 pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus};
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
