@@ -135,6 +135,9 @@ pub enum EncodeError {
         /// What was asked for.
         what: &'static str,
     },
+    /// More than the builder's backlog bound is waiting to be sent: the line is dropped.
+    #[error("more than the backlog bound is waiting to be sent; the line is dropped")]
+    QueueFull,
     /// The line is longer than the maximum payload length on its own: dropped.
     #[error("the line is longer than the maximum payload length")]
     TooLong,

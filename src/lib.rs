@@ -612,7 +612,7 @@ mod timer;
 mod transport;
 
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
-pub use client::GraphiteClient;
+pub use client::{CallOpts, GraphiteClient, StatsdClient};
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{
     AlertType, Cardinality, CounterMode, Dialect, Event, EventPriority, GraphiteTags,

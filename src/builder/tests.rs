@@ -573,8 +573,8 @@ fn dd_cardinality_from_the_environment_is_on_the_wire_and_an_invalid_one_fails_t
     );
     // A later setter wins over the environment.
     let b = ExporterBuilder::from_settings(crate::env::detect(lookup))
-        .with_cardinality(crate::Cardinality::Low);
-    assert_eq!(b.cardinality, Some(crate::Cardinality::Low));
+        .with_cardinality(Cardinality::Low);
+    assert_eq!(b.cardinality, Some(Cardinality::Low));
 
     let bad = ExporterBuilder::from_settings(
         crate::env::dogstatsd(|n| (n == "DD_CARDINALITY").then(|| "sometimes".to_owned())).into(),
@@ -596,7 +596,7 @@ fn dd_cardinality_from_the_environment_is_on_the_wire_and_an_invalid_one_fails_t
 fn external_data_and_cardinality_are_refused_where_the_protocol_has_no_such_field() {
     let setters: [fn(ExporterBuilder) -> ExporterBuilder; 2] = [
         |b| b.with_external_data("it-false"),
-        |b| b.with_cardinality(crate::Cardinality::High),
+        |b| b.with_cardinality(Cardinality::High),
     ];
     for set in setters {
         for b in [

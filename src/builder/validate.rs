@@ -201,29 +201,9 @@ impl ExporterBuilder {
                 return graphite_only("with_percentiles");
             }
         }
-        let dogstatsd_only = |setting| {
-            Err(BuildError::InvalidSetting {
-                setting,
-                reason: "DogStatsD only; plain StatsD has no such field",
-            })
-        };
         match self.protocol {
             Protocol::Statsd => {
-                if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
-                    return dogstatsd_only("with_histogram_kind (Distribution)");
-                }
-                if self.container_id.is_some() || self.origin_detection {
-                    return dogstatsd_only("with_container_id / with_origin_detection");
-                }
-                if self.timestamps {
-                    return dogstatsd_only("with_timestamps");
-                }
-                if self.external_data.is_some() {
-                    return dogstatsd_only("with_external_data");
-                }
-                if self.cardinality.is_some() {
-                    return dogstatsd_only("with_cardinality");
-                }
+                self.refuse_dogstatsd_fields(&histograms)?;
                 let handling = self.labels.unwrap_or_default();
                 Ok(Encoder::Statsd(
                     StatsdEncoder::new(self.prefix.as_deref(), handling, labels, histograms)
@@ -261,6 +241,32 @@ impl ExporterBuilder {
             }
             Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
         }
+    }
+
+    /// Plain StatsD: refuses the settings only DogStatsD has a field for.
+    fn refuse_dogstatsd_fields(&self, histograms: &HistogramRules) -> Result<(), BuildError> {
+        let dogstatsd_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "DogStatsD only; plain StatsD has no such field",
+            })
+        };
+        if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
+            return dogstatsd_only("with_histogram_kind (Distribution)");
+        }
+        if self.container_id.is_some() || self.origin_detection {
+            return dogstatsd_only("with_container_id / with_origin_detection");
+        }
+        if self.timestamps {
+            return dogstatsd_only("with_timestamps");
+        }
+        if self.external_data.is_some() {
+            return dogstatsd_only("with_external_data");
+        }
+        if self.cardinality.is_some() {
+            return dogstatsd_only("with_cardinality");
+        }
+        Ok(())
     }
 
     /// The DogStatsD container id: the one set (never empty), or with origin detection the

@@ -363,7 +363,7 @@ impl Parts<'_> {
         out.push(b'\n');
     }
 
-    fn check(&self, value: MetricValue<'_>) -> Result<(), EncodeError> {
+    pub(crate) fn check(&self, value: MetricValue<'_>) -> Result<(), EncodeError> {
         let dogstatsd = self.dialect == Dialect::DogStatsd;
         if !(self.rate > 0.0 && self.rate <= 1.0) {
             return Err(EncodeError::InvalidSampleRate);

@@ -15,6 +15,7 @@ fn line(dialect: Dialect, l: MetricLine<'_>) -> Result<String, EncodeError> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one table")]
 fn every_type_has_exact_bytes_in_both_dialects() {
     let table: &[(MetricLine<'_>, &str, &str)] = &[
         (
@@ -198,6 +199,7 @@ fn dogstatsd_fields_go_in_one_order_and_only_where_the_agent_reads_them() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines, reason = "one table")]
 fn what_would_break_a_line_is_refused() {
     let refused: &[(MetricLine<'_>, EncodeError)] = &[
         (

@@ -31,7 +31,7 @@ pub(crate) use pickle::PickleWire;
 pub(crate) use series::{SeriesValue, encode_series};
 pub(crate) use shared::SampleUnit;
 pub use statsd::LabelHandling;
-pub(crate) use statsd::StatsdEncoder;
+pub(crate) use statsd::{StatsdEncoder, continues_chunk as statsd_continues_chunk};
 pub(crate) use summary::{SlotCarry, percentile_suffix};
 
 use metrics::Key;

@@ -163,6 +163,11 @@ impl StatsdEncoder {
         self.render_as(None, key, out);
     }
 
+    /// The sanitised prefix segments (no trailing dot), for the direct client's raw lines.
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     /// Renders the name (shortened as carbon needs it, since Etsy statsd's Graphite backend
     /// stores it as a carbon path) and the tags.
     pub(crate) fn render_as(&self, kind: Option<SeriesKind>, key: &Key, out: &mut Rendered) {
