@@ -65,7 +65,8 @@ impl ExporterBuilder {
         self
     }
 
-    /// DogStatsD: sends external data `|e:<data>` on every line (protocol v1.5), which the
+    /// DogStatsD: sends external data `|e:<data>` on every line (see the crate docs'
+    /// [DogStatsD](crate#dogstatsd) section for the protocol and Agent versions), which the
     /// Agent uses with the container id for origin detection. Defaults to none, or with
     /// [`with_origin_detection`](Self::with_origin_detection) to `DD_EXTERNAL_ENV` (this
     /// setter wins). Sanitised as the official clients do: characters other than printable
@@ -75,7 +76,7 @@ impl ExporterBuilder {
         self
     }
 
-    /// DogStatsD: sends `|card:<level>` on every line (protocol v1.6), asking the Agent for
+    /// DogStatsD: sends `|card:<level>` on every line ([DogStatsD](crate#dogstatsd)), asking the Agent for
     /// that tag cardinality of the tags it adds by origin detection. Defaults to none (the
     /// Agent's own setting), or to `DD_CARDINALITY` (else `DATADOG_CARDINALITY`) with
     /// [`dogstatsd_from_env`](Self::dogstatsd_from_env) and [`from_env`](Self::from_env).

@@ -10,11 +10,12 @@
 
 mod graphite;
 mod opts;
+mod render;
 mod statsd;
 
 pub use graphite::GraphiteClient;
 pub use opts::CallOpts;
-pub(crate) use statsd::ClientEncoder;
+pub(crate) use render::ClientEncoder;
 pub use statsd::StatsdClient;
 
 use tokio::time::Instant;

@@ -56,7 +56,7 @@ impl<'a> CallOpts<'a> {
         self
     }
 
-    /// `|T<unix seconds>`: DogStatsD counters and gauges only (protocol v1.3).
+    /// `|T<unix seconds>`: DogStatsD counters and gauges only.
     #[must_use]
     pub const fn timestamp(mut self, unix_secs: u64) -> Self {
         self.timestamp = Some(unix_secs);

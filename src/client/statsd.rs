@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use metrics::{Key, Label};
-
 use super::Outbox;
+use super::render::ClientEncoder;
 use crate::config::Config;
 use crate::encode::{
-    Dialect, DogStatsdEncoder, Event, MetricType, MetricValue, Parts, Rendered, SeriesKind,
-    ServiceCheck, StatsdEncoder, check_name,
+    Dialect, Event, MetricType, MetricValue, Parts, Rendered, ServiceCheck, check_name,
 };
 use crate::error::{EncodeError, FlushError};
 use crate::random::random_unit;
@@ -110,7 +108,7 @@ use super::opts::CallOpts;
 ///   value still stands. But no receiver scales them (Etsy statsd and the Agent ignore the
 ///   rate on gauges and sets), so a sampled set undercounts its distinct members: sample
 ///   sets only when an estimate will do.
-/// - **Timestamps** ([`CallOpts::timestamp`], `|T`, DogStatsD v1.3): counters and gauges
+/// - **Timestamps** ([`CallOpts::timestamp`], `|T`): counters and gauges
 ///   only, as the Agent reads them. Refused (false, counted) for other types and for plain
 ///   StatsD, which stamps values on arrival: a backfilled value would land at the wrong time.
 /// - **Cardinality** ([`CallOpts::cardinality`]) overrides the builder's `|card:` for one
@@ -131,22 +129,11 @@ pub struct StatsdClient {
     warned: Vec<&'static str>,
 }
 
-/// The recorder's encoder this client renders names and tags with.
-#[derive(Debug)]
-pub(crate) enum ClientEncoder {
-    Statsd(StatsdEncoder),
-    DogStatsd(DogStatsdEncoder),
-}
-
 impl StatsdClient {
     pub(crate) fn new(encoder: ClientEncoder, config: Config) -> Self {
-        let continues = match encoder {
-            ClientEncoder::Statsd(_) => crate::encode::statsd_continues_chunk,
-            ClientEncoder::DogStatsd(_) => crate::encode::never_continues,
-        };
         Self {
+            outbox: Outbox::new(config, encoder.continues(), None),
             encoder,
-            outbox: Outbox::new(config, continues, None),
             scratch: Rendered::default(),
             member: String::new(),
             warned: Vec::new(),
@@ -255,14 +242,7 @@ impl StatsdClient {
     /// [`EncodeError::QueueFull`]; each counted.
     pub fn event(&mut self, event: &Event) -> Result<(), EncodeError> {
         let mut event = event.clone();
-        if let ClientEncoder::DogStatsd(e) = &self.encoder {
-            event.tags = e
-                .global_labels()
-                .iter()
-                .chain(&event.tags)
-                .cloned()
-                .collect();
-        }
+        event.tags = self.encoder.with_global_labels(&event.tags);
         self.queue_line("events", |out| event.encode(out))
     }
 
@@ -273,14 +253,7 @@ impl StatsdClient {
     /// As [`event`](Self::event), with [`EncodeError::EmptyName`] for a nameless check.
     pub fn service_check(&mut self, check: &ServiceCheck) -> Result<(), EncodeError> {
         let mut check = check.clone();
-        if let ClientEncoder::DogStatsd(e) = &self.encoder {
-            check.tags = e
-                .global_labels()
-                .iter()
-                .chain(&check.tags)
-                .cloned()
-                .collect();
-        }
+        check.tags = self.encoder.with_global_labels(&check.tags);
         self.queue_line("service checks", |out| check.encode(out))
     }
 
@@ -308,10 +281,7 @@ impl StatsdClient {
     }
 
     fn dialect(&self) -> Dialect {
-        match self.encoder {
-            ClientEncoder::Statsd(_) => Dialect::Statsd,
-            ClientEncoder::DogStatsd(_) => Dialect::DogStatsd,
-        }
+        self.encoder.dialect()
     }
 
     fn metric(
@@ -358,57 +328,18 @@ impl StatsdClient {
             add(&self.outbox.stats.samples_sampled_out, 1);
             return Ok(());
         }
-        let labels: Vec<Label> = opts
-            .tags
-            .iter()
-            .map(|(k, v)| Label::new((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        // A raw line's name is the caller's: we render a stand-in for the tag section only.
-        let key = Key::from_parts(
-            raw.map_or_else(|| name.to_owned(), |_| "raw".to_owned()),
-            labels,
-        );
-        let series = match kind {
-            MetricType::Counter => Some(SeriesKind::Counter),
-            MetricType::Gauge => Some(SeriesKind::Gauge),
-            MetricType::Timer | MetricType::Histogram => Some(SeriesKind::Histogram),
-            MetricType::Distribution | MetricType::Set => None,
-        };
-        let prefix = match &self.encoder {
-            ClientEncoder::Statsd(e) => {
-                e.render_as(series, &key, &mut self.scratch);
-                e.prefix()
-            }
-            ClientEncoder::DogStatsd(e) => {
-                e.render_with(
-                    &key,
-                    opts.cardinality.or(e.cardinality()),
-                    &mut self.scratch,
-                );
-                e.prefix()
-            }
-        };
-        let mut raw_name = Vec::new();
-        if let Some(name) = raw {
-            raw_name.extend_from_slice(prefix);
-            if !prefix.is_empty() {
-                raw_name.push(b'.');
-            }
-            raw_name.extend_from_slice(name.as_bytes());
-        } else if !self.scratch.sendable() {
+        if !self
+            .encoder
+            .render(raw, name, kind, &opts, &mut self.scratch)
+        {
             add(&self.outbox.stats.values_dropped_unnamed, 1);
             return Err(EncodeError::InvalidName);
-        } else {
-            add(
-                &self.outbox.stats.names_shortened,
-                u64::from(self.scratch.shortened),
-            );
         }
-        parts.name = if raw.is_some() {
-            &raw_name
-        } else {
-            &self.scratch.name
-        };
+        add(
+            &self.outbox.stats.names_shortened,
+            u64::from(self.scratch.shortened),
+        );
+        parts.name = &self.scratch.name;
         parts.tail = &self.scratch.tail;
         let writer = self.outbox.delivery.writer();
         // Checked above, so nothing is refused here.

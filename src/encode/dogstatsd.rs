@@ -17,7 +17,7 @@
 
 use metrics::{Key, Label};
 
-use super::line::Cardinality;
+use super::cardinality::Cardinality;
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
 use super::shared::{render_prefix_with, sample_value, sorted_unique, write_dogstatsd_tags};

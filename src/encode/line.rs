@@ -5,6 +5,7 @@
 //! change the metric's type is an [`EncodeError`], and `out` is left as it was. (The client
 //! sanitises names and tags before they get here, as the recorder does.) No I/O, no clock.
 
+use super::cardinality::Cardinality;
 use super::number::{is_sendable, write_f64, write_rate, write_u64};
 use crate::error::EncodeError;
 
@@ -48,41 +49,6 @@ impl MetricType {
             Self::Distribution => b"|d",
             Self::Set => b"|s",
         }
-    }
-}
-
-/// DogStatsD tag cardinality, `|card:<level>` (protocol v1.6): how many of the tags the
-/// Agent adds from origin detection go on the metric.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Cardinality {
-    /// `none`.
-    None,
-    /// `low`.
-    Low,
-    /// `orchestrator`.
-    Orchestrator,
-    /// `high`.
-    High,
-}
-
-impl Cardinality {
-    /// The level as sent: `none`, `low`, `orchestrator` or `high`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Low => "low",
-            Self::Orchestrator => "orchestrator",
-            Self::High => "high",
-        }
-    }
-
-    /// Parses a level as the official clients read `DD_CARDINALITY`: one of the four names,
-    /// in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        [Self::None, Self::Low, Self::Orchestrator, Self::High]
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(text))
     }
 }
 
@@ -137,7 +103,7 @@ pub enum MetricValue<'a> {
 /// - the sample rate is in (0, 1], written when below 1 in plain decimals (at most 9
 ///   places, as the recorder writes rates);
 /// - DogStatsD only: `Distribution`, the container id, external data, cardinality and the
-///   timestamp; the timestamp (protocol v1.3) only on counters and gauges, and positive; the
+///   timestamp; the timestamp only on counters and gauges, and positive; the
 ///   container id and external data not empty, without `|` or control characters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricLine<'a> {
@@ -183,28 +149,28 @@ impl<'a> MetricLine<'a> {
         self
     }
 
-    /// `|c:<id>` (DogStatsD v1.2).
+    /// `|c:<id>`.
     #[must_use]
     pub const fn container_id(mut self, id: &'a str) -> Self {
         self.container_id = Some(id);
         self
     }
 
-    /// `|e:<data>` (DogStatsD v1.5).
+    /// `|e:<data>`.
     #[must_use]
     pub const fn external_data(mut self, data: &'a str) -> Self {
         self.external_data = Some(data);
         self
     }
 
-    /// `|card:<level>` (DogStatsD v1.6).
+    /// `|card:<level>`.
     #[must_use]
     pub const fn cardinality(mut self, level: Cardinality) -> Self {
         self.cardinality = Some(level);
         self
     }
 
-    /// `|T<unix seconds>` (DogStatsD v1.3; counters and gauges).
+    /// `|T<unix seconds>` (counters and gauges).
     #[must_use]
     pub const fn timestamp(mut self, unix_secs: u64) -> Self {
         self.timestamp = Some(unix_secs);

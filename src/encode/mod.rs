@@ -6,6 +6,7 @@
 //! on every flush, so a warm flush only formats numbers.
 
 mod buffer;
+mod cardinality;
 mod dogstatsd;
 mod event;
 mod graphite;
@@ -21,11 +22,12 @@ mod statsd;
 mod summary;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
+pub use cardinality::Cardinality;
 pub(crate) use dogstatsd::{DogStatsdEncoder, sanitize_external};
 pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus};
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
-pub use line::{Cardinality, Dialect, MetricLine, MetricType, MetricValue};
+pub use line::{Dialect, MetricLine, MetricType, MetricValue};
 pub(crate) use line::{Parts, check_name};
 pub(crate) use pickle::PickleWire;
 pub(crate) use series::{SeriesValue, encode_series};
