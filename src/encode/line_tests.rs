@@ -331,3 +331,74 @@ fn cardinality_levels_parse_in_any_case_and_nothing_else() {
     assert_eq!(Cardinality::parse("medium"), None);
     assert_eq!(Cardinality::parse(""), None);
 }
+
+mod property {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Text from characters that split StatsD lines and fields, and some that do not.
+    fn text() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop::sample::select(vec![
+                'a', 'Z', '0', '.', '_', '-', ':', '|', ',', '#', '@', '\n', ' ', 'é', '日',
+                '\u{0}', '{', 'e', '+',
+            ]),
+            0..8,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
+    }
+
+    const KINDS: [(MetricType, &str); 6] = [
+        (Counter, "c"),
+        (Gauge, "g"),
+        (Timer, "ms"),
+        (Histogram, "h"),
+        (Distribution, "d"),
+        (Set, "s"),
+    ];
+
+    proptest! {
+        /// The fuzz target `statsd_lines` checks more fields for longer; this is its core,
+        /// run with the unit tests.
+        #[test]
+        fn any_line_written_reads_back_as_one_metric_of_its_type_or_is_refused(
+            name in text(),
+            member in text(),
+            number in prop_oneof![any::<f64>(), Just(-1.0), Just(0.5)],
+            pick in 0..4u8,
+            kind in 0..6usize,
+            tags in proptest::collection::vec((text(), text()), 0..3),
+            dogstatsd in any::<bool>(),
+        ) {
+            let dialect = if dogstatsd { Dialect::DogStatsd } else { Dialect::Statsd };
+            let value = match pick {
+                0 => Float(number),
+                1 => GaugeDelta(number),
+                #[allow(clippy::cast_possible_truncation, reason = "any integer will do")]
+                2 => Integer(number as i64),
+                _ => Text(&member),
+            };
+            let (kind, symbol) = KINDS[kind];
+            let tags: Vec<(&str, &str)> = tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut out = Vec::new();
+            if MetricLine::new(&name, value, kind).tags(&tags).encode(dialect, &mut out).is_err() {
+                prop_assert!(out.is_empty());
+                return Ok(());
+            }
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = text.strip_suffix('\n').unwrap().split('\n').collect();
+            prop_assert!(lines.len() == 1 || (lines.len() == 2 && kind == Gauge && !dogstatsd));
+            for line in lines {
+                let (got_name, rest) = line.split_once(':').unwrap();
+                prop_assert_eq!(got_name, name.as_str());
+                let fields: Vec<&str> = rest.split('|').collect();
+                prop_assert!(!fields[0].is_empty() && !fields[0].contains(':'));
+                prop_assert_eq!(fields[1], symbol);
+                let tag_fields = fields[2..].iter().filter(|f| f.starts_with('#')).count();
+                prop_assert_eq!(tag_fields, usize::from(!tags.is_empty()));
+                prop_assert_eq!(fields.len(), 2 + tag_fields);
+            }
+        }
+    }
+}
