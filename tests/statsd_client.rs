@@ -357,3 +357,28 @@ fn the_statsd_client_is_refused_for_graphite_naming_the_setting() {
         assert!(e.to_string().contains("build_statsd_client"), "{e}");
     }
 }
+
+#[tokio::test]
+async fn type_prefixes_follow_the_calls_type_and_fold_labels_as_the_recorder_does() {
+    let mut rx = UdpReceiver::new();
+    let mut client = statsd(&rx)
+        .with_prefix("app")
+        .with_type_prefixes(true)
+        .with_global_labels([("region", "eu")])
+        .build_statsd_client()
+        .unwrap();
+    let route = NONE.tags(&[("route", "/a")]);
+    assert!(client.incr("req", route));
+    assert!(client.gauge("q", 1.0, NONE));
+    assert!(client.timing_ms("db", 1.5, NONE));
+    assert!(client.histogram("size", 2.0, NONE));
+    assert!(client.set("users", "bob", NONE));
+    let want = [
+        "app.counters.req.eu._a:1|c",
+        "app.gauges.q.eu:1|g",
+        "app.timers.db.eu:1.5|ms",
+        "app.histograms.size.eu:2|h",
+        "app.users.eu:bob|s",
+    ];
+    assert_eq!(flushed(&mut client, &mut rx, want.len()).await, want);
+}

@@ -5,8 +5,8 @@ use metrics::{Key, Label};
 
 use super::opts::CallOpts;
 use crate::encode::{
-    Dialect, DogStatsdEncoder, MetricType, Rendered, SeriesKind, StatsdEncoder, never_continues,
-    statsd_continues_chunk,
+    Dialect, DogStatsdEncoder, HistogramKind, MetricType, Rendered, SeriesKind, StatsdEncoder,
+    never_continues, statsd_continues_chunk,
 };
 use crate::lines::ChunkRule;
 
@@ -70,7 +70,12 @@ impl ClientEncoder {
         };
         let prefix = match self {
             Self::Statsd(e) => {
-                e.render_as(series, &key, out);
+                let histogram = if kind == MetricType::Timer {
+                    HistogramKind::Timer
+                } else {
+                    HistogramKind::Histogram
+                };
+                e.render_typed(series, histogram, &key, out);
                 e.prefix()
             }
             Self::DogStatsd(e) => {

@@ -76,7 +76,8 @@ use super::opts::CallOpts;
 ///
 /// - **Names and tags** are sanitised exactly as the recorder's are for the protocol (the
 ///   builder's prefix, global labels, plain StatsD's [`LabelHandling`](crate::LabelHandling)
-///   and type prefixes apply); a name with nothing usable left is dropped and counted in
+///   and type prefixes apply, the call's type choosing `timers.` or `histograms.`, and sets
+///   taking none); a name with nothing usable left is dropped and counted in
 ///   [`values_dropped_unnamed`](ExporterStats::values_dropped_unnamed). A set member is
 ///   cleaned too: `:`, `|`, `,`, `#`, `@`, whitespace and control characters become `_`.
 ///   [`raw`](Self::raw) is the exception: its name and value are checked, never changed.
