@@ -382,3 +382,59 @@ async fn type_prefixes_follow_the_calls_type_and_fold_labels_as_the_recorder_doe
     ];
     assert_eq!(flushed(&mut client, &mut rx, want.len()).await, want);
 }
+
+/// Counts the warnings logged on the current thread.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, _field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{value:?} ");
+    }
+}
+
+impl tracing::Subscriber for &'static Warnings {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut text = String::new();
+            event.record(&mut Message(&mut text));
+            if let Ok(mut logged) = self.0.lock() {
+                logged.push(text);
+            }
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_refused_kind_of_call_is_logged_once_per_client_and_counted_every_time() {
+    let warnings: &'static Warnings = Box::leak(Box::default());
+    let rx = UdpReceiver::new();
+    tracing::subscriber::with_default(warnings, || {
+        let mut client = dogstatsd(&rx).build_statsd_client().unwrap();
+        for _ in 0..5 {
+            assert!(!client.gauge_delta("q", 1.0, NONE));
+        }
+        assert_eq!(client.stats().values_dropped_invalid, 5);
+        let mut plain = statsd(&rx).build_statsd_client().unwrap();
+        for _ in 0..3 {
+            assert!(!plain.distribution("d", 1.0, NONE));
+        }
+    });
+    let logged = warnings.0.lock().unwrap().clone();
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert!(logged[0].contains("gauge deltas"), "{logged:?}");
+    assert!(logged[1].contains("distributions"), "{logged:?}");
+}

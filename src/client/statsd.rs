@@ -112,6 +112,8 @@ use super::opts::CallOpts;
 /// - **Timestamps** ([`CallOpts::timestamp`], `|T`): counters and gauges
 ///   only, as the Agent reads them. Refused (false, counted) for other types and for plain
 ///   StatsD, which stamps values on arrival: a backfilled value would land at the wrong time.
+///   The builder's [`with_timestamps`](crate::ExporterBuilder::with_timestamps) is for the
+///   recorder's flushes; the client stamps only the calls that ask.
 /// - **Cardinality** ([`CallOpts::cardinality`]) overrides the builder's `|card:` for one
 ///   call; plain StatsD has no such field and ignores it.
 /// - **Batching**: calls between flushes are packed into full payloads (never one datagram
