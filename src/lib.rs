@@ -86,16 +86,21 @@
 //!   reads the fields after the type in any order (datadog-go writes `|T` before `|card:`,
 //!   java-dogstatsd-client `|card:` first); each is counted in the payload limit. The Agent
 //!   honours `|c:`, `|e:` and `|card:` only with `dogstatsd_origin_detection_client` on.
-//! - [`StatsdClient`] sends explicit lines (signed counters, gauge deltas for plain StatsD,
-//!   sets, sampled calls, per-call timestamps and cardinality), events and service checks,
-//!   batched like the recorder's; [`MetricLine`] writes one line into your buffer, without
-//!   sending it.
 //! - Transports: UDP (1432-byte datagrams by default), Unix datagram `unixgram://` and Unix
 //!   stream `unix://` (8192 bytes by default, the Agent's buffer; on the stream each payload
 //!   is framed with a 4-byte little-endian length). A missing socket, or one we may not write
 //!   to, is logged once with the path and the fix, counted, and retried with backoff while the
 //!   aggregate is kept; when the socket (re)appears, sending resumes. A full Unix datagram
 //!   queue never blocks: what it does not take waits in the backlog.
+//!
+//! # Sending StatsD lines yourself
+//!
+//! For what the `metrics` facade has no call for (signed counter deltas, Etsy gauge deltas,
+//! sets, client-side sampled calls, per-call timestamps and cardinality, DogStatsD events and
+//! service checks), [`ExporterBuilder::build_statsd_client`] makes a [`StatsdClient`] from a
+//! StatsD or DogStatsD builder: the recorder's sanitising, payload packing, transports and
+//! backlog, with its rules stated once on [`StatsdClient`]. [`MetricLine`] writes one line
+//! into your buffer without sending it, refusing what would break it.
 //!
 //! # Graphite
 //!
