@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-35}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(statsd dogstatsd dogstatsd_events graphite graphite_pickle graphite_points)
+    targets=(statsd dogstatsd dogstatsd_events statsd_lines graphite graphite_pickle graphite_points)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

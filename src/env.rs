@@ -10,6 +10,7 @@
 
 use metrics::Label;
 
+use crate::encode::{Cardinality, sanitize_external};
 use crate::protocol::Protocol;
 
 /// A variable that is set but unusable.
@@ -26,6 +27,8 @@ pub(crate) struct DogStatsdEnv {
     /// The endpoint and the variable it came from (`None`: the default).
     pub(crate) endpoint: (String, Option<&'static str>),
     pub(crate) labels: Vec<Label>,
+    /// `DD_CARDINALITY`, or else `DATADOG_CARDINALITY`, as datadog-go reads them.
+    pub(crate) cardinality: Option<Cardinality>,
     pub(crate) error: Option<EnvError>,
 }
 
@@ -81,9 +84,26 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
     .into_iter()
     .filter_map(|(var, tag)| get(var).map(|v| Label::new(tag, v)))
     .collect();
+    // datadog-go reads `DATADOG_CARDINALITY` when `DD_CARDINALITY` is unset (or invalid: we
+    // refuse an invalid value instead of ignoring it).
+    let cardinality = ["DD_CARDINALITY", "DATADOG_CARDINALITY"]
+        .into_iter()
+        .find_map(|variable| get(variable).map(|value| (variable, value)))
+        .and_then(|(variable, value)| {
+            let parsed = Cardinality::parse(&value);
+            if parsed.is_none() {
+                error.get_or_insert(EnvError {
+                    variable,
+                    value,
+                    reason: "not a tag cardinality (none, low, orchestrator or high)",
+                });
+            }
+            parsed
+        });
     DogStatsdEnv {
         endpoint,
         labels,
+        cardinality,
         error,
     }
 }
@@ -96,6 +116,8 @@ pub(crate) struct EnvSettings {
     pub(crate) endpoint: (String, Option<&'static str>),
     pub(crate) prefix: Option<String>,
     pub(crate) labels: Vec<Label>,
+    /// DogStatsD's default tag cardinality.
+    pub(crate) cardinality: Option<Cardinality>,
     /// The first variable that is set but unusable.
     pub(crate) error: Option<EnvError>,
 }
@@ -107,6 +129,7 @@ impl From<DogStatsdEnv> for EnvSettings {
             endpoint: dd.endpoint,
             prefix: None,
             labels: dd.labels,
+            cardinality: dd.cardinality,
             error: dd.error,
         }
     }
@@ -233,8 +256,30 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
         endpoint,
         prefix: get(family.prefix),
         labels: Vec::new(),
+        cardinality: None,
         error,
     }
+}
+
+/// DogStatsD external data from `DD_EXTERNAL_ENV` (set by the Datadog admission controller),
+/// sanitised as datadog-go does (printable characters other than `|`); a value with nothing
+/// left is an error.
+pub(crate) fn external_data(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, EnvError> {
+    const VARIABLE: &str = "DD_EXTERNAL_ENV";
+    let Some(value) = lookup(VARIABLE).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let clean = sanitize_external(value.trim());
+    if clean.is_empty() {
+        return Err(EnvError {
+            variable: VARIABLE,
+            value,
+            reason: "has no printable character other than `|`",
+        });
+    }
+    Ok(Some(clean))
 }
 
 /// The container id in the text of `/proc/self/cgroup`, if any: the 64-hex-digit id that

@@ -180,6 +180,7 @@ fn graphite_variables_default_to_plaintext_over_tcp_and_pickle_moves_the_port() 
             endpoint: ("tcp://carbon:2003".into(), Some("GRAPHITE_HOST")),
             prefix: Some("svc".into()),
             labels: Vec::new(),
+            cardinality: None,
             error: None,
         }
     );
@@ -253,4 +254,50 @@ fn container_ids_are_found_in_mountinfo_under_a_private_cgroup_namespace() {
         container_id_from_mountinfo("22 1 254:1 / / rw - ext4 /dev/vda1 rw"),
         None
     );
+}
+
+#[test]
+fn the_cardinality_comes_from_dd_cardinality_then_datadog_cardinality() {
+    assert_eq!(env(&[]).cardinality, None);
+    assert_eq!(
+        env(&[("DD_CARDINALITY", "low")]).cardinality,
+        Some(Cardinality::Low)
+    );
+    assert_eq!(
+        env(&[("DATADOG_CARDINALITY", "HIGH")]).cardinality,
+        Some(Cardinality::High)
+    );
+    assert_eq!(
+        env(&[
+            ("DD_CARDINALITY", "orchestrator"),
+            ("DATADOG_CARDINALITY", "none")
+        ])
+        .cardinality,
+        Some(Cardinality::Orchestrator)
+    );
+    // Where datadog-go ignores an invalid value, we refuse it, naming the variable.
+    let bad = env(&[("DATADOG_CARDINALITY", "medium")]);
+    assert_eq!(bad.cardinality, None);
+    assert_eq!(
+        bad.error,
+        Some(EnvError {
+            variable: "DATADOG_CARDINALITY",
+            value: "medium".into(),
+            reason: "not a tag cardinality (none, low, orchestrator or high)",
+        })
+    );
+}
+
+#[test]
+fn external_data_is_sanitised_as_datadog_go_does_and_refused_when_nothing_is_left() {
+    let read = |value: &'static str| {
+        external_data(move |n| (n == "DD_EXTERNAL_ENV").then(|| value.to_owned()))
+    };
+    assert_eq!(read(""), Ok(None));
+    assert_eq!(
+        read("it-false,cn-app,pu-1"),
+        Ok(Some("it-false,cn-app,pu-1".into()))
+    );
+    assert_eq!(read("a|b\u{1}c"), Ok(Some("abc".into())));
+    assert_eq!(read("|\u{7}|").unwrap_err().variable, "DD_EXTERNAL_ENV");
 }

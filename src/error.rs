@@ -91,7 +91,9 @@ pub enum FlushError {
     },
 }
 
-/// Why a DogStatsD event or service check, or a Graphite point, could not be encoded.
+/// Why a DogStatsD event or service check, a StatsD metric line
+/// ([`MetricLine`](crate::MetricLine), [`StatsdClient`](crate::StatsdClient)) or a Graphite
+/// point ([`GraphitePoints`](crate::GraphitePoints)) could not be encoded or sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
@@ -114,4 +116,42 @@ pub enum EncodeError {
     /// connection).
     #[error("the Graphite line is longer than carbon's 16384-byte limit")]
     LineTooLong,
+    /// A metric name that is empty or would break the line (`:`, `|`, a control character;
+    /// for DogStatsD also a leading `_e{`, which the Agent reads as an event).
+    #[error("a metric name must not be empty nor hold `:`, `|` or control characters")]
+    InvalidName,
+    /// A value that cannot be sent: NaN or infinite, a negative timer, or text that is empty,
+    /// would break the line, or (for a type other than a set) is not a finite number.
+    #[error(
+        "the value cannot be sent: not finite, a negative timer, or text that would break the line"
+    )]
+    InvalidValue,
+    /// A tag whose key is empty or holds `:`, or whose key or value holds `,`, `|` or a
+    /// control character.
+    #[error(
+        "a tag key must not be empty nor hold `:`; tags must not hold `,`, `|` or control characters"
+    )]
+    InvalidTag,
+    /// A sample rate outside (0, 1], or NaN.
+    #[error("a sample rate must be within (0, 1]")]
+    InvalidSampleRate,
+    /// A timestamp of 0 (the Agent needs a positive one).
+    #[error("a timestamp must be positive")]
+    InvalidTimestamp,
+    /// A container id or external data that is empty or holds `|` or a control character.
+    #[error("a container id or external data must not be empty nor hold `|` or control characters")]
+    InvalidField,
+    /// Something the dialect has no way to carry (a distribution, timestamp, gauge delta,
+    /// event or service check where the receiver cannot read it).
+    #[error("not supported by this dialect: {what}")]
+    Unsupported {
+        /// What was asked for.
+        what: &'static str,
+    },
+    /// More than the builder's backlog bound is waiting to be sent: the line is dropped.
+    #[error("more than the backlog bound is waiting to be sent; the line is dropped")]
+    QueueFull,
+    /// The line is longer than the maximum payload length on its own: dropped.
+    #[error("the line is longer than the maximum payload length")]
+    TooLong,
 }

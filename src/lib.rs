@@ -69,16 +69,38 @@
 //!   [`ExporterBuilder::send_histograms_as_distributions`]) or per metric-name prefix
 //!   ([`ExporterBuilder::with_histogram_kind_for`]). The samples of one flush are packed into
 //!   multi-value lines (`latency:1.5:2:3.25|d`, protocol v1.1), never past the payload limit.
-//! - Optional, off by default because `statsd_exporter` drops lines with fields it does not
-//!   know: a container id `|c:` ([`ExporterBuilder::with_container_id`],
-//!   [`ExporterBuilder::with_origin_detection`]) and `|T` timestamps on counters and gauges
-//!   ([`ExporterBuilder::with_timestamps`]).
+//! - Optional, off by default because a receiver that does not know a field
+//!   (`statsd_exporter`, older Agents) drops the line:
+//!   - a container id `|c:` (protocol v1.2, Agent 7.35+; [`ExporterBuilder::with_container_id`],
+//!     [`ExporterBuilder::with_origin_detection`]);
+//!   - external data `|e:` (protocol v1.5; [`ExporterBuilder::with_external_data`], or with
+//!     origin detection on, `DD_EXTERNAL_ENV`, which the Datadog admission controller sets),
+//!     which the Agent joins with the container id for origin detection;
+//!   - tag cardinality `|card:none|low|orchestrator|high` (protocol v1.6;
+//!     [`ExporterBuilder::with_cardinality`], or `DD_CARDINALITY`), the level of the tags the
+//!     Agent adds by origin detection;
+//!   - `|T` timestamps on counters and gauges (protocol v1.3, Agent 7.40+;
+//!     [`ExporterBuilder::with_timestamps`]).
+//!
+//!   We write them in this order after the tags: `|#tags|c:..|e:..|card:..|T..`. The Agent
+//!   reads the fields after the type in any order (datadog-go writes `|T` before `|card:`,
+//!   java-dogstatsd-client `|card:` first); each is counted in the payload limit. The Agent
+//!   honours `|c:`, `|e:` and `|card:` only with `dogstatsd_origin_detection_client` on.
 //! - Transports: UDP (1432-byte datagrams by default), Unix datagram `unixgram://` and Unix
 //!   stream `unix://` (8192 bytes by default, the Agent's buffer; on the stream each payload
 //!   is framed with a 4-byte little-endian length). A missing socket, or one we may not write
 //!   to, is logged once with the path and the fix, counted, and retried with backoff while the
 //!   aggregate is kept; when the socket (re)appears, sending resumes. A full Unix datagram
 //!   queue never blocks: what it does not take waits in the backlog.
+//!
+//! # Sending StatsD lines yourself
+//!
+//! For what the `metrics` facade has no call for (signed counter deltas, Etsy gauge deltas,
+//! sets, client-side sampled calls, per-call timestamps and cardinality, DogStatsD events and
+//! service checks), [`ExporterBuilder::build_statsd_client`] makes a [`StatsdClient`] from a
+//! StatsD or DogStatsD builder: the recorder's sanitising, payload packing, transports and
+//! backlog, with its rules stated once on [`StatsdClient`]. [`MetricLine`] writes one line
+//! into your buffer without sending it, refusing what would break it.
 //!
 //! # Graphite
 //!
@@ -458,9 +480,10 @@
 //!
 //! # DogStatsD events and service checks
 //!
-//! [`Event::encode`] and [`ServiceCheck::encode`] write the lines, without sending them (write
-//! them to the Agent's socket yourself, one per datagram or newline-separated; a client that
-//! batches them with the metrics is planned). The forms, as the Datadog Agent's parser reads
+//! [`StatsdClient::event`] and [`StatsdClient::service_check`] send them, batched with the
+//! client's metrics; [`Event::encode`] and [`ServiceCheck::encode`] write the lines, without
+//! sending them (write them to the Agent's socket yourself, one per datagram or
+//! newline-separated). The forms, as the Datadog Agent's parser reads
 //! them (`parse_events.go` and `parse_service_checks.go` in `comp/dogstatsd/server/impl`):
 //!
 //! - an event is `_e{<title bytes>,<text bytes>}:<title>|<text>` and then, each only when
@@ -536,7 +559,9 @@
 //! | [`ExporterBuilder::from_env`], [`ExporterBuilder::dogstatsd_from_env`] | from the variables below | from the variables below |
 //!
 //! [`ExporterBuilder::build_client`] makes a [`GraphiteClient`] (explicit points, no
-//! recorder) from a Graphite builder.
+//! recorder) from a Graphite builder; [`ExporterBuilder::build_statsd_client`] makes a
+//! [`StatsdClient`] from a StatsD or DogStatsD one. Both use the settings below as the
+//! recorder does (flush interval, telemetry, series and histogram settings aside).
 //!
 //! | setter | default | applies to |
 //! |---|---|---|
@@ -549,6 +574,8 @@
 //! | [`with_type_prefixes`](ExporterBuilder::with_type_prefixes) | off | StatsD |
 //! | [`with_histogram_kind`](ExporterBuilder::with_histogram_kind), [`with_histogram_kind_for`](ExporterBuilder::with_histogram_kind_for), [`send_histograms_as_distributions`](ExporterBuilder::send_histograms_as_distributions) | `\|ms` (StatsD), `\|d` (DogStatsD) | StatsD, DogStatsD |
 //! | [`with_container_id`](ExporterBuilder::with_container_id), [`with_origin_detection`](ExporterBuilder::with_origin_detection) | none, off | DogStatsD |
+//! | [`with_external_data`](ExporterBuilder::with_external_data) | none (with origin detection: `DD_EXTERNAL_ENV`) | DogStatsD |
+//! | [`with_cardinality`](ExporterBuilder::with_cardinality) | none (the Agent's setting), or `DD_CARDINALITY` | DogStatsD |
 //! | [`with_timestamps`](ExporterBuilder::with_timestamps) | off | DogStatsD |
 //! | [`with_graphite_tags`](ExporterBuilder::with_graphite_tags) | [`GraphiteTags::Tagged`] | Graphite |
 //! | [`with_counter_mode`](ExporterBuilder::with_counter_mode) | [`CounterMode::Delta`] | Graphite |
@@ -592,6 +619,8 @@
 //! | `DD_DOGSTATSD_URL` | the DogStatsD endpoint (`udp://`, `unix://`, `unixgram://`); wins over the next two | — |
 //! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or `host:port`, or a `unix://` URL) and port | `127.0.0.1`, 8125 |
 //! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` | none |
+//! | `DD_CARDINALITY`, else `DATADOG_CARDINALITY` | [`with_cardinality`](ExporterBuilder::with_cardinality): `none`, `low`, `orchestrator` or `high`, in any case (datadog-go ignores an invalid value; we refuse it) | none |
+//! | `DD_EXTERNAL_ENV` | read by `build` only with [`with_origin_detection`](ExporterBuilder::with_origin_detection), whichever constructor: [`with_external_data`](ExporterBuilder::with_external_data), sanitised as datadog-go does (printable characters other than `\|`; refused if nothing is left); the setter wins | none |
 //! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (set by the Datadog admission controller, for the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
 //!
 //! # Feature flags
@@ -638,11 +667,12 @@ mod transport;
 
 pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
-pub use client::GraphiteClient;
+pub use client::{CallOpts, GraphiteClient, StatsdClient};
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{
-    AlertType, CounterMode, Event, EventPriority, GraphitePoints, GraphiteTags, HistogramKind,
-    LabelHandling, ServiceCheck, ServiceCheckStatus,
+    AlertType, Cardinality, CounterMode, Dialect, Event, EventPriority, GraphitePoints,
+    GraphiteTags, HistogramKind, LabelHandling, MetricLine, MetricType, MetricValue, ServiceCheck,
+    ServiceCheckStatus,
 };
 pub use error::{BuildError, EncodeError, FlushError};
 pub use handle::{ExporterGuard, ExporterHandle};

@@ -48,7 +48,9 @@ pub struct ExporterStats {
     /// (counted per value: a packed DogStatsD line carrying 3 samples counts 3, the Etsy
     /// negative-gauge pair counts 1).
     pub lines_dropped_too_long: u64,
-    /// Values never encoded: NaN, infinities, negative timer values.
+    /// Values never encoded: NaN, infinities, negative timer values; for a
+    /// [`StatsdClient`](crate::StatsdClient), also calls refused for a bad sample rate, a
+    /// type or field the dialect cannot carry, or a line that `raw` refuses.
     pub values_dropped_invalid: u64,
     /// Values never encoded because the metric name had nothing usable left after sanitising
     /// (or, for Graphite, because its tags cannot fit carbon's file name even shortened; see
@@ -56,7 +58,8 @@ pub struct ExporterStats {
     pub values_dropped_unnamed: u64,
     /// Lines the final flush could not deliver before the shutdown timeout.
     pub lines_dropped_shutdown: u64,
-    /// Histogram samples recorded but left out of the reservoir (sent as `|@rate` instead).
+    /// Histogram samples recorded but left out of the reservoir (sent as `|@rate` instead);
+    /// for a [`StatsdClient`](crate::StatsdClient), sampled calls not sent.
     pub samples_sampled_out: u64,
     /// Send or connect errors seen (each also logged, at most once per state change).
     pub send_errors: u64,

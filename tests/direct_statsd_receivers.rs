@@ -4,13 +4,10 @@
 //! CSV files) STORE for the client's calls: sets, signed counters, gauge deltas and
 //! client-side sampling.
 //!
-//! `StatsdClient` is not in this tree yet. Every test describes the client calls it makes
-//! as a list of [`Call`]s and hands them to [`send`], the one place that sends. Until the
-//! client is merged, `send` writes the lines the client is planned to write for those calls
-//! (one chunk of lines per call, packed into datagrams of at most 1432 bytes, sampled with
-//! a seeded generator), through a plain `std::net::UdpSocket`. After merging, replace `send`
-//! by the `#[cfg(any())]` version below it (marked `SWAP:`), which makes the same calls on
-//! the client; the test bodies and every assertion stay as they are.
+//! Every test describes the client calls it makes as a list of [`Call`]s and hands them to
+//! [`send`], the one place that sends: a `StatsdClient` over UDP, flushed once, so the calls
+//! are packed into full datagrams as the client packs them, and the client's own sampling
+//! decides what is kept (its `samples_sampled_out` is what the sampling tests scale by).
 //!
 //! What the receivers do on their own, so that their loss or quirk is never counted as ours:
 //! - Etsy statsd drops its current interval on SIGTERM (it does not flush on exit): every
@@ -22,7 +19,7 @@
 //!   calls mean, and carbon's whisper points against Etsy's flushes, last per second.
 //! - Etsy (with this harness's `deleteIdleStats`, hence `gaugesMaxTTL` 1) deletes a gauge
 //!   right after the flush it was set in, and treats `+3|g` on a gauge it does not hold, or
-//!   holds at exactly 0 (`if (gauges[key] && ...)`), as the absolute value 3. The planned
+//!   holds at exactly 0 (`if (gauges[key] && ...)`), as the absolute value 3. The
 //!   client flushes a gauge and its deltas in one datagram, handled whole between two Etsy
 //!   flushes; deltas sent in a later interval than their base are Etsy's to misread.
 //! - collectd writes every interval (`Interval 1`), six decimals; counters are a running
@@ -56,7 +53,7 @@ mod receivers;
 mod whisper;
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use carbon::{Carbon, require_carbon};
@@ -64,10 +61,7 @@ use receivers::{Collectd, EtsyStatsd, StatsdFlush, require_collectd, require_ets
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The planned client's largest UDP datagram (the exporter's default).
-const MAX_DATAGRAM: usize = 1432;
-
-/// One call on the planned `StatsdClient`, every one with `CallOpts::default()` except for
+/// One call on the `StatsdClient`, every one with `CallOpts::default()` except for
 /// the sample rate given.
 #[derive(Debug, Clone, Copy)]
 enum Call {
@@ -98,104 +92,8 @@ struct Sent {
     sampled_out: u64,
 }
 
-/// A deterministic generator for the hand-written sender's sampling (xorshift64*).
-struct Sampler(u64);
-
-impl Sampler {
-    /// Whether a call at `rate` is kept.
-    fn keep(&mut self, rate: f64) -> bool {
-        if rate >= 1.0 {
-            return true;
-        }
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11;
-        #[allow(clippy::cast_precision_loss, reason = "53 random bits")]
-        let unit = bits as f64 / (1_u64 << 53) as f64;
-        unit < rate
-    }
-}
-
-fn rate_field(rate: f64) -> String {
-    if rate < 1.0 {
-        format!("|@{rate}")
-    } else {
-        String::new()
-    }
-}
-
-/// The lines the planned client writes for `calls`: one chunk (lines that travel in one
-/// datagram) per call; a call sampled out gives none.
-fn planned_lines(calls: &[Call], sampler: &mut Sampler) -> (Vec<Vec<String>>, Sent) {
-    let mut chunks = Vec::new();
-    let mut sent = Sent::default();
-    for call in calls {
-        let chunk = match *call {
-            Call::Count(name, n) => vec![format!("{name}:{n}|c")],
-            Call::Incr(name) => vec![format!("{name}:1|c")],
-            Call::Decr(name) => vec![format!("{name}:-1|c")],
-            Call::CountSampled(name, n, rate) => {
-                if !sampler.keep(rate) {
-                    sent.sampled_out += 1;
-                    continue;
-                }
-                vec![format!("{name}:{n}|c{}", rate_field(rate))]
-            }
-            Call::Gauge(name, v) if v < 0.0 => vec![format!("{name}:0|g"), format!("{name}:{v}|g")],
-            Call::Gauge(name, v) => vec![format!("{name}:{v}|g")],
-            Call::GaugeDelta(name, d) if d < 0.0 => vec![format!("{name}:{d}|g")],
-            Call::GaugeDelta(name, d) => vec![format!("{name}:+{d}|g")],
-            Call::TimingMs(name, ms, rate) => {
-                if !sampler.keep(rate) {
-                    sent.sampled_out += 1;
-                    continue;
-                }
-                vec![format!("{name}:{ms}|ms{}", rate_field(rate))]
-            }
-            Call::Set(name, member) => vec![format!("{name}:{member}|s")],
-        };
-        chunks.push(chunk);
-    }
-    (chunks, sent)
-}
-
-/// Sends `chunks` over UDP from a fresh socket, packed as the client packs them: lines
-/// joined by `\n` into datagrams of at most [`MAX_DATAGRAM`] bytes, a chunk never split.
-fn send_lines(addr: SocketAddr, chunks: &[Vec<String>]) {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    let mut datagrams: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for chunk in chunks {
-        let text = chunk.join("\n");
-        if !current.is_empty() && current.len() + 1 + text.len() > MAX_DATAGRAM {
-            datagrams.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push('\n');
-        }
-        current.push_str(&text);
-    }
-    if !current.is_empty() {
-        datagrams.push(current);
-    }
-    for datagram in &datagrams {
-        socket.send_to(datagram.as_bytes(), addr).expect("send");
-    }
-}
-
-/// SWAP: the one place that sends. Today the planned client's lines, hand-written, through a
-/// plain UDP socket; once `StatsdClient` is merged, delete this function and enable the one
-/// below.
-fn send(addr: SocketAddr, calls: &[Call]) -> Sent {
-    let (chunks, sent) = planned_lines(calls, &mut Sampler(0x9e37_79b9_7f4a_7c15));
-    send_lines(addr, &chunks);
-    sent
-}
-
-// SWAP: the same calls on the client (enable after merging StatsdClient; check the names of
-// `CallOpts` and of the sampled-out statistic against the merged API).
-#[cfg(any())]
+/// The one place that sends: the calls on a `StatsdClient` built for `addr`, flushed and
+/// closed; returns what the client sampled out.
 fn send(addr: SocketAddr, calls: &[Call]) -> Sent {
     use metrics_exporter_statsd_graphite::{CallOpts, ExporterBuilder};
 

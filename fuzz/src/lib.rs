@@ -26,7 +26,9 @@ mod statsd_parser;
 use fuzzing::HOSTILE_CHARS as HOSTILE;
 
 mod events;
+mod lines;
 pub use events::{EventInput, events};
+pub use lines::{LineInput, lines};
 
 /// Floats of every class that bit patterns alone reach rarely.
 const SPECIAL_FLOATS: &[f64] = &[

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 
 use super::ExporterBuilder;
 use crate::aggregate::{Aggregate, Limits};
-use crate::client::GraphiteClient;
+use crate::client::{ClientEncoder, GraphiteClient, StatsdClient};
 use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
@@ -94,6 +94,30 @@ impl ExporterBuilder {
         let wire =
             (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
         Ok(GraphiteClient::new(encoder, config, wire))
+    }
+
+    /// A [`StatsdClient`] for sending explicit StatsD or DogStatsD lines, events and service
+    /// checks, with this builder's endpoint, prefix, global labels, label handling, DogStatsD
+    /// fields, timeouts, payload size and backlog bound. Use it inside a tokio runtime.
+    ///
+    /// # Errors
+    /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] naming
+    /// `build_statsd_client` for the Graphite protocols.
+    pub fn build_statsd_client(self) -> Result<StatsdClient, BuildError> {
+        let refused = BuildError::InvalidSetting {
+            setting: "build_statsd_client",
+            reason: "the StatsD client sends StatsD or DogStatsD lines; use statsd() or dogstatsd() (build_client for Graphite)",
+        };
+        if !matches!(self.protocol, Protocol::Statsd | Protocol::DogStatsd) {
+            return Err(refused);
+        }
+        let config = self.config()?;
+        let encoder = match self.encoder()? {
+            Encoder::Statsd(e) => ClientEncoder::Statsd(e),
+            Encoder::DogStatsd(e) => ClientEncoder::DogStatsd(e),
+            Encoder::Graphite(_) => return Err(refused),
+        };
+        Ok(StatsdClient::new(encoder, config))
     }
 
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts

@@ -70,6 +70,7 @@ impl ExporterBuilder {
         builder.env_labels = env.labels;
         builder.env_error = env.error;
         builder.prefix = env.prefix;
+        builder.cardinality = env.cardinality;
         builder
     }
 
@@ -107,7 +108,7 @@ impl ExporterBuilder {
 /// A variable of the process environment. A value that is not UTF-8 is passed on lossily,
 /// never taken as unset: a port or protocol then fails to parse and is reported, a host fails
 /// to resolve, and a prefix or tag carries `_` where the bad bytes were.
-fn env_var(name: &str) -> Option<String> {
+pub(super) fn env_var(name: &str) -> Option<String> {
     env_value(std::env::var(name))
 }
 

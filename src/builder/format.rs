@@ -4,7 +4,7 @@
 use metrics::Unit;
 
 use super::ExporterBuilder;
-use crate::encode::{CounterMode, GraphiteTags, HistogramKind};
+use crate::encode::{Cardinality, CounterMode, GraphiteTags, HistogramKind};
 
 impl ExporterBuilder {
     /// Which type histograms are sent as. Defaults to [`HistogramKind::Timer`] (`|ms`) for
@@ -62,6 +62,28 @@ impl ExporterBuilder {
     /// Off by default: `statsd_exporter` drops lines with fields it does not know.
     pub fn with_origin_detection(mut self, enabled: bool) -> Self {
         self.origin_detection = enabled;
+        self
+    }
+
+    /// DogStatsD: sends external data `|e:<data>` on every line (see the crate docs'
+    /// [DogStatsD](crate#dogstatsd) section for the protocol and Agent versions), which the
+    /// Agent uses with the container id for origin detection. Defaults to none, or with
+    /// [`with_origin_detection`](Self::with_origin_detection) to `DD_EXTERNAL_ENV` (this
+    /// setter wins). Sanitised as the official clients do: characters other than printable
+    /// ones and `|` are removed; `build` refuses a value with nothing left.
+    pub fn with_external_data(mut self, data: impl Into<String>) -> Self {
+        self.external_data = Some(data.into());
+        self
+    }
+
+    /// DogStatsD: sends `|card:<level>` on every line ([DogStatsD](crate#dogstatsd)), asking the Agent for
+    /// that tag cardinality of the tags it adds by origin detection. Defaults to none (the
+    /// Agent's own setting), or to `DD_CARDINALITY` (else `DATADOG_CARDINALITY`) with
+    /// [`dogstatsd_from_env`](Self::dogstatsd_from_env) and [`from_env`](Self::from_env).
+    /// A [`StatsdClient`](crate::StatsdClient) call can ask for another
+    /// ([`CallOpts::cardinality`](crate::CallOpts::cardinality)).
+    pub fn with_cardinality(mut self, cardinality: Cardinality) -> Self {
+        self.cardinality = Some(cardinality);
         self
     }
 

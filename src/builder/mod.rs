@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use metrics::{Label, Unit};
 
-use crate::encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
+use crate::encode::{Cardinality, CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 use crate::env::EnvError;
 use crate::protocol::Protocol;
 
@@ -76,6 +76,8 @@ pub struct ExporterBuilder {
     histogram_by_prefix: Vec<(String, HistogramKind)>,
     container_id: Option<String>,
     origin_detection: bool,
+    external_data: Option<String>,
+    cardinality: Option<Cardinality>,
     timestamps: bool,
     graphite_tags: Option<GraphiteTags>,
     counter_mode: Option<CounterMode>,
@@ -134,6 +136,8 @@ impl ExporterBuilder {
             histogram_by_prefix: Vec::new(),
             container_id: None,
             origin_detection: false,
+            external_data: None,
+            cardinality: None,
             timestamps: false,
             graphite_tags: None,
             counter_mode: None,

@@ -548,3 +548,82 @@ fn tag_hash_filenames_is_refused_where_no_carbon_file_name_depends_on_it() {
             .is_ok()
     );
 }
+
+#[test]
+fn dd_cardinality_from_the_environment_is_on_the_wire_and_an_invalid_one_fails_the_build() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let url = format!("udp://{}", socket.local_addr().unwrap());
+    let vars: std::collections::HashMap<&str, &str> = [
+        ("DD_DOGSTATSD_URL", url.as_str()),
+        ("DD_CARDINALITY", "orchestrator"),
+    ]
+    .into_iter()
+    .collect();
+    let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
+    let (recorder, exporter) = ExporterBuilder::from_settings(crate::env::detect(lookup))
+        .with_external_data("it-false,cn-app")
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests", "route" => "/a").increment(2);
+    });
+    guard.shutdown().unwrap();
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(
+        &buf[..n],
+        b"requests:2|c|#route:/a|e:it-false,cn-app|card:orchestrator"
+    );
+    // A later setter wins over the environment.
+    let b = ExporterBuilder::from_settings(crate::env::detect(lookup))
+        .with_cardinality(Cardinality::Low);
+    assert_eq!(b.cardinality, Some(Cardinality::Low));
+
+    let bad = ExporterBuilder::from_settings(
+        crate::env::dogstatsd(|n| (n == "DD_CARDINALITY").then(|| "sometimes".to_owned())).into(),
+    );
+    let error = bad.build().unwrap_err();
+    assert!(
+        matches!(
+            error,
+            crate::BuildError::InvalidEnvironment {
+                variable: "DD_CARDINALITY",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn external_data_and_cardinality_are_refused_where_the_protocol_has_no_such_field() {
+    let setters: [fn(ExporterBuilder) -> ExporterBuilder; 2] = [
+        |b| b.with_external_data("it-false"),
+        |b| b.with_cardinality(Cardinality::High),
+    ];
+    for set in setters {
+        for b in [
+            ExporterBuilder::statsd("127.0.0.1:8125"),
+            ExporterBuilder::graphite("127.0.0.1:2003"),
+        ] {
+            let error = set(b).build().unwrap_err().to_string();
+            assert!(
+                error.contains("with_external_data") || error.contains("with_cardinality"),
+                "{error}"
+            );
+        }
+    }
+    let empty = ExporterBuilder::dogstatsd("127.0.0.1:8125").with_external_data("|\n");
+    assert!(
+        empty
+            .build()
+            .unwrap_err()
+            .to_string()
+            .contains("with_external_data")
+    );
+}

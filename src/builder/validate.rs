@@ -205,23 +205,9 @@ impl ExporterBuilder {
                 return graphite_only("with_percentiles");
             }
         }
-        let dogstatsd_only = |setting| {
-            Err(BuildError::InvalidSetting {
-                setting,
-                reason: "DogStatsD only; plain StatsD has no such field",
-            })
-        };
         match self.protocol {
             Protocol::Statsd => {
-                if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
-                    return dogstatsd_only("with_histogram_kind (Distribution)");
-                }
-                if self.container_id.is_some() || self.origin_detection {
-                    return dogstatsd_only("with_container_id / with_origin_detection");
-                }
-                if self.timestamps {
-                    return dogstatsd_only("with_timestamps");
-                }
+                self.refuse_dogstatsd_fields(&histograms)?;
                 let handling = self.labels.unwrap_or_default();
                 Ok(Encoder::Statsd(
                     StatsdEncoder::new(self.prefix.as_deref(), handling, labels, histograms)
@@ -245,16 +231,46 @@ impl ExporterBuilder {
                     });
                 }
                 let container = self.container()?;
-                Ok(Encoder::DogStatsd(DogStatsdEncoder::new(
-                    self.prefix.as_deref(),
-                    labels,
-                    histograms,
-                    container.as_deref(),
-                    self.timestamps,
-                )))
+                let external = self.external_data()?;
+                Ok(Encoder::DogStatsd(
+                    DogStatsdEncoder::new(
+                        self.prefix.as_deref(),
+                        labels,
+                        histograms,
+                        container.as_deref(),
+                        self.timestamps,
+                    )
+                    .with_origin_fields(external.as_deref(), self.cardinality),
+                ))
             }
             Protocol::Graphite | Protocol::GraphitePickle => self.graphite_encoder(labels),
         }
+    }
+
+    /// Plain StatsD: refuses the settings only DogStatsD has a field for.
+    fn refuse_dogstatsd_fields(&self, histograms: &HistogramRules) -> Result<(), BuildError> {
+        let dogstatsd_only = |setting| {
+            Err(BuildError::InvalidSetting {
+                setting,
+                reason: "DogStatsD only; plain StatsD has no such field",
+            })
+        };
+        if histograms.kinds().any(|k| k == HistogramKind::Distribution) {
+            return dogstatsd_only("with_histogram_kind (Distribution)");
+        }
+        if self.container_id.is_some() || self.origin_detection {
+            return dogstatsd_only("with_container_id / with_origin_detection");
+        }
+        if self.timestamps {
+            return dogstatsd_only("with_timestamps");
+        }
+        if self.external_data.is_some() {
+            return dogstatsd_only("with_external_data");
+        }
+        if self.cardinality.is_some() {
+            return dogstatsd_only("with_cardinality");
+        }
+        Ok(())
     }
 
     /// The DogStatsD container id: the one set (never empty), or with origin detection the
@@ -279,6 +295,30 @@ impl ExporterBuilder {
         Ok(id)
     }
 
+    /// DogStatsD external data: the one set, or with origin detection `DD_EXTERNAL_ENV`;
+    /// sanitised, and refused when nothing is left.
+    fn external_data(&self) -> Result<Option<String>, BuildError> {
+        if let Some(data) = &self.external_data {
+            if crate::encode::sanitize_external(data).is_empty() {
+                return Err(BuildError::InvalidSetting {
+                    setting: "with_external_data",
+                    reason: "has no printable character other than `|`",
+                });
+            }
+            return Ok(Some(data.clone()));
+        }
+        if !self.origin_detection {
+            return Ok(None);
+        }
+        crate::env::external_data(super::constructors::env_var).map_err(|e| {
+            BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value,
+                reason: e.reason,
+            }
+        })
+    }
+
     fn graphite_encoder(&self, labels: Vec<Label>) -> Result<Encoder, BuildError> {
         let invalid = |setting, reason| Err(BuildError::InvalidSetting { setting, reason });
         if self.labels.is_some() {
@@ -298,6 +338,9 @@ impl ExporterBuilder {
                 "with_container_id / with_origin_detection / with_timestamps",
                 "DogStatsD only",
             );
+        }
+        if self.external_data.is_some() || self.cardinality.is_some() {
+            return invalid("with_external_data / with_cardinality", "DogStatsD only");
         }
         let mut percentiles = self
             .percentiles

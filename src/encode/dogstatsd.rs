@@ -1,4 +1,5 @@
-//! DogStatsD lines: `name:value[:value...]|type[|@rate][|#tags][|c:container][|T<secs>]`.
+//! DogStatsD lines:
+//! `name:value[:value...]|type[|@rate][|#tags][|c:container][|e:external][|card:level][|T<secs>]`.
 //!
 //! Rules, each pinned by the exact-bytes table in the tests:
 //! - gauges are absolute (`-5|g` means -5: DogStatsD has no deltas), so no Etsy preamble;
@@ -9,11 +10,14 @@
 //!   space left in the payload allows, never past the limit; `|@rate` when sampled;
 //! - `|d` distributions by default, `|h` or `|ms` per configuration (per metric by prefix);
 //!   `|ms` values are milliseconds, `|d` and `|h` values are sent as recorded;
-//! - optional, off by default: a container id `|c:<id>` and Unix timestamps `|T<secs>` on
-//!   counters and gauges (`statsd_exporter` drops lines with fields it does not know).
+//! - optional, off by default: a container id `|c:<id>`, external data `|e:<data>`, tag
+//!   cardinality `|card:<level>` and Unix timestamps `|T<secs>` on counters and gauges
+//!   (`statsd_exporter` drops lines with fields it does not know); in that order, the order
+//!   [`MetricLine`](super::MetricLine) writes them in too.
 
 use metrics::{Key, Label};
 
+use super::cardinality::Cardinality;
 use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{push_dd_path, push_tag_key, push_tag_value};
 use super::shared::{render_prefix_with, sample_value, sorted_unique, write_dogstatsd_tags};
@@ -34,6 +38,10 @@ pub(crate) struct DogStatsdEncoder {
     histograms: HistogramRules,
     /// `|c:<id>` (sanitised), appended to every line's tail.
     container: Option<String>,
+    /// `|e:<data>` (sanitised), after the container id.
+    external: Option<String>,
+    /// `|card:<level>` on every line, unless a client call asks for another.
+    cardinality: Option<Cardinality>,
     timestamps: bool,
 }
 
@@ -62,11 +70,49 @@ impl DogStatsdEncoder {
             global_labels: sorted_unique(global_labels),
             histograms,
             container,
+            external: None,
+            cardinality: None,
             timestamps,
         }
     }
 
+    /// Adds external data `|e:` (sanitised as the official clients do: printable characters
+    /// other than `|`; `build` refuses one with nothing left) and a default `|card:`.
+    pub(crate) fn with_origin_fields(
+        mut self,
+        external: Option<&str>,
+        cardinality: Option<Cardinality>,
+    ) -> Self {
+        self.external = external.map(sanitize_external).filter(|e| !e.is_empty());
+        self.cardinality = cardinality;
+        self
+    }
+
+    /// The sanitised prefix (no trailing dot), the global labels, and the default
+    /// cardinality, for the direct client.
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    pub(crate) fn global_labels(&self) -> &[Label] {
+        &self.global_labels
+    }
+
+    pub(crate) fn cardinality(&self) -> Option<Cardinality> {
+        self.cardinality
+    }
+
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
+        self.render_with(key, self.cardinality, out);
+    }
+
+    /// As [`render`](Self::render), with `cardinality` instead of the configured one.
+    pub(crate) fn render_with(
+        &self,
+        key: &Key,
+        cardinality: Option<Cardinality>,
+        out: &mut Rendered,
+    ) {
         out.histogram = self.histograms.kind_for(key.name());
         out.name.clear();
         out.name.extend_from_slice(&self.prefix);
@@ -82,6 +128,14 @@ impl DogStatsdEncoder {
         if let Some(id) = &self.container {
             out.tail.extend_from_slice(b"|c:");
             out.tail.extend_from_slice(id.as_bytes());
+        }
+        if let Some(data) = &self.external {
+            out.tail.extend_from_slice(b"|e:");
+            out.tail.extend_from_slice(data.as_bytes());
+        }
+        if let Some(card) = cardinality {
+            out.tail.extend_from_slice(b"|card:");
+            out.tail.extend_from_slice(card.as_str().as_bytes());
         }
     }
 
@@ -197,6 +251,14 @@ impl DogStatsdEncoder {
         drop(values);
         t.invalid_values += invalid;
     }
+}
+
+/// External data as the official clients clean `DD_EXTERNAL_ENV` (datadog-go's
+/// `sanitizeExternalEnv`): printable characters only, and no `|`, which would end the field.
+pub(crate) fn sanitize_external(text: &str) -> String {
+    text.chars()
+        .filter(|&c| c != '|' && !c.is_control() && (c == ' ' || !c.is_whitespace()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -189,6 +189,61 @@ fn container_ids_and_timestamps_are_appended_when_enabled() {
 }
 
 #[test]
+fn external_data_and_cardinality_follow_the_container_id_in_every_line_kind() {
+    let e = DogStatsdEncoder::new(
+        None,
+        labels(&[("a", "b")]),
+        rules(HistogramKind::Distribution),
+        Some("abc"),
+        true,
+    )
+    .with_origin_fields(
+        Some("it-false,cn-app,pu-12|3\n\u{7}"),
+        Some(Cardinality::High),
+    );
+    let r = render(&e, "c", &[]);
+    // `|` and control characters are removed from the external data, as datadog-go does.
+    let tail = "|#a:b|c:abc|e:it-false,cn-app,pu-123|card:high";
+    assert_eq!(
+        one_line(|w, t| e.counter(&r, 2, CX, w, t)),
+        format!("c:2|c{tail}|T1700000000")
+    );
+    assert_eq!(
+        one_line(|w, t| e.gauge(&r, -1.5, CX, w, t)),
+        format!("c:-1.5|g{tail}|T1700000000")
+    );
+    assert_eq!(
+        one_line(|w, t| e.histogram(&r, &[1.0, 2.0], 0.5, SampleUnit::Seconds, w, t)),
+        format!("c:1:2|d|@0.5{tail}")
+    );
+}
+
+#[test]
+fn each_origin_field_is_sent_alone_and_an_empty_external_value_not_at_all() {
+    let base = || DogStatsdEncoder::new(None, vec![], rules(HistogramKind::Histogram), None, false);
+    let cases = [
+        (
+            base().with_origin_fields(Some("it-true"), None),
+            "x:1|c|e:it-true",
+        ),
+        (
+            base().with_origin_fields(None, Some(Cardinality::None)),
+            "x:1|c|card:none",
+        ),
+        (
+            base().with_origin_fields(None, Some(Cardinality::Low)),
+            "x:1|c|card:low",
+        ),
+        (base().with_origin_fields(Some("|"), None), "x:1|c"),
+        (base().with_origin_fields(None, None), "x:1|c"),
+    ];
+    for (e, want) in cases {
+        let r = render(&e, "x", &[]);
+        assert_eq!(one_line(|w, t| e.counter(&r, 1, CX, w, t)), want);
+    }
+}
+
+#[test]
 fn packed_lines_fill_payloads_exactly_to_the_limit_and_never_past_it() {
     let e = DogStatsdEncoder::new(
         None,

@@ -6,10 +6,12 @@
 //! on every flush, so a warm flush only formats numbers.
 
 mod buffer;
+mod cardinality;
 mod dogstatsd;
 mod event;
 mod graphite;
 mod graphite_message;
+mod line;
 mod number;
 mod pickle;
 pub(crate) mod sanitize;
@@ -22,16 +24,19 @@ mod statsd;
 mod summary;
 
 pub(crate) use buffer::{Framing, PayloadWriter};
-pub(crate) use dogstatsd::DogStatsdEncoder;
+pub use cardinality::Cardinality;
+pub(crate) use dogstatsd::{DogStatsdEncoder, sanitize_external};
 pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus};
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
 pub use graphite_message::GraphitePoints;
+pub use line::{Dialect, MetricLine, MetricType, MetricValue};
+pub(crate) use line::{Parts, check_name};
 pub(crate) use pickle::{MAX_PICKLE_FRAME, PickleWire};
 pub(crate) use series::{SeriesValue, encode_series};
 pub(crate) use shared::SampleUnit;
 pub use statsd::LabelHandling;
-pub(crate) use statsd::StatsdEncoder;
+pub(crate) use statsd::{StatsdEncoder, continues_chunk as statsd_continues_chunk};
 pub(crate) use summary::{SlotCarry, percentile_suffix};
 
 use metrics::Key;

@@ -163,12 +163,29 @@ impl StatsdEncoder {
         self.render_as(None, key, out);
     }
 
+    /// The sanitised prefix segments (no trailing dot), for the direct client's raw lines.
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
     /// Renders the name (shortened as carbon needs it, since Etsy statsd's Graphite backend
     /// stores it as a carbon path) and the tags.
     pub(crate) fn render_as(&self, kind: Option<SeriesKind>, key: &Key, out: &mut Rendered) {
+        self.render_typed(kind, self.histograms.kind_for(key.name()), key, out);
+    }
+
+    /// As [`render_as`](Self::render_as), for a histogram sent as `histogram` whatever the
+    /// configured rules say (the direct client's `timing` and `histogram` calls).
+    pub(crate) fn render_typed(
+        &self,
+        kind: Option<SeriesKind>,
+        histogram: HistogramKind,
+        key: &Key,
+        out: &mut Rendered,
+    ) {
         out.tail.clear();
         out.shortened = false;
-        out.histogram = self.histograms.kind_for(key.name());
+        out.histogram = histogram;
         let name = &mut out.name;
         name.clear();
         name.extend_from_slice(&self.prefix);

@@ -6,14 +6,12 @@
 //! [`flush`](GraphiteClient::flush); it is async and must be used inside a tokio runtime.
 
 use metrics::{Key, Label};
-use tokio::time::Instant;
 
+use super::{Outbox, unix_now};
 use crate::config::Config;
-use crate::delivery::Delivery;
 use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered};
 use crate::error::FlushError;
-use crate::stats::{ExporterStats, StatsCells, add};
-use crate::transport::Transport;
+use crate::stats::{ExporterStats, add};
 
 /// Sends explicit `(path, value, timestamp)` points to carbon. Build it with
 /// [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client).
@@ -37,23 +35,16 @@ use crate::transport::Transport;
 #[derive(Debug)]
 pub struct GraphiteClient {
     encoder: GraphiteEncoder,
-    config: Config,
-    transport: Option<Transport>,
-    delivery: Delivery,
-    stats: StatsCells,
+    outbox: Outbox,
     scratch: Rendered,
     tally: EncodeTally,
 }
 
 impl GraphiteClient {
     pub(crate) fn new(encoder: GraphiteEncoder, config: Config, wire: Option<PickleWire>) -> Self {
-        let delivery = Delivery::new(&config, crate::encode::never_continues, wire);
         Self {
             encoder,
-            config,
-            transport: None,
-            delivery,
-            stats: StatsCells::default(),
+            outbox: Outbox::new(config, crate::encode::never_continues, wire),
             scratch: Rendered::default(),
             tally: EncodeTally::default(),
         }
@@ -71,8 +62,7 @@ impl GraphiteClient {
     /// sent: a NaN or infinite value, a path with nothing usable left, a line over carbon's
     /// limit, or a full buffer (more than the builder's backlog bound waiting).
     pub fn send_at(&mut self, path: &str, value: f64, timestamp: u64) -> bool {
-        if self.delivery.pending_bytes() > self.config.max_backlog_bytes {
-            add(&self.stats.lines_dropped_send, 1);
+        if self.outbox.refuse_when_full() {
             return false;
         }
         let (name, tags) = path.split_once(';').unwrap_or((path, ""));
@@ -84,11 +74,11 @@ impl GraphiteClient {
         self.encoder
             .render(&Key::from_parts(name.to_owned(), labels), &mut self.scratch);
         if !self.scratch.sendable() {
-            add(&self.stats.values_dropped_unnamed, 1);
+            add(&self.outbox.stats.values_dropped_unnamed, 1);
             return false;
         }
         add(
-            &self.stats.names_shortened,
+            &self.outbox.stats.names_shortened,
             u64::from(self.scratch.shortened),
         );
         let before = self.tally;
@@ -96,16 +86,16 @@ impl GraphiteClient {
             &self.scratch,
             value,
             timestamp,
-            self.delivery.writer(),
+            self.outbox.delivery.writer(),
             &mut self.tally,
         );
         let sent = self.tally.values > before.values;
         add(
-            &self.stats.values_dropped_invalid,
+            &self.outbox.stats.values_dropped_invalid,
             self.tally.invalid_values - before.invalid_values,
         );
         add(
-            &self.stats.lines_dropped_too_long,
+            &self.outbox.stats.lines_dropped_too_long,
             self.tally.too_long - before.too_long,
         );
         sent
@@ -138,51 +128,19 @@ impl GraphiteClient {
     /// points stay queued for the next flush); [`FlushError::Incomplete`] when a connection
     /// broke mid-way (the unsent lines stay queued).
     pub async fn flush(&mut self) -> Result<(), FlushError> {
-        self.delivery.writer().finish();
-        if self.delivery.pending_bytes() == 0 {
-            return Ok(());
-        }
-        add(&self.stats.flushes, 1);
-        let transport = self
-            .transport
-            .get_or_insert_with(|| Transport::new(&self.config, Instant::now()));
-        transport.retry_now();
-        if !transport.ready(Instant::now(), &self.stats).await {
-            return Err(FlushError::Unreachable);
-        }
-        self.delivery.settle(transport, &self.stats);
-        // What does not go out waits in the backlog, first in line next time.
-        self.delivery.send(transport, &self.stats).await;
-        self.delivery.start();
-        match self.delivery.pending_bytes() {
-            0 => Ok(()),
-            _ => Err(FlushError::Incomplete),
-        }
+        self.outbox.flush().await
     }
 
     /// Flushes and closes the connection, returning the client's statistics.
     ///
     /// # Errors
     /// As [`flush`](Self::flush); the queued points are then dropped, and counted.
-    pub async fn close(mut self) -> Result<ExporterStats, FlushError> {
-        let result = self.flush().await;
-        if result.is_err() {
-            let lost = self.delivery.unsent_lines() + self.delivery.clear_backlog();
-            add(&self.stats.lines_dropped_shutdown, lost);
-        }
-        result.map(|()| self.stats.snapshot())
+    pub async fn close(self) -> Result<ExporterStats, FlushError> {
+        self.outbox.close().await
     }
 
     /// What was sent and dropped so far.
     pub fn stats(&self) -> ExporterStats {
-        self.stats.snapshot()
+        self.outbox.stats()
     }
-}
-
-/// The wall-clock time in Unix seconds (0 before 1970), for points sent without a timestamp.
-/// The client is its own flusher, so this is its one clock read.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
