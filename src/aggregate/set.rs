@@ -28,8 +28,8 @@
 //!   the flusher clears it: it is used again only after the next bump, by the same flusher.
 //!   An insert that finds a member's hash claimed by another insert still in progress returns
 //!   at once: the claimer passed its epoch check, so it is counted in `busy` and the flush
-//!   waits for its push. (The wait is bounded; a thread stalled inside an insert past it only
-//!   delays its member, see `MAX_WAIT_YIELDS`.)
+//!   waits for its push. (The wait is not bounded, see `YIELDS_BEFORE_SLEEPING`: inserts
+//!   never block, so it ends as soon as a preempted inserter runs again.)
 //!
 //! Nothing here does I/O or reads a clock.
 
@@ -42,14 +42,14 @@ use crossbeam_queue::ArrayQueue;
 use super::Idle;
 use crate::encode::sanitize::sanitized_member;
 
-/// How long the flusher waits for inserts still inside the generation it retires: this many
-/// `yield_now` calls after a short spin. An insert holds `busy` across a hash, a few atomics
-/// and, for a new member, one allocation. A thread preempted there for longer makes the
-/// flusher go on, and its member is sent late, never lost: clearing a slot under a running
-/// insert can only make a later insert queue that member again (a duplicate the flusher's
-/// exact dedup drops), and a claim that survives the clear belongs to a member its claimer
-/// pushes into the same generation's queue, drained when that generation next retires.
-const MAX_WAIT_YIELDS: u32 = 10_000;
+/// Yields before the flusher, still waiting for inserts inside the generation it retires,
+/// starts sleeping between checks. An insert holds `busy` across a hash, a few atomics and,
+/// for a new member, one allocation: nothing in it blocks or panics, so the wait always ends,
+/// and it lasts longer than a few spins only while the scheduler has preempted a thread in
+/// there (on a loaded 2-vCPU machine that reached more than 10 000 yields). The wait is not
+/// bounded: a bound would let the flusher clear a generation under a running insert, whose
+/// member would then be sent two intervals late.
+const YIELDS_BEFORE_SLEEPING: u32 = 1_000;
 
 #[derive(Debug)]
 struct Generation {
@@ -167,7 +167,7 @@ impl SetCell {
         // SeqCst, with the load of `busy` below: the Dekker pair of the module docs.
         let old = self.epoch.fetch_add(1, Ordering::SeqCst) & 1;
         let generation = &self.generations[old];
-        // Bounded: see `MAX_WAIT_YIELDS` for why a slow insert only delays its member.
+        // Until every insert in it has finished: see `YIELDS_BEFORE_SLEEPING`.
         wait_idle(&generation.busy);
         let before = out.len();
         while let Some(member) = generation.queue.pop() {
@@ -184,21 +184,20 @@ impl SetCell {
     }
 }
 
-/// Waits (bounded) until no insert is inside the generation `busy` counts.
+/// Waits until no insert is inside the generation `busy` counts.
 fn wait_idle(busy: &AtomicUsize) {
     // SeqCst: the load side of the Dekker pair (it also acquires each insert's Release
     // decrement, so its claims and push are visible).
-    for _ in 0..64 {
-        if busy.load(Ordering::SeqCst) == 0 {
-            return;
+    let mut checks: u32 = 0;
+    while busy.load(Ordering::SeqCst) != 0 {
+        checks = checks.saturating_add(1);
+        if checks < 64 {
+            std::hint::spin_loop();
+        } else if checks < 64 + YIELDS_BEFORE_SLEEPING {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
         }
-        std::hint::spin_loop();
-    }
-    for _ in 0..MAX_WAIT_YIELDS {
-        if busy.load(Ordering::SeqCst) == 0 {
-            return;
-        }
-        std::thread::yield_now();
     }
 }
 
