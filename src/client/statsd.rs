@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::Outbox;
 use super::render::ClientEncoder;
 use crate::config::Config;
+use crate::encode::sanitize::push_member;
 use crate::encode::{
     Dialect, Event, MetricType, MetricValue, Parts, Rendered, ServiceCheck, check_name,
 };
@@ -79,7 +80,8 @@ use super::opts::CallOpts;
 ///   and type prefixes apply, the call's type choosing `timers.` or `histograms.`, and sets
 ///   taking none); a name with nothing usable left is dropped and counted in
 ///   [`values_dropped_unnamed`](ExporterStats::values_dropped_unnamed). A set member is
-///   cleaned too: `:`, `|`, `,`, `#`, `@`, whitespace and control characters become `_`.
+///   cleaned as the recorder's sets clean theirs (`:`, `|` and control characters become
+///   `_`; rules in the crate docs' "Aggregation semantics").
 ///   [`raw`](Self::raw) is the exception: its name and value are checked, never changed.
 /// - **Returns**: every metric call returns `true` when its line is queued or it was
 ///   deliberately sampled out, `false` when it is dropped, and every drop is counted: an
@@ -208,10 +210,7 @@ impl StatsdClient {
     pub fn set(&mut self, name: &str, member: &str, opts: CallOpts<'_>) -> bool {
         let mut clean = std::mem::take(&mut self.member);
         clean.clear();
-        clean.extend(member.chars().map(|c| {
-            let breaks = c.is_control() || c.is_whitespace() || ":|,#@".contains(c);
-            if breaks { '_' } else { c }
-        }));
+        push_member(&mut clean, member);
         let sent = self.metric(name, MetricValue::Text(&clean), MetricType::Set, opts);
         self.member = clean;
         sent

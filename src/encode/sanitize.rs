@@ -135,14 +135,20 @@ fn push_replacing(out: &mut Vec<u8>, text: &str, keep: impl Fn(char) -> bool) {
 pub(crate) fn sanitized_member(member: &str) -> String {
     // Never longer than the member: each replaced character took at least one byte.
     let mut out = String::with_capacity(member.len());
-    for c in member.chars() {
-        out.push(if c.is_control() || c == '|' || c == ':' {
+    push_member(&mut out, member);
+    out
+}
+
+/// Appends `member` as it goes on the wire: control characters, `|` and `:` (which would end
+/// the value or split it into several) become `_`; everything else is kept.
+pub(crate) fn push_member(out: &mut String, member: &str) {
+    out.extend(member.chars().map(|c| {
+        if c.is_control() || c == '|' || c == ':' {
             '_'
         } else {
             c
-        });
-    }
-    out
+        }
+    }));
 }
 
 /// Appends `text` as exactly one segment (dots included in the replacement), preceded by a `.`
