@@ -5,11 +5,9 @@
 //! bounded backlog as the recorder's, plaintext or pickle. The client buffers points until
 //! [`flush`](GraphiteClient::flush); it is async and must be used inside a tokio runtime.
 
-use metrics::{Key, Label};
-
 use super::{Outbox, unix_now};
 use crate::config::Config;
-use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered};
+use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered, path_key};
 use crate::error::FlushError;
 use crate::stats::{ExporterStats, add};
 
@@ -65,14 +63,7 @@ impl GraphiteClient {
         if self.outbox.refuse_when_full() {
             return false;
         }
-        let (name, tags) = path.split_once(';').unwrap_or((path, ""));
-        let labels: Vec<Label> = tags
-            .split(';')
-            .filter_map(|tag| tag.split_once('='))
-            .map(|(k, v)| Label::new(k.to_owned(), v.to_owned()))
-            .collect();
-        self.encoder
-            .render(&Key::from_parts(name.to_owned(), labels), &mut self.scratch);
+        self.encoder.render(&path_key(path), &mut self.scratch);
         if !self.scratch.sendable() {
             add(&self.outbox.stats.values_dropped_unnamed, 1);
             return false;

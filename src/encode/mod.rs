@@ -30,6 +30,7 @@ pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatu
 pub(crate) use graphite::GraphiteEncoder;
 pub use graphite::{CounterMode, GraphiteTags};
 pub use graphite_message::GraphitePoints;
+pub(crate) use graphite_message::path_key;
 pub use line::{Dialect, MetricLine, MetricType, MetricValue};
 pub(crate) use line::{Parts, check_name};
 pub(crate) use pickle::{MAX_PICKLE_FRAME, PickleWire};
