@@ -117,7 +117,8 @@ pub enum EncodeError {
     #[error("the Graphite line is longer than carbon's 16384-byte limit")]
     LineTooLong,
     /// A metric name that is empty or would break the line (`:`, `|`, a control character;
-    /// for DogStatsD also a leading `_e{`, which the Agent reads as an event).
+    /// for DogStatsD also a leading `_e{` or `_sc`, which the Agent reads as an event or a
+    /// service check).
     #[error("a metric name must not be empty nor hold `:`, `|` or control characters")]
     InvalidName,
     /// A value that cannot be sent: NaN or infinite, a negative timer, or text that is empty,
@@ -135,8 +136,8 @@ pub enum EncodeError {
     /// A sample rate outside (0, 1], or NaN.
     #[error("a sample rate must be within (0, 1]")]
     InvalidSampleRate,
-    /// A timestamp of 0 (the Agent needs a positive one).
-    #[error("a timestamp must be positive")]
+    /// A timestamp of 0 or past `i64::MAX` (the Agent needs a positive 64-bit signed one).
+    #[error("a timestamp must be positive and at most i64::MAX")]
     InvalidTimestamp,
     /// A container id or external data that is empty or holds `|` or a control character.
     #[error("a container id or external data must not be empty nor hold `|` or control characters")]

@@ -62,7 +62,8 @@
 //! - Tag text is sanitised so it can never split a datagram or add a tag: `|`, `,`, `#`,
 //!   whitespace and control characters become `_`; a key never contains `:` (the Agent splits
 //!   at the first one) and a value never ends with one. Unicode is kept. Names keep ASCII
-//!   letters, digits and `_` in dot-separated segments.
+//!   letters, digits and `_` in dot-separated segments; a name starting with `_sc`, which the
+//!   Agent would read as a service check, loses its first `_` (`_scale` is sent as `scale`).
 //! - Gauges are absolute (`-5|g` is -5: DogStatsD has no deltas).
 //! - Histograms are distributions (`|d`) by default, or `|h`/`|ms`, globally
 //!   ([`ExporterBuilder::with_histogram_kind`],
@@ -260,9 +261,13 @@
 //!   [`ExporterStats::values_dropped_invalid`]. Past the cap
 //!   ([`with_set_max_members`](ExporterBuilder::with_set_max_members)) a new member is refused
 //!   and counted in [`ExporterStats::set_members_dropped`], once per member and interval
-//!   (every insert, once the interval has had more than twice the cap of new members, at
-//!   least 16). A member whose line alone is longer than the payload limit is dropped and
-//!   counted in [`ExporterStats::lines_dropped_too_long`] (Graphite only counts it). A set
+//!   (every insert once a storm of new members has filled the set's filter, at most twice
+//!   the cap and at least 16 slots, so that no insert probes more than 64 of them). A member
+//!   longer than the payload limit is refused at insert, before anything is allocated for
+//!   it, and counted in [`ExporterStats::lines_dropped_too_long`] (no line could carry it;
+//!   Graphite does not count it either); a member whose line with the name is too long is
+//!   dropped at encoding and counted there too (Graphite still counts it). So a set's member
+//!   text takes at most twice the cap times the payload limit. A set
 //!   with no member in an interval sends nothing to StatsD or DogStatsD servers, which
 //!   report 0 for a set they know themselves (Etsy unless `deleteSets`), and, like an idle
 //!   counter, 0 to Graphite from its first member until it expires (with
@@ -313,7 +318,7 @@
 //! is first rendered (never on a flush), Graphite paths and plain StatsD names (which Etsy
 //! statsd's Graphite backend stores as carbon paths) are shortened; DogStatsD names are not
 //! (the Agent has no such limit). Each series shortened counts once in
-//! [`ExporterStats::names_shortened`]. The rules:
+//! [`ExporterStats::names_shortened`] (each call, for the direct clients). The rules:
 //!
 //! - **The form.** An element too long is cut (at a UTF-8 character boundary) and gets `-`
 //!   and 16 lowercase hex digits, the FNV-1a 64-bit hash of the *whole* element before the

@@ -89,6 +89,10 @@ pub fn lines(input: &LineInput) {
         return;
     }
     let written = std::str::from_utf8(&out[6..]).expect("UTF-8");
+    if dialect == Dialect::DogStatsd {
+        // The Agent reads a line starting with `_e{` or `_sc` as an event or a service check.
+        assert!(!written.starts_with("_e{") && !written.starts_with("_sc"), "{written:?}");
+    }
     let body = written.strip_suffix('\n').expect("ends with a newline");
     let parts: Vec<&str> = body.split('\n').collect();
     let pair = parts.len() == 2;
@@ -114,13 +118,15 @@ pub fn lines(input: &LineInput) {
             assert!(v.is_finite(), "{written:?}");
         }
         assert_eq!(fields.next(), Some(symbol), "{written:?}");
-        check_fields(fields, &tags, container.as_deref(), external.as_deref(), card, input.timestamp, dialect);
+        let rate = input.rate.as_ref().map(|r| r.get());
+        check_fields(fields, &tags, rate, container.as_deref(), external.as_deref(), card, input.timestamp, dialect);
     }
 }
 
 fn check_fields<'a>(
     fields: impl Iterator<Item = &'a str>,
     tags: &[(&str, &str)],
+    rate: Option<f64>,
     container: Option<&str>,
     external: Option<&str>,
     card: Option<Cardinality>,
@@ -130,9 +136,12 @@ fn check_fields<'a>(
     let mut seen_tags = None;
     let (mut c, mut e, mut k, mut t) = (None, None, None, None);
     for field in fields {
-        if let Some(rate) = field.strip_prefix('@') {
-            let r: f64 = rate.parse().expect("a rate");
-            assert!(r > 0.0 && r <= 1.0 && !rate.contains('e'), "{rate}");
+        if field.starts_with('@') {
+            let r: f64 = field[1..].parse().expect("a rate");
+            assert!(r > 0.0 && r < 1.0 && !field.contains('e'), "{field}");
+            // The written rate is the asked one rounded to 9 places, never further off.
+            let asked = rate.expect("a rate was asked for");
+            assert!((r - asked).abs() <= 0.5e-9 + 1e-15, "asked {asked}, wrote {field}");
         } else if let Some(list) = field.strip_prefix('#') {
             seen_tags = Some(list.to_owned());
         } else if let Some(v) = field.strip_prefix("card:") {
@@ -142,7 +151,9 @@ fn check_fields<'a>(
         } else if let Some(v) = field.strip_prefix("e:") {
             e = Some(v.to_owned());
         } else if let Some(v) = field.strip_prefix('T') {
-            t = Some(v.parse::<u64>().expect("a timestamp"));
+            // The Agent reads `|T` as an i64.
+            let agent: i64 = v.parse().expect("a timestamp the Agent can read");
+            t = Some(u64::try_from(agent).expect("a positive timestamp"));
         } else {
             panic!("an unknown field {field:?}");
         }

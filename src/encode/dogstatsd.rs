@@ -123,6 +123,11 @@ impl DogStatsdEncoder {
             out.name.clear();
             return;
         }
+        // The Agent reads any line starting with `_sc` as a service check (`_e{`, an event's
+        // opening, cannot survive sanitising): such a name loses its first `_`.
+        if out.name.starts_with(b"_sc") {
+            out.name.remove(0);
+        }
         let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
         write_dogstatsd_tags(&mut out.tail, &tags);
         if let Some(id) = &self.container {

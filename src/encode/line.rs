@@ -6,7 +6,7 @@
 //! sanitises names and tags before they get here, as the recorder does.) No I/O, no clock.
 
 use super::cardinality::Cardinality;
-use super::number::{is_sendable, write_f64, write_rate, write_u64};
+use super::number::{is_sendable, wire_rate, write_f64, write_rate, write_u64};
 use crate::error::EncodeError;
 
 /// Which StatsD wire a line is written for.
@@ -95,15 +95,16 @@ pub enum MetricValue<'a> {
 ///
 /// Checks, each an [`EncodeError`]:
 /// - the name is not empty and holds no `:`, `|` or control character (DogStatsD: nor starts
-///   with `_e{`, an event's opening);
+///   with `_e{` or `_sc`, which the Agent reads as an event or a service check);
 /// - numbers are finite; a timer is not negative; text is not empty and holds no `:`, `|` or
 ///   control character, and for a type other than a set parses as a finite number;
-/// - a tag key is not empty and holds no `:`; keys and values hold no `,`, `|` or control
-///   character (an empty value is the bare tag `key`);
-/// - the sample rate is in (0, 1], written when below 1 in plain decimals (at most 9
-///   places, as the recorder writes rates);
+/// - a tag key is not empty and holds no `:`, a value does not end with one; keys and values
+///   hold no `,`, `|` or control character (an empty value is the bare tag `key`);
+/// - the sample rate, rounded to 9 decimal places, is in (0, 1]; below 1 it is written so,
+///   in plain decimals, as the recorder writes rates (`@0.000000001` at the smallest);
 /// - DogStatsD only: `Distribution`, the container id, external data, cardinality and the
-///   timestamp; the timestamp only on counters and gauges, and positive; the
+///   timestamp; the timestamp only on counters and gauges, positive and at most `i64::MAX` (the Agent
+///   reads it as an `i64`); the
 ///   container id and external data not empty, without `|` or control characters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricLine<'a> {
@@ -184,7 +185,13 @@ impl<'a> MetricLine<'a> {
     pub fn encode(&self, dialect: Dialect, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         check_name(dialect, self.name)?;
         for (k, v) in self.tags {
-            if k.is_empty() || k.contains(':') || !tag_text_ok(k) || !tag_text_ok(v) {
+            // A value ending in `:` is what the Agent's tag rules forbid (see `sanitize`).
+            if k.is_empty()
+                || k.contains(':')
+                || v.ends_with(':')
+                || !tag_text_ok(k)
+                || !tag_text_ok(v)
+            {
                 return Err(EncodeError::InvalidTag);
             }
         }
@@ -225,7 +232,7 @@ impl<'a> MetricLine<'a> {
             dialect,
             name: self.name.as_bytes(),
             kind: self.kind,
-            rate: self.rate,
+            rate: wire_rate(self.rate),
             tail: &tail,
             cardinality: self.cardinality,
             timestamp: self.timestamp,
@@ -239,7 +246,7 @@ pub(crate) fn check_name(dialect: Dialect, name: &str) -> Result<(), EncodeError
     let breaks = |c: char| c == ':' || c == '|' || c.is_control();
     if name.is_empty()
         || name.contains(breaks)
-        || (dialect == Dialect::DogStatsd && name.starts_with("_e{"))
+        || (dialect == Dialect::DogStatsd && (name.starts_with("_e{") || name.starts_with("_sc")))
     {
         return Err(EncodeError::InvalidName);
     }
@@ -350,7 +357,8 @@ impl Parts<'_> {
                     what: "timestamps on types other than counters and gauges",
                 });
             }
-            if ts == 0 {
+            // The Agent reads `|T` as an i64 and drops the line when that fails.
+            if ts == 0 || i64::try_from(ts).is_err() {
                 return Err(EncodeError::InvalidTimestamp);
             }
         }

@@ -320,6 +320,75 @@ fn what_would_break_a_line_is_refused() {
 }
 
 #[test]
+fn a_name_the_agent_would_read_as_a_service_check_is_refused_for_dogstatsd_only() {
+    // The Agent's message-type check is a `_sc` prefix, not `_sc|`.
+    for name in ["_sc", "_scale", "_sc|x"] {
+        let l = MetricLine::new(name, Integer(1), Counter);
+        assert_eq!(
+            line(Dialect::DogStatsd, l),
+            Err(EncodeError::InvalidName),
+            "{name}"
+        );
+    }
+    let l = MetricLine::new("_scale", Integer(1), Counter);
+    assert_eq!(line(Dialect::Statsd, l).as_deref(), Ok("_scale:1|c\n"));
+    let l = MetricLine::new("x._sc", Integer(1), Counter);
+    assert_eq!(line(Dialect::DogStatsd, l).as_deref(), Ok("x._sc:1|c\n"));
+}
+
+#[test]
+fn a_timestamp_past_i64_max_is_refused_as_the_agent_cannot_read_it() {
+    let max = u64::try_from(i64::MAX).unwrap();
+    let at = |ts| MetricLine::new("g", Float(1.0), Gauge).timestamp(ts);
+    assert_eq!(
+        line(Dialect::DogStatsd, at(max)).as_deref(),
+        Ok("g:1|g|T9223372036854775807\n")
+    );
+    assert_eq!(
+        line(Dialect::DogStatsd, at(max + 1)),
+        Err(EncodeError::InvalidTimestamp)
+    );
+    assert_eq!(
+        line(Dialect::DogStatsd, at(u64::MAX)),
+        Err(EncodeError::InvalidTimestamp)
+    );
+}
+
+#[test]
+fn a_sample_rate_is_written_rounded_to_nine_places_and_one_that_rounds_to_zero_is_refused() {
+    let at = |rate| MetricLine::new("x", Integer(1), Counter).sample_rate(rate);
+    assert_eq!(
+        line(Dialect::Statsd, at(1.4e-9)).as_deref(),
+        Ok("x:1|c|@0.000000001\n")
+    );
+    assert_eq!(
+        line(Dialect::Statsd, at(0.6e-9)).as_deref(),
+        Ok("x:1|c|@0.000000001\n")
+    );
+    assert_eq!(
+        line(Dialect::Statsd, at(1e-12)),
+        Err(EncodeError::InvalidSampleRate)
+    );
+    assert_eq!(
+        line(Dialect::Statsd, at(0.4e-9)),
+        Err(EncodeError::InvalidSampleRate)
+    );
+    // Just under 1 rounds to 1: every call is kept, and no rate is written.
+    assert_eq!(
+        line(Dialect::Statsd, at(1.0 - 1e-12)).as_deref(),
+        Ok("x:1|c\n")
+    );
+}
+
+#[test]
+fn a_tag_value_ending_in_a_colon_is_refused() {
+    let l = MetricLine::new("x", Integer(1), Counter).tags(&[("k", "v:")]);
+    assert_eq!(line(Dialect::DogStatsd, l), Err(EncodeError::InvalidTag));
+    let l = MetricLine::new("x", Integer(1), Counter).tags(&[("k", "a:b")]);
+    assert_eq!(line(Dialect::DogStatsd, l).as_deref(), Ok("x:1|c|#k:a:b\n"));
+}
+
+#[test]
 fn cardinality_levels_parse_in_any_case_and_nothing_else() {
     assert_eq!(Cardinality::parse("LOW"), Some(Cardinality::Low));
     assert_eq!(
