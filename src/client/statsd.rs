@@ -6,6 +6,7 @@ use super::Outbox;
 use super::render::ClientEncoder;
 use crate::config::Config;
 use crate::encode::sanitize::push_member;
+use crate::encode::wire_rate;
 use crate::encode::{
     Dialect, Event, MetricType, MetricValue, Parts, Rendered, ServiceCheck, check_name,
 };
@@ -78,7 +79,7 @@ use super::opts::CallOpts;
 /// - **Names and tags** are sanitised exactly as the recorder's are for the protocol (the
 ///   builder's prefix, global labels, plain StatsD's [`LabelHandling`](crate::LabelHandling)
 ///   and type prefixes apply, the call's type choosing `timers.` or `histograms.`, and sets
-///   taking none); a name with nothing usable left is dropped and counted in
+///   `sets.` as the recorder's do); a name with nothing usable left is dropped and counted in
 ///   [`values_dropped_unnamed`](ExporterStats::values_dropped_unnamed). A set member is
 ///   cleaned as the recorder's sets clean theirs (`:`, `|` and control characters become
 ///   `_`; rules in the crate docs' "Aggregation semantics").
@@ -102,9 +103,11 @@ use super::opts::CallOpts;
 /// - **Gauges**: [`gauge`](Self::gauge) sets the value. In plain StatsD a negative one goes as
 ///   the pair `name:0|g` + `name:-5|g` in one payload, as the recorder sends it, since Etsy
 ///   reads a signed value as a delta.
-/// - **Sampling**: [`CallOpts::sample_rate`] in (0, 1] sends the call with that probability
-///   (a fresh random draw per call) and the kept ones carry `|@rate` (written as the recorder
-///   writes rates: plain decimals, at most 9 places), so receivers scale counters, and
+/// - **Sampling**: [`CallOpts::sample_rate`], rounded to the 9 decimal places the wire
+///   carries (one that rounds to 0, below 0.5e-9, is refused), must be in (0, 1]; the call is
+///   then sent with that rounded probability (a fresh random draw per call) and the kept ones
+///   carry it as `|@rate` (plain decimals, as the recorder writes rates), so receivers scale
+///   counters, and
 ///   timers' counts, back up; sampled-out calls are counted in
 ///   [`samples_sampled_out`](ExporterStats::samples_sampled_out). Gauges and sets are sampled
 ///   too, as datadog-go does: the caller asked for less traffic, and a gauge's last kept
@@ -311,7 +314,8 @@ impl StatsdClient {
             dialect,
             name: &[],
             kind,
-            rate: opts.sample_rate,
+            // Sampled with the rate as written, so the receiver's scaling is exact.
+            rate: wire_rate(opts.sample_rate),
             tail: &[],
             cardinality: None,
             timestamp: opts.timestamp,
@@ -326,7 +330,7 @@ impl StatsdClient {
         if self.outbox.refuse_when_full() {
             return Err(EncodeError::QueueFull);
         }
-        if opts.sample_rate < 1.0 && random_unit() >= opts.sample_rate {
+        if parts.rate < 1.0 && random_unit() >= parts.rate {
             add(&self.outbox.stats.samples_sampled_out, 1);
             return Ok(());
         }

@@ -39,6 +39,13 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
 /// per interval for every one kept.
 const MIN_RATE: f64 = 1e-9;
 
+/// A caller's sample rate as it goes on the wire: rounded to the 9 decimals [`write_rate`]
+/// writes (so below 0.5e-9 it is 0, which callers refuse). Sampling with this rate, not the
+/// one asked for, makes the receiver's scaling exact.
+pub(crate) fn wire_rate(rate: f64) -> f64 {
+    (rate * 1e9).round() / 1e9
+}
+
 /// Appends a sample rate in `(0, 1)` in plain fixed notation, at most 9 decimals, trailing
 /// zeros trimmed (`0.25`, `0.000007`). Never exponent notation: Etsy statsd reads the rate with
 /// `/^@([\d\.]+)/`, so `6.7e-6` would be taken as 6.7 and the count shrunk a millionfold.
