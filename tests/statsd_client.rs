@@ -271,6 +271,108 @@ async fn sampled_calls_are_kept_at_their_rate_and_carry_it() {
     );
 }
 
+/// Whether `kept` of `calls` is within 6 sigma of Binomial(calls, rate).
+fn within_six_sigma(kept: u64, calls: u64, rate: f64) -> bool {
+    #[allow(clippy::cast_precision_loss, reason = "small counts")]
+    let (kept, calls) = (kept as f64, calls as f64);
+    (kept - calls * rate).abs() <= 6.0 * (calls * rate * (1.0 - rate)).sqrt()
+}
+
+#[tokio::test]
+async fn sampled_gauges_and_sets_are_kept_at_their_rate_too() {
+    const CALLS: u64 = 4_000;
+    let mut rx = UdpReceiver::new();
+    let mut client = statsd(&rx).build_statsd_client().unwrap();
+    for i in 0..CALLS {
+        assert!(client.gauge("g", 1.0, NONE.sample_rate(0.5)));
+        assert!(client.set("s", &i.to_string(), NONE.sample_rate(0.5)));
+    }
+    client.flush().await.unwrap();
+    let stats = client.stats();
+    assert_eq!(stats.lines_sent + stats.samples_sampled_out, 2 * CALLS);
+    let lines = rx.wait_for(MAX, |l| l.len() as u64 >= stats.lines_sent);
+    let gauges = lines.iter().filter(|l| *l == "g:1|g|@0.5").count() as u64;
+    let sets = lines
+        .iter()
+        .filter(|l| l.starts_with("s:") && l.ends_with("|s|@0.5"))
+        .count() as u64;
+    assert_eq!(
+        gauges + sets,
+        stats.lines_sent,
+        "every kept line carries its rate"
+    );
+    assert!(within_six_sigma(gauges, CALLS, 0.5), "gauges kept {gauges}");
+    assert!(within_six_sigma(sets, CALLS, 0.5), "sets kept {sets}");
+}
+
+#[tokio::test]
+async fn a_rate_rounding_to_one_keeps_every_call_and_one_rounding_to_zero_is_refused() {
+    // 0.3333333333 goes on the wire as 0.333333333: the draw uses the written rate.
+    let mut rx = UdpReceiver::new();
+    let mut client = statsd(&rx).build_statsd_client().unwrap();
+    assert!(client.incr("a", NONE.sample_rate(1.0 - 1e-12)));
+    assert!(
+        !client.incr("b", NONE.sample_rate(1e-12)),
+        "rounds to 0: refused"
+    );
+    let lines = flushed(&mut client, &mut rx, 1).await;
+    assert_eq!(
+        lines,
+        ["a:1|c"],
+        "rounds to 1: always kept, no rate written"
+    );
+    assert_eq!(client.stats().values_dropped_invalid, 1);
+}
+
+#[tokio::test]
+async fn events_and_service_checks_are_refused_and_counted_when_the_backlog_is_full() {
+    let rx = UdpReceiver::new();
+    let mut client = dogstatsd(&rx)
+        .with_max_backlog_bytes(64)
+        .build_statsd_client()
+        .unwrap();
+    let mut queued = 0;
+    let mut full = 0;
+    for _ in 0..10 {
+        match client.event(&Event::new("deploy", "done")) {
+            Ok(()) => queued += 1,
+            Err(EncodeError::QueueFull) => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(queued >= 1 && full >= 1, "{queued} queued, {full} refused");
+    assert_eq!(
+        client.service_check(&ServiceCheck::new("db", ServiceCheckStatus::Ok)),
+        Err(EncodeError::QueueFull)
+    );
+    assert_eq!(client.stats().lines_dropped_send, full + 1);
+    let stats = client.close().await.unwrap();
+    assert_eq!(stats.lines_sent, queued);
+}
+
+#[tokio::test]
+async fn an_events_own_tag_beats_a_global_label_with_the_same_key() {
+    let mut rx = UdpReceiver::new();
+    let mut client = dogstatsd(&rx)
+        .with_global_labels([("env", "prod"), ("team", "a")])
+        .build_statsd_client()
+        .unwrap();
+    client
+        .event(&Event::new("t", "x").with_tag("env", "staging"))
+        .unwrap();
+    client
+        .service_check(&ServiceCheck::new("db", ServiceCheckStatus::Ok).with_tag("env", "staging"))
+        .unwrap();
+    let lines = flushed(&mut client, &mut rx, 2).await;
+    assert_eq!(
+        lines,
+        [
+            "_e{1,1}:t|x|#env:staging,team:a",
+            "_sc|db|0|#env:staging,team:a"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn every_call_is_queued_sampled_out_or_counted_as_dropped() {
     let mut rx = UdpReceiver::new();
@@ -378,7 +480,7 @@ async fn type_prefixes_follow_the_calls_type_and_fold_labels_as_the_recorder_doe
         "app.gauges.q.eu:1|g",
         "app.timers.db.eu:1.5|ms",
         "app.histograms.size.eu:2|h",
-        "app.users.eu:bob|s",
+        "app.sets.users.eu:bob|s",
     ];
     assert_eq!(flushed(&mut client, &mut rx, want.len()).await, want);
 }

@@ -47,7 +47,7 @@ impl ExporterBuilder {
 
     /// Puts each series' kind in its name, after the prefix, as sprockets-statsd and Etsy
     /// statsd's Graphite backend lay names out: `app.counters.requests`, `app.gauges.queue`,
-    /// `app.timers.latency` (`app.histograms.size` for `|h`). Plain StatsD only; defaults to
+    /// `app.timers.latency` (`app.histograms.size` for `|h`), `app.sets.users`. Plain StatsD only; defaults to
     /// off.
     ///
     /// ```

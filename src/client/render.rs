@@ -66,7 +66,8 @@ impl ClientEncoder {
             MetricType::Counter => Some(SeriesKind::Counter),
             MetricType::Gauge => Some(SeriesKind::Gauge),
             MetricType::Timer | MetricType::Histogram => Some(SeriesKind::Histogram),
-            MetricType::Distribution | MetricType::Set => None,
+            MetricType::Set => Some(SeriesKind::Set),
+            MetricType::Distribution => None,
         };
         let prefix = match self {
             Self::Statsd(e) => {
