@@ -112,7 +112,8 @@ pub struct ExporterStats {
     pub series_overflowed: u64,
     /// Series whose name or tags were too long for carbon to store and were shortened (see
     /// [Long names](crate#long-names)); counted once per series, when the exporter first
-    /// renders it. A [`GraphiteClient`](crate::GraphiteClient) counts each point instead.
+    /// renders it. The direct clients ([`GraphiteClient`](crate::GraphiteClient),
+    /// [`StatsdClient`](crate::StatsdClient)) keep no series and count each call instead.
     pub names_shortened: u64,
     /// New set members refused because their set already had its cap of distinct members
     /// this interval (see

@@ -272,7 +272,8 @@ impl Aggregate {
     fn create_set(&self, sets: &mut HashMap<Key, Arc<SetCell>>, key: &Key) -> Arc<SetCell> {
         let storage = self.storage();
         storage.census().add(Kind::Set, key);
-        let cell = Arc::new(SetCell::new(self.set_capacity));
+        let cell =
+            Arc::new(SetCell::new(self.set_capacity).with_max_member_len(self.set_member_len));
         sets.insert(key.clone(), Arc::clone(&cell));
         storage
             .new_series

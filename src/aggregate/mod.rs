@@ -138,6 +138,8 @@ pub(crate) struct Aggregate {
     sets: Mutex<HashMap<Key, Arc<SetCell>>>,
     /// Distinct members each set keeps per interval.
     set_capacity: usize,
+    /// Longest set member kept, in bytes (the payload limit).
+    set_member_len: usize,
 }
 
 impl Aggregate {
@@ -165,12 +167,15 @@ impl Aggregate {
             warned_dropped: AtomicBool::new(false),
             sets: Mutex::new(HashMap::new()),
             set_capacity: DEFAULT_SET_CAPACITY,
+            set_member_len: usize::MAX,
         }
     }
 
-    /// Each set keeps at most `members` distinct members per interval.
-    pub(crate) fn with_set_capacity(mut self, members: usize) -> Self {
+    /// Each set keeps at most `members` distinct members per interval, each at most
+    /// `member_len` bytes long.
+    pub(crate) fn with_set_capacity(mut self, members: usize, member_len: usize) -> Self {
         self.set_capacity = members;
+        self.set_member_len = member_len;
         self
     }
 

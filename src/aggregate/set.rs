@@ -14,8 +14,9 @@
 //!   keyed randomly per cell) would count as one; nothing else makes the filter lose one.
 //! - **Bound.** The queue holds at most `capacity` members per interval. A new member that
 //!   finds it full is refused and counted once (its hash stays claimed, so repeats are not
-//!   counted again); when the table itself is full (more than twice the cap of new members in
-//!   one interval), each such insert is counted.
+//!   counted again); when no slot is free within `MAX_PROBES` of the member's own (a storm of
+//!   new members has filled the table), each such insert is counted. A member longer than the
+//!   payload limit is refused before anything is allocated for it, and counted.
 //! - **Intervals, with no insert lost between them.** There are two generations (table and
 //!   queue), and `epoch`'s parity names the one in use. An insert registers in its
 //!   generation's `busy` count, *then* re-reads `epoch`; if the epoch moved it leaves and
@@ -51,6 +52,13 @@ use crate::encode::sanitize::sanitized_member;
 /// member would then be sent two intervals late.
 const YIELDS_BEFORE_SLEEPING: u32 = 1_000;
 
+/// Slots an insert probes at most. Below the cap the table is at most half full, so a free
+/// slot or the member's own is found within a few probes; once a storm of new members has
+/// filled it (refused members keep their slots, so each is counted once), a new member is
+/// refused after this many probes instead of scanning the whole table on the recording
+/// thread (3.7 µs per insert at the default cap, 125 µs at 65 536, measured by the review).
+const MAX_PROBES: usize = 64;
+
 #[derive(Debug)]
 struct Generation {
     /// Inserts in progress in this generation.
@@ -81,6 +89,8 @@ pub(crate) struct SetDrain {
     pub(crate) refused: u64,
     /// Empty members (refused: nothing to send).
     pub(crate) empty: u64,
+    /// Members longer than the payload limit (refused: no line could carry them).
+    pub(crate) too_long: u64,
 }
 
 /// One set series' members for the current interval. See the module docs.
@@ -91,6 +101,9 @@ pub(crate) struct SetCell {
     hasher: std::collections::hash_map::RandomState,
     refused: AtomicU64,
     empty: AtomicU64,
+    /// Longest member kept, in bytes: a longer one could not go out in a payload.
+    max_member_len: usize,
+    too_long: AtomicU64,
 }
 
 impl SetCell {
@@ -102,7 +115,17 @@ impl SetCell {
             hasher: std::collections::hash_map::RandomState::new(),
             refused: AtomicU64::new(0),
             empty: AtomicU64::new(0),
+            max_member_len: usize::MAX,
+            too_long: AtomicU64::new(0),
         }
+    }
+
+    /// Refuses (and counts) members longer than `bytes`, before anything is allocated for
+    /// them: the payload limit, past which no line with the member could be sent. So a set's
+    /// members take at most twice its capacity times this many bytes.
+    pub(crate) fn with_max_member_len(mut self, bytes: usize) -> Self {
+        self.max_member_len = bytes;
+        self
     }
 
     /// Records `member` in the current interval.
@@ -110,6 +133,11 @@ impl SetCell {
         if member.is_empty() {
             // Relaxed: an independent tally, read by the flusher.
             self.empty.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if member.len() > self.max_member_len {
+            // Relaxed: an independent tally, read by the flusher.
+            self.too_long.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let hash = self.hasher.hash_one(member).max(1);
@@ -136,7 +164,7 @@ impl SetCell {
             reason = "only the low bits pick the first slot"
         )]
         let start = hash as usize;
-        for probe in 0..generation.table.len() {
+        for probe in 0..generation.table.len().min(MAX_PROBES) {
             let slot = &generation.table[(start + probe) & mask];
             // Relaxed: a claimed hash only tells "someone queues it"; the queue and `busy`
             // carry the ordering the flusher needs.
@@ -180,6 +208,7 @@ impl SetCell {
             members: (out.len() - before) as u64,
             refused: self.refused.swap(0, Ordering::Relaxed),
             empty: self.empty.swap(0, Ordering::Relaxed),
+            too_long: self.too_long.swap(0, Ordering::Relaxed),
         }
     }
 }
@@ -208,6 +237,7 @@ impl Idle for SetCell {
             && generation.busy.load(Ordering::SeqCst) == 0
             && self.refused.load(Ordering::Relaxed) == 0
             && self.empty.load(Ordering::Relaxed) == 0
+            && self.too_long.load(Ordering::Relaxed) == 0
     }
 }
 

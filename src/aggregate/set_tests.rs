@@ -64,6 +64,38 @@ fn past_the_cap_new_members_are_refused_and_each_counted_once() {
 }
 
 #[test]
+fn a_storm_of_new_members_is_refused_exactly_and_never_scans_the_whole_filter() {
+    // Cap 1024: a filter of 2048 slots. 100 000 distinct members each inserted once: the
+    // first 1024 are kept, every other one is refused and counted, whether it still found
+    // a free slot (counted once) or gave up after `MAX_PROBES`.
+    let cell = SetCell::new(1024);
+    for m in 0..100_000 {
+        cell.insert(&format!("m{m}"));
+    }
+    let (got, drained) = drain(&cell);
+    assert_eq!(got.len(), 1024);
+    assert_eq!(drained.refused, 100_000 - 1024);
+    // A member kept this interval is still found (it sits within its probe bound).
+    for m in got.iter().take(100) {
+        cell.insert(m);
+    }
+    assert_eq!(drain(&cell).0.len(), 100, "the next interval starts empty");
+}
+
+#[test]
+fn a_member_longer_than_the_payload_limit_is_refused_before_it_is_stored() {
+    let cell = SetCell::new(16).with_max_member_len(8);
+    cell.insert("12345678");
+    cell.insert("123456789");
+    cell.insert(&"x".repeat(1 << 20));
+    assert!(!cell.is_idle());
+    let (got, drained) = drain(&cell);
+    assert_eq!(got, ["12345678"].map(String::from).into());
+    assert_eq!((drained.too_long, drained.refused), (2, 0));
+    assert!(cell.is_idle());
+}
+
+#[test]
 fn members_are_sanitised_once_and_those_that_become_equal_are_one_member() {
     let cell = SetCell::new(16);
     for m in ["a:b", "a|b", "a\nb", "a_b", "\u{e9}"] {

@@ -46,7 +46,7 @@ impl ExporterBuilder {
                 Limits::new(config.max_series, config.max_series_per_metric),
                 Arc::clone(&stats),
             )
-            .with_set_capacity(config.set_capacity),
+            .with_set_capacity(config.set_capacity, config.max_payload_len),
         );
         let shutdown_timeout = config.shutdown_timeout;
         tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");

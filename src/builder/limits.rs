@@ -19,8 +19,8 @@ impl ExporterBuilder {
     /// keeps per flush interval; a new member past it is refused and counted in
     /// [`ExporterStats::set_members_dropped`](crate::ExporterStats::set_members_dropped).
     /// Each set allocates about 100 bytes per member of this cap when it is registered (two
-    /// intervals' queue and filter: about 100 KiB at the default), plus each member's text,
-    /// so lower it when you register many sets. Defaults to 1024; must be within 1..=65536.
+    /// intervals' queue and filter: about 100 KiB at the default), plus each member's text
+    /// (each at most the payload limit long), so lower it when you register many sets. Defaults to 1024; must be within 1..=65536.
     ///
     /// ```
     /// use metrics_exporter_statsd_graphite::ExporterBuilder;

@@ -181,17 +181,19 @@ impl Pass<'_> {
         zeros: bool,
     ) {
         members.clear();
-        let (mut refused, mut empty) = (0, 0);
+        let (mut refused, mut empty, mut too_long) = (0, 0, 0);
         for cell in s.cells() {
             let drained = cell.drain_into(members);
             refused += drained.refused;
             empty += drained.empty;
+            too_long += drained.too_long;
         }
         add(&stats.set_members_dropped, refused);
         self.tally.invalid_values += empty;
+        self.tally.too_long += too_long;
         members.sort_unstable();
         members.dedup();
-        if !members.is_empty() || refused > 0 || empty > 0 {
+        if !members.is_empty() || refused > 0 || empty > 0 || too_long > 0 {
             s.last_active = now;
         }
         if !members.is_empty() {
