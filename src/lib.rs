@@ -565,8 +565,10 @@
 //!
 //! [`ExporterBuilder::build_client`] makes a [`GraphiteClient`] (explicit points, no
 //! recorder) from a Graphite builder; [`ExporterBuilder::build_statsd_client`] makes a
-//! [`StatsdClient`] from a StatsD or DogStatsD one. Both use the settings below as the
-//! recorder does (flush interval, telemetry, series and histogram settings aside).
+//! [`StatsdClient`] from a StatsD or DogStatsD one
+//! ([`ExporterBuilder::build_disabled_statsd_client`]: one that sends nothing). Both use the
+//! settings below as the recorder does (flush interval, telemetry, series and histogram
+//! settings aside).
 //!
 //! | setter | default | applies to |
 //! |---|---|---|

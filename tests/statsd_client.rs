@@ -540,3 +540,22 @@ fn a_refused_kind_of_call_is_logged_once_per_client_and_counted_every_time() {
     assert!(logged[0].contains("gauge deltas"), "{logged:?}");
     assert!(logged[1].contains("distributions"), "{logged:?}");
 }
+
+#[tokio::test]
+async fn a_disabled_client_checks_and_counts_every_call_and_sends_nothing() {
+    let mut rx = UdpReceiver::new();
+    let mut off = statsd(&rx).build_disabled_statsd_client().unwrap();
+    assert!(off.incr("jobs", NONE));
+    assert!(off.set("users", "alice", NONE));
+    assert!(
+        !off.timing_ms("db", f64::NAN, NONE),
+        "refused as by the real client"
+    );
+    assert_eq!(off.flush().await, Ok(()));
+    let stats = off.close().await.unwrap();
+    assert_eq!((stats.lines_sent, stats.values_dropped_invalid), (0, 1));
+    // A sentinel from a real client: it is all the receiver ever got.
+    let mut on = statsd(&rx).build_statsd_client().unwrap();
+    assert!(on.incr("sentinel", NONE));
+    assert_eq!(flushed(&mut on, &mut rx, 1).await, ["sentinel:1|c"]);
+}

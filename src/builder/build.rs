@@ -104,6 +104,36 @@ impl ExporterBuilder {
     /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] naming
     /// `build_statsd_client` for the Graphite protocols.
     pub fn build_statsd_client(self) -> Result<StatsdClient, BuildError> {
+        self.statsd_client(true)
+    }
+
+    /// The same [`StatsdClient`] as [`build_statsd_client`](Self::build_statsd_client), with
+    /// every check, sample and count, but it never opens a socket: each flush drops what is
+    /// queued (`lines_sent` stays 0; drops by reason are counted as usual). For code that
+    /// keeps its metric calls while metrics are off, or in tests, as sprockets-statsd's
+    /// `AbstractConnector`.
+    ///
+    /// ```
+    /// use metrics_exporter_statsd_graphite::{CallOpts, ExporterBuilder};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut client = ExporterBuilder::statsd("127.0.0.1:8125").build_disabled_statsd_client()?;
+    /// assert!(client.incr("jobs", CallOpts::default()));
+    /// assert!(!client.timing_ms("db", f64::NAN, CallOpts::default())); // refused as ever
+    /// client.flush().await?; // nothing sent
+    /// assert_eq!(client.stats().lines_sent, 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build_statsd_client`](Self::build_statsd_client).
+    pub fn build_disabled_statsd_client(self) -> Result<StatsdClient, BuildError> {
+        self.statsd_client(false)
+    }
+
+    fn statsd_client(self, send: bool) -> Result<StatsdClient, BuildError> {
         let refused = BuildError::InvalidSetting {
             setting: "build_statsd_client",
             reason: "the StatsD client sends StatsD or DogStatsD lines; use statsd() or dogstatsd() (build_client for Graphite)",
@@ -117,7 +147,7 @@ impl ExporterBuilder {
             Encoder::DogStatsd(e) => ClientEncoder::DogStatsd(e),
             Encoder::Graphite(_) => return Err(refused),
         };
-        Ok(StatsdClient::new(encoder, config))
+        Ok(StatsdClient::new(encoder, config, send))
     }
 
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts

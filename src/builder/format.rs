@@ -69,8 +69,8 @@ impl ExporterBuilder {
     /// [DogStatsD](crate#dogstatsd) section for the protocol and Agent versions), which the
     /// Agent uses with the container id for origin detection. Defaults to none, or with
     /// [`with_origin_detection`](Self::with_origin_detection) to `DD_EXTERNAL_ENV` (this
-    /// setter wins). Sanitised as the official clients do: characters other than printable
-    /// ones and `|` are removed; `build` refuses a value with nothing left.
+    /// setter wins). Sanitised as the official clients do: `|` and every character that is
+    /// not printable are removed; `build` refuses a value with nothing left.
     pub fn with_external_data(mut self, data: impl Into<String>) -> Self {
         self.external_data = Some(data.into());
         self

@@ -138,9 +138,12 @@ pub struct StatsdClient {
 }
 
 impl StatsdClient {
-    pub(crate) fn new(encoder: ClientEncoder, config: Config) -> Self {
+    /// A client over `config`; with `send` false it sends nothing (see
+    /// [`ExporterBuilder::build_disabled_statsd_client`](crate::ExporterBuilder::build_disabled_statsd_client)).
+    pub(crate) fn new(encoder: ClientEncoder, config: Config, send: bool) -> Self {
+        let outbox = Outbox::new(config, encoder.continues(), None);
         Self {
-            outbox: Outbox::new(config, encoder.continues(), None),
+            outbox: if send { outbox } else { outbox.discarding() },
             encoder,
             scratch: Rendered::default(),
             member: String::new(),
