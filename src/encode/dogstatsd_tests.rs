@@ -438,3 +438,41 @@ fn a_name_the_agent_would_read_as_a_service_check_loses_its_first_underscore() {
     );
     assert_eq!(render(&prefixed, "jobs", &[]).name, b"sc.jobs");
 }
+
+#[test]
+fn the_origin_fields_count_in_the_payload_limit() {
+    let e = DogStatsdEncoder::new(
+        None,
+        Vec::new(),
+        rules(HistogramKind::Distribution),
+        Some("ci-0123456789abcdef"),
+        false,
+    )
+    .with_origin_fields(
+        Some("it-false,cn-app,pu-1234"),
+        Some(Cardinality::Orchestrator),
+    );
+    let s = render(&e, "requests", &[("route", "/a")]);
+    let want =
+        "requests:1|c|#route:/a|c:ci-0123456789abcdef|e:it-false,cn-app,pu-1234|card:orchestrator";
+    // Room for exactly two lines per datagram (with the newline between them), not three.
+    let limit = 2 * want.len() + 1;
+    let (d, t) = datagrams(limit, |w, t| {
+        for _ in 0..7 {
+            e.counter(&s, 1, CX, w, t);
+        }
+    });
+    assert_eq!(t.lines, 7);
+    assert_eq!(d.len(), 4, "{d:?}");
+    assert!(d.iter().all(|p| p.len() <= limit));
+    assert!(d.iter().flat_map(|p| p.split('\n')).all(|l| l == want));
+    // One byte less and a datagram holds one line.
+    let (d, _) = datagrams(limit - 1, |w, t| e.counter(&s, 1, CX, w, t));
+    assert_eq!(d, [want]);
+    let (d, t) = datagrams(want.len() - 1, |w, t| e.counter(&s, 1, CX, w, t));
+    assert!(d.is_empty());
+    assert_eq!(
+        t.too_long, 1,
+        "a line the fields make too long is dropped and tallied"
+    );
+}
