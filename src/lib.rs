@@ -513,7 +513,11 @@
 //! Sizes: the Agent bounds neither title nor text, but the whole line must fit its datagram
 //! buffer (`dogstatsd_buffer_size`, 8192 bytes by default; the Agent cuts a longer datagram
 //! and what is cut off is lost), and Datadog's intake keeps the first 4000 characters of an
-//! event's text.
+//! event's text. The client never cuts a line: one longer than its payload limit is dropped
+//! and counted in [`ExporterStats::lines_dropped_too_long`]. Over UDP that limit is 1432
+//! bytes by default (one Ethernet frame); for longer events over loopback or a Unix socket,
+//! raise it with [`with_maximum_payload_length`](ExporterBuilder::with_maximum_payload_length)
+//! (up to the Agent's 8192, the default on Unix sockets).
 //!
 //! # Self-telemetry
 //!
