@@ -6,8 +6,8 @@
 use arbitrary::Arbitrary;
 pub use metrics_exporter_statsd_graphite::fuzzing;
 use metrics_exporter_statsd_graphite::fuzzing::{
-    Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions, GraphiteTags, HistogramKind,
-    Series, StatsdOptions, Unit, Value,
+    Cardinality, Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions, GraphiteTags,
+    HistogramKind, Series, StatsdOptions, Unit, Value,
 };
 
 #[path = "../../tests/support/dogstatsd_parser.rs"]
@@ -18,8 +18,6 @@ mod encoder_oracle;
 mod graphite_parser;
 #[path = "../../tests/support/pickle_parser.rs"]
 mod pickle_parser;
-#[path = "../../tests/support/points_oracle.rs"]
-mod points_oracle;
 #[path = "../../tests/support/statsd_parser.rs"]
 mod statsd_parser;
 
@@ -27,8 +25,10 @@ use fuzzing::HOSTILE_CHARS as HOSTILE;
 
 mod events;
 mod lines;
+mod points;
 pub use events::{EventInput, events};
 pub use lines::{LineInput, lines};
+pub use points::{PointsInput, graphite_points};
 
 /// Floats of every class that bit patterns alone reach rarely.
 const SPECIAL_FLOATS: &[f64] = &[
@@ -87,7 +87,7 @@ pub enum Float {
 }
 
 impl Float {
-    fn get(&self) -> f64 {
+    pub(crate) fn get(&self) -> f64 {
         match self {
             Self::Bits(b) => f64::from_bits(*b),
             Self::Special(i) => SPECIAL_FLOATS[usize::from(*i) % SPECIAL_FLOATS.len()],
@@ -102,6 +102,27 @@ pub enum ArbValue {
     Gauge(Float),
     Point(Float, u64),
     Histogram(Vec<Float>, u8, u8),
+    /// Raw members: any text, or one of a few short ones (so members repeat, and some
+    /// sanitise alike or are empty).
+    Set(Vec<Member>),
+}
+
+#[derive(Debug, Arbitrary)]
+pub enum Member {
+    Text(Text),
+    Short(u8),
+}
+
+/// Members that repeat, are empty, or sanitise to the same `a_`.
+const SHORT_MEMBERS: &[&str] = &["a", "a:", "a|", "a\n", "", "b", "\u{e9}"];
+
+impl Member {
+    fn get(&self) -> String {
+        match self {
+            Self::Text(t) => t.get(),
+            Self::Short(i) => SHORT_MEMBERS[usize::from(*i) % SHORT_MEMBERS.len()].to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Arbitrary)]
@@ -143,6 +164,9 @@ impl ArbSeries {
                     recorded,
                     unit: UNITS[usize::from(*unit) % UNITS.len()],
                 }
+            }
+            ArbValue::Set(members) => {
+                Value::Set(members.iter().take(64).map(Member::get).collect())
             }
         };
         Series {
@@ -241,8 +265,19 @@ pub struct DogStatsdInput {
     rules: Vec<(Text, u8)>,
     container: Option<Text>,
     timestamps: bool,
+    external: Option<Text>,
+    /// `|card:`: none, or one of the four levels.
+    cardinality: u8,
     series: Vec<ArbSeries>,
 }
+
+const CARDINALITIES: &[Option<Cardinality>] = &[
+    None,
+    Some(Cardinality::None),
+    Some(Cardinality::Low),
+    Some(Cardinality::Orchestrator),
+    Some(Cardinality::High),
+];
 
 /// Graphite (plaintext or pickle) fuzz input.
 #[derive(Debug, Arbitrary)]
@@ -314,6 +349,8 @@ pub fn dogstatsd(input: &DogStatsdInput) {
         histogram_by_prefix: rules(&input.rules, DD_KINDS),
         container: input.container.as_ref().map(Text::get),
         timestamps: input.timestamps,
+        external: input.external.as_ref().map(Text::get),
+        cardinality: CARDINALITIES[usize::from(input.cardinality) % CARDINALITIES.len()],
     };
     let series = series(&input.series);
     let out = fuzzing::dogstatsd(&options, &series);
@@ -343,54 +380,5 @@ pub fn graphite_pickle(input: &GraphiteInput) {
     let out = fuzzing::graphite_pickle(&options, &series);
     if let Err(e) = encoder_oracle::check_pickle(&options, &series, &out) {
         panic!("{e}\noptions: {options:?}\nseries: {series:?}");
-    }
-}
-
-/// Explicit Graphite points for the pure encoder (`GraphitePoints`).
-#[derive(Debug, Arbitrary)]
-pub struct PointsInput {
-    tag_hash_filenames: bool,
-    points: Vec<(ArbPath, Float, u64)>,
-}
-
-/// A path: any text (which may hold `;` and `=` itself), or a name and tags joined as
-/// `name;k=v;k2=v2`.
-#[derive(Debug, Arbitrary)]
-pub enum ArbPath {
-    Text(Text),
-    Tagged(Text, Vec<(Text, Text)>),
-}
-
-impl ArbPath {
-    fn get(&self) -> String {
-        match self {
-            Self::Text(t) => t.get(),
-            Self::Tagged(name, tags) => {
-                let mut path = name.get();
-                for (k, v) in tags {
-                    path.push(';');
-                    path.push_str(&k.get());
-                    path.push('=');
-                    path.push_str(&v.get());
-                }
-                path
-            }
-        }
-    }
-}
-
-/// Pushes the points into `GraphitePoints` and checks every line and frame it writes with
-/// the spec parsers (`tests/support/points_oracle.rs`).
-///
-/// # Panics
-/// On a broken property: that is the crash libFuzzer reports.
-pub fn graphite_points(input: &PointsInput) {
-    let points: Vec<(String, f64, u64)> = input
-        .points
-        .iter()
-        .map(|(path, value, ts)| (path.get(), value.get(), *ts))
-        .collect();
-    if let Err(e) = points_oracle::check_points(&points, input.tag_hash_filenames) {
-        panic!("{e}\npoints: {points:?}");
     }
 }

@@ -40,8 +40,8 @@ pub(crate) use admission::{Kind, Limits};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
-pub(crate) use set::SetCell;
 pub use set::SetHandle;
+pub(crate) use set::{SetCell, distinct_members};
 
 use crate::encode::SampleUnit;
 use crate::stats::{StatsCells, add};

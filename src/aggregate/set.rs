@@ -213,6 +213,14 @@ impl SetCell {
     }
 }
 
+/// Flusher only: turns the union of a set's drains (see [`SetCell::drain_into`]) into what
+/// is encoded, its distinct members in order: sorted, and exact duplicates (members that
+/// sanitised alike) removed.
+pub(crate) fn distinct_members(members: &mut Vec<String>) {
+    members.sort_unstable();
+    members.dedup();
+}
+
 /// Waits until no insert is inside the generation `busy` counts.
 fn wait_idle(busy: &AtomicUsize) {
     // SeqCst: the load side of the Dekker pair (it also acquires each insert's Release

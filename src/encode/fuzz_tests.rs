@@ -1,7 +1,8 @@
 //! Property tests through every encoder with hostile input: names, label keys and values from
 //! all of Unicode, control characters, every protocol's separators, empty strings and strings
 //! up to 10 kB; values NaN, ±inf, subnormals, huge, -0.0; counters, gauges, Graphite points and
-//! histograms; any payload limit and framing.
+//! histograms; sets of hostile, empty and repeated members; DogStatsD origin fields; any
+//! payload limit and framing.
 //!
 //! Each case runs one flush's encoding through `crate::fuzzing` (the same entry points the
 //! cargo-fuzz targets in `fuzz/` use) and hands the result to `encoder_oracle`, which checks it
@@ -18,8 +19,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 use crate::fuzzing::{
-    self, Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions, GraphiteTags,
-    HistogramKind, Series, StatsdOptions, Unit, Value,
+    self, Cardinality, Common, CounterMode, DogStatsdOptions, Framing, GraphiteOptions,
+    GraphiteTags, HistogramKind, Series, StatsdOptions, Unit, Value,
 };
 
 // Also loaded by `dogstatsd_tests.rs`; a second copy keeps both test modules self-contained.
@@ -130,6 +131,12 @@ fn value() -> impl Strategy<Value = Value> {
                 unit,
             }
         ),
+        // Members as inserted: hostile, empty, repeated, some that sanitise alike.
+        2 => proptest::collection::vec(
+            prop_oneof![3 => text(), 1 => select(&["a", "a:", "a|", "a\n", "", "b"][..]).prop_map(String::from)],
+            0..12,
+        )
+        .prop_map(Value::Set),
     ]
 }
 
@@ -230,14 +237,35 @@ fn dogstatsd_options() -> impl Strategy<Value = DogStatsdOptions> {
         histogram_rules(DD_KINDS),
         proptest::option::of(text()),
         any::<bool>(),
+        proptest::option::of(text()),
+        proptest::option::of(select(
+            &[
+                Cardinality::None,
+                Cardinality::Low,
+                Cardinality::Orchestrator,
+                Cardinality::High,
+            ][..],
+        )),
     )
         .prop_map(
-            |(common, histogram, histogram_by_prefix, container, timestamps)| DogStatsdOptions {
+            |(
                 common,
                 histogram,
                 histogram_by_prefix,
                 container,
                 timestamps,
+                external,
+                cardinality,
+            )| {
+                DogStatsdOptions {
+                    common,
+                    histogram,
+                    histogram_by_prefix,
+                    container,
+                    timestamps,
+                    external,
+                    cardinality,
+                }
             },
         )
 }
@@ -338,6 +366,8 @@ fn an_empty_container_id_never_writes_an_empty_field() {
         histogram_by_prefix: Vec::new(),
         container: Some(String::new()),
         timestamps: false,
+        external: None,
+        cardinality: None,
     };
     let series = [counter("m", &[])];
     let out = fuzzing::dogstatsd(&options, &series);

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::tracked::Tracked;
 use super::{Flusher, Trigger, What};
-use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell};
+use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell, distinct_members};
 use crate::encode::{
     CounterMode, EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, SeriesValue,
     SlotCarry, encode_series,
@@ -191,8 +191,7 @@ impl Pass<'_> {
         add(&stats.set_members_dropped, refused);
         self.tally.invalid_values += empty;
         self.tally.too_long += too_long;
-        members.sort_unstable();
-        members.dedup();
+        distinct_members(members);
         if !members.is_empty() || refused > 0 || empty > 0 || too_long > 0 {
             s.last_active = now;
         }

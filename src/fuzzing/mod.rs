@@ -6,7 +6,10 @@
 //! and the I/O: every series is rendered once for its kind (`Encoder::render_series`) and its
 //! value goes through `encode::encode_series` into one payload writer, the very step the
 //! flusher runs (a name with nothing usable left is counted as unnamed there), and the writer
-//! is finished. Graphite points take the direct client's path instead. What comes back is every payload, the tally of
+//! is finished. A set's raw members first go through what the flusher does to them: a set
+//! cell (empty members refused and counted invalid, the others sanitised) and the flusher's
+//! `distinct_members`; a set left with no member is not encoded, as in the flusher. Graphite
+//! points take the direct client's path instead. What comes back is every payload, the tally of
 //! what was written and what was dropped, and for each series which lines it produced, so a
 //! checker can tie every line to the series that was recorded.
 //!
@@ -14,7 +17,7 @@
 
 use metrics::{Key, Label};
 
-pub use crate::encode::{CounterMode, GraphiteTags, HistogramKind, LabelHandling};
+pub use crate::encode::{Cardinality, CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 pub use metrics::Unit;
 
 mod types;
@@ -23,10 +26,11 @@ pub use types::{
     SeriesOutcome, StatsdOptions, Tally, Value,
 };
 
+use crate::aggregate::{SetCell, distinct_members};
 use crate::encode::{
     self, DogStatsdEncoder, EncodeTally, Encoder, FlushContext, GraphiteEncoder, HistogramRules,
-    PayloadWriter, PickleWire, Rendered, SampleUnit, SeriesValue, SlotCarry, StatsdEncoder,
-    encode_series,
+    PayloadWriter, PickleWire, Rendered, SampleUnit, SeriesKind, SeriesValue, SlotCarry,
+    StatsdEncoder, encode_series,
 };
 
 /// Carbon's pickle frame limit we write to (the same as the exporter's).
@@ -53,13 +57,16 @@ pub fn statsd(options: &StatsdOptions, series: &[Series]) -> Encoded {
 /// Encodes `series` as DogStatsD.
 pub fn dogstatsd(options: &DogStatsdOptions, series: &[Series]) -> Encoded {
     let c = &options.common;
-    let encoder = Encoder::DogStatsd(DogStatsdEncoder::new(
-        c.prefix.as_deref(),
-        labels(&c.global_labels),
-        rules(options.histogram, &options.histogram_by_prefix),
-        options.container.as_deref(),
-        options.timestamps,
-    ));
+    let encoder = Encoder::DogStatsd(
+        DogStatsdEncoder::new(
+            c.prefix.as_deref(),
+            labels(&c.global_labels),
+            rules(options.histogram, &options.histogram_by_prefix),
+            options.container.as_deref(),
+            options.timestamps,
+        )
+        .with_origin_fields(options.external.as_deref(), options.cardinality),
+    );
     run(c, series, &encoder)
 }
 
@@ -110,6 +117,7 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
     let mut unnamed = 0;
     let mut rendered = Rendered::default();
     let mut scratch = Vec::new();
+    let mut members = Vec::new();
     let mut outcomes = Vec::with_capacity(series.len());
     for s in series {
         let key = Key::from_parts(s.name.clone(), labels(&s.labels));
@@ -144,23 +152,24 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
                             unit: SampleUnit::from_unit(*unit),
                         }
                     }
+                    Value::Set(raw) => {
+                        let empty = set_members(raw, &mut members);
+                        t.invalid_values += empty;
+                        if members.is_empty() {
+                            // The flusher encodes nothing for a set without a member.
+                            encoder.render_series(SeriesKind::Set, &key, &mut rendered);
+                            outcomes.push(outcome(&rendered, &before, &t, 0));
+                            continue;
+                        }
+                        SeriesValue::Set(&members)
+                    }
                 };
                 encoder.render_series(value.kind(), &key, &mut rendered);
                 encode_series(encoder, &rendered, value, &mut carry, cx, &mut w, &mut t)
             }
         };
         unnamed += own_unnamed;
-        outcomes.push(SeriesOutcome {
-            sendable: rendered.sendable(),
-            lines: before.lines..t.lines,
-            tally: Tally {
-                lines: t.lines - before.lines,
-                values: t.values - before.values,
-                invalid_values: t.invalid_values - before.invalid_values,
-                too_long: t.too_long - before.too_long,
-                unnamed: own_unnamed,
-            },
-        });
+        outcomes.push(outcome(&rendered, &before, &t, own_unnamed));
     }
     w.finish();
     let payloads = (0..w.len())
@@ -181,6 +190,39 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
             unnamed,
         },
     }
+}
+
+/// One series' share of the tally, `before` being the tally before it.
+fn outcome(r: &Rendered, before: &EncodeTally, t: &EncodeTally, unnamed: u64) -> SeriesOutcome {
+    SeriesOutcome {
+        sendable: r.sendable(),
+        lines: before.lines..t.lines,
+        tally: Tally {
+            lines: t.lines - before.lines,
+            values: t.values - before.values,
+            invalid_values: t.invalid_values - before.invalid_values,
+            too_long: t.too_long - before.too_long,
+            unnamed,
+        },
+    }
+}
+
+/// A set's raw members through what the flusher runs on them: a set cell (which refuses
+/// empty members and sanitises the others) drained into `out`, then the flusher's exact
+/// dedup. Returns how many members were refused as empty. The cell is big enough that its
+/// cap never refuses one, and keeps members of any length: the flusher's cells refuse one
+/// longer than the payload limit at insert (`SetCell::with_max_member_len`, unit-tested in
+/// `aggregate::set`), which only moves that refusal earlier than the encoder's too-long drop
+/// this path checks.
+fn set_members(raw: &[String], out: &mut Vec<String>) -> u64 {
+    out.clear();
+    let cell = SetCell::new(raw.len());
+    for member in raw {
+        cell.insert(member);
+    }
+    let drained = cell.drain_into(out);
+    distinct_members(out);
+    drained.empty
 }
 
 fn labels(pairs: &[(String, String)]) -> Vec<Label> {

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{CounterMode, GraphiteTags, HistogramKind, LabelHandling, Unit};
+use super::{Cardinality, CounterMode, GraphiteTags, HistogramKind, LabelHandling, Unit};
 
 /// One series' interval data, as the aggregate hands it to the flusher.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,11 @@ pub enum Value {
         /// Unix seconds.
         timestamp: u64,
     },
+    /// A set's members as the user inserted them this interval (raw: unsanitised, possibly
+    /// empty or repeated). The entry points clean them as the flusher does (an empty member
+    /// refused and counted invalid, the others sanitised, sorted and deduped exactly) before
+    /// encoding; a set left with no member writes nothing.
+    Set(Vec<String>),
 }
 
 /// One series: a metric name, its labels in the order given, and its value.
@@ -99,6 +104,10 @@ pub struct DogStatsdOptions {
     pub container: Option<String>,
     /// Whether counters and gauges carry `|T<unix_secs>`.
     pub timestamps: bool,
+    /// External data sent as `|e:` (sanitised; nothing left means no field), if any.
+    pub external: Option<String>,
+    /// Tag cardinality sent as `|card:`, if any.
+    pub cardinality: Option<Cardinality>,
 }
 
 /// Graphite settings (plaintext and pickle).

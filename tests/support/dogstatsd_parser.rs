@@ -6,8 +6,12 @@
 //! Wire format of one line:
 //!
 //! ```text
-//! <name>:<value>[:<value>...]|<type>[|@<rate>][|#<tag>,<tag>...][|c:<container>][|T<unix-secs>]
+//! <name>:<value>[:<value>...]|<type>[|@<rate>][|#<tag>,<tag>...][|c:<container>][|e:<external>][|T<unix-secs>][|card:<level>]
 //! ```
+//!
+//! A set (`|s`) carries one member as its value: any non-empty text without `:` (which would
+//! pack a second member), `|` or control characters. `|e:` external data is non-empty
+//! printable text; `|card:` is `none`, `low`, `orchestrator` or `high`.
 //!
 //! Lines are separated by `\n` inside one datagram. The Agent matches the fields after the
 //! type by prefix, in any order, and ignores unknown ones; this parser accepts any order too,
@@ -22,7 +26,7 @@
 
 use std::fmt;
 
-/// The metric types this parser accepts (`s` sets are rejected: the exporter never emits them).
+/// The metric types this parser accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum MetricType {
     /// `c`
@@ -33,7 +37,7 @@ pub(crate) enum MetricType {
     Timer,
     /// `h`
     Histogram,
-    /// `s` (never produced by [`parse_line`]; kept so callers can name it)
+    /// `s`: the member is [`Metric::member`], `values` is empty.
     Set,
     /// `d`
     Distribution,
@@ -55,6 +59,12 @@ pub(crate) struct Metric {
     pub(crate) container: Option<String>,
     /// The `|T` field (Unix seconds).
     pub(crate) timestamp: Option<u64>,
+    /// A set's member (`None` for every other type).
+    pub(crate) member: Option<String>,
+    /// The `|e:` field (external data).
+    pub(crate) external: Option<String>,
+    /// The `|card:` field (tag cardinality).
+    pub(crate) cardinality: Option<String>,
 }
 
 /// Why a line (or a datagram, or a stream) was rejected.
@@ -93,10 +103,14 @@ pub(crate) fn parse_line(line: &str) -> Result<Metric, ParseError> {
         return err(line, "missing ':' between name and value");
     };
     check_name(line, name)?;
-    let values = parse_values(line, values_text)?;
-
     let Some(type_text) = fields.next() else {
         return err(line, "missing '|<type>'");
+    };
+    let (values, member) = if type_text == "s" {
+        check_member(line, values_text)?;
+        (Vec::new(), Some(values_text.to_owned()))
+    } else {
+        (parse_values(line, values_text)?, None)
     };
     let kind = match type_text {
         "c" => MetricType::Count,
@@ -104,8 +118,7 @@ pub(crate) fn parse_line(line: &str) -> Result<Metric, ParseError> {
         "ms" => MetricType::Timer,
         "h" => MetricType::Histogram,
         "d" => MetricType::Distribution,
-        // Sets carry raw text values, and our exporter never emits them: treat as a bug.
-        "s" => return err(line, "set type 's' is never emitted by our exporter"),
+        "s" => MetricType::Set,
         "" => return err(line, "empty type"),
         other => return err(line, format!("unknown type {other:?}")),
     };
@@ -132,6 +145,9 @@ pub(crate) fn parse_line(line: &str) -> Result<Metric, ParseError> {
         tags: Vec::new(),
         container: None,
         timestamp: None,
+        member,
+        external: None,
+        cardinality: None,
     };
     for field in fields {
         parse_field(line, field, &mut metric)?;
@@ -177,13 +193,25 @@ fn parse_field(line: &str, field: &str, metric: &mut Metric) -> Result<(), Parse
             return err(line, "duplicate '|T' timestamp field");
         }
         metric.timestamp = Some(parse_timestamp(line, ts_text)?);
-    } else if field.starts_with("e:") || field.starts_with("card:") {
-        // Known to the Agent (external data, tag cardinality), but our encoder never sends
-        // them, so seeing one means the encoder wrote something it should not have.
-        return err(
-            line,
-            format!("field {field:?} is never sent by our encoder"),
-        );
+    } else if let Some(external) = field.strip_prefix("e:") {
+        if metric.external.is_some() {
+            return err(line, "duplicate '|e:' external data field");
+        }
+        if external.is_empty() || external.chars().any(char::is_control) {
+            return err(
+                line,
+                format!("external data {external:?} is empty or not printable"),
+            );
+        }
+        metric.external = Some(external.to_owned());
+    } else if let Some(card) = field.strip_prefix("card:") {
+        if metric.cardinality.is_some() {
+            return err(line, "duplicate '|card:' cardinality field");
+        }
+        if !matches!(card, "none" | "low" | "orchestrator" | "high") {
+            return err(line, format!("unknown cardinality {card:?}"));
+        }
+        metric.cardinality = Some(card.to_owned());
     } else {
         // The Agent ignores unknown fields; strictly, an unknown field is an encoder bug.
         return err(line, format!("unknown field {field:?}"));
@@ -212,6 +240,18 @@ fn check_name(line: &str, name: &str) -> Result<(), ParseError> {
             line,
             "metric name has an empty '.'-segment (leading, trailing or double '.')",
         );
+    }
+    Ok(())
+}
+
+/// A set member: non-empty; no control characters (`|` already ended it; a `:` would be a
+/// second packed member, which sets cannot have).
+fn check_member(line: &str, member: &str) -> Result<(), ParseError> {
+    if member.is_empty() {
+        return err(line, "empty set member");
+    }
+    if let Some(c) = member.chars().find(|&c| c == ':' || c.is_control()) {
+        return err(line, format!("set member {member:?} contains {c:?}"));
     }
     Ok(())
 }
@@ -450,6 +490,9 @@ fn metric(name: &str, values: &[f64], kind: MetricType) -> Metric {
         tags: Vec::new(),
         container: None,
         timestamp: None,
+        member: None,
+        external: None,
+        cardinality: None,
     }
 }
 
@@ -460,7 +503,11 @@ fn tags(list: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
 }
 
 fn check_accepted() {
-    for (line, expected) in accepted_values().into_iter().chain(accepted_fields()) {
+    let accepted = accepted_values()
+        .into_iter()
+        .chain(accepted_fields())
+        .chain(accepted_sets_and_origin());
+    for (line, expected) in accepted {
         match parse_line(line) {
             Ok(got) => assert_eq!(got, expected, "parse_line({line:?})"),
             Err(e) => panic!("parse_line({line:?}) should succeed, got: {e}"),
@@ -484,6 +531,30 @@ fn accepted_values() -> Vec<(&'static str, Metric)> {
             metric("a", &[1.0, 2.5, 3.0], MetricType::Distribution),
         ),
         ("a:1:2|ms", metric("a", &[1.0, 2.0], MetricType::Timer)),
+    ]
+}
+
+/// Accepted lines: a set's member, and the origin fields.
+fn accepted_sets_and_origin() -> Vec<(&'static str, Metric)> {
+    vec![
+        (
+            "u:caf\u{e9} #1,x|s|#k:v",
+            Metric {
+                member: Some("caf\u{e9} #1,x".into()),
+                tags: tags(&[("k", Some("v"))]),
+                ..metric("u", &[], MetricType::Set)
+            },
+        ),
+        (
+            "a:1|c|c:abc|e:it-false,cn-x|T17|card:orchestrator",
+            Metric {
+                container: Some("abc".into()),
+                external: Some("it-false,cn-x".into()),
+                timestamp: Some(17),
+                cardinality: Some("orchestrator".into()),
+                ..metric("a", &[1.0], MetricType::Count)
+            },
+        ),
     ]
 }
 
@@ -604,7 +675,10 @@ fn check_rejected() {
         ("a:1e|g", "not a plain"),
         ("a:1e400|g", "not finite"),
         ("a:1|", "empty type"),
-        ("a:1|s", "set type"),
+        ("a:|s", "empty set member"),
+        ("a:b:c|s", "set member"),
+        ("a:b\u{1}|s", "set member"),
+        ("a:b|s|T1700000000", "only meaningful on counts and gauges"),
         ("a:1|x", "unknown type"),
         ("a:1:2|c", "packed values"),
         ("a:1:2|g", "packed values"),
@@ -633,8 +707,11 @@ fn check_rejected() {
         ("a:1|g|T1.5", "not a positive integer"),
         ("a:1|g|T1|T2", "duplicate '|T'"),
         ("a:1|d|T1700000000", "only meaningful on counts and gauges"),
-        ("a:1|c|e:it-false", "never sent by our encoder"),
-        ("a:1|c|card:low", "never sent by our encoder"),
+        ("a:1|c|e:", "external data"),
+        ("a:1|c|e:a|e:b", "duplicate '|e:'"),
+        ("a:1|c|card:mid", "unknown cardinality"),
+        ("a:1|c|card:", "unknown cardinality"),
+        ("a:1|c|card:low|card:low", "duplicate '|card:'"),
         ("a:1|c|x:y", "unknown field"),
         ("a:1|c||#a", "empty field"),
         ("a:1|c|", "empty field"),
@@ -669,8 +746,8 @@ fn check_datagrams() {
     }
     let e = parse_datagram(b"a:1|c|#k:\xff").expect_err("invalid UTF-8 must be rejected");
     assert!(e.reason.contains("UTF-8"), "{e}");
-    let e = parse_datagram(b"a:1|c\nb:1|s").expect_err("a bad second line must be rejected");
-    assert_eq!(e.line, "b:1|s");
+    let e = parse_datagram(b"a:1|c\nb:1|x").expect_err("a bad second line must be rejected");
+    assert_eq!(e.line, "b:1|x");
 }
 
 fn check_length_prefixed() {

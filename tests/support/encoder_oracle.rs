@@ -11,7 +11,16 @@
 //!   expected name, type, tags, container and timestamp, so nothing is injected, and values
 //!   that are the recorded ones, in order;
 //! - every value recorded is either in a line or counted as dropped (invalid, too long or
-//!   unnamed), exactly once.
+//!   unnamed), exactly once; a set's values are its distinct sanitised members, plus the
+//!   empty members it refuses;
+//! - sets (crate docs, "Aggregation semantics", and `encode/set.rs`): StatsD and DogStatsD
+//!   send one `name:member|s` line per distinct member, in sorted order, with the series'
+//!   tags and container (DogStatsD: and origin fields) but never `|@` or `|T`; Graphite
+//!   sends one point, the number of distinct members; a dropped line is one that is longer
+//!   than the payload limit on its own;
+//! - DogStatsD origin fields (`encode/dogstatsd.rs` docs): every line carries the `|c:`,
+//!   `|e:` and `|card:` configured, each once, the optional fields in the documented order
+//!   `|@`, `|#`, `|c:`, `|e:`, `|card:`, `|T`.
 //!
 //! The includer must make `fuzzing` (the crate's module) and the parsers `statsd_parser`,
 //! `dogstatsd_parser`, `graphite_parser` and `pickle_parser` visible as `super::...`.
@@ -19,8 +28,9 @@
 #![allow(clippy::float_cmp, reason = "values must come back exactly")]
 
 use super::fuzzing::{
-    Common, DogStatsdOptions, Encoded, Framing, GraphiteOptions, GraphiteTags, HistogramKind,
-    LabelHandling, PickleEncoded, Series, SeriesOutcome, StatsdOptions, Tally, Unit, Value,
+    Cardinality, Common, DogStatsdOptions, Encoded, Framing, GraphiteOptions, GraphiteTags,
+    HistogramKind, LabelHandling, PickleEncoded, Series, SeriesOutcome, StatsdOptions, Tally, Unit,
+    Value,
 };
 use super::{dogstatsd_parser, graphite_parser, pickle_parser, statsd_parser};
 
@@ -135,6 +145,7 @@ fn statsd_type_segment(o: &StatsdOptions, s: &Series) -> &'static str {
     match &s.value {
         Value::Counter(_) => "counters",
         Value::Gauge(_) | Value::Point { .. } => "gauges",
+        Value::Set(_) => "sets",
         Value::Histogram { .. } => match kind_for(o.histogram, &o.histogram_by_prefix, &s.name) {
             HistogramKind::Timer => "timers",
             _ => "histograms",
@@ -691,12 +702,113 @@ fn is_subsequence(got: &[f64], want: &[f64]) -> bool {
     got.iter().all(|g| want.any(|w| w == g))
 }
 
-/// How many values a series hands the encoder.
+/// How many values a series hands the encoder (a set: its distinct members, and the empty
+/// ones it refuses).
 fn inputs(s: &Series) -> u64 {
     match &s.value {
         Value::Histogram { samples, .. } => samples.len() as u64,
+        Value::Set(raw) => {
+            let (members, empty) = set_members(raw);
+            members.len() as u64 + empty
+        }
         _ => 1,
     }
+}
+
+/// Values counted unnamed when the series' name has nothing left: all but a set's empty
+/// members, which are refused (invalid) whatever the name.
+fn unnamed_inputs(s: &Series) -> u64 {
+    match &s.value {
+        Value::Set(raw) => set_members(raw).0.len() as u64,
+        _ => inputs(s),
+    }
+}
+
+/// A set member as it goes on the wire: control characters, `|` and `:` become `_`.
+fn sanitised_member(member: &str) -> String {
+    member
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '|' || c == ':' {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A set's raw members as sent: the non-empty ones sanitised, distinct, sorted; and how many
+/// were empty (refused).
+fn set_members(raw: &[String]) -> (Vec<String>, u64) {
+    let mut members: Vec<String> = raw
+        .iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| sanitised_member(m))
+        .collect();
+    members.sort();
+    members.dedup();
+    let empty = raw.iter().filter(|m| m.is_empty()).count() as u64;
+    (members, empty)
+}
+
+/// Whether a line of `len` bytes (without its newline) is longer than the payload limit on
+/// its own.
+fn too_long_alone(common: &Common, len: usize) -> bool {
+    match common.framing {
+        Framing::Stream => len + 1 > common.max_payload_len,
+        Framing::Datagram | Framing::LengthPrefixed => len > common.max_payload_len,
+    }
+}
+
+/// Checks a set's StatsD or DogStatsD lines: `got` are the members sent, in order, with their
+/// lines as written (`raw`); every distinct member is sent or its line, otherwise the same as a
+/// sent one, is too long; the empty members are counted invalid.
+fn check_set_lines(
+    common: &Common,
+    raw_members: &[String],
+    got: &[&str],
+    raw: &[&str],
+    t: Tally,
+) -> Check {
+    let (want, empty) = set_members(raw_members);
+    ensure!(
+        t.invalid_values == empty,
+        "set: {} invalid counted, {empty} empty members",
+        t.invalid_values
+    );
+    ensure!(
+        got.len() as u64 == t.values && t.lines == t.values,
+        "set: {} lines, tally {t:?}",
+        got.len()
+    );
+    ensure!(
+        t.values + t.too_long == want.len() as u64,
+        "set: {} sent + {} too long != {} distinct members {want:?}",
+        t.values,
+        t.too_long,
+        want.len()
+    );
+    let mut rest = want.iter();
+    for g in got {
+        ensure!(
+            rest.any(|w| w == g),
+            "set: members sent {got:?} are not the distinct members {want:?} in order"
+        );
+    }
+    if let (Some(line), Some(member)) = (raw.first(), got.first()) {
+        let others = line.len() - member.len();
+        for w in &want {
+            let sent = got.contains(&w.as_str());
+            ensure!(
+                sent != too_long_alone(common, others + w.len()),
+                "set: member {w:?} (a line of {} bytes) sent {sent} with a limit of {}",
+                others + w.len(),
+                common.max_payload_len
+            );
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -795,11 +907,11 @@ fn check_unnamed(s: &Series, o: &SeriesOutcome, expected_sendable: bool) -> Chec
             s.name
         );
         ensure!(
-            t.unnamed == inputs(s),
+            t.unnamed == unnamed_inputs(s),
             "unnamed series {:?}: {} of {} counted",
             s.name,
             t.unnamed,
-            inputs(s)
+            unnamed_inputs(s)
         );
     }
     Ok(())
@@ -834,6 +946,7 @@ pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) 
     let stream = o.common.framing != Framing::Datagram;
     let mut lines = Vec::new();
     let mut line_tags = Vec::new();
+    let mut raw_lines = Vec::new();
     for p in &out.payloads {
         // Take each line's tags off, so the strict Etsy parser sees the bare lines.
         let text = std::str::from_utf8(&p.bytes).map_err(|e| format!("not UTF-8: {e}"))?;
@@ -845,6 +958,7 @@ pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) 
         let mut bare = String::new();
         for (i, line) in body.split('\n').enumerate() {
             let (untagged, tags) = split_statsd_tags(o.labels, line)?;
+            raw_lines.push(line.to_owned());
             if i > 0 {
                 bare.push('\n');
             }
@@ -876,7 +990,8 @@ pub(crate) fn check_statsd(o: &StatsdOptions, series: &[Series], out: &Encoded) 
         for tags in own_lines(&line_tags, oc)? {
             check_statsd_tags(o, s, tags).map_err(|e| format!("series {:?}: {e}", s.name))?;
         }
-        check_statsd_values(o, s, oc, own).map_err(|e| format!("series {:?}: {e}", s.name))?;
+        let raw = own_lines(&raw_lines, oc)?;
+        check_statsd_values(o, s, oc, own, raw).map_err(|e| format!("series {:?}: {e}", s.name))?;
     }
     Ok(())
 }
@@ -886,10 +1001,19 @@ fn check_statsd_values(
     s: &Series,
     oc: &SeriesOutcome,
     own: &[statsd_parser::Line],
+    raw: &[String],
 ) -> Check {
     use statsd_parser::Kind;
     let t = oc.tally;
     match &s.value {
+        Value::Set(members) => {
+            for l in own {
+                ensure!(l.kind == Kind::Set && l.rate.is_none(), "set line {l:?}");
+            }
+            let got: Vec<&str> = own.iter().map(|l| l.value_text.as_str()).collect();
+            let raw: Vec<&str> = raw.iter().map(String::as_str).collect();
+            check_set_lines(&o.common, members, &got, &raw, t)?;
+        }
         Value::Counter(d) => {
             let want = d.to_string();
             ensure!(
@@ -985,6 +1109,7 @@ fn check_statsd_values(
 pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Encoded) -> Check {
     check_payloads(&o.common, out)?;
     let mut lines = Vec::new();
+    let mut raw_lines = Vec::new();
     for p in &out.payloads {
         let body = match o.common.framing {
             Framing::Datagram => &p.bytes[..],
@@ -993,6 +1118,8 @@ pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Enc
             Framing::Stream | Framing::LengthPrefixed => &p.bytes[..p.bytes.len() - 1],
         };
         let parsed = dogstatsd_parser::parse_datagram(body).map_err(|e| e.to_string())?;
+        let text = std::str::from_utf8(body).map_err(|e| format!("not UTF-8: {e}"))?;
+        raw_lines.extend(text.split('\n').map(str::to_owned));
         ensure!(
             parsed.len() == p.lines as usize,
             "payload holds {} lines, writer says {}",
@@ -1017,13 +1144,33 @@ pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Enc
                 })
                 .collect::<String>()
         });
+    let external = o
+        .external
+        .as_deref()
+        .map(dd_external)
+        .filter(|e| !e.is_empty());
+    let cardinality = o.cardinality.map(|c| {
+        match c {
+            Cardinality::None => "none",
+            Cardinality::Low => "low",
+            Cardinality::Orchestrator => "orchestrator",
+            _ => "high",
+        }
+        .to_owned()
+    });
+    ensure!(
+        raw_lines.len() == lines.len(),
+        "{} raw lines, {} parsed",
+        raw_lines.len(),
+        lines.len()
+    );
     for (s, oc) in series.iter().zip(&out.series) {
         let name = dd_name(o, s);
         check_unnamed(s, oc, name.is_some())?;
         check_conserved(s, oc)?;
         let Some(name) = name else { continue };
         let own = own_lines(&lines, oc)?;
-        for l in own {
+        for (l, raw) in own.iter().zip(own_lines(&raw_lines, oc)?) {
             ensure!(l.name == name, "line name {:?}, expected {name:?}", l.name);
             check_dd_tags(o, s, &l.tags).map_err(|e| format!("series {:?}: {e}", s.name))?;
             ensure!(
@@ -1031,10 +1178,70 @@ pub(crate) fn check_dogstatsd(o: &DogStatsdOptions, series: &[Series], out: &Enc
                 "container {:?}, expected {container:?}",
                 l.container
             );
+            ensure!(
+                l.external == external && l.cardinality == cardinality,
+                "origin fields e:{:?} card:{:?}, expected e:{external:?} card:{cardinality:?} in {raw:?}",
+                l.external,
+                l.cardinality
+            );
+            check_dd_field_order(raw)?;
         }
-        check_dd_values(o, s, oc, own).map_err(|e| format!("series {:?}: {e}", s.name))?;
+        let raw: Vec<&str> = own_lines(&raw_lines, oc)?
+            .iter()
+            .map(String::as_str)
+            .collect();
+        check_dd_values(o, s, oc, own, &raw).map_err(|e| format!("series {:?}: {e}", s.name))?;
     }
     Ok(())
+}
+
+/// External data as the official clients clean it: printable characters (a space
+/// included, other whitespace not) other than `|`.
+fn dd_external(text: &str) -> String {
+    text.chars()
+        .filter(|&c| c != '|' && !c.is_control() && (c == ' ' || !c.is_whitespace()))
+        .collect()
+}
+
+/// The optional fields after a DogStatsD line's type, in the documented order.
+const DD_FIELD_ORDER: [&str; 6] = ["@", "#", "c:", "e:", "card:", "T"];
+
+/// A line's optional fields come in the documented order, each at most once.
+fn check_dd_field_order(raw: &str) -> Check {
+    let mut next = 0;
+    for field in raw.split('|').skip(2) {
+        let Some(rank) = DD_FIELD_ORDER.iter().position(|p| field.starts_with(p)) else {
+            return Err(format!("unknown field {field:?} in {raw:?}"));
+        };
+        // No field starts with two of the prefixes (`card:x` does not start with `c:`).
+        ensure!(
+            rank >= next,
+            "field {field:?} out of the order {DD_FIELD_ORDER:?} in {raw:?}"
+        );
+        next = rank + 1;
+    }
+    Ok(())
+}
+
+/// A DogStatsD set's lines: members only (no value, `|@` or `|T`), as [`check_set_lines`].
+fn check_dd_set(
+    common: &Common,
+    members: &[String],
+    own: &[dogstatsd_parser::Metric],
+    raw: &[&str],
+    t: Tally,
+) -> Check {
+    for l in own {
+        ensure!(
+            l.kind == dogstatsd_parser::MetricType::Set
+                && l.values.is_empty()
+                && l.rate.is_none()
+                && l.timestamp.is_none(),
+            "set line {l:?}"
+        );
+    }
+    let got: Vec<&str> = own.iter().filter_map(|l| l.member.as_deref()).collect();
+    check_set_lines(common, members, &got, raw, t)
 }
 
 #[allow(clippy::cast_precision_loss, reason = "the parser reads values as f64")]
@@ -1043,11 +1250,13 @@ fn check_dd_values(
     s: &Series,
     oc: &SeriesOutcome,
     own: &[dogstatsd_parser::Metric],
+    raw: &[&str],
 ) -> Check {
     use dogstatsd_parser::MetricType;
     let t = oc.tally;
     let stamp = o.timestamps.then_some(o.common.unix_secs);
     match &s.value {
+        Value::Set(members) => check_dd_set(&o.common, members, own, raw, t)?,
         Value::Counter(d) => {
             ensure!(
                 own.len() as u64 + t.too_long == 1,
@@ -1237,6 +1446,37 @@ fn close(got: f64, want: f64) -> bool {
     got == want || (got - want).abs() <= want.abs().max(1.0) * 1e-9
 }
 
+/// The lines a Graphite series must produce, their timestamp, and how many of its values are
+/// invalid.
+fn graphite_expected(o: &GraphiteOptions, s: &Series, aligned: u64) -> (Expected, u64, u64) {
+    match &s.value {
+        Value::Counter(v) => (vec![(String::new(), Want::Text(v.to_string()))], aligned, 0),
+        Value::Gauge(v) | Value::Point { value: v, .. } if !v.is_finite() => (Vec::new(), 0, 1),
+        Value::Gauge(v) => (vec![(String::new(), Want::Value(*v))], aligned, 0),
+        Value::Point { value, timestamp } => {
+            (vec![(String::new(), Want::Value(*value))], *timestamp, 0)
+        }
+        Value::Histogram {
+            samples, recorded, ..
+        } => {
+            let (want, nonfinite) = graphite_summary(o, samples, *recorded);
+            (want, aligned, nonfinite)
+        }
+        // One gauge point: how many distinct members; none when there is no member.
+        Value::Set(raw) => {
+            let (members, empty) = set_members(raw);
+            let want = if members.is_empty() {
+                Vec::new()
+            } else {
+                #[allow(clippy::cast_precision_loss, reason = "a small count")]
+                let count = members.len() as f64;
+                vec![(String::new(), Want::Value(count))]
+            };
+            (want, aligned, empty)
+        }
+    }
+}
+
 /// Checks a Graphite plaintext encoding of `series`; returns the parsed lines.
 pub(crate) fn check_graphite(
     o: &GraphiteOptions,
@@ -1267,20 +1507,7 @@ pub(crate) fn check_graphite(
         let Some((name, tags)) = base else { continue };
         let own = own_lines(&lines, oc)?;
         let t = oc.tally;
-        let (want, timestamp, invalid): (Expected, u64, u64) = match &s.value {
-            Value::Counter(v) => (vec![(String::new(), Want::Text(v.to_string()))], aligned, 0),
-            Value::Gauge(v) | Value::Point { value: v, .. } if !v.is_finite() => (Vec::new(), 0, 1),
-            Value::Gauge(v) => (vec![(String::new(), Want::Value(*v))], aligned, 0),
-            Value::Point { value, timestamp } => {
-                (vec![(String::new(), Want::Value(*value))], *timestamp, 0)
-            }
-            Value::Histogram {
-                samples, recorded, ..
-            } => {
-                let (want, nonfinite) = graphite_summary(o, samples, *recorded);
-                (want, aligned, nonfinite)
-            }
-        };
+        let (want, timestamp, invalid) = graphite_expected(o, s, aligned);
         let context = |e: String| format!("series {:?} ({name}): {e}", s.name);
         // Every expected line is sent, too long, or (an overflowing sum or mean) invalid.
         ensure!(

@@ -20,7 +20,7 @@
 //! Include with `#[path = ".../statsd_parser.rs"] mod statsd_parser;`.
 #![allow(dead_code, reason = "each includer uses a different subset")]
 
-/// Line types the exporter may send (`s` sets are never sent).
+/// Line types the exporter may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// `c`
@@ -31,6 +31,8 @@ pub(crate) enum Kind {
     Timer,
     /// `h` (not an Etsy type, but sent when configured; `b/statsd_spec`'s timer alias)
     Histogram,
+    /// `s`: the member is `value_text` (non-empty, no control characters), `value` is NaN.
+    Set,
 }
 
 /// One parsed line.
@@ -64,9 +66,26 @@ pub(crate) fn parse_line(line: &str) -> Result<Line, String> {
         Some("g") => Kind::Gauge,
         Some("ms") => Kind::Timer,
         Some("h") => Kind::Histogram,
+        Some("s") => Kind::Set,
         Some(other) => return bad(&format!("type {other:?}")),
         None => return bad("no '|type'"),
     };
+    if kind == Kind::Set {
+        if value_text.is_empty() || value_text.chars().any(char::is_control) {
+            return bad("set member empty or with a control character");
+        }
+        if fields.next().is_some() {
+            // A set is never sampled, and plain StatsD has no other field.
+            return bad("a field after a set's type");
+        }
+        return Ok(Line {
+            name: name.to_owned(),
+            value_text: value_text.to_owned(),
+            value: f64::NAN,
+            kind,
+            rate: None,
+        });
+    }
     if !is_plain_number(value_text) {
         return bad("value is not a plain decimal number");
     }
@@ -202,6 +221,16 @@ pub(crate) fn self_check() {
             Some(1e-9),
         ),
     ];
+    let set = parse_line("u:caf\u{e9} #1,x|s").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            set.name.as_str(),
+            set.value_text.as_str(),
+            set.kind,
+            set.rate
+        ),
+        ("u", "caf\u{e9} #1,x", Kind::Set, None)
+    );
     for (line, name, value, kind, rate) in accepted {
         let got = parse_line(line).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
@@ -227,7 +256,9 @@ pub(crate) fn self_check() {
         "a:1",
         "a:|c",
         "a:1|x",
-        "a:1|s",
+        "a:|s",
+        "a:b\u{7f}|s",
+        "a:b|s|@0.5",
         "a:NaN|g",
         "a:inf|g",
         "a:+1|g",
