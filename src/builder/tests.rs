@@ -314,13 +314,19 @@ fn an_explicit_address_sets_aside_a_malformed_port_variable_but_not_a_malformed_
     assert!(error.to_string().contains("STATSD_PROTOCOL"), "{error}");
 }
 
-#[test]
-fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id_tag() {
+/// A UDP socket on a free loopback port (reads time out after 10 s) and its `udp://` URL.
+fn udp_listener() -> (std::net::UdpSocket, String) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let url = format!("udp://{}", socket.local_addr().unwrap());
+    (socket, url)
+}
+
+#[test]
+fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id_tag() {
+    let (socket, url) = udp_listener();
     let vars: std::collections::HashMap<&str, &str> = [
         ("DD_DOGSTATSD_URL", url.as_str()),
         ("DD_ENTITY_ID", "3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a"),
@@ -551,11 +557,7 @@ fn tag_hash_filenames_is_refused_where_no_carbon_file_name_depends_on_it() {
 
 #[test]
 fn dd_cardinality_from_the_environment_is_on_the_wire_and_an_invalid_one_fails_the_build() {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let url = format!("udp://{}", socket.local_addr().unwrap());
+    let (socket, url) = udp_listener();
     let vars: std::collections::HashMap<&str, &str> = [
         ("DD_DOGSTATSD_URL", url.as_str()),
         ("DD_CARDINALITY", "orchestrator"),
