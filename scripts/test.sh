@@ -2,7 +2,7 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 # Installs the real receivers the interop tests need (apt + npm, when missing), then:
 # formatting, clippy (pedantic, -D warnings), every test and doctest, every example, the docs with
-# -D warnings, a build of the benches (timings are never gated on: the machine is noisy), and
+# -D warnings, a publish dry run, a build of the benches (timings are never gated on: the machine is noisy), and
 # every encoder's fuzz target for FUZZ_SECONDS (default 20) each.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,6 +43,13 @@ run_example "0 bad" tap -- --demo --seconds 3
 step "cargo doc (-D warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+
+step "cargo publish --dry-run (packages and builds the crate; no warning but the dry run's own)"
+out="$(cargo publish --dry-run --allow-dirty 2>&1)" || { printf '%s\n' "$out"; echo "publish dry run failed"; exit 1; }
+if grep '^warning' <<<"$out" | grep -v 'aborting upload due to dry run'; then
+    printf '%s\n' "$out"; echo "publish dry run warned"; exit 1
+fi
+echo "publish dry run: clean"
 
 step "cargo bench --no-run"
 cargo bench --no-run
