@@ -75,15 +75,23 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
     } else {
         ("udp://127.0.0.1:8125".to_owned(), None)
     };
-    let labels = [
-        ("DD_ENV", "env"),
-        ("DD_SERVICE", "service"),
-        ("DD_VERSION", "version"),
-        ("DD_ENTITY_ID", "dd.internal.entity_id"),
-    ]
-    .into_iter()
-    .filter_map(|(var, tag)| get(var).map(|v| Label::new(tag, v)))
-    .collect();
+    // `DD_TAGS` (else `DATADOG_TAGS`) first: a unified service tag set by its own variable
+    // wins over the same key there (the later label wins).
+    let mut labels: Vec<Label> = ["DD_TAGS", "DATADOG_TAGS"]
+        .into_iter()
+        .find_map(&get)
+        .map(|tags| dd_tags(&tags))
+        .unwrap_or_default();
+    labels.extend(
+        [
+            ("DD_ENV", "env"),
+            ("DD_SERVICE", "service"),
+            ("DD_VERSION", "version"),
+            ("DD_ENTITY_ID", "dd.internal.entity_id"),
+        ]
+        .into_iter()
+        .filter_map(|(var, tag)| get(var).map(|v| Label::new(tag, v))),
+    );
     // datadog-go reads `DATADOG_CARDINALITY` when `DD_CARDINALITY` is unset (or invalid: we
     // refuse an invalid value instead of ignoring it).
     let cardinality = ["DD_CARDINALITY", "DATADOG_CARDINALITY"]
@@ -106,6 +114,26 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
         cardinality,
         error,
     }
+}
+
+/// The global tags of a `DD_TAGS` value, as Datadog's clients and Agent read it: separated
+/// by commas if it has any, else by whitespace; each `key:value` (split at the first `:`) or
+/// a bare `tag` (an empty value); empty entries skipped.
+fn dd_tags(value: &str) -> Vec<Label> {
+    let entries: Vec<&str> = if value.contains(',') {
+        value.split(',').collect()
+    } else {
+        value.split_whitespace().collect()
+    };
+    entries
+        .into_iter()
+        .map(str::trim)
+        .filter(|tag| !tag.is_empty())
+        .map(|tag| {
+            let (k, v) = tag.split_once(':').unwrap_or((tag, ""));
+            Label::new(k.to_owned(), v.to_owned())
+        })
+        .collect()
 }
 
 /// What the environment asks for, whichever protocol it names.
@@ -243,13 +271,18 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
             get(family.port).map(|_| family.port)
         };
         let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
-        let host = if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]")
-        } else {
-            host
-        };
         let scheme = scheme.unwrap_or_else(|| if graphite { "tcp" } else { "udp" }.to_owned());
-        (format!("{scheme}://{host}:{port}"), source)
+        // `host:port` (one `:`) or `[v6]:port` carries its own port, as `DD_AGENT_HOST` does;
+        // a bare IPv6 address gets brackets and the port.
+        let url = if host.matches(':').count() == 1 || host.starts_with('[') && host.contains("]:")
+        {
+            format!("{scheme}://{host}")
+        } else if host.contains(':') && !host.starts_with('[') {
+            format!("{scheme}://[{host}]:{port}")
+        } else {
+            format!("{scheme}://{host}:{port}")
+        };
+        (url, source)
     };
     EnvSettings {
         protocol,

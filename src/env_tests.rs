@@ -301,3 +301,66 @@ fn external_data_is_sanitised_as_datadog_go_does_and_refused_when_nothing_is_lef
     assert_eq!(read("a|b\u{1}c"), Ok(Some("abc".into())));
     assert_eq!(read("|\u{7}|").unwrap_err().variable, "DD_EXTERNAL_ENV");
 }
+
+#[test]
+fn statsd_host_may_carry_its_port_as_dd_agent_host_does() {
+    assert_eq!(
+        settings(&[("STATSD_HOST", "statsd:9125")]).endpoint,
+        ("udp://statsd:9125".into(), Some("STATSD_HOST"))
+    );
+    assert_eq!(
+        settings(&[("STATSD_HOST", "statsd:9125"), ("STATSD_PORT", "1")])
+            .endpoint
+            .0,
+        "udp://statsd:9125",
+        "the host's own port wins"
+    );
+    assert_eq!(
+        settings(&[("STATSD_HOST", "[::1]:9125"), ("STATSD_PROTOCOL", "tcp")])
+            .endpoint
+            .0,
+        "tcp://[::1]:9125"
+    );
+    assert_eq!(
+        settings(&[("GRAPHITE_HOST", "carbon:2013")]).endpoint.0,
+        "tcp://carbon:2013"
+    );
+}
+
+#[test]
+fn dd_tags_are_global_labels_separated_by_commas_or_else_whitespace() {
+    let pairs = |vars: &[(&str, &str)]| -> Vec<(String, String)> {
+        env(vars)
+            .labels
+            .iter()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect()
+    };
+    let owned = |want: &[(&str, &str)]| -> Vec<(String, String)> {
+        want.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(&[("DD_TAGS", "team:a, region:eu-west:1 ,,canary")]),
+        owned(&[("team", "a"), ("region", "eu-west:1"), ("canary", "")])
+    );
+    assert_eq!(
+        pairs(&[("DD_TAGS", "team:a  region:eu")]),
+        owned(&[("team", "a"), ("region", "eu")])
+    );
+    assert_eq!(
+        pairs(&[("DATADOG_TAGS", "team:b")]),
+        owned(&[("team", "b")])
+    );
+    assert_eq!(
+        pairs(&[("DD_TAGS", "team:a"), ("DATADOG_TAGS", "team:b")]),
+        owned(&[("team", "a")]),
+        "DD_TAGS first, as the clients read them"
+    );
+    // A unified service tag's own variable comes later, so it wins in the encoders.
+    assert_eq!(
+        pairs(&[("DD_TAGS", "env:dev"), ("DD_ENV", "prod")]),
+        owned(&[("env", "dev"), ("env", "prod")])
+    );
+}

@@ -620,16 +620,17 @@
 //! | variable | effect | default |
 //! |---|---|---|
 //! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
-//! | `STATSD_HOST`, `STATSD_PORT` | host and port | `127.0.0.1`, 8125 |
+//! | `STATSD_HOST`, `STATSD_PORT` | host (or `host:port`, whose port wins) and port | `127.0.0.1`, 8125 |
 //! | `STATSD_PROTOCOL` | `udp` or `tcp`, as sprockets-statsd reads it | `udp` |
 //! | `STATSD_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
 //! | `GRAPHITE_URL` | the Graphite endpoint (`tcp://`, `udp://`, `unix://`); wins over the next three | — |
-//! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host and port | —, 2003 (2004 for pickle) |
+//! | `GRAPHITE_HOST`, `GRAPHITE_PORT` | host (or `host:port`, whose port wins) and port | —, 2003 (2004 for pickle) |
 //! | `GRAPHITE_PROTOCOL` | `tcp` (plaintext), `udp` (plaintext) or `pickle` | `tcp` |
 //! | `GRAPHITE_PREFIX` | [`with_prefix`](ExporterBuilder::with_prefix) | none |
 //! | `DD_DOGSTATSD_URL` | the DogStatsD endpoint (`udp://`, `unix://`, `unixgram://`); wins over the next two | — |
 //! | `DD_AGENT_HOST`, `DD_DOGSTATSD_PORT` | host (or `host:port`, or a `unix://` URL) and port | `127.0.0.1`, 8125 |
-//! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` | none |
+//! | `DD_ENV`, `DD_SERVICE`, `DD_VERSION` | global tags `env:`, `service:`, `version:` (each wins over the same key in `DD_TAGS`) | none |
+//! | `DD_TAGS`, else `DATADOG_TAGS` | global tags, as Datadog's clients read them: separated by commas if there are any, else by whitespace; `key:value` or a bare `tag` | none |
 //! | `DD_CARDINALITY`, else `DATADOG_CARDINALITY` | [`with_cardinality`](ExporterBuilder::with_cardinality): `none`, `low`, `orchestrator` or `high`, in any case (datadog-go ignores an invalid value; we refuse it) | none |
 //! | `DD_EXTERNAL_ENV` | read by `build` only with [`with_origin_detection`](ExporterBuilder::with_origin_detection), whichever constructor: [`with_external_data`](ExporterBuilder::with_external_data), sanitised as datadog-go does (printable characters other than `\|`; refused if nothing is left); the setter wins | none |
 //! | `DD_ENTITY_ID` | global tag `dd.internal.entity_id:`, as the official clients send it (set by the Datadog admission controller, for the Agent's origin detection; the `\|c:` field comes from [`with_container_id`](ExporterBuilder::with_container_id) or [`with_origin_detection`](ExporterBuilder::with_origin_detection)) | none |
