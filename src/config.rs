@@ -31,6 +31,10 @@ pub(crate) const DEFAULT_UNIX_PAYLOAD: usize = 8192;
 /// Largest Unix datagram we send (Linux allows more, but receivers' buffers rarely do).
 pub(crate) const MAX_UNIXGRAM_PAYLOAD: usize = 65_536;
 
+/// Whether this platform has Unix sockets. The `unix://` and `unixgram://` transports exist
+/// only where it does; elsewhere [`Endpoint::available`] refuses those endpoints at build.
+pub(crate) const UNIX_SOCKETS: bool = cfg!(unix);
+
 /// The transport an endpoint names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scheme {
@@ -173,6 +177,19 @@ impl Endpoint {
         })
     }
 
+    /// Refuses a Unix socket endpoint (`text` as given) where the platform has no Unix
+    /// sockets. `unix_sockets` is [`UNIX_SOCKETS`] (a parameter so the refusal is tested on
+    /// Unix too).
+    pub(crate) fn available(self, text: &str, unix_sockets: bool) -> Result<Self, BuildError> {
+        if self.is_unix() && !unix_sockets {
+            return Err(BuildError::InvalidEndpoint {
+                endpoint: text.to_owned(),
+                reason: "Unix sockets are not available on this platform; use udp:// or tcp://",
+            });
+        }
+        Ok(self)
+    }
+
     /// Whether this is a Unix socket (its `host` is a path).
     pub(crate) fn is_unix(&self) -> bool {
         matches!(self.scheme, Scheme::Unix | Scheme::Unixgram)
@@ -301,6 +318,32 @@ mod tests {
             ok("unixgram:///tmp/d.sock"),
             (Scheme::Unixgram, "/tmp/d.sock".into(), 0)
         );
+    }
+
+    #[test]
+    fn unix_socket_endpoints_are_refused_by_name_where_the_platform_has_none() {
+        for text in ["unix:///run/d.sock", "unixgram:///run/d.sock"] {
+            let endpoint = Endpoint::parse(text, 8125).unwrap();
+            let err = endpoint.clone().available(text, false).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "invalid endpoint {text:?}: Unix sockets are not available on this platform; use udp:// or tcp://"
+                )
+            );
+            assert_eq!(endpoint.available(text, true).unwrap().to_string(), text);
+        }
+        // Network endpoints are available everywhere.
+        for text in ["udp://x:1", "tcp://x:1", "x:1"] {
+            assert!(
+                Endpoint::parse(text, 8125)
+                    .unwrap()
+                    .available(text, false)
+                    .is_ok()
+            );
+        }
+        // This platform's answer is the one `build` uses.
+        assert_eq!(UNIX_SOCKETS, cfg!(unix));
     }
 
     #[test]

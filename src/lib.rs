@@ -200,6 +200,11 @@
 //! | Graphite plaintext ([`ExporterBuilder::graphite`]) | ✔ | ✔ | ✔ | ✘ | delta or running total | value | summary: count, sum, min, max, mean, percentiles |
 //! | Graphite pickle ([`ExporterBuilder::graphite_pickle`]) | ✘ | ✔ | ✘ | ✘ | as plaintext | as plaintext | as plaintext |
 //!
+//! Unix stream and datagram sockets exist on Unix platforms only. Elsewhere (Windows) a
+//! `unix://` or `unixgram://` endpoint is refused by `build` with
+//! [`BuildError::InvalidEndpoint`] naming it ("Unix sockets are not available on this
+//! platform"; [`BuildError::InvalidEnvironment`] when it came from an environment variable).
+//!
 //! # Aggregation semantics
 //!
 //! | metric | what is kept between flushes | what each flush sends |

@@ -28,6 +28,8 @@
 //!   its distinct members per interval (`objects-NAME`, `DeleteSets true`). Its parser takes
 //!   a leading `+`/`-` on a gauge as a delta always (even at 0), and reads a counter's value
 //!   with `strtod`, so `-3|c` is a counter delta of -3 (checked below).
+// The real-receiver harness (tests/support/receivers.rs) talks over Unix sockets.
+#![cfg(unix)]
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is a small integer or a binary fraction, written and parsed exactly"

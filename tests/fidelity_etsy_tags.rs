@@ -14,6 +14,8 @@
 //! called `name` by the metric name, and fails to store a readable file name over 255 bytes.
 //! So every label must arrive exactly as the exporter rendered it, or two of the exporter's
 //! series could meet in one carbon series (or one vanish) without the exporter knowing.
+// The real-receiver harness (tests/support/receivers.rs) talks over Unix sockets.
+#![cfg(unix)]
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is a small integer, written and parsed exactly"

@@ -5,6 +5,8 @@
 //! files of the tagged series. Plain StatsD over statsd's Unix stream socket (newline
 //! framed). Etsy statsd knows neither `|d` nor packed values, so these use counters, gauges
 //! and one timer sample per flush.
+// The real-receiver harness (tests/support/receivers.rs) talks over Unix sockets.
+#![cfg(unix)]
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is a small integer or exact binary fraction"

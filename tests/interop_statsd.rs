@@ -1,6 +1,8 @@
 //! Interop with real receivers we did not write, started on free loopback ports: Etsy's
 //! statsd (npm) over UDP and TCP, and collectd's strict statsd plugin. What they *store* must
 //! equal what we recorded, and neither may log a bad line.
+// The real-receiver harness (tests/support/receivers.rs) talks over Unix sockets.
+#![cfg(unix)]
 #![allow(
     clippy::float_cmp,
     reason = "every compared value is a small integer or exact binary fraction"

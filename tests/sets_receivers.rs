@@ -6,6 +6,8 @@
 //! value or start a field, newlines, Unicode, a long member, members equal once sanitised),
 //! and reject no line. An empty member is refused by the exporter (counted), and a member too
 //! long for one datagram is dropped and counted: neither reaches a receiver.
+// The real-receiver harness (tests/support/receivers.rs) talks over Unix sockets.
+#![cfg(unix)]
 #![allow(
     clippy::float_cmp,
     reason = "collectd's counts are small integers, written and parsed exactly"

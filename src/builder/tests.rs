@@ -114,6 +114,7 @@ fn settings_a_protocol_cannot_honour_are_refused_not_ignored() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
     let len = |b: ExporterBuilder| b.config().unwrap().max_payload_len;
@@ -283,6 +284,7 @@ fn an_empty_container_id_is_refused() {
     );
 }
 
+#[cfg(unix)]
 #[test]
 fn an_environment_value_that_is_not_utf8_is_reported_not_taken_as_unset() {
     use std::os::unix::ffi::OsStringExt as _;

@@ -10,6 +10,7 @@ use super::{
 };
 use crate::config::{
     Config, DEFAULT_GRAPHITE_PORT, DEFAULT_PICKLE_PORT, DEFAULT_STATSD_PORT, Endpoint, Scheme,
+    UNIX_SOCKETS,
 };
 use crate::encode::{
     DogStatsdEncoder, Encoder, GraphiteEncoder, HistogramKind, HistogramRules, SampleUnit,
@@ -32,8 +33,9 @@ impl ExporterBuilder {
             Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
             Protocol::GraphitePickle => (DEFAULT_PICKLE_PORT, Scheme::Tcp),
         };
-        let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme).map_err(|e| {
-            match (self.endpoint_source, e) {
+        let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme)
+            .and_then(|e| e.available(&self.endpoint, UNIX_SOCKETS))
+            .map_err(|e| match (self.endpoint_source, e) {
                 (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
                     BuildError::InvalidEnvironment {
                         variable,
@@ -42,8 +44,7 @@ impl ExporterBuilder {
                     }
                 }
                 (_, e) => e,
-            }
-        })?;
+            })?;
         let dogstatsd = self.protocol == Protocol::DogStatsd;
         if self.protocol == Protocol::GraphitePickle && endpoint.scheme != Scheme::Tcp {
             return Err(BuildError::InvalidSetting {

@@ -1,5 +1,6 @@
 //! The one send loop on real sockets: what each outcome leaves in the backlog and counts.
 
+#[cfg(unix)]
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
@@ -94,6 +95,7 @@ async fn a_stream_write_that_stops_mid_payload_keeps_exactly_the_rest_in_the_bac
     drop(socket);
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn datagrams_parked_while_the_socket_is_missing_go_out_as_the_same_datagrams() {
     let dir = tempfile::tempdir().unwrap();
@@ -206,6 +208,7 @@ async fn a_datagram_too_large_for_the_socket_is_dropped_and_counted_and_the_rest
     );
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_full_receive_queue_keeps_what_it_did_not_take_and_sends_it_first_next_time() {
     let dir = tempfile::tempdir().unwrap();

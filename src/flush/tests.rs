@@ -401,12 +401,14 @@ async fn send_a_counter_and_a_gauge(builder: ExporterBuilder) -> crate::Exporter
 }
 
 /// Reads what one connection delivers until the sender closes it.
+#[cfg(unix)]
 fn read_all(mut conn: impl std::io::Read) -> Vec<u8> {
     let mut bytes = Vec::new();
     conn.read_to_end(&mut bytes).unwrap();
     bytes
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_sent_counts_what_went_on_the_wire_for_framed_transports() {
     let dir = tempfile::tempdir().unwrap();
@@ -445,6 +447,7 @@ async fn bytes_sent_counts_what_went_on_the_wire_for_framed_transports() {
     }
 }
 
+#[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bytes_sent_follows_a_unix_endpoint_that_turns_out_to_be_a_datagram_socket() {
     // `unix://` at the Agent's datagram socket (as Datadog's admission controller sets it):

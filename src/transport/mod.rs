@@ -10,6 +10,9 @@ mod outcome;
 mod stream;
 mod target;
 mod udp;
+// Unix sockets exist only on Unix; elsewhere `build` refuses their endpoints
+// (`Endpoint::available`), so no `Transport` with a Unix endpoint is ever made there.
+#[cfg(unix)]
 mod unixgram;
 
 #[cfg(test)]
@@ -33,6 +36,7 @@ enum Socket {
     Udp(udp::UdpTransport),
     /// TCP or a Unix stream socket.
     Stream(stream::StreamTransport),
+    #[cfg(unix)]
     Unixgram(unixgram::UnixgramTransport),
 }
 
@@ -57,11 +61,13 @@ impl Transport {
     pub(crate) fn new(config: &Config, now: Instant) -> Self {
         let socket = match config.endpoint.scheme {
             Scheme::Udp => Socket::Udp(udp::UdpTransport::new()),
-            Scheme::Tcp | Scheme::Unix => Socket::Stream(stream::StreamTransport::new(
+            #[cfg(unix)]
+            Scheme::Unixgram => Socket::Unixgram(unixgram::UnixgramTransport::new()),
+            // Without Unix sockets `build` refused `unixgram://`: only TCP and `unix://` get here.
+            _ => Socket::Stream(stream::StreamTransport::new(
                 config.connect_timeout,
                 config.framing == Framing::LengthPrefixed,
             )),
-            Scheme::Unixgram => Socket::Unixgram(unixgram::UnixgramTransport::new()),
         };
         let target = Target {
             endpoint: config.endpoint.clone(),
@@ -106,10 +112,14 @@ impl Transport {
             Payload::Frame(frame) => return frame.len(),
             Payload::Lines(lines) => lines,
         };
-        match &self.socket {
-            Socket::Stream(tcp) if tcp.length_prefixed() => 4 + lines.body().len(),
-            Socket::Stream(_) => lines.len(),
-            Socket::Udp(_) | Socket::Unixgram(_) => lines.body().len(),
+        let Socket::Stream(stream) = &self.socket else {
+            // A datagram (UDP, Unix) carries the lines without the final newline.
+            return lines.body().len();
+        };
+        if stream.length_prefixed() {
+            4 + lines.body().len()
+        } else {
+            lines.len()
         }
     }
 
@@ -129,7 +139,9 @@ impl Transport {
                 self.target.refresh(now, false, self.connect_timeout).await;
                 udp.ready(&self.target).await
             }
+            #[cfg(unix)]
             Socket::Unixgram(gram) => gram.ready(self.target.path().unwrap_or_default()),
+            #[cfg(unix)]
             Socket::Stream(tcp) if self.target.path().is_some() && !tcp.has_connection() => {
                 // `unix://` names a stream socket, but the Datadog admission controller (and
                 // the official clients) use it for the Agent's *datagram* socket too: when the
@@ -213,6 +225,7 @@ impl Transport {
                     error: None,
                 })),
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
+            #[cfg(unix)]
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
         };
         if let Socket::Udp(udp) = &mut self.socket {

@@ -5,11 +5,12 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use socket2::SockRef;
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
+#[cfg(unix)]
+use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use super::{Payload, SendError, Target};
@@ -17,6 +18,8 @@ use super::{Payload, SendError, Target};
 #[derive(Debug)]
 enum Conn {
     Tcp(TcpStream),
+    /// Only on Unix; elsewhere `build` refuses `unix://` (`Endpoint::available`).
+    #[cfg(unix)]
     Unix(UnixStream),
 }
 
@@ -26,15 +29,13 @@ impl Conn {
     /// that has just closed would look open and the next write would go into a dead
     /// connection. The socket is non-blocking (tokio made it so), so this never waits.
     fn read_now(&self, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
-        match self {
-            Self::Tcp(s) => SockRef::from(s).recv(buf),
-            Self::Unix(s) => SockRef::from(s).recv(buf),
-        }
+        self.sock_ref().recv(buf)
     }
 
     fn sock_ref(&self) -> SockRef<'_> {
         match self {
             Self::Tcp(s) => SockRef::from(s),
+            #[cfg(unix)]
             Self::Unix(s) => SockRef::from(s),
         }
     }
@@ -53,6 +54,7 @@ impl Conn {
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Self::Tcp(s) => s.try_write(buf),
+            #[cfg(unix)]
             Self::Unix(s) => s.try_write(buf),
         }
     }
@@ -60,6 +62,7 @@ impl Conn {
     async fn writable(&self) -> io::Result<()> {
         match self {
             Self::Tcp(s) => s.writable().await,
+            #[cfg(unix)]
             Self::Unix(s) => s.writable().await,
         }
     }
@@ -114,9 +117,10 @@ impl StreamTransport {
 
     /// The TCP address we are connected to (none for Unix sockets).
     pub(crate) fn peer(&self) -> Option<SocketAddr> {
-        match &self.conn {
-            Some(Conn::Tcp(s)) => s.peer_addr().ok(),
-            _ => None,
+        if let Some(Conn::Tcp(s)) = &self.conn {
+            s.peer_addr().ok()
+        } else {
+            None
         }
     }
 
@@ -180,8 +184,8 @@ impl StreamTransport {
         peer
     }
 
-    /// Connects to the Unix socket at `path`, or to the first address of `target` that
-    /// answers, within the connect timeout.
+    /// Connects to the Unix socket at `target`'s path, or to the first address of `target`
+    /// that answers, within the connect timeout.
     pub(crate) async fn connect(&mut self, target: &Target) -> io::Result<()> {
         let timed_out = |what: &dyn std::fmt::Display| {
             io::Error::new(
@@ -189,10 +193,11 @@ impl StreamTransport {
                 format!("connect to {what} timed out"),
             )
         };
+        #[cfg(unix)]
         if let Some(path) = target.path() {
             let stream = tokio::time::timeout(self.connect_timeout, UnixStream::connect(path))
                 .await
-                .map_err(|_| timed_out(&Path::new(path).display()))??;
+                .map_err(|_| timed_out(&std::path::Path::new(path).display()))??;
             let conn = Conn::Unix(stream);
             conn.bound_send_buffer()?;
             self.conn = Some(conn);
