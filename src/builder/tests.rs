@@ -316,6 +316,23 @@ fn an_explicit_address_sets_aside_a_malformed_port_variable_but_not_a_malformed_
     assert!(error.to_string().contains("STATSD_PROTOCOL"), "{error}");
 }
 
+/// Builds `builder`, records `requests{route="/a"}` += 2, shuts down (the final flush) and
+/// returns the first datagram `socket` receives.
+fn first_datagram(builder: ExporterBuilder, socket: &std::net::UdpSocket) -> String {
+    let (recorder, exporter) = builder
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("requests", "route" => "/a").increment(2);
+    });
+    guard.shutdown().unwrap();
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).unwrap();
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
 /// A UDP socket on a free loopback port (reads time out after 10 s) and its `udp://` URL.
 fn udp_listener() -> (std::net::UdpSocket, String) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -342,19 +359,8 @@ fn dd_entity_id_from_the_environment_is_on_the_wire_as_the_dd_internal_entity_id
         ExporterBuilder::from_settings(crate::env::detect(lookup)),
     ];
     for builder in builders {
-        let (recorder, exporter) = builder
-            .with_flush_interval(Duration::from_secs(3600))
-            .build()
-            .unwrap();
-        let guard = exporter.start().unwrap();
-        metrics::with_local_recorder(&recorder, || {
-            metrics::counter!("requests", "route" => "/a").increment(2);
-        });
-        guard.shutdown().unwrap();
-        let mut buf = [0u8; 256];
-        let n = socket.recv(&mut buf).unwrap();
         assert_eq!(
-            std::str::from_utf8(&buf[..n]).unwrap(),
+            first_datagram(builder, &socket),
             "requests:2|c|#dd.internal.entity_id:3c6a1b1e-6f2b-4c1e-9d1a-1f0e2d3c4b5a,route:/a"
         );
     }
@@ -567,21 +573,11 @@ fn dd_cardinality_from_the_environment_is_on_the_wire_and_an_invalid_one_fails_t
     .into_iter()
     .collect();
     let lookup = |name: &str| vars.get(name).map(|v| (*v).to_owned());
-    let (recorder, exporter) = ExporterBuilder::from_settings(crate::env::detect(lookup))
-        .with_external_data("it-false,cn-app")
-        .with_flush_interval(Duration::from_secs(3600))
-        .build()
-        .unwrap();
-    let guard = exporter.start().unwrap();
-    metrics::with_local_recorder(&recorder, || {
-        metrics::counter!("requests", "route" => "/a").increment(2);
-    });
-    guard.shutdown().unwrap();
-    let mut buf = [0u8; 256];
-    let n = socket.recv(&mut buf).unwrap();
+    let builder = ExporterBuilder::from_settings(crate::env::detect(lookup))
+        .with_external_data("it-false,cn-app");
     assert_eq!(
-        &buf[..n],
-        b"requests:2|c|#route:/a|e:it-false,cn-app|card:orchestrator"
+        first_datagram(builder, &socket),
+        "requests:2|c|#route:/a|e:it-false,cn-app|card:orchestrator"
     );
     // A later setter wins over the environment.
     let b = ExporterBuilder::from_settings(crate::env::detect(lookup))
