@@ -6,7 +6,8 @@
 //! to a real server instead.
 //!
 //! ```text
-//! cargo run --example quickstart
+//! cargo run -p quickstart          # builds only the exporter and its dependencies (46 crates)
+//! cargo run --example quickstart   # the same program, with every dev-dependency (141 crates)
 //! ```
 #![allow(clippy::print_stdout, reason = "an example shows its output")]
 

@@ -33,6 +33,10 @@ run_example() {
     grep -q -- "$expect" <<<"$out" || { printf '%s\n' "$out"; echo "example $1 did not print: $expect"; exit 1; }
     echo "example $1: ok"
 }
+# The README's first command, as written (its own package: the exporter's normal dependencies only).
+out="$(timeout 300 cargo run -q -p quickstart 2>&1)" || { printf '%s\n' "$out"; echo "quickstart failed"; exit 1; }
+grep -q -- "0 dropped" <<<"$out" || { printf '%s\n' "$out"; echo "quickstart did not print: 0 dropped"; exit 1; }
+echo "quickstart (cargo run -p quickstart): ok"
 run_example "0 dropped" quickstart
 run_example "lines sent" layers
 run_example "StatsD: " fanout_prometheus
