@@ -19,7 +19,7 @@
 //!     .install()?; // sets the global recorder, starts the flusher
 //!
 //! metrics::counter!("requests", "route" => "/a").increment(1);
-//! // sends `myapp.requests.eu._a:1|c` at the next flush
+//! // sends `myapp.eu.requests.a:1|c` at the next flush
 //!
 //! exporter.shutdown()?; // final flush of everything recorded so far, bounded by a timeout
 //! # Ok(())
@@ -308,13 +308,29 @@
 //! - any other character (`:` `|` `@` `#` `,` whitespace, newlines, control characters, `/`,
 //!   and each non-ASCII character) becomes `_`;
 //! - empty segments are removed (`a..b` → `a.b`, leading and trailing dots vanish);
-//! - a folded label value is one segment: its dots become `_`;
+//! - a folded label value (or key) is one segment: its dots become `_`, and what was replaced
+//!   at either end of it is trimmed, so a route `/home` folds to `home`, `/api/items/` to
+//!   `api_items`; a `_` the label itself starts or ends with stays (`_private`), and a value
+//!   made only of replaced characters (`/`) is `_`;
 //! - a name with nothing left is not sent; its values are counted in
 //!   [`ExporterStats::values_dropped_unnamed`];
 //! - tags (DogStatsD, Graphite 1.1, and the plain StatsD tag styles of [`LabelHandling`]) are
 //!   compared *after* sanitising: two labels whose keys clean up alike (`a b` and `a_b`)
 //!   become one tag, never the same key twice. The later label wins: global labels (ordered
 //!   by key) come before the metric's own, which come in the order given.
+//!
+//! Where folded labels land (`LabelHandling::FoldIntoName` and `FoldKeyValues`, and
+//! `GraphiteTags::FoldValues` and `FoldKeyValues`): `prefix.globals.name.labels`. Global
+//! labels, ordered by key, come right after the prefix (and before `with_type_prefixes`'
+//! `counters.`), the series' own labels, ordered by key, after the name:
+//! `myapp.eu.requests.home.200` for prefix `myapp`, global `region=eu` and
+//! `requests{route="/home",status="200"}`. A global label has the same place in every path, so
+//! `myapp.eu.*` (Graphite) or `stats.counters.myapp.eu.*` (behind Etsy statsd) selects one
+//! region's whole tree, whatever labels each metric has. A series label with a global's key
+//! gives its value, in the global's place. Of two labels of one series with the same key, the
+//! later given wins. When different series end up with the same path (`/home` and `home/`
+//! both fold to `home`), they are merged exactly as any other same-name series are
+//! ("Aggregation semantics").
 //!
 //! # Long names
 //!

@@ -513,8 +513,8 @@ fn for_a_global_label_given_twice_the_later_value_wins_in_every_protocol() {
         "requests|#env:second,region:eu"
     );
     assert_eq!(rendered(&in_one_call(dd()), &key), "requests|#env:b");
-    assert_eq!(rendered(&twice(statsd()), &key), "requests.second.eu");
-    assert_eq!(rendered(&in_one_call(statsd()), &key), "requests.b");
+    assert_eq!(rendered(&twice(statsd()), &key), "second.eu.requests");
+    assert_eq!(rendered(&in_one_call(statsd()), &key), "b.requests");
     assert_eq!(
         rendered(&twice(graphite()), &key),
         "requests;env=second;region=eu"

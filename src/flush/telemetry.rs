@@ -291,7 +291,7 @@ mod tests {
         let cases = [
             (
                 ExporterBuilder::statsd("127.0.0.1:8125"),
-                "app.metrics_exporter.lines_dropped.send.eu:4|c",
+                "app.eu.metrics_exporter.lines_dropped.send:4|c",
             ),
             (
                 ExporterBuilder::dogstatsd("127.0.0.1:8125"),
