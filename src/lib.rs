@@ -29,6 +29,9 @@
 //! Dropping the guard does the same final flush. Keep it alive for as long as you record
 //! (`let _ = ... .install()?` drops it at once).
 //!
+//! Complete production set-ups (Kubernetes with the Datadog Agent's socket, carbon-c-relay in
+//! front of carbon-cache, systemd), with the statistics and logs to expect: [`production`].
+//!
 //! `install` works from a plain synchronous `main` and from inside a tokio runtime. Inside a
 //! multi-thread runtime the flusher is spawned onto it; otherwise (no runtime, or a
 //! current-thread one, which only runs tasks while its own thread polls it) the flusher gets
@@ -691,6 +694,8 @@ mod handle;
 mod lines;
 #[cfg(feature = "tower")]
 mod middleware;
+#[doc = include_str!("../docs/production.md")]
+pub mod production {}
 mod protocol;
 mod random;
 mod recorder;

@@ -802,24 +802,14 @@ impl CarbonRelay {
         }
         let program = find_program("carbon-c-relay")
             .ok_or_else(|| not_installed("carbon-c-relay", "not on PATH"))?;
-        with_retries(|| Self::try_start(&program, carbon_line))
-    }
-
-    fn try_start(program: &Path, carbon_line: SocketAddr) -> io::Result<Self> {
-        let dir = tempfile::Builder::new().prefix("carbon-relay-").tempdir()?;
-        let port = free_port(true, &[carbon_line.port()])?;
-        let capture_path = dir.path().join("out.txt");
-        let log_path = dir.path().join("relay.log");
-        let output_path = dir.path().join("relay.out");
-        let config = dir.path().join("relay.conf");
         let target = match carbon_line {
             SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
         };
-        fs::write(
-            &config,
-            format!(
-                "listen
+        with_retries(|| {
+            Self::try_start(&program, carbon_line.port(), true, |port, capture| {
+                Ok(format!(
+                    "listen
   type linemode
     127.0.0.1:{port} proto tcp
     127.0.0.1:{port} proto udp
@@ -830,9 +820,45 @@ cluster nowhere file /dev/null ;
 statistics submit every 3600 seconds send to nowhere stop ;
 match * send to capture carbon ;
 ",
-                capture = path_str(&capture_path)?,
-            ),
-        )?;
+                    capture = path_str(capture)?,
+                ))
+            })
+        })
+    }
+
+    /// Starts carbon-c-relay with the configuration `config(port)` returns for a free
+    /// loopback port `port` (TCP only: the config need not listen on UDP), and waits until it
+    /// listens on `port`. Nothing is captured: [`captured_lines`](Self::captured_lines) stays
+    /// empty unless the config writes to the capture file itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub(crate) fn start_with_config(config: impl Fn(u16) -> String) -> io::Result<Self> {
+        if let Some(why) = relay_missing() {
+            return Err(not_installed("carbon-c-relay", &why));
+        }
+        let program = find_program("carbon-c-relay")
+            .ok_or_else(|| not_installed("carbon-c-relay", "not on PATH"))?;
+        with_retries(|| Self::try_start(&program, 0, false, |port, _| Ok(config(port))))
+    }
+
+    /// One start attempt on a fresh port (never `avoid`), with the config
+    /// `config(port, capture_path)`; ready once TCP accepts (and UDP is bound, with `udp`).
+    fn try_start(
+        program: &Path,
+        avoid: u16,
+        udp: bool,
+        config: impl Fn(u16, &Path) -> io::Result<String>,
+    ) -> io::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("carbon-relay-").tempdir()?;
+        let port = free_port(true, &[avoid])?;
+        let capture_path = dir.path().join("out.txt");
+        let log_path = dir.path().join("relay.log");
+        let output_path = dir.path().join("relay.out");
+        let config_path = dir.path().join("relay.conf");
+        fs::write(&config_path, config(port, &capture_path)?)?;
+        let config = config_path;
         let daemon = Daemon::spawn(
             program,
             &[
@@ -853,12 +879,13 @@ match * send to capture carbon ;
             output_path,
             dir,
         };
-        relay.wait_ready()?;
+        relay.wait_ready(udp)?;
         Ok(relay)
     }
 
-    /// Ready = `startup sequence complete` logged, TCP accepts, UDP bound, process alive.
-    fn wait_ready(&mut self) -> io::Result<()> {
+    /// Ready = `startup sequence complete` logged, TCP accepts, UDP bound (with `udp`),
+    /// process alive.
+    fn wait_ready(&mut self, udp: bool) -> io::Result<()> {
         wait_ready(
             self,
             "carbon-c-relay",
@@ -867,7 +894,7 @@ match * send to capture carbon ;
             |r| {
                 Ok(read_text(&r.log_path).contains("startup sequence complete")
                     && tcp_accepts(r.port)
-                    && udp_port_bound(r.port) != Some(false))
+                    && (!udp || udp_port_bound(r.port) != Some(false)))
             },
             Self::log,
         )
