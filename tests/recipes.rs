@@ -19,6 +19,14 @@
     clippy::expect_used,
     reason = "test code: a failed setup must fail the test loudly"
 )]
+#![allow(
+    clippy::float_cmp,
+    reason = "the values are small integers and 42, written and parsed exactly"
+)]
+#![allow(
+    clippy::duplicate_mod,
+    reason = "carbon.rs and receivers.rs each load process.rs; it holds no state, only helpers"
+)]
 
 #[path = "support/carbon.rs"]
 mod carbon;
@@ -107,8 +115,10 @@ fn sent_comment(block: &str, call: &str) -> String {
     line.split_once("// ")
         .map(|(_, c)| c)
         .or_else(|| lines.next().and_then(|l| l.trim().strip_prefix("// ")))
-        .map(|c| c.trim().to_owned())
-        .unwrap_or_else(|| panic!("`{call}` has no `// <what is sent>` comment"))
+        .map_or_else(
+            || panic!("`{call}` has no `// <what is sent>` comment"),
+            |c| c.trim().to_owned(),
+        )
 }
 
 /// The builder chain of a Rust block, from `ExporterBuilder::` to `.install()`, without
@@ -394,11 +404,11 @@ impl Service {
             assert!(Instant::now() < deadline, "the service did not exit");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stats = last
+        let final_stats = last
             .strip_prefix("Ok(")
             .and_then(|s| s.strip_suffix(')'))
             .map(parse_stats);
-        (stats, exit, self.log())
+        (final_stats, exit, self.log())
     }
 }
 
@@ -648,11 +658,22 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
     drop(statsd);
 }
 
-#[test]
-fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
-    if !require_carbon() || !require_carbon_relay() {
-        return;
-    }
+/// The relay recipe's settings, once the page's four blocks are checked to agree: the app
+/// sends where the relay listens, the relay forwards where carbon-cache listens, carbon's
+/// precision is the flush interval, and the builder has no other setting.
+struct RelayRecipe {
+    config: String,
+    /// The relay's listen address and its forward target, as the page writes them.
+    listen: String,
+    forward: String,
+    prefix: String,
+    interval: u64,
+    /// What the page says the counter and the gauge send: `path value <ts>`.
+    counter_sent: String,
+    gauge_sent: String,
+}
+
+fn relay_recipe() -> RelayRecipe {
     let relay_conf = recipe("relay-conf");
     let carbon_conf = ini(&recipe("carbon-conf"));
     let schemas = ini(&recipe("carbon-schemas"));
@@ -711,17 +732,42 @@ fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
         .replace("\\.", ".");
     assert!(format!("{prefix}.orders.created").starts_with(&pattern));
 
+    RelayRecipe {
+        listen: listen.to_owned(),
+        forward: forward.to_owned(),
+        config: relay_conf,
+        prefix: prefix.to_owned(),
+        interval,
+        counter_sent,
+        gauge_sent,
+    }
+}
+
+#[test]
+fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
+    if !require_carbon() || !require_carbon_relay() {
+        return;
+    }
+    let RelayRecipe {
+        config,
+        listen,
+        forward,
+        prefix,
+        interval,
+        counter_sent,
+        gauge_sent,
+    } = relay_recipe();
     let mut carbon = Carbon::start().unwrap();
     let carbon_line = carbon.line_addr().to_string();
     let relay = CarbonRelay::start_with_config(|port| {
-        relay_conf
-            .replace(listen, &format!("127.0.0.1:{port}"))
-            .replace(forward, &carbon_line)
+        config
+            .replace(&listen, &format!("127.0.0.1:{port}"))
+            .replace(&forward, &carbon_line)
     })
     .unwrap();
 
     let (recorder, exporter) = ExporterBuilder::graphite(format!("tcp://{}", relay.addr()))
-        .with_prefix(prefix)
+        .with_prefix(&prefix)
         .with_flush_interval(Duration::from_secs(interval))
         .build()
         .unwrap();
