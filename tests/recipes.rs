@@ -310,6 +310,13 @@ impl Service {
     /// Starts the test binary as the service of `recipe`, with exactly `vars` of the
     /// variables the exporter reads (the test's own `DD_*`, `STATSD_*`, ... are removed).
     fn start(recipe: &str, vars: &[(String, String)]) -> Self {
+        let mut service = Self::spawn(recipe, vars);
+        service.expect("ready");
+        service
+    }
+
+    /// As [`start`](Self::start), without waiting for the service to be ready.
+    fn spawn(recipe: &str, vars: &[(String, String)]) -> Self {
         let stderr = tempfile::NamedTempFile::new().unwrap();
         let mut command = Command::new(std::env::current_exe().unwrap());
         command.args([CHILD_TEST, "--exact", "--nocapture", "--test-threads=1"]);
@@ -340,14 +347,26 @@ impl Service {
                 }
             }
         });
-        let mut service = Self {
+        Self {
             child,
             stdin,
             stdout,
             stderr,
+        }
+    }
+
+    /// Waits for the service to exit by itself; returns its status and everything it wrote.
+    fn exit(mut self) -> (ExitStatus, String) {
+        let deadline = Instant::now() + MAX;
+        let exit = loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(Instant::now() < deadline, "the service did not exit");
+            std::thread::sleep(Duration::from_millis(20));
         };
-        service.expect("ready");
-        service
+        let stdout: Vec<String> = self.stdout.try_iter().collect();
+        (exit, format!("{}\n{}", stdout.join("\n"), self.log()))
     }
 
     /// The next stdout line starting with `prefix` (the rest of it).
@@ -741,6 +760,32 @@ fn relay_recipe() -> RelayRecipe {
         counter_sent,
         gauge_sent,
     }
+}
+
+#[test]
+fn a_malformed_variable_in_the_systemd_unit_fails_the_start_naming_the_variable_and_its_value() {
+    let unit = recipe("systemd-unit");
+    let page = page();
+    assert!(page.contains("A malformed variable (`STATSD_PORT=99999`"));
+    let vars: Vec<(String, String)> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            let v = if k == "STATSD_PORT" { "99999" } else { v };
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    let (exit, output) = Service::spawn("systemd", &vars).exit();
+    assert!(!exit.success(), "{output}");
+    assert!(
+        !output.lines().any(|l| l.ends_with("ready")),
+        "it never ran: {output}"
+    );
+    assert!(
+        output.contains("STATSD_PORT") && output.contains("99999"),
+        "{output}"
+    );
 }
 
 #[test]
