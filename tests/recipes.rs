@@ -608,31 +608,17 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
         stop > 5,
         "TimeoutStopSec= is longer than the 5 s shutdown timeout"
     );
-    let vars: Vec<(String, String)> = unit
-        .lines()
-        .filter_map(|l| l.strip_prefix("Environment="))
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
-    assert_eq!(
-        vars.iter()
-            .find(|(k, _)| k == "STATSD_PROTOCOL")
-            .map(|(_, v)| v.as_str()),
-        Some("udp")
-    );
-
     let statsd = EtsyStatsd::start().unwrap();
-    let rewritten: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| match k.as_str() {
-            "STATSD_HOST" => (k.clone(), "127.0.0.1".to_owned()),
-            "STATSD_PORT" => (k.clone(), statsd.udp_addr().port().to_string()),
-            _ => (k.clone(), v.clone()),
-        })
-        .collect();
-    let prefix = &vars.iter().find(|(k, _)| k == "STATSD_PREFIX").unwrap().1;
+    let rewritten = unit_vars(&unit, statsd.udp_addr().port());
+    let var = |name: &str| {
+        rewritten
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(var("STATSD_PROTOCOL").as_deref(), Some("udp"));
+    assert!(unit.contains("Environment=STATSD_HOST=127.0.0.1\n"));
+    let prefix = var("STATSD_PREFIX").unwrap();
     let counter = format!("{prefix}.jobs.done");
     let timer = format!("{prefix}.jobs.duration");
 
@@ -762,20 +748,71 @@ fn relay_recipe() -> RelayRecipe {
     }
 }
 
+/// The unit's `Environment=` variables, with `STATSD_HOST` and `STATSD_PORT` pointed at
+/// 127.0.0.1:`port`.
+fn unit_vars(unit: &str, port: u16) -> Vec<(String, String)> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            let v = match k {
+                "STATSD_HOST" => "127.0.0.1".to_owned(),
+                "STATSD_PORT" => port.to_string(),
+                _ => v.to_owned(),
+            };
+            (k.to_owned(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn during_a_statsd_outage_the_systemd_recipe_counts_the_refusals_and_logs_nothing() {
+    // A loopback port nobody listens on: the kernel refuses each datagram.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut service = Service::start("systemd", &unit_vars(&recipe("systemd-unit"), port));
+    let mut before = BTreeMap::new();
+    let mut stats = BTreeMap::new();
+    for round in 0..4 {
+        service.send("record");
+        let (_, now) = service.flush();
+        if round == 0 {
+            before = now.clone();
+        }
+        stats = now;
+    }
+    // UDP cannot tell: lines still count as sent, and the refusals are counted.
+    assert!(stats["lines_sent"] > before["lines_sent"], "{stats:?}");
+    assert!(stats["send_errors"] > 0, "{stats:?}");
+    assert!(stats["lines_possibly_lost"] > 0, "{stats:?}");
+    for field in DROPS {
+        assert_eq!(stats[field], 0, "{field} in {stats:?}");
+    }
+    let log = service.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.starts_with("WARN") || l.starts_with("ERROR")),
+        "{log}"
+    );
+    let (last, exit, log) = service.terminate();
+    assert!(exit.success(), "{log}");
+    assert!(last.is_some(), "{log}");
+}
+
 #[test]
 fn a_malformed_variable_in_the_systemd_unit_fails_the_start_naming_the_variable_and_its_value() {
     let unit = recipe("systemd-unit");
     let page = page();
     assert!(page.contains("A malformed variable (`STATSD_PORT=99999`"));
-    let vars: Vec<(String, String)> = unit
-        .lines()
-        .filter_map(|l| l.strip_prefix("Environment="))
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            let v = if k == "STATSD_PORT" { "99999" } else { v };
-            (k.to_owned(), v.to_owned())
-        })
-        .collect();
+    let mut vars = unit_vars(&unit, 8125);
+    for (k, v) in &mut vars {
+        if k == "STATSD_PORT" {
+            *v = "99999".to_owned();
+        }
+    }
     let (exit, output) = Service::spawn("systemd", &vars).exit();
     assert!(!exit.success(), "{output}");
     assert!(
