@@ -212,7 +212,7 @@ fn record(recipe: &str) {
     reason = "the child reports to the test on stdout"
 )]
 fn run_child(recipe: &str) {
-    tracing::subscriber::set_global_default(StderrLog).unwrap();
+    tracing::subscriber::set_global_default(LineLog { to_memory: false }).unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -257,8 +257,13 @@ fn run_child(recipe: &str) {
     });
 }
 
-/// Writes every event to stderr as `LEVEL field=value; ...`, the message first.
-struct StderrLog;
+/// Writes every event as `LEVEL field=value; ...`, the message first: to stderr (the child),
+/// or to [`MEMORY_LOG`] (the relay test, whose exporter runs in the test process).
+struct LineLog {
+    to_memory: bool,
+}
+
+static MEMORY_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 struct Fields(String);
 
@@ -272,7 +277,7 @@ impl tracing::field::Visit for Fields {
     }
 }
 
-impl tracing::Subscriber for StderrLog {
+impl tracing::Subscriber for LineLog {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }
@@ -285,7 +290,12 @@ impl tracing::Subscriber for StderrLog {
     fn event(&self, event: &tracing::Event<'_>) {
         let mut fields = Fields(String::new());
         event.record(&mut fields);
-        eprintln!("{} {}", event.metadata().level(), fields.0);
+        let line = format!("{} {}", event.metadata().level(), fields.0);
+        if self.to_memory {
+            MEMORY_LOG.lock().unwrap().push(line);
+        } else {
+            eprintln!("{line}");
+        }
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
@@ -673,9 +683,38 @@ struct RelayRecipe {
     forward: String,
     prefix: String,
     interval: u64,
-    /// What the page says the counter and the gauge send: `path value <ts>`.
-    counter_sent: String,
-    gauge_sent: String,
+    /// Where the page says the counter and the gauge go (`path value <ts>`): path and value.
+    counter_sent: (String, f64),
+    gauge_sent: (String, f64),
+}
+
+/// `path value <ts>` as path and value.
+fn path_value(sent: &str) -> (String, f64) {
+    let (path, value) = sent.split_once(' ').unwrap();
+    (
+        path.to_owned(),
+        value.trim_end_matches(" <ts>").parse().unwrap(),
+    )
+}
+
+/// Waits until carbon stores `expected` in `slot` of `path`, and asserts it does.
+fn assert_slot(carbon: &Carbon, path: &str, slot: u64, expected: u32, context: &str) {
+    let expected = f64::from(expected);
+    let at_slot = |p: &[(u64, f64)]| p.iter().find(|p| p.0 == slot).map(|p| p.1);
+    let points = carbon.wait_for_points(path, Duration::from_secs(40), |p| {
+        at_slot(p) == Some(expected)
+    });
+    assert_eq!(at_slot(&points), Some(expected), "{points:?}\n{context}");
+}
+
+/// Asserts that one of `lines` is at `level` and has every fragment.
+fn assert_logged(lines: &[String], level: &str, fragments: &[String]) {
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(level) && fragments.iter().all(|f| l.contains(f))),
+        "no {level} line with {fragments:?}: {lines:?}"
+    );
 }
 
 fn relay_recipe() -> RelayRecipe {
@@ -743,8 +782,8 @@ fn relay_recipe() -> RelayRecipe {
         config: relay_conf,
         prefix: prefix.to_owned(),
         interval,
-        counter_sent,
-        gauge_sent,
+        counter_sent: path_value(&counter_sent),
+        gauge_sent: path_value(&gauge_sent),
     }
 }
 
@@ -825,48 +864,67 @@ fn a_malformed_variable_in_the_systemd_unit_fails_the_start_naming_the_variable_
     );
 }
 
+/// Waits until the clock is away from a slot's last second; returns the carbon slot (the
+/// time aligned down to `interval`) a flush started now sends its points to.
+fn slot_now(interval: u64) -> u64 {
+    while carbon::unix_now() % interval >= interval - 1 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let now = carbon::unix_now();
+    now - now % interval
+}
+
+/// carbon-cache, the relay with the page's config in front of it, and the page's exporter
+/// (built, not started) sending to the relay.
+fn relay_setup(
+    recipe: &RelayRecipe,
+) -> (
+    Carbon,
+    CarbonRelay,
+    metrics_exporter_statsd_graphite::ExporterRecorder,
+    metrics_exporter_statsd_graphite::Exporter,
+) {
+    let carbon = Carbon::start().unwrap();
+    let carbon_line = carbon.line_addr().to_string();
+    let relay = CarbonRelay::start_with_config(|port| {
+        recipe
+            .config
+            .replace(&recipe.listen, &format!("127.0.0.1:{port}"))
+            .replace(&recipe.forward, &carbon_line)
+    })
+    .unwrap();
+    let (recorder, exporter) = ExporterBuilder::graphite(format!("tcp://{}", relay.addr()))
+        .with_prefix(&recipe.prefix)
+        .with_flush_interval(Duration::from_secs(recipe.interval))
+        .build()
+        .unwrap();
+    (carbon, relay, recorder, exporter)
+}
+
 #[test]
-fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
+fn the_relay_recipe_stores_the_points_hides_a_carbon_restart_and_bridges_a_relay_restart() {
     if !require_carbon() || !require_carbon_relay() {
         return;
     }
-    let RelayRecipe {
-        config,
-        listen,
-        forward,
-        prefix,
-        interval,
-        counter_sent,
-        gauge_sent,
-    } = relay_recipe();
-    let mut carbon = Carbon::start().unwrap();
-    let carbon_line = carbon.line_addr().to_string();
-    let relay = CarbonRelay::start_with_config(|port| {
-        config
-            .replace(&listen, &format!("127.0.0.1:{port}"))
-            .replace(&forward, &carbon_line)
-    })
-    .unwrap();
-
-    let (recorder, exporter) = ExporterBuilder::graphite(format!("tcp://{}", relay.addr()))
-        .with_prefix(&prefix)
-        .with_flush_interval(Duration::from_secs(interval))
-        .build()
-        .unwrap();
+    let recipe = relay_recipe();
+    let interval = recipe.interval;
+    let (mut carbon, relay, recorder, exporter) = relay_setup(&recipe);
+    // The only test whose exporter runs in this process: it alone installs a subscriber.
+    tracing::subscriber::set_global_default(LineLog { to_memory: true }).unwrap();
     let guard = exporter.start().unwrap();
     let handle = guard.handle();
-    // Counts `n` and flushes, away from a slot's last second; returns the carbon slot (the
-    // flush time aligned down to the interval) the counter's point goes to.
-    let count_and_flush = |n: u32| {
-        while carbon::unix_now() % interval >= interval - 1 {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    let slot_now = || slot_now(interval);
+    let count = |n: u32| {
         metrics::with_local_recorder(&recorder, || {
             metrics::counter!("orders.created").increment(u64::from(n));
         });
-        let now = carbon::unix_now();
+    };
+    // Counts `n` and flushes; returns the slot the counter's point goes to.
+    let count_and_flush = |n: u32| {
+        count(n);
+        let slot = slot_now();
         handle.flush().unwrap();
-        now - now % interval
+        slot
     };
     metrics::with_local_recorder(&recorder, || {
         metrics::gauge!("queue.depth").set(42.0);
@@ -874,23 +932,23 @@ fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
     let mut counted = BTreeMap::new();
     *counted.entry(count_and_flush(1)).or_insert(0_u32) += 1;
     let stats = handle.stats();
-    assert_eq!(stats.connects, 1, "{stats:?}");
-    assert_eq!(stats.lines_sent, 2, "{stats:?}");
-    assert_eq!(stats.send_errors, 0, "{stats:?}");
-    assert_eq!(stats.lines_possibly_lost, 0, "{stats:?}");
-    assert_eq!(stats.lines_dropped_send, 0, "{stats:?}");
+    let healthy = (stats.connects, stats.lines_sent, stats.send_errors);
+    assert_eq!(healthy, (1, 2, 0), "{stats:?}");
+    assert_eq!(
+        stats.lines_possibly_lost + stats.lines_dropped_send,
+        0,
+        "{stats:?}"
+    );
 
-    let (counter_path, counter_value) = counter_sent.split_once(' ').unwrap();
-    let (gauge_path, gauge_value) = gauge_sent.split_once(' ').unwrap();
-    let counter_value: f64 = counter_value.trim_end_matches(" <ts>").parse().unwrap();
-    let gauge_value: f64 = gauge_value.trim_end_matches(" <ts>").parse().unwrap();
+    let ((counter_path, counter_value), (gauge_path, gauge_value)) =
+        (recipe.counter_sent, recipe.gauge_sent);
     // (A periodic flush may add the idle counter's 0 and the gauge again, in a later slot.)
-    let points = carbon.wait_for_points(counter_path, MAX, |p| !p.is_empty());
+    let points = carbon.wait_for_points(&counter_path, MAX, |p| !p.is_empty());
     let stored: Vec<_> = points.iter().filter(|p| p.1 != 0.0).collect();
     assert_eq!(stored.len(), 1, "{points:?}\n{}", relay.log());
     assert_eq!(stored[0].1, counter_value);
     assert_eq!(stored[0].0 % interval, 0, "aligned to the flush interval");
-    let points = carbon.wait_for_points(gauge_path, MAX, |p| !p.is_empty());
+    let points = carbon.wait_for_points(&gauge_path, MAX, |p| !p.is_empty());
     assert!(points.iter().all(|p| p.1 == gauge_value), "{points:?}");
 
     // carbon-cache restarts behind the relay: the exporter sees nothing of it. The relay
@@ -903,27 +961,59 @@ fn the_relay_recipe_stores_the_points_in_carbon_and_hides_a_carbon_restart() {
         std::thread::sleep(Duration::from_secs(2));
     }
     let during = handle.stats();
-    assert_eq!(during.send_errors, 0, "{during:?}");
-    assert_eq!(during.connects, 1, "{during:?}");
-    assert_eq!(during.lines_possibly_lost, 0, "{during:?}");
+    let unseen = (
+        during.send_errors,
+        during.connects,
+        during.lines_possibly_lost,
+    );
+    assert_eq!(unseen, (0, 1, 0), "{during:?}");
     assert!(during.lines_sent > stats.lines_sent, "{during:?}");
     carbon.start_again().unwrap();
     // What the relay queued arrives: the last flush sent its slot's total (a second flush
     // into a carbon slot sends everything counted in the slot, since carbon keeps the last).
-    let expected = f64::from(counted[&last_slot]);
-    let at_slot = |p: &[(u64, f64)]| p.iter().find(|p| p.0 == last_slot).map(|p| p.1);
-    let points = carbon.wait_for_points(counter_path, Duration::from_secs(40), |p| {
-        at_slot(p) == Some(expected)
-    });
-    assert_eq!(
-        at_slot(&points),
-        Some(expected),
-        "{points:?}\n{}",
-        relay.log()
+    assert_slot(
+        &carbon,
+        &counter_path,
+        last_slot,
+        counted[&last_slot],
+        &relay.log(),
     );
+
+    // The relay itself goes away: the exporter keeps the counter in its cell, warns once,
+    // and reconnects when the relay is back.
+    let mut relay = relay;
+    relay.stop();
+    let before = handle.stats();
+    count(16);
+    let _ = handle.flush();
+    let down = handle.stats();
+    assert!(down.send_errors > before.send_errors, "{down:?}");
+    assert_eq!(down.lines_sent, before.lines_sent, "{down:?}");
+    assert_logged(
+        &MEMORY_LOG.lock().unwrap(),
+        "WARN",
+        &log_fragments("stream-down"),
+    );
+    relay.start_again().unwrap();
+    let deadline = Instant::now() + MAX;
+    let (slot, back) = loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let slot = slot_now();
+        let _ = handle.flush();
+        let now = handle.stats();
+        if now.lines_sent > down.lines_sent {
+            break (slot, now);
+        }
+        assert!(Instant::now() < deadline, "never reconnected: {now:?}");
+    };
+    assert_eq!(back.connects, 2, "{back:?}");
+    assert_eq!(back.lines_dropped_send, 0, "{back:?}");
+    *counted.entry(slot).or_insert(0) += 16;
+    assert_slot(&carbon, &counter_path, slot, counted[&slot], &relay.log());
+    assert_logged(&MEMORY_LOG.lock().unwrap(), "INFO", &log_fragments("up"));
 
     let last = guard.shutdown().unwrap();
     assert_eq!(last.lines_dropped_shutdown, 0, "{last:?}");
-    assert_eq!(last.send_errors, 0, "{last:?}");
+    assert_eq!(last.send_errors, back.send_errors, "{last:?}");
     assert!(carbon.log_errors().is_empty(), "{:?}", carbon.log_errors());
 }

@@ -780,6 +780,10 @@ fn log_entries(log: &str) -> Vec<String> {
 pub(crate) struct CarbonRelay {
     // Field order is drop order: the process stops before the temp dir goes.
     daemon: Daemon,
+    program: PathBuf,
+    config_path: PathBuf,
+    /// Whether readiness waits for the UDP listener too.
+    udp: bool,
     port: u16,
     capture_path: PathBuf,
     log_path: PathBuf,
@@ -858,34 +862,49 @@ match * send to capture carbon ;
         let output_path = dir.path().join("relay.out");
         let config_path = dir.path().join("relay.conf");
         fs::write(&config_path, config(port, &capture_path)?)?;
-        let config = config_path;
-        let daemon = Daemon::spawn(
-            program,
-            &[
-                Path::new("-f"),
-                &config,
-                Path::new("-s"),
-                Path::new("-l"),
-                &log_path,
-            ],
-            dir.path(),
-            &output_path,
-        )?;
+        let daemon = spawn_relay(program, &config_path, &log_path, dir.path(), &output_path)?;
         let mut relay = Self {
             daemon,
+            program: program.to_owned(),
+            config_path,
+            udp,
             port,
             capture_path,
             log_path,
             output_path,
             dir,
         };
-        relay.wait_ready(udp)?;
+        relay.wait_ready()?;
         Ok(relay)
     }
 
-    /// Ready = `startup sequence complete` logged, TCP accepts, UDP bound (with `udp`),
-    /// process alive.
-    fn wait_ready(&mut self, udp: bool) -> io::Result<()> {
+    /// Stops the relay (SIGTERM, SIGKILL after 5 s) and leaves it stopped: its port refuses
+    /// connections until [`start_again`](Self::start_again).
+    pub(crate) fn stop(&mut self) {
+        self.daemon.stop();
+    }
+
+    /// Starts the relay again after [`stop`](Self::stop), with the same config and port, and
+    /// waits until it listens. Its log continues in the same file; stdout/stderr start afresh.
+    ///
+    /// # Errors
+    ///
+    /// When it does not come back up (e.g. someone else took the port in between).
+    pub(crate) fn start_again(&mut self) -> io::Result<()> {
+        self.daemon.stop();
+        self.daemon = spawn_relay(
+            &self.program,
+            &self.config_path,
+            &self.log_path,
+            self.dir.path(),
+            &self.output_path,
+        )?;
+        self.wait_ready()
+    }
+
+    /// Ready = `startup sequence complete` logged, TCP accepts, UDP bound (unless the config
+    /// listens on TCP only), process alive.
+    fn wait_ready(&mut self) -> io::Result<()> {
         wait_ready(
             self,
             "carbon-c-relay",
@@ -894,7 +913,7 @@ match * send to capture carbon ;
             |r| {
                 Ok(read_text(&r.log_path).contains("startup sequence complete")
                     && tcp_accepts(r.port)
-                    && (!udp || udp_port_bound(r.port) != Some(false)))
+                    && (!r.udp || udp_port_bound(r.port) != Some(false)))
             },
             Self::log,
         )
@@ -943,4 +962,27 @@ match * send to capture carbon ;
             read_text(&self.output_path)
         )
     }
+}
+
+/// Runs carbon-c-relay with `config`, logging to `log` (`-l`, appended) and its
+/// stdout/stderr to `output`.
+fn spawn_relay(
+    program: &Path,
+    config: &Path,
+    log: &Path,
+    dir: &Path,
+    output: &Path,
+) -> io::Result<Daemon> {
+    Daemon::spawn(
+        program,
+        &[
+            Path::new("-f"),
+            config,
+            Path::new("-s"),
+            Path::new("-l"),
+            log,
+        ],
+        dir,
+        output,
+    )
 }
