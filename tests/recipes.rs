@@ -292,7 +292,11 @@ impl tracing::Subscriber for LineLog {
         event.record(&mut fields);
         let line = format!("{} {}", event.metadata().level(), fields.0);
         if self.to_memory {
-            MEMORY_LOG.lock().unwrap().push(line);
+            // A failed assertion may have poisoned it; the flusher must still log.
+            MEMORY_LOG
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(line);
         } else {
             eprintln!("{line}");
         }
@@ -707,6 +711,14 @@ fn assert_slot(carbon: &Carbon, path: &str, slot: u64, expected: u32, context: &
     assert_eq!(at_slot(&points), Some(expected), "{points:?}\n{context}");
 }
 
+/// What the test process logged so far.
+fn memory_log() -> Vec<String> {
+    MEMORY_LOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// Asserts that one of `lines` is at `level` and has every fragment.
 fn assert_logged(lines: &[String], level: &str, fragments: &[String]) {
     assert!(
@@ -989,11 +1001,7 @@ fn the_relay_recipe_stores_the_points_hides_a_carbon_restart_and_bridges_a_relay
     let down = handle.stats();
     assert!(down.send_errors > before.send_errors, "{down:?}");
     assert_eq!(down.lines_sent, before.lines_sent, "{down:?}");
-    assert_logged(
-        &MEMORY_LOG.lock().unwrap(),
-        "WARN",
-        &log_fragments("stream-down"),
-    );
+    assert_logged(&memory_log(), "WARN", &log_fragments("stream-down"));
     relay.start_again().unwrap();
     let deadline = Instant::now() + MAX;
     let (slot, back) = loop {
@@ -1010,7 +1018,7 @@ fn the_relay_recipe_stores_the_points_hides_a_carbon_restart_and_bridges_a_relay
     assert_eq!(back.lines_dropped_send, 0, "{back:?}");
     *counted.entry(slot).or_insert(0) += 16;
     assert_slot(&carbon, &counter_path, slot, counted[&slot], &relay.log());
-    assert_logged(&MEMORY_LOG.lock().unwrap(), "INFO", &log_fragments("up"));
+    assert_logged(&memory_log(), "INFO", &log_fragments("up"));
 
     let last = guard.shutdown().unwrap();
     assert_eq!(last.lines_dropped_shutdown, 0, "{last:?}");
