@@ -666,6 +666,7 @@ mod config;
 mod delivery;
 mod encode;
 mod env;
+mod env_origin;
 mod error;
 mod flush;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -36,6 +36,9 @@ impl ExporterBuilder {
     /// # Errors
     /// A [`BuildError`] naming the first invalid setting, or an unresolvable host.
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
+        if let (false, Some(by)) = self.enabled() {
+            return self.build_disabled(by);
+        }
         let config = self.config()?;
         let encoder = self.encoder()?;
         let stats = Arc::new(StatsCells::default());
@@ -50,6 +53,9 @@ impl ExporterBuilder {
         );
         let shutdown_timeout = config.shutdown_timeout;
         tracing::debug!(protocol = ?self.protocol, endpoint = %config.endpoint, "metrics exporter built");
+        if let Some(origin) = &self.env_origin {
+            origin.log();
+        }
         let wire =
             (self.protocol == Protocol::GraphitePickle).then(|| PickleWire::new(MAX_PICKLE_FRAME));
         let flusher = Flusher::new(
@@ -62,8 +68,7 @@ impl ExporterBuilder {
         Ok((
             ExporterRecorder::new(Arc::clone(&aggregate)),
             Exporter {
-                flusher,
-                aggregate,
+                running: Some((flusher, aggregate)),
                 stats,
                 shutdown_timeout,
             },
@@ -169,14 +174,23 @@ impl ExporterBuilder {
 #[derive(Debug)]
 #[must_use = "an exporter sends nothing until started"]
 pub struct Exporter {
-    flusher: Flusher,
-    /// For the handle's sets.
-    aggregate: Arc<Aggregate>,
+    /// The flusher, and the aggregate for the handle's sets; `None`: disabled
+    /// ([`ExporterBuilder::with_enabled`]).
+    running: Option<(Flusher, Arc<Aggregate>)>,
     stats: Arc<StatsCells>,
     shutdown_timeout: Duration,
 }
 
 impl Exporter {
+    /// The exporter of a disabled builder: `start` starts nothing.
+    pub(super) fn disabled(shutdown_timeout: Duration) -> Self {
+        Self {
+            running: None,
+            stats: Arc::default(),
+            shutdown_timeout,
+        }
+    }
+
     /// The statistics cells, for tests that drive the flusher themselves.
     #[cfg(test)]
     pub(crate) fn stats_cells(&self) -> Arc<StatsCells> {
@@ -186,21 +200,27 @@ impl Exporter {
     /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
     #[cfg(test)]
     pub(crate) fn into_flusher(self) -> Flusher {
-        self.flusher
+        self.running.expect("an enabled exporter").0
     }
 
     /// Starts the flusher: spawned onto the current tokio runtime if called inside a
     /// multi-thread one, otherwise (no runtime, or a current-thread one) on a dedicated
     /// thread, `metrics-exporter-flusher`, with its own current-thread runtime.
     ///
+    /// Disabled ([`ExporterBuilder::with_enabled`]), it starts nothing and returns a guard
+    /// whose flushes and shutdown return `Ok` at once.
+    ///
     /// # Errors
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
     pub fn start(self) -> Result<ExporterGuard, BuildError> {
+        let Some((flusher, aggregate)) = self.running else {
+            return Ok(ExporterGuard::disabled(ExporterHandle::disabled(self.stats)));
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let running = spawn(self.flusher, rx).map_err(BuildError::Spawn)?;
+        let running = spawn(flusher, rx).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
             tx,
-            self.aggregate,
+            aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),
         );

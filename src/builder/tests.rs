@@ -157,13 +157,13 @@ fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
 fn a_bad_environment_value_is_reported_with_its_variable() {
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
     b.endpoint = "gopher://agent".into();
-    b.endpoint_source = Some("DD_DOGSTATSD_URL");
+    b.endpoint_source = Some(("DD_DOGSTATSD_URL", "gopher://agent".into()));
     assert_eq!(
         err(b),
         "environment variable DD_DOGSTATSD_URL=\"gopher://agent\": the scheme must be udp://, tcp://, unix:// or unixgram://"
     );
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
-    b.env_error = Some(EnvError {
+    b.env_errors.push(EnvError {
         variable: "DD_DOGSTATSD_PORT",
         value: "81x".into(),
         reason: "not a port number (1-65535)",
@@ -174,7 +174,7 @@ fn a_bad_environment_value_is_reported_with_its_variable() {
     );
     // An explicit address replaces the environment's, and its errors are not blamed on it.
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
-    b.endpoint_source = Some("DD_AGENT_HOST");
+    b.endpoint_source = Some(("DD_AGENT_HOST", "agent".into()));
     assert!(err(b.with_remote_address("gopher://x")).starts_with("invalid endpoint"));
 }
 

@@ -21,13 +21,7 @@ use crate::protocol::Protocol;
 
 impl ExporterBuilder {
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
-        if let Some(e) = &self.env_error {
-            return Err(BuildError::InvalidEnvironment {
-                variable: e.variable,
-                value: e.value.clone(),
-                reason: e.reason,
-            });
-        }
+        self.check_environment()?;
         let (port, scheme) = match self.protocol {
             Protocol::Statsd | Protocol::DogStatsd => (DEFAULT_STATSD_PORT, Scheme::Udp),
             Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
@@ -35,11 +29,11 @@ impl ExporterBuilder {
         };
         let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme)
             .and_then(|e| e.available(&self.endpoint, UNIX_SOCKETS))
-            .map_err(|e| match (self.endpoint_source, e) {
-                (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
+            .map_err(|e| match (&self.endpoint_source, e) {
+                (Some((variable, value)), BuildError::InvalidEndpoint { reason, .. }) => {
                     BuildError::InvalidEnvironment {
                         variable,
-                        value: self.endpoint.clone(),
+                        value: value.clone(),
                         reason,
                     }
                 }
@@ -117,6 +111,18 @@ impl ExporterBuilder {
             )),
             telemetry: self.telemetry.clone(),
         })
+    }
+
+    /// The first environment variable that is set but unusable, if any.
+    pub(super) fn check_environment(&self) -> Result<(), BuildError> {
+        match self.env_errors.first() {
+            Some(e) => Err(BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value.clone(),
+                reason: e.reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The settings checked on their own (or against one other setting): each one's range.
