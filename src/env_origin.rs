@@ -130,16 +130,17 @@ pub(crate) fn origin(
         None => {}
     }
     if settings.protocol == Protocol::DogStatsd {
-        let first = |a: &'static str, b: &'static str, record: &mut EnvOrigin| match (set(a), set(b)) {
-            (true, also) => {
-                if also {
-                    record.ignored.push(format!("{b} ({a} wins)"));
+        let first =
+            |a: &'static str, b: &'static str, record: &mut EnvOrigin| match (set(a), set(b)) {
+                (true, also) => {
+                    if also {
+                        record.ignored.push(format!("{b} ({a} wins)"));
+                    }
+                    Some(a)
                 }
-                Some(a)
-            }
-            (false, true) => Some(b),
-            (false, false) => None,
-        };
+                (false, true) => Some(b),
+                (false, false) => None,
+            };
         let tags = first("DD_TAGS", "DATADOG_TAGS", &mut record);
         record.tags_from.extend(tags);
         record.tags_from.extend(
@@ -159,7 +160,11 @@ pub(crate) fn origin(
     }
     if scope == Scope::Detect {
         // Only a URL or host variable picks DogStatsD or Graphite, and it is the endpoint's.
-        let winner = settings.endpoint.1.as_ref().map_or("", |(variable, _)| *variable);
+        let winner = settings
+            .endpoint
+            .1
+            .as_ref()
+            .map_or("", |(variable, _)| *variable);
         for family in others {
             let why = if family.url == DOGSTATSD.url {
                 "DogStatsD needs DD_AGENT_HOST or DD_DOGSTATSD_URL".to_owned()

@@ -71,7 +71,10 @@ fn dd_dogstatsd_url_wins_over_the_agent_host_and_port() {
 fn a_host_that_carries_its_port_sets_the_port_variable_aside() {
     let r = detect(&[("DD_AGENT_HOST", "agent:9000"), ("DD_DOGSTATSD_PORT", "1")]);
     assert_eq!(r.from, ["DD_AGENT_HOST"]);
-    assert_eq!(r.ignored, ["DD_DOGSTATSD_PORT (DD_AGENT_HOST carries a port)"]);
+    assert_eq!(
+        r.ignored,
+        ["DD_DOGSTATSD_PORT (DD_AGENT_HOST carries a port)"]
+    );
     let r = detect(&[("STATSD_HOST", "statsd:9125"), ("STATSD_PORT", "1")]);
     assert_eq!(r.from, ["STATSD_HOST"]);
     assert_eq!(r.ignored, ["STATSD_PORT (STATSD_HOST carries a port)"]);
@@ -168,7 +171,10 @@ fn statsd_url_wins_over_statsd_host_and_port() {
     assert_eq!(r.from, ["STATSD_URL"]);
     assert_eq!(
         r.ignored,
-        ["STATSD_HOST (STATSD_URL wins)", "STATSD_PORT (STATSD_URL wins)"]
+        [
+            "STATSD_HOST (STATSD_URL wins)",
+            "STATSD_PORT (STATSD_URL wins)"
+        ]
     );
 }
 

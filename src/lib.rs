@@ -582,6 +582,7 @@
 //! | setter | default | applies to |
 //! |---|---|---|
 //! | [`with_remote_address`](ExporterBuilder::with_remote_address) | the constructor's endpoint | all |
+//! | [`with_enabled`](ExporterBuilder::with_enabled) | on, or `STATSD_ENABLED` | all |
 //! | [`with_flush_interval`](ExporterBuilder::with_flush_interval) | 10 s (Graphite: at least 1 s) | all |
 //! | [`with_prefix`](ExporterBuilder::with_prefix) | none | all |
 //! | [`with_global_labels`](ExporterBuilder::with_global_labels) | none | all |
@@ -619,11 +620,16 @@
 //! environment > defaults ([`with_remote_address`](ExporterBuilder::with_remote_address)
 //! replaces the endpoint; a global label with the same key replaces the environment's). An
 //! empty value counts as unset; a malformed one (a port of `99999`, `STATSD_PROTOCOL=http`)
-//! fails `build` with [`BuildError::InvalidEnvironment`] naming the variable and its value,
-//! never a silent default.
+//! fails `build` with [`BuildError::InvalidEnvironment`] naming the variable and its value as
+//! set, never a silent default; `with_remote_address` sets aside only a malformed URL, host
+//! or port variable, [`with_enabled`](ExporterBuilder::with_enabled) only a malformed
+//! `STATSD_ENABLED`. Once built, a from-env exporter logs one info line: the protocol, the
+//! endpoint, the variables they came from, and those set but ignored, such as
+//! `STATSD_HOST (DD_AGENT_HOST wins)` where Datadog APM sets `DD_AGENT_HOST` in every pod.
 //!
 //! | variable | effect | default |
 //! |---|---|---|
+//! | `STATSD_ENABLED` | [`with_enabled`](ExporterBuilder::with_enabled), read by both constructors whatever the protocol: `false`, `0`, `no` or `off` turn the exporter off (a recorder that records nothing, no flusher, no socket, no lookup; one info line says so); `true`, `1`, `yes` or `on` keep it on; in any case | on |
 //! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
 //! | `STATSD_HOST`, `STATSD_PORT` | host (or `host:port`, whose port wins) and port | `127.0.0.1`, 8125 |
 //! | `STATSD_PROTOCOL` | `udp` or `tcp`, as sprockets-statsd reads it | `udp` |

@@ -163,7 +163,9 @@ fn statsd_enabled_off_installs_a_recorder_that_sends_nothing_and_starts_nothing(
     let (guard, lines) = captured(|| ExporterBuilder::from_env().install().unwrap());
     assert_eq!(
         lines,
-        ["message=metrics exporter disabled: recording and sending nothing; by=\"STATSD_ENABLED\"; "]
+        [
+            "message=metrics exporter disabled: recording and sending nothing; by=\"STATSD_ENABLED\"; "
+        ]
     );
     metrics::counter!("requests").increment(1);
     metrics::histogram!("latency").record(1.0);

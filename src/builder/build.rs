@@ -214,7 +214,9 @@ impl Exporter {
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
     pub fn start(self) -> Result<ExporterGuard, BuildError> {
         let Some((flusher, aggregate)) = self.running else {
-            return Ok(ExporterGuard::disabled(ExporterHandle::disabled(self.stats)));
+            return Ok(ExporterGuard::disabled(ExporterHandle::disabled(
+                self.stats,
+            )));
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let running = spawn(flusher, rx).map_err(BuildError::Spawn)?;

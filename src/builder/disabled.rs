@@ -35,7 +35,8 @@ impl ExporterBuilder {
     /// ```
     pub fn with_enabled(mut self, enabled: bool) -> Self {
         self.switch = Some((enabled, "with_enabled"));
-        self.env_errors.retain(|e| e.variable != crate::env::ENABLED);
+        self.env_errors
+            .retain(|e| e.variable != crate::env::ENABLED);
         self
     }
 
@@ -52,7 +53,10 @@ impl ExporterBuilder {
         by: &'static str,
     ) -> Result<(ExporterRecorder, Exporter), BuildError> {
         self.check_environment()?;
-        tracing::info!(by, "metrics exporter disabled: recording and sending nothing");
+        tracing::info!(
+            by,
+            "metrics exporter disabled: recording and sending nothing"
+        );
         Ok((
             ExporterRecorder::disabled(),
             Exporter::disabled(self.shutdown_timeout),

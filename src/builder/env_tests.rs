@@ -25,17 +25,23 @@ fn build_error(builder: ExporterBuilder) -> String {
     }
 }
 
+/// The variables set, the bad one, and its value as set.
+type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[test]
 fn every_variable_with_a_bad_value_fails_the_build_naming_the_variable_and_its_raw_value() {
-    // (the variables set, the bad one, its value as set)
-    let table: &[(&[(&str, &str)], &str, &str)] = &[
+    let table: &[Case<'_>] = &[
         (&[("STATSD_URL", "gopher://s")], "STATSD_URL", "gopher://s"),
         (&[("STATSD_HOST", "s/x")], "STATSD_HOST", "s/x"),
         (&[("STATSD_HOST", "s:99999")], "STATSD_HOST", "s:99999"),
         (&[("STATSD_PORT", " 81x ")], "STATSD_PORT", " 81x "),
         (&[("STATSD_PORT", "0")], "STATSD_PORT", "0"),
         (&[("STATSD_PROTOCOL", "HTTP")], "STATSD_PROTOCOL", "HTTP"),
-        (&[("GRAPHITE_URL", "gopher://c")], "GRAPHITE_URL", "gopher://c"),
+        (
+            &[("GRAPHITE_URL", "gopher://c")],
+            "GRAPHITE_URL",
+            "gopher://c",
+        ),
         (&[("GRAPHITE_HOST", "c/x")], "GRAPHITE_HOST", "c/x"),
         (
             &[("GRAPHITE_HOST", "c"), ("GRAPHITE_PORT", "99999")],
@@ -107,7 +113,10 @@ fn dd_external_env_fails_the_build_naming_its_raw_value() {
     // Read from the process environment (only with origin detection), so checked through
     // its pure reader; the builder maps it as every other variable.
     let error = crate::env::external_data(|_| Some("|\u{7}|".into())).unwrap_err();
-    assert_eq!((error.variable, error.value.as_str()), ("DD_EXTERNAL_ENV", "|\u{7}|"));
+    assert_eq!(
+        (error.variable, error.value.as_str()),
+        ("DD_EXTERNAL_ENV", "|\u{7}|")
+    );
 }
 
 #[test]
