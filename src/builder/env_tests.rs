@@ -264,3 +264,17 @@ async fn a_disabled_guard_flushes_and_shuts_down_at_once_inside_a_runtime() {
         Ok(crate::ExporterStats::default())
     );
 }
+
+#[test]
+fn a_disabled_exporter_still_fails_on_a_malformed_variable() {
+    let b = from_env(&[
+        ("STATSD_ENABLED", "off"),
+        ("DD_AGENT_HOST", "a"),
+        ("DD_CARDINALITY", "x"),
+    ]);
+    assert_eq!(b.enabled(), (false, Some("STATSD_ENABLED")));
+    assert_eq!(
+        build_error(b),
+        "environment variable DD_CARDINALITY=\"x\": not a tag cardinality (none, low, orchestrator or high)"
+    );
+}
