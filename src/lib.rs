@@ -629,7 +629,7 @@
 //!
 //! | variable | effect | default |
 //! |---|---|---|
-//! | `STATSD_ENABLED` | [`with_enabled`](ExporterBuilder::with_enabled), read by both constructors whatever the protocol: `false`, `0`, `no` or `off` turn the exporter off (a recorder that records nothing, no flusher, no socket, no lookup; one info line says so); `true`, `1`, `yes` or `on` keep it on; in any case | on |
+//! | `STATSD_ENABLED` | [`with_enabled`](ExporterBuilder::with_enabled) (what "off" means is there), read by both constructors whatever the protocol: `false`, `0`, `no` or `off` turn the exporter off, `true`, `1`, `yes` or `on` keep it on, in any case | on |
 //! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
 //! | `STATSD_HOST`, `STATSD_PORT` | host (or `host:port`, whose port wins) and port | `127.0.0.1`, 8125 |
 //! | `STATSD_PROTOCOL` | `udp` or `tcp`, as sprockets-statsd reads it | `udp` |
