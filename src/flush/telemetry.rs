@@ -30,7 +30,7 @@ struct Stat {
 /// Every statistic reported, in the order sent. `telemetry_lines_*` are left out on purpose
 /// (the report would count itself), and so is `lines_dropped_shutdown` (nothing is sent
 /// after the final flush).
-const STATS: [Stat; 23] = [
+const STATS: [Stat; 24] = [
     counter("flushes", None, |s| s.flushes),
     counter("lines_sent", None, |s| s.lines_sent),
     counter("payloads_sent", None, |s| s.payloads_sent),
@@ -52,6 +52,7 @@ const STATS: [Stat; 23] = [
     counter("samples_sampled_out", None, |s| s.samples_sampled_out),
     counter("send_errors", None, |s| s.send_errors),
     counter("connects", None, |s| s.connects),
+    counter("resolve_failures", None, |s| s.resolve_failures),
     counter("lines_possibly_lost", None, |s| s.lines_possibly_lost),
     counter("flush_panics", None, |s| s.flush_panics),
     counter("series_dropped", None, |s| s.series_dropped),
