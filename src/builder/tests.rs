@@ -642,3 +642,23 @@ fn external_data_and_cardinality_are_refused_where_the_protocol_has_no_such_fiel
             .contains("with_external_data")
     );
 }
+
+#[test]
+fn a_host_from_the_environment_keeps_its_variable_for_the_transports_warning() {
+    for variable in ["STATSD_HOST", "DD_AGENT_HOST", "GRAPHITE_HOST"] {
+        let env = |name: &str| (name == variable).then(|| "agent.invalid".to_owned());
+        let config = ExporterBuilder::from_settings(crate::env::detect(env))
+            .config()
+            .expect("a host that does not resolve yet builds");
+        assert_eq!(config.endpoint.host, "agent.invalid");
+        assert_eq!(config.endpoint_source, Some(variable));
+        assert!(config.addrs.is_empty(), "resolved at build");
+    }
+    // Replaced in code: no variable to blame.
+    let env = |name: &str| (name == "STATSD_HOST").then(|| "agent.invalid".to_owned());
+    let config = ExporterBuilder::from_settings(crate::env::detect(env))
+        .with_remote_address("other.invalid:8125")
+        .config()
+        .unwrap();
+    assert_eq!(config.endpoint_source, None);
+}

@@ -248,6 +248,23 @@ mod tests {
     }
 
     #[test]
+    fn failed_host_lookups_are_reported_with_the_other_transport_stats() {
+        let b = ExporterBuilder::statsd("127.0.0.1:8125").with_telemetry_prefix("t");
+        let (mut t, e) = telemetry(&b);
+        let s = ExporterStats {
+            send_errors: 1,
+            connects: 2,
+            resolve_failures: 3,
+            lines_possibly_lost: 4,
+            ..ExporterStats::default()
+        };
+        assert_eq!(
+            report(&mut t, &e, &s),
+            ["t.send_errors:1|c\nt.connects:2|c\nt.resolve_failures:3|c\nt.lines_possibly_lost:4|c\nt.series:0|g"]
+        );
+    }
+
+    #[test]
     fn graphite_reports_zero_for_a_stat_that_moved_before_and_not_since() {
         let b = ExporterBuilder::graphite("127.0.0.1:2003")
             .with_telemetry_prefix("t")
