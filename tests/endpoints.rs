@@ -34,7 +34,11 @@ fn a_host_that_cannot_resolve_builds_and_counts_failed_lookups_without_blocking_
             metrics::counter!("jobs").increment(1);
         }
     });
-    assert!(start.elapsed() < Duration::from_millis(200), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
 
     // An explicit flush returns within its own bound (the shutdown timeout and a grace),
     // whatever the lookup does meanwhile.
@@ -72,7 +76,10 @@ fn a_host_that_cannot_resolve_builds_and_counts_failed_lookups_without_blocking_
     assert_eq!(stats.send_errors, 0, "a failed lookup is not a send error");
     assert_eq!(stats.lines_dropped_shutdown, 1, "{stats:?} {result:?}");
     assert!(
-        matches!(result, Err(FlushError::Dropped { lines: 1 } | FlushError::Timeout)),
+        matches!(
+            result,
+            Err(FlushError::Dropped { lines: 1 } | FlushError::Timeout)
+        ),
         "{result:?}"
     );
 }

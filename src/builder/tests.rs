@@ -70,8 +70,15 @@ fn a_host_that_does_not_resolve_yet_builds_and_a_malformed_one_does_not() {
         "no-such-host.invalid:8125",
         "tcp://no-such-host.invalid:2003",
     ] {
-        assert!(ExporterBuilder::statsd(endpoint).build().is_ok(), "{endpoint}");
-        assert!(ExporterBuilder::statsd(endpoint).build_statsd_client().is_ok());
+        assert!(
+            ExporterBuilder::statsd(endpoint).build().is_ok(),
+            "{endpoint}"
+        );
+        assert!(
+            ExporterBuilder::statsd(endpoint)
+                .build_statsd_client()
+                .is_ok()
+        );
     }
     assert!(
         ExporterBuilder::graphite("no-such-host.invalid")
@@ -80,9 +87,18 @@ fn a_host_that_does_not_resolve_yet_builds_and_a_malformed_one_does_not() {
     );
     for (endpoint, reason) in [
         (":8125", "the host is empty"),
-        ("no-such-host.invalid:0", "the port must be a number from 1 to 65535"),
-        ("no-such-host.invalid:x", "the port must be a number from 1 to 65535"),
-        ("udp://no-such-host.invalid/x:1", "expected host:port with no path"),
+        (
+            "no-such-host.invalid:0",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "no-such-host.invalid:x",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "udp://no-such-host.invalid/x:1",
+            "expected host:port with no path",
+        ),
     ] {
         assert_eq!(
             err(ExporterBuilder::statsd(endpoint)),

@@ -755,7 +755,11 @@ impl Case {
             Op::Count { .. } | Op::Gauge | Op::Samples { .. } => self.record(op),
             Op::Flush => self.flush().await,
             Op::DnsDown | Op::DnsUp => {
-                self.dns.then(if *op == Op::DnsUp { loopback() } else { Step::Fail });
+                self.dns.then(if *op == Op::DnsUp {
+                    loopback()
+                } else {
+                    Step::Fail
+                });
                 // Past the reconnect backoff (1 ms), so the next flush looks the name up.
                 tokio::time::sleep(Duration::from_millis(3)).await;
             }

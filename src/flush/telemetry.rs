@@ -260,7 +260,9 @@ mod tests {
         };
         assert_eq!(
             report(&mut t, &e, &s),
-            ["t.send_errors:1|c\nt.connects:2|c\nt.resolve_failures:3|c\nt.lines_possibly_lost:4|c\nt.series:0|g"]
+            [
+                "t.send_errors:1|c\nt.connects:2|c\nt.resolve_failures:3|c\nt.lines_possibly_lost:4|c\nt.series:0|g"
+            ]
         );
     }
 

@@ -257,8 +257,12 @@ impl Transport {
         if !self.unresolved_warned {
             let host = &endpoint.host;
             match self.endpoint_source {
-                Some(variable) => tracing::warn!(%endpoint, host, variable, %error, "the metrics host {host} (from {variable}) does not resolve (yet); keeping the metrics and looking it up again with backoff"),
-                None => tracing::warn!(%endpoint, host, %error, "the metrics host {host} does not resolve (yet); keeping the metrics and looking it up again with backoff"),
+                Some(variable) => {
+                    tracing::warn!(%endpoint, host, variable, %error, "the metrics host {host} (from {variable}) does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
+                None => {
+                    tracing::warn!(%endpoint, host, %error, "the metrics host {host} does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
             }
         }
         self.unresolved_warned = true;

@@ -181,7 +181,10 @@ mod script {
                         ));
                     }
                     Step::Resolve(ips) => {
-                        break Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect());
+                        break Ok(ips
+                            .into_iter()
+                            .map(|ip| SocketAddr::new(ip, port))
+                            .collect());
                     }
                     Step::Slow(delay, then) => {
                         std::thread::sleep(delay);

@@ -97,7 +97,10 @@ async fn a_name_that_fails_three_times_then_resolves_gets_everything_recorded_me
     let mut config = flusher.config().clone();
     // As `from_env` would have set it.
     config.endpoint_source = Some("STATSD_HOST");
-    let script = Script::new([Step::Fail, Step::Fail, Step::Fail], Step::Resolve(vec![LOOPBACK]));
+    let script = Script::new(
+        [Step::Fail, Step::Fail, Step::Fail],
+        Step::Resolve(vec![LOOPBACK]),
+    );
     let mut transport =
         Transport::new(&config, Instant::now()).with_resolver(Resolver::Scripted(script.clone()));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("jobs"));
@@ -110,7 +113,11 @@ async fn a_name_that_fails_three_times_then_resolves_gets_everything_recorded_me
         assert!(transport.unresolved());
         // Within the backoff (at least half the doubled step), no new lookup.
         flusher.flush(&mut transport, Trigger::Tick).await;
-        assert_eq!(script.lookups(), failures, "looked up again within the backoff");
+        assert_eq!(
+            script.lookups(),
+            failures,
+            "looked up again within the backoff"
+        );
         // (Waiting for a datagram moves the paused clock on by a second.)
         assert_eq!(next_datagram(&socket).await, None, "sent while unresolved");
         tokio::time::advance(Duration::from_secs(5)).await;
@@ -124,7 +131,12 @@ async fn a_name_that_fails_three_times_then_resolves_gets_everything_recorded_me
     );
     let s = stats.snapshot();
     assert_eq!(
-        (s.resolve_failures, s.lines_sent, s.send_errors, s.lines_dropped_send),
+        (
+            s.resolve_failures,
+            s.lines_sent,
+            s.send_errors,
+            s.lines_dropped_send
+        ),
         (3, 1, 0, 0)
     );
     assert_eq!(script.lookups(), 4);

@@ -55,7 +55,9 @@ async fn a_target_is_re_resolved_once_its_interval_has_passed_and_not_a_moment_b
     let stats = StatsCells::default();
 
     tokio::time::advance(Duration::from_millis(59_999)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(
         target.addrs,
         [stale(8125)],
@@ -64,17 +66,23 @@ async fn a_target_is_re_resolved_once_its_interval_has_passed_and_not_a_moment_b
     assert_eq!(target.resolved_at, Some(start));
 
     tokio::time::advance(Duration::from_millis(1)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, resolved, "not re-resolved after the interval");
     assert_eq!(target.resolved_at, Some(start + Duration::from_secs(60)));
 
     // The next interval counts from that lookup, not from the start.
     target.addrs = vec![stale(8125)];
     tokio::time::advance(Duration::from_millis(59_999)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, [stale(8125)]);
     tokio::time::advance(Duration::from_millis(1)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, resolved);
 }
 
