@@ -392,6 +392,14 @@
 //! - **TCP** (and Unix stream): one connection, re-resolved and re-established with capped exponential backoff
 //!   and jitter when it breaks. Before each flush we check whether the receiver closed the
 //!   connection, so a receiver that restarts gracefully loses nothing.
+//! - **Host names** are looked up by the transport, never by `build` or an application
+//!   thread: on tokio's blocking pool, one lookup at a time, each within the connect timeout.
+//!   A name that does not resolve yet (DNS not ready when a pod starts) builds; until it
+//!   resolves the destination is unreachable, the metrics are kept as for any unreachable
+//!   destination, and the name is looked up again with the reconnect backoff. One warning
+//!   names the host (and the environment variable it came from), one info line says when it
+//!   resolves; each failed lookup counts in [`ExporterStats::resolve_failures`]
+//!   (`a_host_that_cannot_resolve_builds_and_counts_failed_lookups_without_blocking_the_app`).
 //!
 //! # Delivery guarantees
 //!
@@ -553,7 +561,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `resolve_failures`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (a zero change is

@@ -34,7 +34,8 @@ impl ExporterBuilder {
     /// ```
     ///
     /// # Errors
-    /// A [`BuildError`] naming the first invalid setting, or an unresolvable host.
+    /// A [`BuildError`] naming the first invalid setting. A host name is not looked up here:
+    /// one that does not resolve yet builds, and the transport resolves it later.
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
         let config = self.config()?;
         let encoder = self.encoder()?;

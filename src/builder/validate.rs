@@ -88,11 +88,11 @@ impl ExporterBuilder {
             // Bare `flushes`, `series`... would mix with the application's own metrics.
             return invalid("with_telemetry_prefix", "must contain a name");
         }
-        let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
+            addrs: endpoint.literal_addrs(),
             endpoint,
-            addrs,
+            endpoint_source: self.endpoint_source,
             flush_interval: self.flush_interval,
             max_payload_len,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),
