@@ -21,6 +21,14 @@ use crate::protocol::Protocol;
 
 impl ExporterBuilder {
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
+        let mut config = self.config_unresolved()?;
+        config.addrs = config.endpoint.resolve()?;
+        Ok(config)
+    }
+
+    /// Every check of [`config`](Self::config) but the DNS lookup: the addresses are left
+    /// empty (a capture never opens a socket).
+    pub(crate) fn config_unresolved(&self) -> Result<Config, BuildError> {
         if let Some(e) = &self.env_error {
             return Err(BuildError::InvalidEnvironment {
                 variable: e.variable,
@@ -88,11 +96,10 @@ impl ExporterBuilder {
             // Bare `flushes`, `series`... would mix with the application's own metrics.
             return invalid("with_telemetry_prefix", "must contain a name");
         }
-        let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
             endpoint,
-            addrs,
+            addrs: Vec::new(),
             flush_interval: self.flush_interval,
             max_payload_len,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),

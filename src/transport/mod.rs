@@ -6,6 +6,7 @@
 //! away, one info line when it is back, never a line per packet.
 
 mod backoff;
+mod memory;
 mod outcome;
 mod stream;
 mod target;
@@ -27,6 +28,7 @@ use crate::encode::Framing;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
+pub(crate) use memory::MemorySink;
 use outcome::{EMSGSIZE, EPROTOTYPE, unix_hint};
 pub(crate) use outcome::{Payload, SendError, Verdict};
 pub(crate) use target::Target;
@@ -38,6 +40,8 @@ enum Socket {
     Stream(stream::StreamTransport),
     #[cfg(unix)]
     Unixgram(unixgram::UnixgramTransport),
+    /// No socket: payloads are kept in memory (captures for the user's tests).
+    Memory(memory::MemoryTransport),
 }
 
 /// The socket to the destination plus its reachability state. See the module docs.
@@ -92,6 +96,14 @@ impl Transport {
         }
     }
 
+    /// A transport that keeps every payload in `sink`, framed as the configured socket would
+    /// send it, and never fails (see `memory`).
+    pub(crate) fn memory(config: &Config, sink: MemorySink) -> Self {
+        let mut transport = Self::new(config, Instant::now());
+        transport.socket = Socket::Memory(memory::MemoryTransport::new(config.framing, sink));
+        transport
+    }
+
     /// What became of the bytes earlier writes handed to the kernel, learnt since the last
     /// call: from how a stream connection ended, or from the "refused" a UDP socket reports
     /// for an earlier datagram.
@@ -112,6 +124,9 @@ impl Transport {
             Payload::Frame(frame) => return frame.len(),
             Payload::Lines(lines) => lines,
         };
+        if let Socket::Memory(memory) = &self.socket {
+            return memory.wire_len(lines);
+        }
         let Socket::Stream(stream) = &self.socket else {
             // A datagram (UDP, Unix) carries the lines without the final newline.
             return lines.body().len();
@@ -125,7 +140,11 @@ impl Transport {
 
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
-        matches!(self.socket, Socket::Stream(_))
+        match &self.socket {
+            Socket::Stream(_) => true,
+            Socket::Memory(memory) => memory.is_stream(),
+            _ => false,
+        }
     }
 
     /// Gets ready to send: drops a connection the peer closed, reconnects when the backoff
@@ -135,6 +154,7 @@ impl Transport {
             return false;
         }
         let result = match &mut self.socket {
+            Socket::Memory(_) => Ok(()),
             Socket::Udp(udp) => {
                 self.target.refresh(now, false, self.connect_timeout).await;
                 udp.ready(&self.target).await
@@ -227,6 +247,10 @@ impl Transport {
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
             #[cfg(unix)]
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
+            Socket::Memory(memory) => {
+                memory.send(payload);
+                Ok(())
+            }
         };
         if let Socket::Udp(udp) = &mut self.socket {
             if udp.take_refused() {
