@@ -96,6 +96,12 @@ impl Capture {
         self.tick(WallClock::Fixed(unix))
     }
 
+    /// Tests: the driver.
+    #[cfg(test)]
+    pub(crate) fn stepped(&self) -> &Stepped {
+        &self.stepped
+    }
+
     fn tick(&mut self, clock: WallClock) -> Flushed {
         self.stepped.tick(clock);
         Flushed::new(self.sink.take(), self.wire)

@@ -150,3 +150,45 @@ fn a_capture_flushes_inside_a_tokio_runtime_too() {
         assert_eq!(lines(&capture.flush()), ["in_rt:2|c"]);
     });
 }
+
+#[test]
+fn bytes_sent_counts_the_captured_bytes_for_every_framing() {
+    let builders = [
+        ExporterBuilder::statsd("udp://statsd.invalid:8125"),
+        ExporterBuilder::statsd("tcp://statsd.invalid:8125"),
+        ExporterBuilder::dogstatsd("unix:///nonexistent/dsd.socket"),
+        ExporterBuilder::graphite_pickle("graphite.invalid:2004"),
+    ];
+    for builder in builders {
+        let (recorder, mut capture) = builder.build_capture().unwrap();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("a").increment(1);
+            metrics::gauge!("b").set(2.0);
+        });
+        let flushed = capture.flush();
+        let on_wire: usize = flushed.payloads().iter().map(Vec::len).sum();
+        assert_eq!(capture.stats().bytes_sent, on_wire as u64);
+        assert_eq!(flushed.lines().len(), 2);
+    }
+}
+
+#[test]
+fn a_stream_capture_keeps_nothing_unconfirmed_across_flushes() {
+    let (recorder, mut capture) = ExporterBuilder::graphite("tcp://graphite.invalid:2003")
+        .build_capture()
+        .unwrap();
+    let gauge = metrics::with_local_recorder(&recorder, || metrics::gauge!("g"));
+    gauge.set(1.0);
+    let mut last = 0;
+    for _ in 0..50 {
+        last = capture.flush().payloads()[0].len();
+    }
+    let ledger = capture.stepped().flusher().delivery().ledger();
+    // At most the last payload awaits its verdict; earlier ones were delivered.
+    assert!(
+        ledger.queued.len() <= last,
+        "{} queued bytes",
+        ledger.queued.len()
+    );
+    assert_eq!(capture.stats().lines_possibly_lost, 0);
+}

@@ -33,6 +33,12 @@ impl Stepped {
         &self.flusher.config
     }
 
+    /// Tests: the flusher.
+    #[cfg(test)]
+    pub(crate) fn flusher(&self) -> &Flusher {
+        &self.flusher
+    }
+
     /// One periodic flush, stamped with `clock`'s time. Returns `false` if it did not
     /// complete at once (it always does: nothing on a memory transport waits).
     pub(crate) fn tick(&mut self, clock: WallClock) -> bool {

@@ -249,6 +249,8 @@ impl Transport {
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
             Socket::Memory(memory) => {
                 memory.send(payload);
+                // Delivered as soon as kept: nothing stays unconfirmed (and accumulates).
+                self.verdict.note(false);
                 Ok(())
             }
         };
