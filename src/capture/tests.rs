@@ -192,3 +192,14 @@ fn a_stream_capture_keeps_nothing_unconfirmed_across_flushes() {
     );
     assert_eq!(capture.stats().lines_possibly_lost, 0);
 }
+
+#[test]
+fn flush_at_stamps_dogstatsd_timestamps_too() {
+    let (recorder, mut capture) = ExporterBuilder::dogstatsd("dsd.invalid:8125")
+        .with_timestamps(true)
+        .build_capture()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("c").increment(1));
+    let flushed = capture.flush_at(UNIX_EPOCH + Duration::from_secs(1_700_000_123));
+    assert_eq!(lines(&flushed), ["c:1|c|T1700000123"]);
+}
