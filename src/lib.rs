@@ -191,6 +191,43 @@
 //!   (`cargo run --example tap -- --protocol dogstatsd --listen udp://127.0.0.1:8125`; see
 //!   the README).
 //!
+//! # Testing your metrics
+//!
+//! [`ExporterBuilder::build_capture`] returns the recorder and a [`Capture`] instead of an
+//! exporter: the same recorder, aggregation, flusher, encoders and payload packing, with the
+//! socket replaced by memory and the flush timer by [`Capture::flush`]. Each flush returns a
+//! [`Flushed`]: the payloads exactly as they would have gone on the wire, and their lines.
+//! No socket is opened and the host is never looked up. Record through
+//! [`metrics::with_local_recorder`], so tests running in parallel do not share the global
+//! recorder:
+//!
+//! ```
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (recorder, mut capture) = ExporterBuilder::statsd("statsd.example.invalid:8125")
+//!     .with_prefix("shop")
+//!     .build_capture()?;
+//! let checkout = || {
+//!     metrics::counter!("orders", "region" => "eu").increment(2);
+//!     metrics::gauge!("basket.items").set(3.0);
+//! };
+//! metrics::with_local_recorder(&recorder, checkout);
+//! let sent = capture.flush(); // one flush interval
+//! assert_eq!(sent.lines(), ["shop.orders.eu:2|c", "shop.basket.items:3|g"]);
+//! assert_eq!(sent.payloads(), [b"shop.orders.eu:2|c\nshop.basket.items:3|g".to_vec()]);
+//! // The next interval sends the unchanged gauge again, and no counter.
+//! assert_eq!(capture.flush().lines(), ["shop.basket.items:3|g"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Capture::flush_at`] stamps Graphite points with a chosen time, [`Capture::set`]
+//! registers sets and [`Capture::stats`] reads the statistics. For the direct clients,
+//! [`ExporterBuilder::build_statsd_client_capture`] and
+//! [`ExporterBuilder::build_client_capture`] return the real client and a [`ClientCapture`]
+//! that its `flush` sends into.
+//!
 //! # Support matrix
 //!
 //! | protocol | UDP | TCP | Unix stream | Unix datagram | counter | gauge | histogram |
@@ -685,6 +722,7 @@
 
 mod aggregate;
 mod builder;
+mod capture;
 mod client;
 mod config;
 mod delivery;
@@ -708,6 +746,7 @@ mod transport;
 
 pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
+pub use capture::{Capture, ClientCapture, Flushed};
 pub use client::{CallOpts, GraphiteClient, StatsdClient};
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use super::ExporterBuilder;
 use crate::aggregate::{Aggregate, Limits};
 use crate::client::{ClientEncoder, GraphiteClient, StatsdClient};
+use crate::config::Config;
 use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
@@ -38,6 +39,14 @@ impl ExporterBuilder {
     /// one that does not resolve yet builds, and the transport resolves it later.
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
         let config = self.config()?;
+        self.assemble(config)
+    }
+
+    /// The recorder and exporter over a checked `config`.
+    pub(super) fn assemble(
+        &self,
+        config: Config,
+    ) -> Result<(ExporterRecorder, Exporter), BuildError> {
         let encoder = self.encoder()?;
         let stats = Arc::new(StatsCells::default());
         let aggregate = Arc::new(
@@ -79,13 +88,24 @@ impl ExporterBuilder {
     /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] for protocols other than
     /// Graphite plaintext and pickle.
     pub fn build_client(self) -> Result<GraphiteClient, BuildError> {
+        self.check_graphite_client()?;
+        let config = self.config()?;
+        self.graphite_client(config)
+    }
+
+    /// Refuses the protocols the Graphite client does not speak.
+    pub(super) fn check_graphite_client(&self) -> Result<(), BuildError> {
         if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
             return Err(BuildError::InvalidSetting {
                 setting: "build_client",
                 reason: "the direct client sends Graphite points; use graphite() or graphite_pickle()",
             });
         }
-        let config = self.config()?;
+        Ok(())
+    }
+
+    /// The Graphite client over a checked `config`.
+    pub(super) fn graphite_client(&self, config: Config) -> Result<GraphiteClient, BuildError> {
         let Encoder::Graphite(encoder) = self.encoder()? else {
             return Err(BuildError::InvalidSetting {
                 setting: "build_client",
@@ -135,6 +155,15 @@ impl ExporterBuilder {
     }
 
     fn statsd_client(self, send: bool) -> Result<StatsdClient, BuildError> {
+        self.statsd_client_over(send, Self::config)
+    }
+
+    /// The StatsD client over the configuration `config` checks (after the protocol).
+    pub(super) fn statsd_client_over(
+        &self,
+        send: bool,
+        config: fn(&Self) -> Result<Config, BuildError>,
+    ) -> Result<StatsdClient, BuildError> {
         let refused = BuildError::InvalidSetting {
             setting: "build_statsd_client",
             reason: "the StatsD client sends StatsD or DogStatsD lines; use statsd() or dogstatsd() (build_client for Graphite)",
@@ -142,7 +171,7 @@ impl ExporterBuilder {
         if !matches!(self.protocol, Protocol::Statsd | Protocol::DogStatsd) {
             return Err(refused);
         }
-        let config = self.config()?;
+        let config = config(self)?;
         let encoder = match self.encoder()? {
             Encoder::Statsd(e) => ClientEncoder::Statsd(e),
             Encoder::DogStatsd(e) => ClientEncoder::DogStatsd(e),
@@ -188,6 +217,11 @@ impl Exporter {
     #[cfg(test)]
     pub(crate) fn into_flusher(self) -> Flusher {
         self.flusher
+    }
+
+    /// The flusher, the cells (for sets) and the statistics, for a flush driver of its own.
+    pub(super) fn into_parts(self) -> (Flusher, Arc<Aggregate>, Arc<StatsCells>) {
+        (self.flusher, self.aggregate, self.stats)
     }
 
     /// Starts the flusher: spawned onto the current tokio runtime if called inside a

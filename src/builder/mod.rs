@@ -168,6 +168,7 @@ impl ExporterBuilder {
 }
 
 mod build;
+mod capture;
 mod constructors;
 mod continuity;
 mod delivery;

@@ -20,6 +20,8 @@ use crate::error::BuildError;
 use crate::protocol::Protocol;
 
 impl ExporterBuilder {
+    /// Every setting checked, with no DNS lookup: a host name is looked up by the transport
+    /// (`transport::resolve`), so a capture, which never opens a socket, uses it as it is.
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
         if let Some(e) = &self.env_error {
             return Err(BuildError::InvalidEnvironment {

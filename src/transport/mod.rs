@@ -11,6 +11,7 @@
 //! reconnect backoff until it resolves.
 
 mod backoff;
+mod memory;
 mod outcome;
 mod resolve;
 mod stream;
@@ -35,6 +36,7 @@ use crate::encode::Framing;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
+pub(crate) use memory::MemorySink;
 use outcome::{EMSGSIZE, EPROTOTYPE, unix_hint};
 pub(crate) use outcome::{Payload, SendError, Verdict};
 pub(crate) use target::Target;
@@ -46,6 +48,8 @@ enum Socket {
     Stream(stream::StreamTransport),
     #[cfg(unix)]
     Unixgram(unixgram::UnixgramTransport),
+    /// No socket: payloads are kept in memory (captures for the user's tests).
+    Memory(memory::MemoryTransport),
 }
 
 /// The socket to the destination plus its reachability state. See the module docs.
@@ -120,6 +124,14 @@ impl Transport {
         self.target.unresolved()
     }
 
+    /// A transport that keeps every payload in `sink`, framed as the configured socket would
+    /// send it, and never fails (see `memory`).
+    pub(crate) fn memory(config: &Config, sink: MemorySink) -> Self {
+        let mut transport = Self::new(config, Instant::now());
+        transport.socket = Socket::Memory(memory::MemoryTransport::new(config.framing, sink));
+        transport
+    }
+
     /// What became of the bytes earlier writes handed to the kernel, learnt since the last
     /// call: from how a stream connection ended, or from the "refused" a UDP socket reports
     /// for an earlier datagram.
@@ -140,6 +152,9 @@ impl Transport {
             Payload::Frame(frame) => return frame.len(),
             Payload::Lines(lines) => lines,
         };
+        if let Socket::Memory(memory) = &self.socket {
+            return memory.wire_len(lines);
+        }
         let Socket::Stream(stream) = &self.socket else {
             // A datagram (UDP, Unix) carries the lines without the final newline.
             return lines.body().len();
@@ -153,13 +168,21 @@ impl Transport {
 
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
-        matches!(self.socket, Socket::Stream(_))
+        match &self.socket {
+            Socket::Stream(_) => true,
+            Socket::Memory(memory) => memory.is_stream(),
+            _ => false,
+        }
     }
 
     /// Gets ready to send: looks the name up if it never resolved, drops a connection the
     /// peer closed, reconnects when the backoff allows. Returns `false` when the destination
     /// cannot be reached now.
     pub(crate) async fn ready(&mut self, now: Instant, stats: &StatsCells) -> bool {
+        if matches!(self.socket, Socket::Memory(_)) {
+            // A capture: no name to look up, nothing to connect.
+            return true;
+        }
         if self.retry_at.is_some_and(|at| now < at) {
             return false;
         }
@@ -170,6 +193,7 @@ impl Transport {
         }
         let timeout = self.connect_timeout;
         let result = match &mut self.socket {
+            Socket::Memory(_) => Ok(()), // answered above
             Socket::Udp(udp) => {
                 if !looked_up {
                     self.target.refresh(now, false, timeout, stats).await;
@@ -300,6 +324,12 @@ impl Transport {
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
             #[cfg(unix)]
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
+            Socket::Memory(memory) => {
+                memory.send(payload);
+                // Delivered as soon as kept: nothing stays unconfirmed (and accumulates).
+                self.verdict.note(false);
+                Ok(())
+            }
         };
         if let Socket::Udp(udp) = &mut self.socket {
             if udp.take_refused() {
