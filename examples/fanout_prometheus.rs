@@ -5,7 +5,7 @@
 //! What the same metrics look like on each side:
 //!
 //! ```text
-//! counter!("http.requests", "route" => "/a")   http.requests._a:3|c       (a delta per flush)
+//! counter!("http.requests", "route" => "/a")   http.requests.a:3|c        (a delta per flush)
 //!                                              http_requests{route="/a"} 3  (the running total)
 //! gauge!("in_flight")                          in_flight:2|g    in_flight 2
 //! histogram!("http.latency") of 12.5 ms        http.latency:12.5|ms

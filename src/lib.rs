@@ -19,7 +19,7 @@
 //!     .install()?; // sets the global recorder, starts the flusher
 //!
 //! metrics::counter!("requests", "route" => "/a").increment(1);
-//! // sends `myapp.requests.eu._a:1|c` at the next flush
+//! // sends `myapp.eu.requests.a:1|c` at the next flush
 //!
 //! exporter.shutdown()?; // final flush of everything recorded so far, bounded by a timeout
 //! # Ok(())
@@ -191,6 +191,43 @@
 //!   (`cargo run --example tap -- --protocol dogstatsd --listen udp://127.0.0.1:8125`; see
 //!   the README).
 //!
+//! # Testing your metrics
+//!
+//! [`ExporterBuilder::build_capture`] returns the recorder and a [`Capture`] instead of an
+//! exporter: the same recorder, aggregation, flusher, encoders and payload packing, with the
+//! socket replaced by memory and the flush timer by [`Capture::flush`]. Each flush returns a
+//! [`Flushed`]: the payloads exactly as they would have gone on the wire, and their lines.
+//! No socket is opened and the host is never looked up. Record through
+//! [`metrics::with_local_recorder`], so tests running in parallel do not share the global
+//! recorder:
+//!
+//! ```
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (recorder, mut capture) = ExporterBuilder::statsd("statsd.example.invalid:8125")
+//!     .with_prefix("shop")
+//!     .build_capture()?;
+//! let checkout = || {
+//!     metrics::counter!("orders", "region" => "eu").increment(2);
+//!     metrics::gauge!("basket.items").set(3.0);
+//! };
+//! metrics::with_local_recorder(&recorder, checkout);
+//! let sent = capture.flush(); // one flush interval
+//! assert_eq!(sent.lines(), ["shop.orders.eu:2|c", "shop.basket.items:3|g"]);
+//! assert_eq!(sent.payloads(), [b"shop.orders.eu:2|c\nshop.basket.items:3|g".to_vec()]);
+//! // The next interval sends the unchanged gauge again, and no counter.
+//! assert_eq!(capture.flush().lines(), ["shop.basket.items:3|g"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Capture::flush_at`] stamps Graphite points with a chosen time, [`Capture::set`]
+//! registers sets and [`Capture::stats`] reads the statistics. For the direct clients,
+//! [`ExporterBuilder::build_statsd_client_capture`] and
+//! [`ExporterBuilder::build_client_capture`] return the real client and a [`ClientCapture`]
+//! that its `flush` sends into.
+//!
 //! # Support matrix
 //!
 //! | protocol | UDP | TCP | Unix stream | Unix datagram | counter | gauge | histogram |
@@ -308,13 +345,29 @@
 //! - any other character (`:` `|` `@` `#` `,` whitespace, newlines, control characters, `/`,
 //!   and each non-ASCII character) becomes `_`;
 //! - empty segments are removed (`a..b` → `a.b`, leading and trailing dots vanish);
-//! - a folded label value is one segment: its dots become `_`;
+//! - a folded label value (or key) is one segment: its dots become `_`, and what was replaced
+//!   at either end of it is trimmed, so a route `/home` folds to `home`, `/api/items/` to
+//!   `api_items`; a `_` the label itself starts or ends with stays (`_private`), and a value
+//!   made only of replaced characters (`/`) is `_`;
 //! - a name with nothing left is not sent; its values are counted in
 //!   [`ExporterStats::values_dropped_unnamed`];
 //! - tags (DogStatsD, Graphite 1.1, and the plain StatsD tag styles of [`LabelHandling`]) are
 //!   compared *after* sanitising: two labels whose keys clean up alike (`a b` and `a_b`)
 //!   become one tag, never the same key twice. The later label wins: global labels (ordered
 //!   by key) come before the metric's own, which come in the order given.
+//!
+//! Where folded labels land (`LabelHandling::FoldIntoName` and `FoldKeyValues`, and
+//! `GraphiteTags::FoldValues` and `FoldKeyValues`): `prefix.globals.name.labels`. Global
+//! labels, ordered by key, come right after the prefix (and before `with_type_prefixes`'
+//! `counters.`), the series' own labels, ordered by key, after the name:
+//! `myapp.eu.requests.home.200` for prefix `myapp`, global `region=eu` and
+//! `requests{route="/home",status="200"}`. A global label has the same place in every path, so
+//! `myapp.eu.*` (Graphite) or `stats.counters.myapp.eu.*` (behind Etsy statsd) selects one
+//! region's whole tree, whatever labels each metric has. A series label with a global's key
+//! gives its value, in the global's place. Of two labels of one series with the same key, the
+//! later given wins. When different series end up with the same path (`/home` and `home/`
+//! both fold to `home`), they are merged exactly as any other same-name series are
+//! ("Aggregation semantics").
 //!
 //! # Long names
 //!
@@ -376,6 +429,14 @@
 //! - **TCP** (and Unix stream): one connection, re-resolved and re-established with capped exponential backoff
 //!   and jitter when it breaks. Before each flush we check whether the receiver closed the
 //!   connection, so a receiver that restarts gracefully loses nothing.
+//! - **Host names** are looked up by the transport, never by `build` or an application
+//!   thread: on tokio's blocking pool, one lookup at a time, each within the connect timeout.
+//!   A name that does not resolve yet (DNS not ready when a pod starts) builds; until it
+//!   resolves the destination is unreachable, the metrics are kept as for any unreachable
+//!   destination, and the name is looked up again with the reconnect backoff. One warning
+//!   names the host (and the environment variable it came from), one info line says when it
+//!   resolves; each failed lookup counts in [`ExporterStats::resolve_failures`]
+//!   (`a_host_that_cannot_resolve_builds_and_counts_failed_lookups_without_blocking_the_app`).
 //!
 //! # Delivery guarantees
 //!
@@ -537,7 +598,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `resolve_failures`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (a zero change is
@@ -667,6 +728,7 @@
 
 mod aggregate;
 mod builder;
+mod capture;
 mod client;
 mod config;
 mod delivery;
@@ -691,6 +753,7 @@ mod transport;
 
 pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
+pub use capture::{Capture, ClientCapture, Flushed};
 pub use client::{CallOpts, GraphiteClient, StatsdClient};
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{

@@ -70,7 +70,7 @@ fn updates_and_warm_flushes_allocate_nothing_in_every_protocol() {
     let four = |line: &'static str| {
         move |received: &[String]| received.iter().filter(|l| *l == line).count() == 4
     };
-    check(ExporterBuilder::statsd, &four("alloc.counter._a:10000|c"));
+    check(ExporterBuilder::statsd, &four("alloc.counter.a:10000|c"));
     check(
         ExporterBuilder::dogstatsd,
         &four("alloc.counter:10000|c|#route:/a"),

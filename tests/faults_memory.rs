@@ -208,7 +208,7 @@ async fn a_cardinality_storm_is_capped_and_the_series_beyond_the_cap_are_counted
     handle.flush_async().await.unwrap();
     assert!(delivered(&handle, &rx, flushed + 1).await);
     let received = parse_all(&rx.lines());
-    assert_eq!(counter_total(&received, "storm.requests.200._r_0"), 42);
+    assert_eq!(counter_total(&received, "storm.requests.200.r_0"), 42);
     assert_eq!(
         counter_total(&received, "storm.requests.overflow"),
         stats.series_overflowed,

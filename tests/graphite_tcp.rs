@@ -131,7 +131,7 @@ fn folded_paths_replace_tags_when_configured() {
         .collect();
     guard.shutdown().unwrap();
     lines.sort();
-    assert_eq!(lines, ["requests._a 3", "temperature.caf_ 21.5"]);
+    assert_eq!(lines, ["requests.a 3", "temperature.caf 21.5"]);
 }
 
 #[test]

@@ -35,9 +35,9 @@ fn install_routes_every_macro_to_the_exporter_and_shutdown_sends_the_tail() {
 
     let stats = guard.shutdown().unwrap();
     let lines = rx.wait_for(Duration::from_secs(10), |l| l.len() == 2);
-    assert_eq!(counter_sum(&lines, "myapp.requests.eu._a"), 2, "{lines:?}");
+    assert_eq!(counter_sum(&lines, "myapp.eu.requests.a"), 2, "{lines:?}");
     assert!(
-        lines.contains(&"myapp.in_flight.eu:3|g".to_string()),
+        lines.contains(&"myapp.eu.in_flight:3|g".to_string()),
         "{lines:?}"
     );
     assert_eq!(stats.lines_sent, 2);

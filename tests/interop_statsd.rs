@@ -81,7 +81,7 @@ fn check_etsy(statsd: &EtsyStatsd, endpoint: String) {
     record_and_flush(&guard, &h);
     let stats = guard.shutdown().expect("shutdown");
     let done = statsd.wait_until(WAIT, |s| {
-        s.counter_total("interop.hits._a") == 7.0
+        s.counter_total("interop.hits.a") == 7.0
             && s.gauge("interop.level") == Some(-5.0)
             && s.timer_count_total("interop.sampled") == 40.0
     });
@@ -141,7 +141,7 @@ fn collectd_parses_every_plain_statsd_line_we_send() {
     guard.handle().flush().expect("flush");
     guard.shutdown().expect("shutdown");
     let done = collectd.wait_until(WAIT, |c| {
-        c.counter_values("interop.hits._a").last() == Some(&7.0)
+        c.counter_values("interop.hits.a").last() == Some(&7.0)
             && c.gauge_values("interop.level").last() == Some(&-5.0)
     });
     assert!(

@@ -89,7 +89,7 @@ fn a_prefix_layer_segment_comes_after_the_exporters_own_prefix() {
         [
             "app.svc.in_flight:2|g",
             "app.svc.latency:12.5|ms",
-            "app.svc.requests._a:3|c",
+            "app.svc.requests.a:3|c",
         ]
     );
     assert_eq!(guard.shutdown().unwrap().lines_sent, 3);
@@ -282,7 +282,7 @@ fn a_fanout_delivers_every_update_to_each_exporter_in_its_own_protocol() {
 
     assert_eq!(
         sorted(plain.wait_for(MAX, |l| l.len() == 3)),
-        ["in_flight:3|g", "latency:500|ms", "requests._a:5|c"]
+        ["in_flight:3|g", "latency:500|ms", "requests.a:5|c"]
     );
     assert_eq!(
         sorted(dog.wait_for(MAX, |l| l.len() == 3)),

@@ -278,13 +278,13 @@ async fn plain_statsd_folds_method_route_and_status_into_the_name() {
     assert_eq!(
         sorted_counters(&lines),
         [
-            "svc.http.requests.GET._users__id_.200:1|c",
             "svc.http.requests.GET.unmatched.404:1|c",
+            "svc.http.requests.GET.users__id.200:1|c",
         ],
         "{lines:#?}"
     );
     for name in [
-        "svc.http.request.duration.GET._users__id_.200:",
+        "svc.http.request.duration.GET.users__id.200:",
         "svc.http.request.duration.GET.unmatched.404:",
     ] {
         let timers = lines

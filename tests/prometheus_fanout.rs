@@ -218,9 +218,9 @@ fn statsd_gets_its_exact_lines_while_prometheus_serves_the_same_metrics() {
             "http.latency:12.5|ms",
             "http.latency:1|ms",
             "http.latency:250|ms",
-            "http.requests._a.200:2|c",
-            "http.requests._a.200:3|c",
-            "http.requests._a.500:1|c",
+            "http.requests.a.200:2|c",
+            "http.requests.a.200:3|c",
+            "http.requests.a.500:1|c",
             "in_flight:3|g",
             "in_flight:7|g",
             "temperature:-5|g",
@@ -246,12 +246,12 @@ fn prometheus_counter_totals_equal_the_sum_of_the_statsd_deltas() {
     let scraped = record_through_a_fanout_and_scrape();
     for (statsd, prometheus, total) in [
         (
-            "http.requests._a.200",
+            "http.requests.a.200",
             r#"http_requests{route="/a",status="200"}"#,
             5.0,
         ),
         (
-            "http.requests._a.500",
+            "http.requests.a.500",
             r#"http_requests{route="/a",status="500"}"#,
             1.0,
         ),

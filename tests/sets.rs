@@ -59,11 +59,11 @@ fn a_set_sends_each_distinct_sanitised_member_once_per_interval_with_prefix_and_
     assert_eq!(
         lines,
         [
-            "app.users.eu:a_b|s",
-            "app.users.eu:alice|s",
-            "app.users.eu:bob|s",
-            "app.users.eu:carol|s",
-            "app.users.eu:\u{e9}t\u{e9}|s",
+            "app.eu.users:a_b|s",
+            "app.eu.users:alice|s",
+            "app.eu.users:bob|s",
+            "app.eu.users:carol|s",
+            "app.eu.users:\u{e9}t\u{e9}|s",
         ]
     );
     let stats = handle.stats();
@@ -74,7 +74,7 @@ fn a_set_sends_each_distinct_sanitised_member_once_per_interval_with_prefix_and_
     handle.flush().unwrap();
     handle.flush().unwrap();
     let all = rx.drain(QUIET, MAX);
-    assert_eq!(all[5..], ["app.users.eu:bob|s"], "{all:?}");
+    assert_eq!(all[5..], ["app.eu.users:bob|s"], "{all:?}");
     drop(recorder);
 }
 

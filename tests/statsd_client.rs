@@ -476,11 +476,11 @@ async fn type_prefixes_follow_the_calls_type_and_fold_labels_as_the_recorder_doe
     assert!(client.histogram("size", 2.0, NONE));
     assert!(client.set("users", "bob", NONE));
     let want = [
-        "app.counters.req.eu._a:1|c",
-        "app.gauges.q.eu:1|g",
-        "app.timers.db.eu:1.5|ms",
-        "app.histograms.size.eu:2|h",
-        "app.sets.users.eu:bob|s",
+        "app.eu.counters.req.a:1|c",
+        "app.eu.gauges.q:1|g",
+        "app.eu.timers.db:1.5|ms",
+        "app.eu.histograms.size:2|h",
+        "app.eu.sets.users:bob|s",
     ];
     assert_eq!(flushed(&mut client, &mut rx, want.len()).await, want);
 }

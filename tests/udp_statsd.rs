@@ -47,19 +47,19 @@ fn every_metric_type_arrives_as_exact_statsd_lines() {
     assert_eq!(
         lines,
         vec![
-            "app.bytes_total.eu:160|c",
-            "app.in_flight.eu:4|g",
-            "app.latency.eu:12.5|ms",
-            "app.queue.eu:2|g",
-            "app.render.eu:7.25|ms",
-            "app.requests.GET.eu._a:5|c",
-            "app.temperature.eu:-5|g",
-            "app.temperature.eu:0|g",
+            "app.eu.bytes_total:160|c",
+            "app.eu.in_flight:4|g",
+            "app.eu.latency:12.5|ms",
+            "app.eu.queue:2|g",
+            "app.eu.render:7.25|ms",
+            "app.eu.requests.GET.a:5|c",
+            "app.eu.temperature:-5|g",
+            "app.eu.temperature:0|g",
         ]
     );
     // The negative gauge's reset comes first, in the same datagram.
     assert!(rx.datagrams.iter().any(|d| {
-        String::from_utf8_lossy(d).contains("app.temperature.eu:0|g\napp.temperature.eu:-5|g")
+        String::from_utf8_lossy(d).contains("app.eu.temperature:0|g\napp.eu.temperature:-5|g")
     }));
     let stats = guard.shutdown().unwrap();
     assert_eq!(stats.lines_sent, 8);
@@ -414,7 +414,7 @@ fn type_prefixes_put_each_kind_after_the_prefix_as_sprockets_statsd_does() {
     assert_eq!(
         lines,
         [
-            "app.counters.requests._a:2|c",
+            "app.counters.requests.a:2|c",
             "app.gauges.queue:3|g",
             "app.timers.latency:7|ms",
             "app.histograms.size:512|h",

@@ -95,7 +95,7 @@ fn exporter_to_tap(dialect: Dialect, listen: &str, series: usize) {
 
 #[test]
 fn statsd_over_udp_from_the_exporter_has_no_bad_lines_and_four_series() {
-    // requests._a, requests._b, queue_depth (sent as 0 then -3), latency (3 timer lines).
+    // requests.a, requests.b, queue_depth (sent as 0 then -3), latency (3 timer lines).
     exporter_to_tap(Dialect::Statsd, "udp://127.0.0.1:0", 4);
 }
 

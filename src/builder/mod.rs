@@ -177,6 +177,7 @@ impl ExporterBuilder {
 }
 
 mod build;
+mod capture;
 mod constructors;
 mod continuity;
 mod delivery;

@@ -17,10 +17,6 @@ fn every_invalid_setting_is_reported_by_build_with_what_is_wrong() {
             "invalid endpoint \"gopher://x:1\": the scheme must be udp://, tcp://, unix:// or unixgram://",
         ),
         (
-            ExporterBuilder::statsd("no-such-host.invalid:8125"),
-            "cannot resolve \"no-such-host.invalid\"",
-        ),
-        (
             b().with_flush_interval(Duration::ZERO),
             "the flush interval must be greater than zero",
         ),
@@ -68,12 +64,47 @@ fn setters_can_come_in_any_order() {
 }
 
 #[test]
-fn an_unresolvable_host_keeps_the_resolver_error_as_its_source() {
-    let e = ExporterBuilder::statsd("no-such-host.invalid:1")
-        .build()
-        .err()
-        .unwrap();
-    assert!(std::error::Error::source(&e).is_some());
+fn a_host_that_does_not_resolve_yet_builds_and_a_malformed_one_does_not() {
+    // DNS may not be ready when the process starts: the transport looks the name up later.
+    for endpoint in [
+        "no-such-host.invalid:8125",
+        "tcp://no-such-host.invalid:2003",
+    ] {
+        assert!(
+            ExporterBuilder::statsd(endpoint).build().is_ok(),
+            "{endpoint}"
+        );
+        assert!(
+            ExporterBuilder::statsd(endpoint)
+                .build_statsd_client()
+                .is_ok()
+        );
+    }
+    assert!(
+        ExporterBuilder::graphite("no-such-host.invalid")
+            .build_client()
+            .is_ok()
+    );
+    for (endpoint, reason) in [
+        (":8125", "the host is empty"),
+        (
+            "no-such-host.invalid:0",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "no-such-host.invalid:x",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "udp://no-such-host.invalid/x:1",
+            "expected host:port with no path",
+        ),
+    ] {
+        assert_eq!(
+            err(ExporterBuilder::statsd(endpoint)),
+            format!("invalid endpoint {endpoint:?}: {reason}")
+        );
+    }
 }
 
 #[test]
@@ -513,8 +544,8 @@ fn for_a_global_label_given_twice_the_later_value_wins_in_every_protocol() {
         "requests|#env:second,region:eu"
     );
     assert_eq!(rendered(&in_one_call(dd()), &key), "requests|#env:b");
-    assert_eq!(rendered(&twice(statsd()), &key), "requests.second.eu");
-    assert_eq!(rendered(&in_one_call(statsd()), &key), "requests.b");
+    assert_eq!(rendered(&twice(statsd()), &key), "second.eu.requests");
+    assert_eq!(rendered(&in_one_call(statsd()), &key), "b.requests");
     assert_eq!(
         rendered(&twice(graphite()), &key),
         "requests;env=second;region=eu"
@@ -626,4 +657,24 @@ fn external_data_and_cardinality_are_refused_where_the_protocol_has_no_such_fiel
             .to_string()
             .contains("with_external_data")
     );
+}
+
+#[test]
+fn a_host_from_the_environment_keeps_its_variable_for_the_transports_warning() {
+    for variable in ["STATSD_HOST", "DD_AGENT_HOST", "GRAPHITE_HOST"] {
+        let env = |name: &str| (name == variable).then(|| "agent.invalid".to_owned());
+        let config = ExporterBuilder::from_settings(crate::env::detect(env))
+            .config()
+            .expect("a host that does not resolve yet builds");
+        assert_eq!(config.endpoint.host, "agent.invalid");
+        assert_eq!(config.endpoint_source, Some(variable));
+        assert!(config.addrs.is_empty(), "resolved at build");
+    }
+    // Replaced in code: no variable to blame.
+    let env = |name: &str| (name == "STATSD_HOST").then(|| "agent.invalid".to_owned());
+    let config = ExporterBuilder::from_settings(crate::env::detect(env))
+        .with_remote_address("other.invalid:8125")
+        .config()
+        .unwrap();
+    assert_eq!(config.endpoint_source, None);
 }

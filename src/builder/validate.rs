@@ -20,6 +20,8 @@ use crate::error::BuildError;
 use crate::protocol::Protocol;
 
 impl ExporterBuilder {
+    /// Every setting checked, with no DNS lookup: a host name is looked up by the transport
+    /// (`transport::resolve`), so a capture, which never opens a socket, uses it as it is.
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
         self.check_environment()?;
         let (port, scheme) = match self.protocol {
@@ -82,11 +84,11 @@ impl ExporterBuilder {
             // Bare `flushes`, `series`... would mix with the application's own metrics.
             return invalid("with_telemetry_prefix", "must contain a name");
         }
-        let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
+            addrs: endpoint.literal_addrs(),
             endpoint,
-            addrs,
+            endpoint_source: self.endpoint_source.as_ref().map(|(variable, _)| *variable),
             flush_interval: self.flush_interval,
             max_payload_len,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),

@@ -28,8 +28,8 @@
 use metrics::{Key, Label};
 
 use super::number::{is_sendable, write_f64, write_u64};
-use super::sanitize::{push_path, push_segment};
-use super::shared::{render_prefix, sorted_unique};
+use super::sanitize::push_path;
+use super::shared::{fold_globals, fold_own_labels, render_prefix, sorted_unique};
 use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
 use super::summary::{SlotCarry, Summary, nearest_rank, percentile_suffix, summarize};
 use super::{EncodeTally, FlushContext, PayloadWriter, Rendered, commit, sanitized_tags};
@@ -48,9 +48,11 @@ pub enum GraphiteTags {
     #[default]
     Tagged,
     /// Folded into the path as key and value segments: `name.key.value` (a label whose key
-    /// or value is empty is left out).
+    /// or value is empty is left out); global labels go before the name
+    /// (`myapp.region.eu.requests.route.home`, crate docs, "Names: what is sanitised, and how").
     FoldKeyValues,
-    /// Folded into the path as value segments only: `name.value`.
+    /// Folded into the path as value segments only: `name.value`; global labels go before
+    /// the name (`myapp.eu.requests.home`).
     FoldValues,
 }
 
@@ -145,6 +147,10 @@ impl GraphiteEncoder {
         out.tail.clear();
         out.shortened = false;
         out.name.extend_from_slice(&self.prefix);
+        let fold_keys = self.tags == GraphiteTags::FoldKeyValues;
+        if self.tags != GraphiteTags::Tagged {
+            fold_globals(&mut out.name, &self.global_labels, key, fold_keys);
+        }
         if !push_path(&mut out.name, key.name()) {
             out.name.clear();
             return;
@@ -160,7 +166,7 @@ impl GraphiteEncoder {
                 return;
             }
         } else {
-            self.fold_labels(key, &mut out.name);
+            fold_own_labels(&mut out.name, &self.global_labels, key, fold_keys);
         }
         out.shortened = shorten_path(&mut out.name, NAME_LIMIT - self.suffix_reserve);
     }
@@ -178,29 +184,6 @@ impl GraphiteEncoder {
             out.tail.extend_from_slice(k);
             out.tail.push(b'=');
             out.tail.extend_from_slice(v);
-        }
-    }
-
-    /// Folds the labels into the path, as configured.
-    fn fold_labels(&self, key: &Key, name: &mut Vec<u8>) {
-        // Globals first, then the metric's labels: the later wins for an equal key.
-        let mut labels: Vec<&Label> = Vec::new();
-        for label in self.global_labels.iter().chain(key.labels()) {
-            match labels.iter_mut().find(|l| l.key() == label.key()) {
-                Some(slot) => *slot = label,
-                None => labels.push(label),
-            }
-        }
-        labels.sort_by(|a, b| a.key().cmp(b.key()));
-        for label in labels {
-            if self.tags == GraphiteTags::FoldKeyValues {
-                // Key and value, or nothing: a bare `.key` could collide with a metric path.
-                if label.key().is_empty() || label.value().is_empty() {
-                    continue;
-                }
-                push_segment(name, label.key());
-            }
-            push_segment(name, label.value());
         }
     }
 

@@ -72,11 +72,11 @@ fn labels_become_sorted_tags_or_path_segments() {
         ),
         (
             GraphiteTags::FoldKeyValues,
-            "app.requests.method.GET.region.eu.route._a_b 1 1700000010",
+            "app.region.eu.requests.method.GET.route.a_b 1 1700000010",
         ),
         (
             GraphiteTags::FoldValues,
-            "app.requests.GET.eu._a_b 1 1700000010",
+            "app.eu.requests.GET.a_b 1 1700000010",
         ),
     ];
     for (mode, want) in table {

@@ -153,8 +153,23 @@ pub(crate) fn push_member(out: &mut String, member: &str) {
 
 /// Appends `text` as exactly one segment (dots included in the replacement), preceded by a `.`
 /// when `out` already holds something. Empty text appends nothing and returns `false`.
+///
+/// This is how a folded label value (or key) becomes a path segment, so replacements at its
+/// edges are trimmed: `/home` is `home`, `/api/items/` is `api_items`, not `_home`. A `_` the
+/// caller wrote is kept (`_private`), and text made only of replaced characters (`/`, `😀`)
+/// is one `_`, so the label still takes its place in the path.
 pub(crate) fn push_segment(out: &mut Vec<u8>, text: &str) -> bool {
-    push_segment_with(out, text, is_segment_char)
+    let start = text.find(is_segment_char);
+    let kept = match start {
+        Some(start) => {
+            // `rfind` finds a match, since `find` did; its end is one ASCII byte further.
+            let end = text.rfind(is_segment_char).map_or(text.len(), |e| e + 1);
+            &text[start..end]
+        }
+        None if text.is_empty() => "",
+        None => "_",
+    };
+    push_segment_with(out, kept, is_segment_char)
 }
 
 fn push_segment_with(out: &mut Vec<u8>, text: &str, allowed: fn(char) -> bool) -> bool {
@@ -244,8 +259,36 @@ mod tests {
     #[test]
     fn a_label_value_stays_one_segment() {
         let mut out = b"name".to_vec();
-        assert!(push_segment(&mut out, "/api/v1.2"));
-        assert_eq!(out, b"name._api_v1_2");
+        assert!(push_segment(&mut out, "api/v1.2"));
+        assert_eq!(out, b"name.api_v1_2");
+    }
+
+    #[test]
+    fn folded_segments_trim_replacements_at_their_edges() {
+        let table: &[(&str, &str)] = &[
+            ("/home", "home"),
+            ("/api/items/", "api_items"),
+            ("/", "_"),
+            ("//", "_"),
+            ("\u{1F600}", "_"),
+            ("caf\u{e9}", "caf"),
+            ("\u{e9}t\u{e9}", "t"),
+            ("_private_", "_private_"),
+            ("-x-", "-x-"),
+            (" spaced out ", "spaced_out"),
+            ("v1.2", "v1_2"),
+            (".hidden", "hidden"),
+            ("a", "a"),
+        ];
+        for (input, want) in table {
+            let mut out = b"name".to_vec();
+            assert!(push_segment(&mut out, input), "{input:?}");
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                format!("name.{want}"),
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

@@ -5,10 +5,10 @@
 //!
 //! Pure functions over caller-owned buffers, like every encoder.
 
-use metrics::{Label, Unit};
+use metrics::{Key, Label, Unit};
 
 use super::number::is_sendable;
-use super::sanitize::push_path;
+use super::sanitize::{push_path, push_segment};
 
 /// The unit a histogram's samples were recorded in, as far as conversion to milliseconds
 /// needs to know.
@@ -114,4 +114,47 @@ pub(crate) fn write_dogstatsd_tags(out: &mut Vec<u8>, tags: &[(Vec<u8>, Vec<u8>)
             out.extend_from_slice(v);
         }
     }
+}
+
+/// The global labels folded into a path, right after the prefix and before the name
+/// (`myapp.eu.requests.home.200`): one fixed place for what identifies the sender, so a
+/// Graphite glob such as `myapp.eu.*` selects one region's whole tree whatever labels each
+/// metric has. A series label with a global's key replaces that global's value, in the
+/// global's place. The rule is stated for users in the crate docs ("Names: what is sanitised, and how").
+pub(crate) fn fold_globals(name: &mut Vec<u8>, globals: &[Label], key: &Key, with_keys: bool) {
+    for global in globals {
+        let label = key
+            .labels()
+            .rev()
+            .find(|l| l.key() == global.key())
+            .unwrap_or(global);
+        fold_label(name, label, with_keys);
+    }
+}
+
+/// The series' own labels folded after its name, ordered by key (the last of equal keys
+/// wins); a label with a global's key was already folded in the global's place.
+pub(crate) fn fold_own_labels(name: &mut Vec<u8>, globals: &[Label], key: &Key, with_keys: bool) {
+    let mut labels: Vec<&Label> = key
+        .labels()
+        .filter(|l| globals.binary_search_by(|g| g.key().cmp(l.key())).is_err())
+        .collect();
+    labels.reverse();
+    labels.sort_by(|a, b| a.key().cmp(b.key()));
+    labels.dedup_by(|a, b| a.key() == b.key());
+    for label in labels {
+        fold_label(name, label, with_keys);
+    }
+}
+
+/// One folded label: its value as one segment, or (`with_keys`) `key.value`; with keys, a
+/// label missing either is left out, since a bare `.key` could collide with a metric path.
+fn fold_label(name: &mut Vec<u8>, label: &Label, with_keys: bool) {
+    if with_keys {
+        if label.key().is_empty() || label.value().is_empty() {
+            return;
+        }
+        push_segment(name, label.key());
+    }
+    push_segment(name, label.value());
 }

@@ -20,7 +20,10 @@ use super::number::{is_sendable, write_f64, write_u64};
 use super::sanitize::{
     push_embedded_tag, push_etsy_tag_key, push_etsy_tag_value, push_path, push_segment,
 };
-use super::shared::{SampleUnit, render_prefix, sample_value, sorted_unique, write_dogstatsd_tags};
+use super::shared::{
+    SampleUnit, fold_globals, fold_own_labels, render_prefix, sample_value, sorted_unique,
+    write_dogstatsd_tags,
+};
 use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
 use super::{
     EncodeTally, HistogramKind, HistogramRules, PayloadWriter, Rendered, SeriesKind, commit,
@@ -68,11 +71,14 @@ use super::{
 #[non_exhaustive]
 pub enum LabelHandling {
     /// Append each label value as a name segment, ordered by label key: `name.value1.value2`.
+    /// Global labels go before the name, right after the prefix (`myapp.eu.requests.home`);
+    /// the whole rule is in the crate docs, "Names: what is sanitised, and how".
     #[default]
     FoldIntoName,
     /// Append each label's key and value as two name segments, ordered by key:
     /// `name.key1.value1.key2.value2`, the hierarchical form of Micrometer's Etsy flavor and of
-    /// Graphite paths. A label whose key or value is empty is left out.
+    /// Graphite paths. A label whose key or value is empty is left out. Global labels go
+    /// before the name, as in `FoldIntoName`: `myapp.region.eu.requests.route.home`.
     FoldKeyValues,
     /// Ignore labels. Each label combination stays its own series and sends its own line
     /// under the bare name, so on the server counters and timers add up, while for gauges the
@@ -189,6 +195,14 @@ impl StatsdEncoder {
         let name = &mut out.name;
         name.clear();
         name.extend_from_slice(&self.prefix);
+        let fold = match self.labels {
+            LabelHandling::FoldIntoName => Some(false),
+            LabelHandling::FoldKeyValues => Some(true),
+            _ => None,
+        };
+        if let Some(with_keys) = fold {
+            fold_globals(name, &self.global_labels, key, with_keys);
+        }
         if let Some(kind) = kind.filter(|_| self.type_prefixes) {
             push_segment(
                 name,
@@ -205,18 +219,8 @@ impl StatsdEncoder {
             name.clear();
             return;
         }
-        if let style @ (LabelHandling::FoldIntoName | LabelHandling::FoldKeyValues) = self.labels {
-            let with_keys = style == LabelHandling::FoldKeyValues;
-            let mut labels: Vec<&Label> = key.labels().collect();
-            labels.sort_by(|a, b| a.key().cmp(b.key()));
-            for_each_merged(&self.global_labels, &labels, |l| {
-                if !with_keys {
-                    push_segment(name, l.value());
-                } else if !l.key().is_empty() && !l.value().is_empty() {
-                    push_segment(name, l.key());
-                    push_segment(name, l.value());
-                }
-            });
+        if let Some(with_keys) = fold {
+            fold_own_labels(name, &self.global_labels, key, with_keys);
         }
         if self.labels == LabelHandling::DogStatsd {
             // Etsy makes these carbon tags (rules on `LabelHandling::DogStatsd`). An empty
@@ -376,38 +380,6 @@ pub(crate) fn continues_chunk(prev: &[u8], line: &[u8]) -> bool {
         && line[l + 1..]
             .strip_suffix(tail)
             .is_some_and(|value| value.ends_with(b"|g"))
-}
-
-/// Calls `f` for each label of the union of two key-sorted lists; for a key in both, only the
-/// metric's label is used (a metric label overrides a global one).
-pub(crate) fn for_each_merged<'a>(
-    global: &'a [Label],
-    metric: &[&'a Label],
-    mut f: impl FnMut(&'a Label),
-) {
-    let (mut g, mut m) = (0, 0);
-    while g < global.len() || m < metric.len() {
-        match (global.get(g), metric.get(m)) {
-            (Some(gl), Some(ml)) if gl.key() == ml.key() => {
-                f(ml);
-                g += 1;
-                m += 1;
-            }
-            (Some(gl), Some(ml)) if gl.key() < ml.key() => {
-                f(gl);
-                g += 1;
-            }
-            (_, Some(ml)) => {
-                f(ml);
-                m += 1;
-            }
-            (Some(gl), None) => {
-                f(gl);
-                g += 1;
-            }
-            (None, None) => break,
-        }
-    }
 }
 
 #[cfg(test)]

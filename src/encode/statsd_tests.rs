@@ -145,19 +145,19 @@ fn histograms_can_be_sent_as_h_without_unit_conversion() {
 }
 
 #[test]
-fn names_are_sanitised_and_labels_folded_in_key_order_after_the_prefix() {
+fn names_are_sanitised_with_global_labels_after_the_prefix_and_the_rest_after_the_name() {
     let e = encoder(Some("my app."), &[("region", "eu"), ("az", "b")]);
     let table: &[(Key, &str)] = &[
-        (key("requests", &[]), "my_app.requests.b.eu"),
+        (key("requests", &[]), "my_app.b.eu.requests"),
         (
             key("requests", &[("route", "/a"), ("method", "GET")]),
-            "my_app.requests.b.GET.eu._a",
+            "my_app.b.eu.requests.GET.a",
         ),
-        (key("requests", &[("region", "us")]), "my_app.requests.b.us"),
-        (key("a:b|c@d#e,f\ng", &[]), "my_app.a_b_c_d_e_f_g.b.eu"),
-        (key("x", &[("v", "1.2.3")]), "my_app.x.b.eu.1_2_3"),
-        (key("x", &[("empty", "")]), "my_app.x.b.eu"),
-        (key("h\u{e9}llo w\u{f6}rld", &[]), "my_app.h_llo_w_rld.b.eu"),
+        (key("requests", &[("region", "us")]), "my_app.b.us.requests"),
+        (key("a:b|c@d#e,f\ng", &[]), "my_app.b.eu.a_b_c_d_e_f_g"),
+        (key("x", &[("v", "1.2.3")]), "my_app.b.eu.x.1_2_3"),
+        (key("x", &[("empty", "")]), "my_app.b.eu.x"),
+        (key("h\u{e9}llo w\u{f6}rld", &[]), "my_app.b.eu.h_llo_w_rld"),
     ];
     for (k, want) in table {
         assert_eq!(String::from_utf8(name(&e, k).name).unwrap(), *want, "{k}");
@@ -396,11 +396,11 @@ fn every_tag_style_writes_the_exact_lines_its_servers_parse() {
     let table = [
         (
             LabelHandling::FoldIntoName,
-            "app.requests.GET.eu.200:3|c\napp.requests.GET.eu.200:0|g\napp.requests.GET.eu.200:-2|g\napp.requests.GET.eu.200:250|ms|@0.5",
+            "app.eu.200.requests.GET:3|c\napp.eu.200.requests.GET:0|g\napp.eu.200.requests.GET:-2|g\napp.eu.200.requests.GET:250|ms|@0.5",
         ),
         (
             LabelHandling::FoldKeyValues,
-            "app.requests.method.GET.region.eu.status.200:3|c\napp.requests.method.GET.region.eu.status.200:0|g\napp.requests.method.GET.region.eu.status.200:-2|g\napp.requests.method.GET.region.eu.status.200:250|ms|@0.5",
+            "app.region.eu.status.200.requests.method.GET:3|c\napp.region.eu.status.200.requests.method.GET:0|g\napp.region.eu.status.200.requests.method.GET:-2|g\napp.region.eu.status.200.requests.method.GET:250|ms|@0.5",
         ),
         (
             LabelHandling::Drop,

@@ -195,6 +195,36 @@ pub(crate) const GROUPS: &[Group] = &[
         long: false,
     },
     Group {
+        class: "replacements at the edges of a folded label value are trimmed",
+        members: &[
+            m("{k}.rt", &[("route", " home")]),
+            m("{k}.rt", &[("route", "home\u{e9}")]),
+            m("{k}.rt", &[("route", "home")]),
+        ],
+        folded: &[out("{k}.rt.home", "", &[0, 1, 2])],
+        tagged: &[
+            out("{k}.rt", ";route=_home", &[0]),
+            out("{k}.rt", ";route=home_", &[1]),
+            out("{k}.rt", ";route=home", &[2]),
+        ],
+        one_key: false,
+        long: false,
+    },
+    Group {
+        class: "a folded label value of only replaced characters is one _",
+        members: &[
+            m("{k}.rr", &[("route", "  ")]),
+            m("{k}.rr", &[("route", "_")]),
+        ],
+        folded: &[out("{k}.rr._", "", &[0, 1])],
+        tagged: &[
+            out("{k}.rr", ";route=__", &[0]),
+            out("{k}.rr", ";route=_", &[1]),
+        ],
+        one_key: false,
+        long: false,
+    },
+    Group {
         class: "label keys that sanitise alike",
         members: &[m("{k}.tk", &[("a b", "1")]), m("{k}.tk", &[("a_b", "1")])],
         folded: &[out("{k}.tk.1", "", &[0, 1])],

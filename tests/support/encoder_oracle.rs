@@ -65,6 +65,64 @@ fn one_segment(text: &str, keep: fn(char) -> bool) -> String {
         .collect()
 }
 
+/// A folded label's one segment: as [`one_segment`], less the replaced characters at either
+/// end; text made only of replaced characters is `_`, empty text nothing.
+fn label_segment(text: &str) -> String {
+    let trimmed = text.trim_matches(|c: char| !is_path_char(c));
+    if trimmed.is_empty() && !text.is_empty() {
+        return "_".to_owned();
+    }
+    one_segment(trimmed, is_path_char)
+}
+
+/// The folded label segments, in path order: the globals' (one per key, by key, each taking a
+/// metric label's value for its key, the last such label given), and the metric's own labels
+/// (by key, one per key, the last given), the first group right after the prefix, the second
+/// after the name. With `with_keys`, a label is `key.value`, or nothing when either is empty.
+fn folded_labels(
+    globals: &[(String, String)],
+    labels: &[(String, String)],
+    with_keys: bool,
+) -> (Vec<String>, Vec<String>) {
+    let fold = |k: &str, v: &str, out: &mut Vec<String>| {
+        if with_keys {
+            if !k.is_empty() && !v.is_empty() {
+                out.push(label_segment(k));
+                out.push(label_segment(v));
+            }
+        } else if !v.is_empty() {
+            out.push(label_segment(v));
+        }
+    };
+    let mut globals = unique_globals(globals);
+    globals.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut before = Vec::new();
+    for (k, v) in &globals {
+        let v = labels
+            .iter()
+            .rev()
+            .find(|(own, _)| own == k)
+            .map_or(v, |(_, v)| v);
+        fold(k, v, &mut before);
+    }
+    let mut own: Vec<(String, String)> = Vec::new();
+    for (k, v) in labels {
+        if globals.iter().any(|(g, _)| g == k) {
+            continue;
+        }
+        match own.iter_mut().find(|(existing, _)| existing == k) {
+            Some(slot) => slot.1.clone_from(v),
+            None => own.push((k.clone(), v.clone())),
+        }
+    }
+    own.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut after = Vec::new();
+    for (k, v) in &own {
+        fold(k, v, &mut after);
+    }
+    (before, after)
+}
+
 /// Dot-separated segments, empty ones removed.
 fn segments(text: &str, keep: fn(char) -> bool) -> Vec<String> {
     text.split('.')
@@ -100,45 +158,6 @@ fn unique_globals(globals: &[(String, String)]) -> Vec<(String, String)> {
     out
 }
 
-/// Labels for plain StatsD: ordered by key; a metric's labels replace the global one with the
-/// same key (a metric key given twice folds both, in the order given).
-fn statsd_label_pairs(
-    globals: &[(String, String)],
-    labels: &[(String, String)],
-) -> Vec<(String, String)> {
-    let globals = unique_globals(globals);
-    let mut keys: Vec<&String> = globals.iter().chain(labels).map(|(k, _)| k).collect();
-    keys.sort();
-    keys.dedup();
-    let mut pairs = Vec::new();
-    for key in keys {
-        let own: Vec<&(String, String)> = labels.iter().filter(|(k, _)| k == key).collect();
-        if own.is_empty() {
-            pairs.extend(globals.iter().filter(|(k, _)| k == key).cloned());
-        } else {
-            pairs.extend(own.into_iter().cloned());
-        }
-    }
-    pairs
-}
-
-/// Labels for Graphite: one per key, globals first then the metric's, the later winning;
-/// ordered by key.
-fn graphite_labels(
-    globals: &[(String, String)],
-    labels: &[(String, String)],
-) -> Vec<(String, String)> {
-    let mut merged = unique_globals(globals);
-    for (k, v) in labels {
-        match merged.iter_mut().find(|(existing, _)| existing == k) {
-            Some(slot) => slot.1.clone_from(v),
-            None => merged.push((k.clone(), v.clone())),
-        }
-    }
-    merged.sort_by(|a, b| a.0.cmp(&b.0));
-    merged
-}
-
 /// The kind segment `with_type_prefixes` puts after the prefix: counters, gauges (Graphite
 /// points are gauges in StatsD), and timers or histograms by the series' histogram kind.
 fn statsd_type_segment(o: &StatsdOptions, s: &Series) -> &'static str {
@@ -155,38 +174,30 @@ fn statsd_type_segment(o: &StatsdOptions, s: &Series) -> &'static str {
 
 fn statsd_name(o: &StatsdOptions, s: &Series) -> Option<String> {
     let mut segs = base_name(&o.common, &s.name, is_path_char)?;
+    let prefix_len = o
+        .common
+        .prefix
+        .as_deref()
+        .map_or(0, |p| segments(p, is_path_char).len());
     if o.type_prefixes {
-        let prefix_len = o
-            .common
-            .prefix
-            .as_deref()
-            .map_or(0, |p| segments(p, is_path_char).len());
         segs.insert(prefix_len, statsd_type_segment(o, s).to_owned());
     }
-    let pairs = statsd_label_pairs(&o.common.global_labels, &s.labels);
-    match o.labels {
-        LabelHandling::FoldIntoName => {
-            for (_, value) in pairs {
-                if !value.is_empty() {
-                    segs.push(one_segment(&value, is_path_char));
-                }
-            }
-        }
-        LabelHandling::FoldKeyValues => {
-            for (key, value) in pairs {
-                if !key.is_empty() && !value.is_empty() {
-                    segs.push(one_segment(&key, is_path_char));
-                    segs.push(one_segment(&value, is_path_char));
-                }
-            }
-        }
+    let fold = match o.labels {
+        LabelHandling::FoldIntoName => Some(false),
+        LabelHandling::FoldKeyValues => Some(true),
         LabelHandling::DogStatsd => {
             let tags = etsy_tags(o, s);
             if !tags.is_empty() {
                 return shortened_tagged(false, ETSY_RESERVE, segs.join("."), tags).map(|t| t.0);
             }
+            None
         }
-        _ => {}
+        _ => None,
+    };
+    if let Some(with_keys) = fold {
+        let (before, after) = folded_labels(&o.common.global_labels, &s.labels, with_keys);
+        segs.splice(prefix_len..prefix_len, before);
+        segs.extend(after);
     }
     Some(shortened_path(&segs.join("."), NAME_LIMIT))
 }
@@ -496,18 +507,15 @@ fn graphite_base(o: &GraphiteOptions, s: &Series) -> Option<(String, Vec<(String
         }
         return shortened_tagged(!o.tag_hash_filenames, suffix_reserve(o), name, tags);
     }
-    for (k, v) in graphite_labels(&o.common.global_labels, &s.labels) {
-        if o.tags == GraphiteTags::Tagged {
-            unreachable!("handled above");
-        } else if o.tags == GraphiteTags::FoldKeyValues {
-            if !k.is_empty() && !v.is_empty() {
-                segs.push(one_segment(&k, is_path_char));
-                segs.push(one_segment(&v, is_path_char));
-            }
-        } else if !v.is_empty() {
-            segs.push(one_segment(&v, is_path_char));
-        }
-    }
+    let prefix_len = o
+        .common
+        .prefix
+        .as_deref()
+        .map_or(0, |p| segments(p, is_path_char).len());
+    let with_keys = o.tags == GraphiteTags::FoldKeyValues;
+    let (before, after) = folded_labels(&o.common.global_labels, &s.labels, with_keys);
+    segs.splice(prefix_len..prefix_len, before);
+    segs.extend(after);
     tags.sort();
     Some((
         shortened_path(&segs.join("."), NAME_LIMIT - suffix_reserve(o)),
