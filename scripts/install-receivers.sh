@@ -20,8 +20,9 @@ declare -A probe=(
   [graphite-carbon]=carbon-cache
   [python3-whisper]=whisper-fetch
   [carbon-c-relay]=carbon-c-relay
+  [prometheus-pushgateway]=prometheus-pushgateway
 )
-order=(collectd-core netcat-openbsd socat graphite-carbon python3-whisper carbon-c-relay)
+order=(collectd-core netcat-openbsd socat graphite-carbon python3-whisper carbon-c-relay prometheus-pushgateway)
 
 missing=()
 for pkg in "${order[@]}"; do

@@ -40,6 +40,7 @@ echo "quickstart (cargo run -p quickstart): ok"
 run_example "0 dropped" quickstart
 run_example "lines sent" layers
 run_example "StatsD: " fanout_prometheus
+run_example "gateway | PUT /metrics/job/example" fanout_pushgateway
 run_example "route:/users/{id}" axum_app
 run_example "lines sent in total" loadgen -- --seconds 1 --series 100
 run_example "0 bad" tap -- --demo --seconds 3

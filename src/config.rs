@@ -3,7 +3,7 @@
 //! `ExporterBuilder::build` turns its settings into a [`Config`] in one place, so the order in
 //! which setters were called never matters and every error is found before anything starts.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::encode::{Framing, SampleUnit};
@@ -195,28 +195,17 @@ impl Endpoint {
         matches!(self.scheme, Scheme::Unix | Scheme::Unixgram)
     }
 
-    /// Resolves the endpoint now (blocking), failing if it yields no address. Unix sockets
-    /// have no addresses to resolve (their path may not exist yet: the receiver may start
-    /// later).
-    pub(crate) fn resolve(&self) -> Result<Vec<SocketAddr>, BuildError> {
+    /// The endpoint's address when its host is an IP address; nothing for a name (the
+    /// transport looks it up later, off the application's threads: a name that does not
+    /// resolve yet is no reason to fail `build`) or a Unix socket path.
+    pub(crate) fn literal_addrs(&self) -> Vec<SocketAddr> {
         if self.is_unix() {
-            return Ok(Vec::new());
+            return Vec::new();
         }
-        let unresolvable = |source| BuildError::Unresolvable {
-            host: self.host.clone(),
-            source,
-        };
-        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(unresolvable)?
-            .collect();
-        if addrs.is_empty() {
-            return Err(unresolvable(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no addresses",
-            )));
-        }
-        Ok(addrs)
+        self.host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| vec![SocketAddr::new(ip, self.port)])
+            .unwrap_or_default()
     }
 
     /// Checks a requested payload length against the transport, or picks the default.
@@ -252,6 +241,10 @@ impl std::fmt::Display for Endpoint {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) endpoint: Endpoint,
+    /// The environment variable the endpoint came from, if any (for the transport's logs).
+    pub(crate) endpoint_source: Option<&'static str>,
+    /// The endpoint's address when its host is an IP address; empty for a name, which the
+    /// transport resolves.
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) framing: Framing,
     pub(crate) flush_interval: Duration,
@@ -395,18 +388,18 @@ mod tests {
     }
 
     #[test]
-    fn loopback_names_resolve_and_garbage_does_not() {
-        assert!(
-            !Endpoint::parse("localhost:1", 1)
-                .unwrap()
-                .resolve()
-                .unwrap()
-                .is_empty()
+    fn ip_hosts_are_addresses_at_once_and_names_are_left_to_the_transport() {
+        let addrs = |text| Endpoint::parse(text, 1).unwrap().literal_addrs();
+        assert_eq!(
+            addrs("127.0.0.1:9"),
+            [SocketAddr::from(([127, 0, 0, 1], 9))]
         );
-        let err = Endpoint::parse("no-such-host.invalid:1", 1)
-            .unwrap()
-            .resolve()
-            .unwrap_err();
-        assert!(matches!(err, BuildError::Unresolvable { .. }), "{err}");
+        assert_eq!(
+            addrs("tcp://[::1]:9"),
+            [SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 9))]
+        );
+        assert_eq!(addrs("localhost:9"), []);
+        assert_eq!(addrs("no-such-host.invalid:9"), []);
+        assert_eq!(addrs("unix:///tmp/x.sock"), []);
     }
 }

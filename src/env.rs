@@ -21,15 +21,28 @@ pub(crate) struct EnvError {
     pub(crate) reason: &'static str,
 }
 
+impl EnvError {
+    /// Whether the variable names the endpoint (a URL, host or port), which
+    /// `with_remote_address` replaces.
+    pub(crate) fn is_endpoint(&self) -> bool {
+        ["_URL", "_HOST", "_PORT"]
+            .iter()
+            .any(|suffix| self.variable.ends_with(suffix))
+    }
+}
+
+/// The endpoint, and the variable and raw value it came from (`None`: the default).
+pub(crate) type EnvEndpoint = (String, Option<(&'static str, String)>);
+
 /// What the environment says about a DogStatsD exporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DogStatsdEnv {
-    /// The endpoint and the variable it came from (`None`: the default).
-    pub(crate) endpoint: (String, Option<&'static str>),
+    pub(crate) endpoint: EnvEndpoint,
     pub(crate) labels: Vec<Label>,
     /// `DD_CARDINALITY`, or else `DATADOG_CARDINALITY`, as datadog-go reads them.
     pub(crate) cardinality: Option<Cardinality>,
-    pub(crate) error: Option<EnvError>,
+    /// Every variable that is set but unusable, in reading order.
+    pub(crate) errors: Vec<EnvError>,
 }
 
 /// Reads the DogStatsD variables through `lookup`. Empty values count as unset.
@@ -39,25 +52,23 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
             .filter(|v| !v.trim().is_empty())
             .map(|v| v.trim().to_owned())
     };
-    let mut error = None;
+    let raw = |name: &'static str| Some((name, lookup(name).unwrap_or_default()));
+    let mut errors = Vec::new();
     let mut port = || match get("DD_DOGSTATSD_PORT") {
         None => 8125,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
-            error = Some(EnvError {
+            errors.push(EnvError {
                 variable: "DD_DOGSTATSD_PORT",
-                value: p,
+                value: lookup("DD_DOGSTATSD_PORT").unwrap_or_default(),
                 reason: "not a port number (1-65535)",
             });
             8125
         }),
     };
     let endpoint = if let Some(url) = get("DD_DOGSTATSD_URL") {
-        (url, Some("DD_DOGSTATSD_URL"))
+        (url, raw("DD_DOGSTATSD_URL"))
     } else if let Some(host) = get("DD_AGENT_HOST") {
-        let url = if host.contains("://")
-            || host.matches(':').count() == 1
-            || host.starts_with('[') && host.contains("]:")
-        {
+        let url = if host.contains("://") || carries_port(&host) {
             // A URL, or `host:port` (the official clients add the port only when none is
             // given).
             host
@@ -66,11 +77,11 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
         } else {
             format!("udp://{host}:{}", port())
         };
-        (url, Some("DD_AGENT_HOST"))
+        (url, raw("DD_AGENT_HOST"))
     } else if get("DD_DOGSTATSD_PORT").is_some() {
         (
             format!("udp://127.0.0.1:{}", port()),
-            Some("DD_DOGSTATSD_PORT"),
+            raw("DD_DOGSTATSD_PORT"),
         )
     } else {
         ("udp://127.0.0.1:8125".to_owned(), None)
@@ -100,9 +111,9 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
         .and_then(|(variable, value)| {
             let parsed = Cardinality::parse(&value);
             if parsed.is_none() {
-                error.get_or_insert(EnvError {
+                errors.push(EnvError {
                     variable,
-                    value,
+                    value: lookup(variable).unwrap_or(value),
                     reason: "not a tag cardinality (none, low, orchestrator or high)",
                 });
             }
@@ -112,8 +123,14 @@ pub(crate) fn dogstatsd(lookup: impl Fn(&str) -> Option<String>) -> DogStatsdEnv
         endpoint,
         labels,
         cardinality,
-        error,
+        errors,
     }
+}
+
+/// Whether a host variable's value carries its own port: `host:port` (one `:`) or
+/// `[v6]:port`. The official Datadog clients add `DD_DOGSTATSD_PORT` only when none is given.
+pub(crate) fn carries_port(host: &str) -> bool {
+    host.matches(':').count() == 1 || host.starts_with('[') && host.contains("]:")
 }
 
 /// The global tags of a `DD_TAGS` value, as Datadog's clients and Agent read it: separated
@@ -140,14 +157,15 @@ fn dd_tags(value: &str) -> Vec<Label> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EnvSettings {
     pub(crate) protocol: Protocol,
-    /// The endpoint and the variable it came from (`None`: the default).
-    pub(crate) endpoint: (String, Option<&'static str>),
+    pub(crate) endpoint: EnvEndpoint,
     pub(crate) prefix: Option<String>,
     pub(crate) labels: Vec<Label>,
     /// DogStatsD's default tag cardinality.
     pub(crate) cardinality: Option<Cardinality>,
-    /// The first variable that is set but unusable.
-    pub(crate) error: Option<EnvError>,
+    /// `STATSD_ENABLED`: `None` when unset (enabled).
+    pub(crate) enabled: Option<bool>,
+    /// Every variable that is set but unusable, in reading order.
+    pub(crate) errors: Vec<EnvError>,
 }
 
 impl From<DogStatsdEnv> for EnvSettings {
@@ -158,7 +176,8 @@ impl From<DogStatsdEnv> for EnvSettings {
             prefix: None,
             labels: dd.labels,
             cardinality: dd.cardinality,
-            error: dd.error,
+            enabled: None,
+            errors: dd.errors,
         }
     }
 }
@@ -192,13 +211,47 @@ const GRAPHITE: Family = Family {
 /// docs' "Configuration reference" describes. Empty values count as unset.
 pub(crate) fn detect(lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
     let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
-    if set("DD_DOGSTATSD_URL") || set("DD_AGENT_HOST") {
-        return dogstatsd(lookup).into();
-    }
-    if set(GRAPHITE.url) || set(GRAPHITE.host) {
-        plain(&GRAPHITE, lookup)
+    let settings = if set("DD_DOGSTATSD_URL") || set("DD_AGENT_HOST") {
+        dogstatsd(&lookup).into()
+    } else if set(GRAPHITE.url) || set(GRAPHITE.host) {
+        plain(&GRAPHITE, &lookup)
     } else {
-        plain(&STATSD, lookup)
+        plain(&STATSD, &lookup)
+    };
+    with_switch(settings, lookup)
+}
+
+/// The DogStatsD variables only (see [`dogstatsd`]), and the off switch.
+pub(crate) fn dogstatsd_settings(lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
+    with_switch(dogstatsd(&lookup).into(), lookup)
+}
+
+/// The off switch every from-env constructor reads.
+pub(crate) const ENABLED: &str = "STATSD_ENABLED";
+
+/// `settings` with [`ENABLED`] read: `false`, `0`, `no`, `off` disable and `true`, `1`,
+/// `yes`, `on` enable (in any case); anything else is an error.
+fn with_switch(mut settings: EnvSettings, lookup: impl Fn(&str) -> Option<String>) -> EnvSettings {
+    match switch(lookup) {
+        Ok(enabled) => settings.enabled = enabled,
+        Err(error) => settings.errors.push(error),
+    }
+    settings
+}
+
+/// [`ENABLED`] parsed; `None` when unset or empty.
+pub(crate) fn switch(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<bool>, EnvError> {
+    let Some(value) = lookup(ENABLED).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => Err(EnvError {
+            variable: ENABLED,
+            value,
+            reason: "not a switch (true, 1, yes, on; false, 0, no, off)",
+        }),
     }
 }
 
@@ -209,11 +262,12 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
             .filter(|v| !v.trim().is_empty())
             .map(|v| v.trim().to_owned())
     };
-    let mut error = None;
-    let mut fail = |variable, value: String, reason| {
-        error.get_or_insert(EnvError {
+    let raw = |name: &'static str| lookup(name).unwrap_or_default();
+    let mut errors = Vec::new();
+    let mut fail = |variable, reason| {
+        errors.push(EnvError {
             variable,
-            value,
+            value: raw(variable),
             reason,
         });
     };
@@ -237,7 +291,7 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
                 } else {
                     "not a StatsD protocol (udp or tcp)"
                 };
-                fail(family.protocol, p, reason);
+                fail(family.protocol, reason);
                 (
                     if graphite {
                         Protocol::Graphite
@@ -255,12 +309,12 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
         Protocol::Statsd | Protocol::DogStatsd => 8125,
     };
     let endpoint = if let Some(url) = get(family.url) {
-        (url, Some(family.url))
+        (url, Some((family.url, raw(family.url))))
     } else {
         let port = match get(family.port) {
             None => default_port,
             Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).unwrap_or_else(|| {
-                fail(family.port, p, "not a port number (1-65535)");
+                fail(family.port, "not a port number (1-65535)");
                 default_port
             }),
         };
@@ -269,13 +323,13 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
             Some(family.host)
         } else {
             get(family.port).map(|_| family.port)
-        };
+        }
+        .map(|variable| (variable, raw(variable)));
         let host = host.unwrap_or_else(|| "127.0.0.1".to_owned());
         let scheme = scheme.unwrap_or_else(|| if graphite { "tcp" } else { "udp" }.to_owned());
         // `host:port` (one `:`) or `[v6]:port` carries its own port, as `DD_AGENT_HOST` does;
         // a bare IPv6 address gets brackets and the port.
-        let url = if host.matches(':').count() == 1 || host.starts_with('[') && host.contains("]:")
-        {
+        let url = if carries_port(&host) {
             format!("{scheme}://{host}")
         } else if host.contains(':') && !host.starts_with('[') {
             format!("{scheme}://[{host}]:{port}")
@@ -290,7 +344,8 @@ fn plain(family: &Family, lookup: impl Fn(&str) -> Option<String>) -> EnvSetting
         prefix: get(family.prefix),
         labels: Vec::new(),
         cardinality: None,
-        error,
+        enabled: None,
+        errors,
     }
 }
 

@@ -9,16 +9,27 @@ fn env(vars: &[(&str, &str)]) -> DogStatsdEnv {
     dogstatsd(|name| map.get(name).cloned())
 }
 
+/// The source of an endpoint: `variable` set to `value`.
+fn src(variable: &'static str, value: &str) -> (&'static str, String) {
+    (variable, value.to_owned())
+}
+
 #[test]
 fn the_endpoint_follows_the_official_clients_precedence() {
     assert_eq!(env(&[]).endpoint, ("udp://127.0.0.1:8125".into(), None));
     assert_eq!(
         env(&[("DD_AGENT_HOST", "agent")]).endpoint,
-        ("udp://agent:8125".into(), Some("DD_AGENT_HOST"))
+        (
+            "udp://agent:8125".into(),
+            Some(src("DD_AGENT_HOST", "agent"))
+        )
     );
     assert_eq!(
         env(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "9125")]).endpoint,
-        ("udp://agent:9125".into(), Some("DD_AGENT_HOST"))
+        (
+            "udp://agent:9125".into(),
+            Some(src("DD_AGENT_HOST", "agent"))
+        )
     );
     assert_eq!(
         env(&[("DD_AGENT_HOST", "::1")]).endpoint.0,
@@ -36,7 +47,10 @@ fn the_endpoint_follows_the_official_clients_precedence() {
             ("DD_AGENT_HOST", "agent")
         ])
         .endpoint,
-        ("unixgram:///tmp/d.sock".into(), Some("DD_DOGSTATSD_URL"))
+        (
+            "unixgram:///tmp/d.sock".into(),
+            Some(src("DD_DOGSTATSD_URL", "unixgram:///tmp/d.sock"))
+        )
     );
     assert_eq!(
         env(&[("DD_AGENT_HOST", "  ")]).endpoint.1,
@@ -63,7 +77,10 @@ fn agent_host_may_carry_its_port_and_the_port_alone_applies_to_the_default_host(
     );
     assert_eq!(
         env(&[("DD_DOGSTATSD_PORT", "9125")]).endpoint,
-        ("udp://127.0.0.1:9125".into(), Some("DD_DOGSTATSD_PORT"))
+        (
+            "udp://127.0.0.1:9125".into(),
+            Some(src("DD_DOGSTATSD_PORT", "9125"))
+        )
     );
 }
 
@@ -71,7 +88,7 @@ fn agent_host_may_carry_its_port_and_the_port_alone_applies_to_the_default_host(
 fn a_malformed_port_is_reported_with_its_variable_and_value() {
     let e = env(&[("DD_AGENT_HOST", "agent"), ("DD_DOGSTATSD_PORT", "81x")]);
     assert_eq!(
-        e.error,
+        e.errors.first().cloned(),
         Some(EnvError {
             variable: "DD_DOGSTATSD_PORT",
             value: "81x".into(),
@@ -145,17 +162,23 @@ fn statsd_variables_give_host_port_protocol_and_prefix_as_python_clients_read_th
     ]);
     assert_eq!(
         s.endpoint,
-        ("tcp://statsd.internal:9125".into(), Some("STATSD_HOST"))
+        (
+            "tcp://statsd.internal:9125".into(),
+            Some(src("STATSD_HOST", "statsd.internal"))
+        )
     );
     assert_eq!(s.prefix.as_deref(), Some("myapp"));
-    assert_eq!(s.error, None);
+    assert_eq!(s.errors, []);
     assert_eq!(
         settings(&[]).endpoint,
         ("udp://127.0.0.1:8125".into(), None)
     );
     assert_eq!(
         settings(&[("STATSD_PORT", "9000")]).endpoint,
-        ("udp://127.0.0.1:9000".into(), Some("STATSD_PORT"))
+        (
+            "udp://127.0.0.1:9000".into(),
+            Some(src("STATSD_PORT", "9000"))
+        )
     );
     assert_eq!(
         settings(&[("STATSD_HOST", "::1")]).endpoint.0,
@@ -167,7 +190,10 @@ fn statsd_variables_give_host_port_protocol_and_prefix_as_python_clients_read_th
             ("STATSD_HOST", "x")
         ])
         .endpoint,
-        ("unix:///run/statsd.sock".into(), Some("STATSD_URL"))
+        (
+            "unix:///run/statsd.sock".into(),
+            Some(src("STATSD_URL", "unix:///run/statsd.sock"))
+        )
     );
 }
 
@@ -177,11 +203,15 @@ fn graphite_variables_default_to_plaintext_over_tcp_and_pickle_moves_the_port() 
         settings(&[("GRAPHITE_HOST", "carbon"), ("GRAPHITE_PREFIX", "svc")]),
         EnvSettings {
             protocol: Protocol::Graphite,
-            endpoint: ("tcp://carbon:2003".into(), Some("GRAPHITE_HOST")),
+            endpoint: (
+                "tcp://carbon:2003".into(),
+                Some(src("GRAPHITE_HOST", "carbon"))
+            ),
             prefix: Some("svc".into()),
             labels: Vec::new(),
             cardinality: None,
-            error: None,
+            enabled: None,
+            errors: Vec::new(),
         }
     );
     assert_eq!(
@@ -200,7 +230,12 @@ fn graphite_variables_default_to_plaintext_over_tcp_and_pickle_moves_the_port() 
 
 #[test]
 fn malformed_values_are_reported_with_their_variable_never_defaulted_silently() {
-    let e = |vars: &[(&str, &str)]| settings(vars).error.map(|e| (e.variable, e.value));
+    let e = |vars: &[(&str, &str)]| {
+        settings(vars)
+            .errors
+            .first()
+            .map(|e| (e.variable, e.value.clone()))
+    };
     assert_eq!(
         e(&[("STATSD_PROTOCOL", "http")]),
         Some(("STATSD_PROTOCOL", "http".into()))
@@ -279,7 +314,7 @@ fn the_cardinality_comes_from_dd_cardinality_then_datadog_cardinality() {
     let bad = env(&[("DATADOG_CARDINALITY", "medium")]);
     assert_eq!(bad.cardinality, None);
     assert_eq!(
-        bad.error,
+        bad.errors.first().cloned(),
         Some(EnvError {
             variable: "DATADOG_CARDINALITY",
             value: "medium".into(),
@@ -306,7 +341,10 @@ fn external_data_is_sanitised_as_datadog_go_does_and_refused_when_nothing_is_lef
 fn statsd_host_may_carry_its_port_as_dd_agent_host_does() {
     assert_eq!(
         settings(&[("STATSD_HOST", "statsd:9125")]).endpoint,
-        ("udp://statsd:9125".into(), Some("STATSD_HOST"))
+        (
+            "udp://statsd:9125".into(),
+            Some(src("STATSD_HOST", "statsd:9125"))
+        )
     );
     assert_eq!(
         settings(&[("STATSD_HOST", "statsd:9125"), ("STATSD_PORT", "1")])

@@ -25,15 +25,6 @@ pub enum BuildError {
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// The endpoint's host did not resolve to any address.
-    #[error("cannot resolve {host:?}")]
-    Unresolvable {
-        /// The host as given.
-        host: String,
-        /// The resolver's error.
-        #[source]
-        source: io::Error,
-    },
     /// The flush interval is zero.
     #[error("the flush interval must be greater than zero")]
     ZeroFlushInterval,

@@ -30,7 +30,9 @@ use crate::stats::{ExporterStats, StatsCells};
 #[derive(Debug, Clone)]
 pub struct ExporterHandle {
     commands: mpsc::UnboundedSender<Command>,
-    aggregate: Arc<Aggregate>,
+    /// `None`: a disabled exporter ([`with_enabled`](crate::ExporterBuilder::with_enabled)),
+    /// whose flushes do nothing and whose sets record nothing.
+    aggregate: Option<Arc<Aggregate>>,
     stats: Arc<StatsCells>,
     wait: Duration,
 }
@@ -44,9 +46,19 @@ impl ExporterHandle {
     ) -> Self {
         Self {
             commands,
-            aggregate,
+            aggregate: Some(aggregate),
             stats,
             wait,
+        }
+    }
+
+    /// The handle of a disabled exporter: no flusher listens.
+    pub(crate) fn disabled(stats: Arc<StatsCells>) -> Self {
+        Self {
+            commands: mpsc::unbounded_channel().0,
+            aggregate: None,
+            stats,
+            wait: Duration::ZERO,
         }
     }
 
@@ -61,6 +73,9 @@ impl ExporterHandle {
     /// destination is unreachable, the flush keeps the aggregate for later and sends nothing.
     /// [`stats`](Self::stats) tells what was sent and dropped.
     pub fn flush(&self) -> Result<(), FlushError> {
+        if self.aggregate.is_none() {
+            return Ok(());
+        }
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Self::blocking(|| {
             self.commands
@@ -75,6 +90,9 @@ impl ExporterHandle {
     /// # Errors
     /// As [`flush`](Self::flush), except that it never blocks the runtime.
     pub async fn flush_async(&self) -> Result<(), FlushError> {
+        if self.aggregate.is_none() {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Flush(Reply::Async(tx)))
@@ -99,7 +117,11 @@ impl ExporterHandle {
     /// # }
     /// ```
     pub fn set(&self, key: impl Into<metrics::Key>) -> SetHandle {
-        SetHandle::new(self.aggregate.admit_set(&key.into()))
+        SetHandle::new(
+            self.aggregate
+                .as_ref()
+                .and_then(|a| a.admit_set(&key.into())),
+        )
     }
 
     /// A snapshot of the exporter's statistics.
@@ -170,6 +192,15 @@ impl ExporterGuard {
         }
     }
 
+    /// The guard of a disabled exporter: nothing to stop.
+    pub(crate) fn disabled(handle: ExporterHandle) -> Self {
+        Self {
+            handle,
+            running: None,
+            shutdown_timeout: Duration::ZERO,
+        }
+    }
+
     /// A handle for flushing and reading statistics, which can outlive the guard.
     pub fn handle(&self) -> ExporterHandle {
         self.handle.clone()
@@ -193,6 +224,9 @@ impl ExporterGuard {
     /// # Errors
     /// As [`shutdown`](Self::shutdown).
     pub async fn shutdown_async(mut self) -> Result<ExporterStats, FlushError> {
+        if self.handle.aggregate.is_none() {
+            return Ok(self.handle.stats());
+        }
         let running = self.running.take();
         let (tx, rx) = oneshot::channel();
         self.request_shutdown(Reply::Async(tx))?;
@@ -215,6 +249,9 @@ impl ExporterGuard {
     }
 
     fn shutdown_blocking(&mut self) -> Result<ExporterStats, FlushError> {
+        if self.handle.aggregate.is_none() {
+            return Ok(self.handle.stats());
+        }
         let Some(running) = self.running.take() else {
             return Err(FlushError::NotRunning);
         };

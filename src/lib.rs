@@ -194,6 +194,43 @@
 //!   (`cargo run --example tap -- --protocol dogstatsd --listen udp://127.0.0.1:8125`; see
 //!   the README).
 //!
+//! # Testing your metrics
+//!
+//! [`ExporterBuilder::build_capture`] returns the recorder and a [`Capture`] instead of an
+//! exporter: the same recorder, aggregation, flusher, encoders and payload packing, with the
+//! socket replaced by memory and the flush timer by [`Capture::flush`]. Each flush returns a
+//! [`Flushed`]: the payloads exactly as they would have gone on the wire, and their lines.
+//! No socket is opened and the host is never looked up. Record through
+//! [`metrics::with_local_recorder`], so tests running in parallel do not share the global
+//! recorder:
+//!
+//! ```
+//! use metrics_exporter_statsd_graphite::ExporterBuilder;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (recorder, mut capture) = ExporterBuilder::statsd("statsd.example.invalid:8125")
+//!     .with_prefix("shop")
+//!     .build_capture()?;
+//! let checkout = || {
+//!     metrics::counter!("orders", "region" => "eu").increment(2);
+//!     metrics::gauge!("basket.items").set(3.0);
+//! };
+//! metrics::with_local_recorder(&recorder, checkout);
+//! let sent = capture.flush(); // one flush interval
+//! assert_eq!(sent.lines(), ["shop.orders.eu:2|c", "shop.basket.items:3|g"]);
+//! assert_eq!(sent.payloads(), [b"shop.orders.eu:2|c\nshop.basket.items:3|g".to_vec()]);
+//! // The next interval sends the unchanged gauge again, and no counter.
+//! assert_eq!(capture.flush().lines(), ["shop.basket.items:3|g"]);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Capture::flush_at`] stamps Graphite points with a chosen time, [`Capture::set`]
+//! registers sets and [`Capture::stats`] reads the statistics. For the direct clients,
+//! [`ExporterBuilder::build_statsd_client_capture`] and
+//! [`ExporterBuilder::build_client_capture`] return the real client and a [`ClientCapture`]
+//! that its `flush` sends into.
+//!
 //! # Support matrix
 //!
 //! | protocol | UDP | TCP | Unix stream | Unix datagram | counter | gauge | histogram |
@@ -395,6 +432,14 @@
 //! - **TCP** (and Unix stream): one connection, re-resolved and re-established with capped exponential backoff
 //!   and jitter when it breaks. Before each flush we check whether the receiver closed the
 //!   connection, so a receiver that restarts gracefully loses nothing.
+//! - **Host names** are looked up by the transport, never by `build` or an application
+//!   thread: on tokio's blocking pool, one lookup at a time, each within the connect timeout.
+//!   A name that does not resolve yet (DNS not ready when a pod starts) builds; until it
+//!   resolves the destination is unreachable, the metrics are kept as for any unreachable
+//!   destination, and the name is looked up again with the reconnect backoff. One warning
+//!   names the host (and the environment variable it came from), one info line says when it
+//!   resolves; each failed lookup counts in [`ExporterStats::resolve_failures`]
+//!   (`a_host_that_cannot_resolve_builds_and_counts_failed_lookups_without_blocking_the_app`).
 //!
 //! # Delivery guarantees
 //!
@@ -556,7 +601,7 @@
 //! | `flushes`, `lines_sent`, `payloads_sent`, `bytes_sent`, `payloads_dropped` | counter | the field of that name |
 //! | `lines_dropped` with label `reason` = `send` / `too_long` | counter | `lines_dropped_send` / `lines_dropped_too_long` |
 //! | `values_dropped` with label `reason` = `invalid` / `unnamed` / `collision` | counter | `values_dropped_invalid` / `values_dropped_unnamed` / `values_dropped_collision` |
-//! | `samples_sampled_out`, `send_errors`, `connects`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
+//! | `samples_sampled_out`, `send_errors`, `connects`, `resolve_failures`, `lines_possibly_lost`, `flush_panics`, `series_dropped`, `series_expired`, `counter_overflows`, `series_merged`, `series_overflowed`, `names_shortened` | counter | the field of that name |
 //! | `series` | gauge | `series` |
 //!
 //! Counters carry the change since the last report the transport accepted (a zero change is
@@ -601,6 +646,7 @@
 //! | setter | default | applies to |
 //! |---|---|---|
 //! | [`with_remote_address`](ExporterBuilder::with_remote_address) | the constructor's endpoint | all |
+//! | [`with_enabled`](ExporterBuilder::with_enabled) | on, or `STATSD_ENABLED` | all |
 //! | [`with_flush_interval`](ExporterBuilder::with_flush_interval) | 10 s (Graphite: at least 1 s) | all |
 //! | [`with_prefix`](ExporterBuilder::with_prefix) | none | all |
 //! | [`with_global_labels`](ExporterBuilder::with_global_labels) | none | all |
@@ -638,11 +684,16 @@
 //! environment > defaults ([`with_remote_address`](ExporterBuilder::with_remote_address)
 //! replaces the endpoint; a global label with the same key replaces the environment's). An
 //! empty value counts as unset; a malformed one (a port of `99999`, `STATSD_PROTOCOL=http`)
-//! fails `build` with [`BuildError::InvalidEnvironment`] naming the variable and its value,
-//! never a silent default.
+//! fails `build` with [`BuildError::InvalidEnvironment`] naming the variable and its value as
+//! set, never a silent default; `with_remote_address` sets aside only a malformed URL, host
+//! or port variable, [`with_enabled`](ExporterBuilder::with_enabled) only a malformed
+//! `STATSD_ENABLED`. Once built, a from-env exporter logs one info line: the protocol, the
+//! endpoint, the variables they came from, and those set but ignored, such as
+//! `STATSD_HOST (DD_AGENT_HOST wins)` where Datadog APM sets `DD_AGENT_HOST` in every pod.
 //!
 //! | variable | effect | default |
 //! |---|---|---|
+//! | `STATSD_ENABLED` | [`with_enabled`](ExporterBuilder::with_enabled) (what "off" means is there), read by both constructors whatever the protocol: `false`, `0`, `no` or `off` turn the exporter off, `true`, `1`, `yes` or `on` keep it on, in any case | on |
 //! | `STATSD_URL` | the StatsD endpoint (`udp://`, `tcp://`, `unix://`); wins over the next three | — |
 //! | `STATSD_HOST`, `STATSD_PORT` | host (or `host:port`, whose port wins) and port | `127.0.0.1`, 8125 |
 //! | `STATSD_PROTOCOL` | `udp` or `tcp`, as sprockets-statsd reads it | `udp` |
@@ -680,11 +731,13 @@
 
 mod aggregate;
 mod builder;
+mod capture;
 mod client;
 mod config;
 mod delivery;
 mod encode;
 mod env;
+mod env_origin;
 mod error;
 mod flush;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -705,6 +758,7 @@ mod transport;
 
 pub use aggregate::SetHandle;
 pub use builder::{Exporter, ExporterBuilder, IntoGlobalLabel};
+pub use capture::{Capture, ClientCapture, Flushed};
 pub use client::{CallOpts, GraphiteClient, StatsdClient};
 pub use encode::segment::{decode_segment, encode_segment, join_path};
 pub use encode::{

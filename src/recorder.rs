@@ -16,12 +16,21 @@ use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 /// lookup itself is a read lock and a hash probe with no allocation once the series exists.
 #[derive(Debug, Clone)]
 pub struct ExporterRecorder {
-    aggregate: Arc<Aggregate>,
+    /// `None`: disabled ([`ExporterBuilder::with_enabled`](crate::ExporterBuilder::with_enabled)),
+    /// every handle a no-op.
+    aggregate: Option<Arc<Aggregate>>,
 }
 
 impl ExporterRecorder {
     pub(crate) fn new(aggregate: Arc<Aggregate>) -> Self {
-        Self { aggregate }
+        Self {
+            aggregate: Some(aggregate),
+        }
+    }
+
+    /// A recorder that records nothing.
+    pub(crate) fn disabled() -> Self {
+        Self { aggregate: None }
     }
 }
 
@@ -32,8 +41,8 @@ impl Recorder for ExporterRecorder {
 
     /// A time unit converts the histogram's samples to milliseconds for `|ms` timers.
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, _description: SharedString) {
-        if let Some(unit) = unit {
-            self.aggregate.describe_histogram_unit(key.as_str(), unit);
+        if let (Some(aggregate), Some(unit)) = (&self.aggregate, unit) {
+            aggregate.describe_histogram_unit(key.as_str(), unit);
         }
     }
 
@@ -41,7 +50,8 @@ impl Recorder for ExporterRecorder {
     /// be had either.
     fn register_counter(&self, key: &Key, _metadata: &Metadata<'_>) -> Counter {
         self.aggregate
-            .admit::<CounterCell>(key)
+            .as_ref()
+            .and_then(|a| a.admit::<CounterCell>(key))
             .map_or_else(Counter::noop, Counter::from_arc)
     }
 
@@ -49,7 +59,8 @@ impl Recorder for ExporterRecorder {
     /// had either.
     fn register_gauge(&self, key: &Key, _metadata: &Metadata<'_>) -> Gauge {
         self.aggregate
-            .admit::<GaugeCell>(key)
+            .as_ref()
+            .and_then(|a| a.admit::<GaugeCell>(key))
             .map_or_else(Gauge::noop, Gauge::from_arc)
     }
 
@@ -57,7 +68,8 @@ impl Recorder for ExporterRecorder {
     /// be had either.
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         self.aggregate
-            .admit::<HistogramCell>(key)
+            .as_ref()
+            .and_then(|a| a.admit::<HistogramCell>(key))
             .map_or_else(Histogram::noop, Histogram::from_arc)
     }
 }

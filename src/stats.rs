@@ -65,6 +65,12 @@ pub struct ExporterStats {
     pub send_errors: u64,
     /// Connections established (stream transports), including reconnects.
     pub connects: u64,
+    /// Lookups of the endpoint's host name that failed or did not answer within the connect
+    /// timeout. Until the name first resolves (DNS not ready yet when the process starts)
+    /// nothing is sent and nothing is lost: the metrics are kept as for an unreachable
+    /// destination, and the name is looked up again with the reconnect backoff. A later
+    /// re-resolution that fails keeps the addresses already known.
+    pub resolve_failures: u64,
     /// Lines the kernel accepted (so also in `lines_sent`) that may never have reached the
     /// receiver: on a stream connection that then ended abruptly (reset by the receiver, e.g.
     /// killed while our data sat unread, or broken under a write), or in a UDP datagram the
@@ -139,6 +145,7 @@ pub(crate) struct StatsCells {
     pub(crate) samples_sampled_out: AtomicU64,
     pub(crate) send_errors: AtomicU64,
     pub(crate) connects: AtomicU64,
+    pub(crate) resolve_failures: AtomicU64,
     pub(crate) lines_possibly_lost: AtomicU64,
     pub(crate) flush_panics: AtomicU64,
     pub(crate) series: AtomicU64,
@@ -178,6 +185,7 @@ impl StatsCells {
             samples_sampled_out: get(&self.samples_sampled_out),
             send_errors: get(&self.send_errors),
             connects: get(&self.connects),
+            resolve_failures: get(&self.resolve_failures),
             lines_possibly_lost: get(&self.lines_possibly_lost),
             flush_panics: get(&self.flush_panics),
             series: get(&self.series),

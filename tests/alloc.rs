@@ -84,6 +84,32 @@ fn updates_and_warm_flushes_allocate_nothing_in_every_protocol() {
             .rfind(|l| l.starts_with("alloc.counter;route=/a "))
             .is_some_and(|l| l.starts_with("alloc.counter;route=/a 50001 "))
     });
+    check_disabled();
+}
+
+/// Switched off (`with_enabled(false)`), registering and recording allocate nothing at all,
+/// not even the first time (no series is created), and nothing runs on another thread.
+fn check_disabled() {
+    let (recorder, exporter) = ExporterBuilder::statsd("127.0.0.1:1")
+        .with_enabled(false)
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let (mine, others, ()) = count(|| {
+        metrics::with_local_recorder(&recorder, || {
+            for i in 0..1000_u32 {
+                metrics::counter!("off.counter", "route" => "/a").increment(1);
+                metrics::gauge!("off.gauge").set(f64::from(i));
+                metrics::histogram!("off.histogram").record(0.5);
+            }
+        });
+    });
+    assert_eq!(
+        (mine, others),
+        (0, 0),
+        "a disabled recorder allocates nothing"
+    );
+    guard.shutdown().unwrap();
 }
 
 fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bool) {

@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use super::ExporterBuilder;
 use crate::aggregate::{Aggregate, Limits};
 use crate::client::{ClientEncoder, GraphiteClient, StatsdClient};
+use crate::config::Config;
 use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
 use crate::flush::{Flusher, spawn};
@@ -34,9 +35,29 @@ impl ExporterBuilder {
     /// ```
     ///
     /// # Errors
-    /// A [`BuildError`] naming the first invalid setting, or an unresolvable host.
+    /// A [`BuildError`] naming the first invalid setting. A host name is not looked up here:
+    /// one that does not resolve yet builds, and the transport resolves it later.
     pub fn build(self) -> Result<(ExporterRecorder, Exporter), BuildError> {
+        if let (false, Some(by)) = self.enabled() {
+            return self.build_disabled(by);
+        }
         let config = self.config()?;
+        let parts = self.assemble(config)?;
+        if let Some(origin) = &self.env_origin {
+            origin.log();
+        }
+        Ok((
+            parts.recorder,
+            Exporter {
+                running: Some((parts.flusher, parts.aggregate)),
+                stats: parts.stats,
+                shutdown_timeout: parts.shutdown_timeout,
+            },
+        ))
+    }
+
+    /// The recorder and the (enabled) flusher over a checked `config`.
+    pub(super) fn assemble(&self, config: Config) -> Result<Assembled, BuildError> {
         let encoder = self.encoder()?;
         let stats = Arc::new(StatsCells::default());
         let aggregate = Arc::new(
@@ -59,15 +80,13 @@ impl ExporterBuilder {
             encoder,
             wire,
         );
-        Ok((
-            ExporterRecorder::new(Arc::clone(&aggregate)),
-            Exporter {
-                flusher,
-                aggregate,
-                stats,
-                shutdown_timeout,
-            },
-        ))
+        Ok(Assembled {
+            recorder: ExporterRecorder::new(Arc::clone(&aggregate)),
+            flusher,
+            aggregate,
+            stats,
+            shutdown_timeout,
+        })
     }
 
     /// A [`GraphiteClient`] for sending explicit points (backfills, batch jobs) with this
@@ -78,13 +97,24 @@ impl ExporterBuilder {
     /// As [`build`](Self::build), and [`BuildError::InvalidSetting`] for protocols other than
     /// Graphite plaintext and pickle.
     pub fn build_client(self) -> Result<GraphiteClient, BuildError> {
+        self.check_graphite_client()?;
+        let config = self.config()?;
+        self.graphite_client(config)
+    }
+
+    /// Refuses the protocols the Graphite client does not speak.
+    pub(super) fn check_graphite_client(&self) -> Result<(), BuildError> {
         if !matches!(self.protocol, Protocol::Graphite | Protocol::GraphitePickle) {
             return Err(BuildError::InvalidSetting {
                 setting: "build_client",
                 reason: "the direct client sends Graphite points; use graphite() or graphite_pickle()",
             });
         }
-        let config = self.config()?;
+        Ok(())
+    }
+
+    /// The Graphite client over a checked `config`.
+    pub(super) fn graphite_client(&self, config: Config) -> Result<GraphiteClient, BuildError> {
         let Encoder::Graphite(encoder) = self.encoder()? else {
             return Err(BuildError::InvalidSetting {
                 setting: "build_client",
@@ -134,6 +164,15 @@ impl ExporterBuilder {
     }
 
     fn statsd_client(self, send: bool) -> Result<StatsdClient, BuildError> {
+        self.statsd_client_over(send, Self::config)
+    }
+
+    /// The StatsD client over the configuration `config` checks (after the protocol).
+    pub(super) fn statsd_client_over(
+        &self,
+        send: bool,
+        config: fn(&Self) -> Result<Config, BuildError>,
+    ) -> Result<StatsdClient, BuildError> {
         let refused = BuildError::InvalidSetting {
             setting: "build_statsd_client",
             reason: "the StatsD client sends StatsD or DogStatsD lines; use statsd() or dogstatsd() (build_client for Graphite)",
@@ -141,7 +180,7 @@ impl ExporterBuilder {
         if !matches!(self.protocol, Protocol::Statsd | Protocol::DogStatsd) {
             return Err(refused);
         }
-        let config = self.config()?;
+        let config = config(self)?;
         let encoder = match self.encoder()? {
             Encoder::Statsd(e) => ClientEncoder::Statsd(e),
             Encoder::DogStatsd(e) => ClientEncoder::DogStatsd(e),
@@ -165,18 +204,37 @@ impl ExporterBuilder {
         exporter.start()
     }
 }
+/// What [`ExporterBuilder::assemble`] makes: the recorder, the flusher, the cells (for sets)
+/// and the statistics, for [`Exporter`] or a flush driver of its own (`build_capture`).
+pub(super) struct Assembled {
+    pub(super) recorder: ExporterRecorder,
+    pub(super) flusher: Flusher,
+    pub(super) aggregate: Arc<Aggregate>,
+    pub(super) stats: Arc<StatsCells>,
+    pub(super) shutdown_timeout: Duration,
+}
+
 /// The flusher side of a built exporter, not yet running. See [`ExporterBuilder::build`].
 #[derive(Debug)]
 #[must_use = "an exporter sends nothing until started"]
 pub struct Exporter {
-    flusher: Flusher,
-    /// For the handle's sets.
-    aggregate: Arc<Aggregate>,
+    /// The flusher, and the aggregate for the handle's sets; `None`: disabled
+    /// ([`ExporterBuilder::with_enabled`]).
+    running: Option<(Flusher, Arc<Aggregate>)>,
     stats: Arc<StatsCells>,
     shutdown_timeout: Duration,
 }
 
 impl Exporter {
+    /// The exporter of a disabled builder: `start` starts nothing.
+    pub(super) fn disabled(shutdown_timeout: Duration) -> Self {
+        Self {
+            running: None,
+            stats: Arc::default(),
+            shutdown_timeout,
+        }
+    }
+
     /// The statistics cells, for tests that drive the flusher themselves.
     #[cfg(test)]
     pub(crate) fn stats_cells(&self) -> Arc<StatsCells> {
@@ -186,21 +244,29 @@ impl Exporter {
     /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
     #[cfg(test)]
     pub(crate) fn into_flusher(self) -> Flusher {
-        self.flusher
+        self.running.expect("an enabled exporter").0
     }
 
     /// Starts the flusher: spawned onto the current tokio runtime if called inside a
     /// multi-thread one, otherwise (no runtime, or a current-thread one) on a dedicated
     /// thread, `metrics-exporter-flusher`, with its own current-thread runtime.
     ///
+    /// Disabled ([`ExporterBuilder::with_enabled`]), it starts nothing and returns a guard
+    /// whose flushes and shutdown return `Ok` at once.
+    ///
     /// # Errors
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
     pub fn start(self) -> Result<ExporterGuard, BuildError> {
+        let Some((flusher, aggregate)) = self.running else {
+            return Ok(ExporterGuard::disabled(ExporterHandle::disabled(
+                self.stats,
+            )));
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let running = spawn(self.flusher, rx).map_err(BuildError::Spawn)?;
+        let running = spawn(flusher, rx).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
             tx,
-            self.aggregate,
+            aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),
         );

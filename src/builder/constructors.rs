@@ -1,6 +1,7 @@
 //! The constructors: one per protocol, and the two that read the environment.
 
 use super::ExporterBuilder;
+use crate::env_origin::Scope;
 use crate::protocol::Protocol;
 
 impl ExporterBuilder {
@@ -38,7 +39,11 @@ impl ExporterBuilder {
     /// and the precedence rules are listed once, in the crate docs'
     /// [Configuration reference](crate#configuration-reference).
     pub fn dogstatsd_from_env() -> Self {
-        Self::from_settings(crate::env::dogstatsd(env_var).into())
+        Self::from_settings_in(
+            crate::env::dogstatsd_settings(env_var),
+            Scope::DogStatsd,
+            env_var,
+        )
     }
 
     /// Any protocol, configured from the environment as the clients our users come from read
@@ -61,17 +66,32 @@ impl ExporterBuilder {
     /// # }
     /// ```
     pub fn from_env() -> Self {
-        Self::from_settings(crate::env::detect(env_var))
+        Self::from_settings_in(crate::env::detect(env_var), Scope::Detect, env_var)
     }
 
-    pub(super) fn from_settings(env: crate::env::EnvSettings) -> Self {
+    /// The builder `env` describes, with the record of where it came from.
+    pub(super) fn from_settings_in(
+        env: crate::env::EnvSettings,
+        scope: Scope,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let origin = crate::env_origin::origin(scope, &env, lookup);
         let mut builder = Self::new(env.protocol, env.endpoint.0);
         builder.endpoint_source = env.endpoint.1;
         builder.env_labels = env.labels;
-        builder.env_error = env.error;
+        builder.env_errors = env.errors;
         builder.prefix = env.prefix;
         builder.cardinality = env.cardinality;
+        builder.switch = env.enabled.map(|on| (on, crate::env::ENABLED));
+        builder.env_origin = Some(origin);
         builder
+    }
+
+    /// As [`from_settings_in`](Self::from_settings_in) for `from_env`, with no variable
+    /// named in the record but those `env` came from.
+    #[cfg(test)]
+    pub(super) fn from_settings(env: crate::env::EnvSettings) -> Self {
+        Self::from_settings_in(env, Scope::Detect, |_| None)
     }
 
     /// Graphite plaintext (`path value timestamp`) to `endpoint`: `tcp://host:port` or a bare

@@ -8,18 +8,15 @@ use super::ExporterBuilder;
 impl ExporterBuilder {
     /// Replaces the endpoint (same forms as [`statsd`](Self::statsd) and
     /// [`dogstatsd`](Self::dogstatsd)). After [`from_env`](Self::from_env), it also sets
-    /// aside a malformed host, port or URL variable, which it replaces; a malformed
-    /// `STATSD_PROTOCOL` / `GRAPHITE_PROTOCOL` still fails the build, since it chose the
-    /// format.
+    /// aside a malformed host, port or URL variable, which it replaces; any other malformed
+    /// variable (`STATSD_PROTOCOL`, which chose the format, `DD_CARDINALITY`,
+    /// `STATSD_ENABLED`...) still fails the build.
     pub fn with_remote_address(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = endpoint.into();
         self.endpoint_source = None;
-        if self
-            .env_error
-            .as_ref()
-            .is_some_and(|e| !e.variable.ends_with("_PROTOCOL"))
-        {
-            self.env_error = None;
+        self.env_errors.retain(|e| !e.is_endpoint());
+        if let Some(origin) = &mut self.env_origin {
+            origin.endpoint_replaced(&self.endpoint);
         }
         self
     }

@@ -11,6 +11,7 @@ use metrics::{Label, Unit};
 
 use crate::encode::{Cardinality, CounterMode, GraphiteTags, HistogramKind, LabelHandling};
 use crate::env::EnvError;
+use crate::env_origin::EnvOrigin;
 use crate::protocol::Protocol;
 
 /// Largest plaintext payload turned into one pickle frame: its pickle stays well under
@@ -62,9 +63,15 @@ const DEFAULT_MAX_RECONNECT_DELAY: Duration = Duration::from_secs(10);
 pub struct ExporterBuilder {
     protocol: Protocol,
     endpoint: String,
-    /// The environment variable the endpoint came from, to name it in an error.
-    endpoint_source: Option<&'static str>,
-    env_error: Option<EnvError>,
+    /// The environment variable the endpoint came from and its raw value, to name them in an
+    /// error.
+    endpoint_source: Option<(&'static str, String)>,
+    /// Every environment variable set but unusable; `build` reports the first.
+    env_errors: Vec<EnvError>,
+    /// What a from-env constructor chose, logged once by `build`.
+    env_origin: Option<EnvOrigin>,
+    /// On or off, and what said so (`STATSD_ENABLED` or `with_enabled`); `None`: on.
+    switch: Option<(bool, &'static str)>,
     prefix: Option<String>,
     flush_interval: Duration,
     /// Labels from the environment; explicit global labels win over them.
@@ -125,7 +132,9 @@ impl ExporterBuilder {
             protocol,
             endpoint,
             endpoint_source: None,
-            env_error: None,
+            env_errors: Vec::new(),
+            env_origin: None,
+            switch: None,
             prefix: None,
             flush_interval: Duration::from_secs(10),
             env_labels: Vec::new(),
@@ -168,9 +177,11 @@ impl ExporterBuilder {
 }
 
 mod build;
+mod capture;
 mod constructors;
 mod continuity;
 mod delivery;
+mod disabled;
 mod format;
 mod limits;
 mod names;
@@ -182,3 +193,6 @@ pub use names::IntoGlobalLabel;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod env_tests;

@@ -17,10 +17,6 @@ fn every_invalid_setting_is_reported_by_build_with_what_is_wrong() {
             "invalid endpoint \"gopher://x:1\": the scheme must be udp://, tcp://, unix:// or unixgram://",
         ),
         (
-            ExporterBuilder::statsd("no-such-host.invalid:8125"),
-            "cannot resolve \"no-such-host.invalid\"",
-        ),
-        (
             b().with_flush_interval(Duration::ZERO),
             "the flush interval must be greater than zero",
         ),
@@ -68,12 +64,47 @@ fn setters_can_come_in_any_order() {
 }
 
 #[test]
-fn an_unresolvable_host_keeps_the_resolver_error_as_its_source() {
-    let e = ExporterBuilder::statsd("no-such-host.invalid:1")
-        .build()
-        .err()
-        .unwrap();
-    assert!(std::error::Error::source(&e).is_some());
+fn a_host_that_does_not_resolve_yet_builds_and_a_malformed_one_does_not() {
+    // DNS may not be ready when the process starts: the transport looks the name up later.
+    for endpoint in [
+        "no-such-host.invalid:8125",
+        "tcp://no-such-host.invalid:2003",
+    ] {
+        assert!(
+            ExporterBuilder::statsd(endpoint).build().is_ok(),
+            "{endpoint}"
+        );
+        assert!(
+            ExporterBuilder::statsd(endpoint)
+                .build_statsd_client()
+                .is_ok()
+        );
+    }
+    assert!(
+        ExporterBuilder::graphite("no-such-host.invalid")
+            .build_client()
+            .is_ok()
+    );
+    for (endpoint, reason) in [
+        (":8125", "the host is empty"),
+        (
+            "no-such-host.invalid:0",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "no-such-host.invalid:x",
+            "the port must be a number from 1 to 65535",
+        ),
+        (
+            "udp://no-such-host.invalid/x:1",
+            "expected host:port with no path",
+        ),
+    ] {
+        assert_eq!(
+            err(ExporterBuilder::statsd(endpoint)),
+            format!("invalid endpoint {endpoint:?}: {reason}")
+        );
+    }
 }
 
 #[test]
@@ -157,13 +188,13 @@ fn dogstatsd_unix_endpoints_default_to_the_agents_8192_byte_buffer() {
 fn a_bad_environment_value_is_reported_with_its_variable() {
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
     b.endpoint = "gopher://agent".into();
-    b.endpoint_source = Some("DD_DOGSTATSD_URL");
+    b.endpoint_source = Some(("DD_DOGSTATSD_URL", "gopher://agent".into()));
     assert_eq!(
         err(b),
         "environment variable DD_DOGSTATSD_URL=\"gopher://agent\": the scheme must be udp://, tcp://, unix:// or unixgram://"
     );
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
-    b.env_error = Some(EnvError {
+    b.env_errors.push(EnvError {
         variable: "DD_DOGSTATSD_PORT",
         value: "81x".into(),
         reason: "not a port number (1-65535)",
@@ -174,7 +205,7 @@ fn a_bad_environment_value_is_reported_with_its_variable() {
     );
     // An explicit address replaces the environment's, and its errors are not blamed on it.
     let mut b = ExporterBuilder::dogstatsd("udp://127.0.0.1:8125");
-    b.endpoint_source = Some("DD_AGENT_HOST");
+    b.endpoint_source = Some(("DD_AGENT_HOST", "agent".into()));
     assert!(err(b.with_remote_address("gopher://x")).starts_with("invalid endpoint"));
 }
 
@@ -626,4 +657,24 @@ fn external_data_and_cardinality_are_refused_where_the_protocol_has_no_such_fiel
             .to_string()
             .contains("with_external_data")
     );
+}
+
+#[test]
+fn a_host_from_the_environment_keeps_its_variable_for_the_transports_warning() {
+    for variable in ["STATSD_HOST", "DD_AGENT_HOST", "GRAPHITE_HOST"] {
+        let env = |name: &str| (name == variable).then(|| "agent.invalid".to_owned());
+        let config = ExporterBuilder::from_settings(crate::env::detect(env))
+            .config()
+            .expect("a host that does not resolve yet builds");
+        assert_eq!(config.endpoint.host, "agent.invalid");
+        assert_eq!(config.endpoint_source, Some(variable));
+        assert!(config.addrs.is_empty(), "resolved at build");
+    }
+    // Replaced in code: no variable to blame.
+    let env = |name: &str| (name == "STATSD_HOST").then(|| "agent.invalid".to_owned());
+    let config = ExporterBuilder::from_settings(crate::env::detect(env))
+        .with_remote_address("other.invalid:8125")
+        .config()
+        .unwrap();
+    assert_eq!(config.endpoint_source, None);
 }

@@ -20,14 +20,10 @@ use crate::error::BuildError;
 use crate::protocol::Protocol;
 
 impl ExporterBuilder {
+    /// Every setting checked, with no DNS lookup: a host name is looked up by the transport
+    /// (`transport::resolve`), so a capture, which never opens a socket, uses it as it is.
     pub(crate) fn config(&self) -> Result<Config, BuildError> {
-        if let Some(e) = &self.env_error {
-            return Err(BuildError::InvalidEnvironment {
-                variable: e.variable,
-                value: e.value.clone(),
-                reason: e.reason,
-            });
-        }
+        self.check_environment()?;
         let (port, scheme) = match self.protocol {
             Protocol::Statsd | Protocol::DogStatsd => (DEFAULT_STATSD_PORT, Scheme::Udp),
             Protocol::Graphite => (DEFAULT_GRAPHITE_PORT, Scheme::Tcp),
@@ -35,11 +31,11 @@ impl ExporterBuilder {
         };
         let endpoint = Endpoint::parse_with(&self.endpoint, port, scheme)
             .and_then(|e| e.available(&self.endpoint, UNIX_SOCKETS))
-            .map_err(|e| match (self.endpoint_source, e) {
-                (Some(variable), BuildError::InvalidEndpoint { reason, .. }) => {
+            .map_err(|e| match (&self.endpoint_source, e) {
+                (Some((variable, value)), BuildError::InvalidEndpoint { reason, .. }) => {
                     BuildError::InvalidEnvironment {
                         variable,
-                        value: self.endpoint.clone(),
+                        value: value.clone(),
                         reason,
                     }
                 }
@@ -88,11 +84,11 @@ impl ExporterBuilder {
             // Bare `flushes`, `series`... would mix with the application's own metrics.
             return invalid("with_telemetry_prefix", "must contain a name");
         }
-        let addrs = endpoint.resolve()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
+            addrs: endpoint.literal_addrs(),
             endpoint,
-            addrs,
+            endpoint_source: self.endpoint_source.as_ref().map(|(variable, _)| *variable),
             flush_interval: self.flush_interval,
             max_payload_len,
             default_histogram_unit: SampleUnit::from_unit(self.default_histogram_unit),
@@ -117,6 +113,18 @@ impl ExporterBuilder {
             )),
             telemetry: self.telemetry.clone(),
         })
+    }
+
+    /// The first environment variable that is set but unusable, if any.
+    pub(super) fn check_environment(&self) -> Result<(), BuildError> {
+        match self.env_errors.first() {
+            Some(e) => Err(BuildError::InvalidEnvironment {
+                variable: e.variable,
+                value: e.value.clone(),
+                reason: e.reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The settings checked on their own (or against one other setting): each one's range.

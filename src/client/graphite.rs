@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::encode::{EncodeTally, GraphiteEncoder, PickleWire, Rendered, path_key};
 use crate::error::FlushError;
 use crate::stats::{ExporterStats, add};
+use crate::transport::MemorySink;
 
 /// Sends explicit `(path, value, timestamp)` points to carbon. Build it with
 /// [`ExporterBuilder::build_client`](crate::ExporterBuilder::build_client).
@@ -39,6 +40,12 @@ pub struct GraphiteClient {
 }
 
 impl GraphiteClient {
+    /// This client, sending into `sink` instead of a socket.
+    pub(crate) fn capturing(mut self, sink: MemorySink) -> Self {
+        self.outbox = self.outbox.capturing(sink);
+        self
+    }
+
     pub(crate) fn new(encoder: GraphiteEncoder, config: Config, wire: Option<PickleWire>) -> Self {
         Self {
             encoder,

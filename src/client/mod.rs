@@ -26,7 +26,7 @@ use crate::encode::PickleWire;
 use crate::error::FlushError;
 use crate::lines::ChunkRule;
 use crate::stats::{ExporterStats, StatsCells, add};
-use crate::transport::Transport;
+use crate::transport::{MemorySink, Transport};
 
 /// What both clients queue into and flush from. See the module docs.
 #[derive(Debug)]
@@ -50,6 +50,12 @@ impl Outbox {
             stats: StatsCells::default(),
             discard: false,
         }
+    }
+
+    /// Sends into `sink` instead of a socket (a [`ClientCapture`](crate::ClientCapture)).
+    pub(crate) fn capturing(mut self, sink: MemorySink) -> Self {
+        self.transport = Some(Transport::memory(&self.config, sink));
+        self
     }
 
     /// Makes every flush drop what is queued, unsent and uncounted: nothing is ever sent.

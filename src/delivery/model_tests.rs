@@ -19,6 +19,11 @@
 //! checked then. The end of every case is exact: the receiver is healthy, the exporter
 //! catches up and shuts down, and every amount is received or counted.
 //!
+//! Network endpoints name the receiver `receiver.invalid`, which a scripted resolver (no DNS)
+//! answers with the receiver's loopback address, except while DNS is down: then a name that
+//! never resolved leaves the destination unreachable (DNS not ready when the process starts),
+//! and one that resolved before keeps its addresses.
+//!
 //! Left out, because nothing can count it: a UDP receiver that stalls (its kernel drops
 //! datagrams silently), and a stream receiver killed while stalled (the exporter took the
 //! connection's being open at a flush as delivery, but the bytes were still unread). What the
@@ -44,7 +49,7 @@ use crate::ExporterBuilder;
 use crate::aggregate::{CounterCell, HistogramCell};
 use crate::flush::{Flusher, Trigger, WallClock};
 use crate::stats::StatsCells;
-use crate::transport::{SEND_BUFFER_FOR_TESTS, Transport};
+use crate::transport::{Resolver, SEND_BUFFER_FOR_TESTS, Script, Step, Transport};
 
 /// Three counters, a gauge and two histograms: the amounts are per series, in this order.
 const SERIES: [&str; 6] = ["mc0", "mc1", "mc2", "mg", "mh0", "mh1"];
@@ -73,7 +78,7 @@ enum Proto {
     Graphite,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Op {
     Count {
         series: usize,
@@ -96,6 +101,15 @@ enum Op {
     Reset,
     /// Comes back on the same port or path (a Unix socket with a new inode).
     Reopen,
+    /// The receiver's name stops resolving (before the first flush: it never resolved yet).
+    DnsDown,
+    /// The receiver's name resolves again.
+    DnsUp,
+}
+
+/// The answer for `receiver.invalid` while DNS is up.
+fn loopback() -> Step {
+    Step::Resolve(vec![std::net::Ipv4Addr::LOCALHOST.into()])
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -113,6 +127,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::CloseGracefully),
         1 => Just(Op::Reset),
         2 => Just(Op::Reopen),
+        1 => Just(Op::DnsDown),
+        1 => Just(Op::DnsUp),
     ]
 }
 
@@ -398,6 +414,8 @@ struct Case {
     /// The cells of `mc0.` and `mh0.`.
     alias_cells: (Arc<CounterCell>, Arc<HistogramCell>),
     handles: Handles,
+    /// The resolver's answers for `receiver.invalid`.
+    dns: Script,
     recorded: Recorded,
     flushes: u64,
     next_gauge: u64,
@@ -437,7 +455,8 @@ impl Case {
             listening: true,
             stalled: false,
         };
-        let endpoint = rx.endpoint();
+        // A name, not the address: the transport looks it up.
+        let endpoint = rx.endpoint().replace("127.0.0.1", "receiver.invalid");
         let builder = match proto {
             Proto::Statsd => ExporterBuilder::statsd(endpoint),
             Proto::Dogstatsd => ExporterBuilder::dogstatsd(endpoint),
@@ -482,7 +501,9 @@ impl Case {
             registry.get_counter(&key("mc0.")).unwrap(),
             registry.get_histogram(&key("mh0.")).unwrap(),
         );
-        let transport = Transport::new(flusher.config(), Instant::now());
+        let dns = Script::new([], loopback());
+        let transport = Transport::new(flusher.config(), Instant::now())
+            .with_resolver(Resolver::Scripted(dns.clone()));
         Self {
             proto,
             rx,
@@ -493,6 +514,7 @@ impl Case {
             histograms,
             alias_cells,
             handles,
+            dns,
             recorded: Recorded::default(),
             flushes: 0,
             next_gauge: 1000,
@@ -732,6 +754,15 @@ impl Case {
         match op {
             Op::Count { .. } | Op::Gauge | Op::Samples { .. } => self.record(op),
             Op::Flush => self.flush().await,
+            Op::DnsDown | Op::DnsUp => {
+                self.dns.then(if *op == Op::DnsUp {
+                    loopback()
+                } else {
+                    Step::Fail
+                });
+                // Past the reconnect backoff (1 ms), so the next flush looks the name up.
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
             _ => {
                 self.rx.apply(op);
             }
@@ -742,6 +773,7 @@ impl Case {
     /// The receiver healthy, the exporter catches up and shuts down; then every amount is
     /// received or counted.
     async fn settle(&mut self) {
+        self.dns.then(loopback());
         self.rx.apply(&Op::Resume);
         self.rx.apply(&Op::Reopen);
         // Something to send, so a UDP refusal of the last datagram is learnt.
@@ -796,7 +828,8 @@ impl Case {
     }
 }
 
-fn run(kind: Kind, proto: Proto, ops: &[Op]) {
+/// Runs `ops` then settles; returns the statistics at the end.
+fn run(kind: Kind, proto: Proto, ops: &[Op]) -> crate::ExporterStats {
     SEND_BUFFER_FOR_TESTS.with(|b| b.set(Some(4096)));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -808,7 +841,8 @@ fn run(kind: Kind, proto: Proto, ops: &[Op]) {
             case.step(op).await;
         }
         case.settle().await;
-    });
+        case.stats.snapshot()
+    })
 }
 
 fn config() -> ProptestConfig {
@@ -868,4 +902,50 @@ fn a_receiver_that_closes_gracefully_then_dies_unread_leaves_no_line_unaccounted
         Op::Reset,
     ];
     run(Kind::Tcp, Proto::Statsd, &ops);
+}
+
+/// DNS not ready when the process starts: flushes find no address, so counters stay in the
+/// cells and each interval's histograms wait in the backlog, until the name resolves.
+#[test]
+fn a_name_that_resolves_only_after_some_flushes_leaves_no_amount_unaccounted() {
+    let ops = [
+        Op::DnsDown,
+        Op::Count {
+            series: 0,
+            amount: 3,
+        },
+        Op::Samples {
+            series: FIRST_HISTOGRAM,
+            n: 2,
+            value: 7,
+        },
+        Op::Flush,
+        Op::Gauge,
+        Op::Flush,
+        Op::Count {
+            series: 1,
+            amount: 4,
+        },
+        Op::DnsUp,
+        Op::Flush,
+        Op::DnsDown,
+        Op::Reset,
+        Op::Reopen,
+        Op::Count {
+            series: 0,
+            amount: 1,
+        },
+        Op::Flush,
+    ];
+    for (kind, proto) in [
+        (Kind::Udp, Proto::Statsd),
+        (Kind::Tcp, Proto::Dogstatsd),
+        (Kind::Tcp, Proto::Graphite),
+    ] {
+        let stats = run(kind, proto, &ops);
+        // The first flush found no address (and, over TCP, so did the reconnect's lookup
+        // while DNS was down again).
+        let least = if kind == Kind::Tcp { 2 } else { 1 };
+        assert!(stats.resolve_failures >= least, "{kind:?}: {stats:?}");
+    }
 }

@@ -33,7 +33,7 @@ pub use graphite_message::GraphitePoints;
 pub(crate) use graphite_message::path_key;
 pub use line::{Dialect, MetricLine, MetricType, MetricValue};
 pub(crate) use line::{Parts, check_name};
-pub(crate) use number::wire_rate;
+pub(crate) use number::{wire_rate, write_f64};
 pub(crate) use pickle::{MAX_PICKLE_FRAME, PickleWire};
 pub(crate) use series::{SeriesValue, encode_series};
 pub(crate) use shared::SampleUnit;

@@ -8,6 +8,8 @@ use tokio::time::Instant;
 pub(crate) enum WallClock {
     /// The system clock.
     System,
+    /// A fixed time since the Unix epoch: what a [`Capture`](crate::Capture) flush is told.
+    Fixed(std::time::Duration),
     /// `unix` at the tokio instant `at`, advancing with tokio's clock: lets tests drive
     /// timestamps with tokio's paused clock.
     #[cfg(test)]
@@ -24,6 +26,7 @@ impl WallClock {
             Self::System => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default(),
+            Self::Fixed(unix) => unix,
             #[cfg(test)]
             Self::Anchored { unix, at } => unix + at.elapsed(),
         }

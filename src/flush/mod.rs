@@ -22,6 +22,7 @@ mod identity;
 mod isolate;
 mod series;
 mod spawn;
+mod stepped;
 mod telemetry;
 mod tracked;
 
@@ -43,6 +44,7 @@ use clock::until_next_multiple;
 pub(crate) use command::{Command, Reply};
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
+pub(crate) use stepped::Stepped;
 use telemetry::Telemetry;
 
 /// Owns everything a flush needs. See the module docs.

@@ -30,7 +30,7 @@ struct Stat {
 /// Every statistic reported, in the order sent. `telemetry_lines_*` are left out on purpose
 /// (the report would count itself), and so is `lines_dropped_shutdown` (nothing is sent
 /// after the final flush).
-const STATS: [Stat; 23] = [
+const STATS: [Stat; 24] = [
     counter("flushes", None, |s| s.flushes),
     counter("lines_sent", None, |s| s.lines_sent),
     counter("payloads_sent", None, |s| s.payloads_sent),
@@ -52,6 +52,7 @@ const STATS: [Stat; 23] = [
     counter("samples_sampled_out", None, |s| s.samples_sampled_out),
     counter("send_errors", None, |s| s.send_errors),
     counter("connects", None, |s| s.connects),
+    counter("resolve_failures", None, |s| s.resolve_failures),
     counter("lines_possibly_lost", None, |s| s.lines_possibly_lost),
     counter("flush_panics", None, |s| s.flush_panics),
     counter("series_dropped", None, |s| s.series_dropped),
@@ -243,6 +244,25 @@ mod tests {
         assert_eq!(
             report(&mut t, &e, &stats(2, 3, 2)),
             ["t.flushes:1|c\nt.series:2|g"]
+        );
+    }
+
+    #[test]
+    fn failed_host_lookups_are_reported_with_the_other_transport_stats() {
+        let b = ExporterBuilder::statsd("127.0.0.1:8125").with_telemetry_prefix("t");
+        let (mut t, e) = telemetry(&b);
+        let s = ExporterStats {
+            send_errors: 1,
+            connects: 2,
+            resolve_failures: 3,
+            lines_possibly_lost: 4,
+            ..ExporterStats::default()
+        };
+        assert_eq!(
+            report(&mut t, &e, &s),
+            [
+                "t.send_errors:1|c\nt.connects:2|c\nt.resolve_failures:3|c\nt.lines_possibly_lost:4|c\nt.series:0|g"
+            ]
         );
     }
 

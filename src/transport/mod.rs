@@ -4,9 +4,16 @@
 //! fresh (re-resolved on every reconnect and every `resolve_interval`), tracks whether the
 //! destination is reachable, and logs only *changes* of that state: one warning when it goes
 //! away, one info line when it is back, never a line per packet.
+//!
+//! A host name is looked up lazily, by the transport ([`resolve`]): one that does not resolve
+//! yet (DNS not ready when a pod starts) makes the destination unreachable, exactly as a
+//! refused connection does (the flusher keeps the aggregate), and is looked up again with the
+//! reconnect backoff until it resolves.
 
 mod backoff;
+mod memory;
 mod outcome;
+mod resolve;
 mod stream;
 mod target;
 mod udp;
@@ -15,6 +22,8 @@ mod udp;
 #[cfg(unix)]
 mod unixgram;
 
+#[cfg(test)]
+pub(crate) use resolve::{Resolver, Script, Step};
 #[cfg(test)]
 pub(crate) use stream::SEND_BUFFER_FOR_TESTS;
 
@@ -27,6 +36,7 @@ use crate::encode::Framing;
 use crate::random::random_unit;
 use crate::stats::{StatsCells, add};
 
+pub(crate) use memory::MemorySink;
 use outcome::{EMSGSIZE, EPROTOTYPE, unix_hint};
 pub(crate) use outcome::{Payload, SendError, Verdict};
 pub(crate) use target::Target;
@@ -38,6 +48,8 @@ enum Socket {
     Stream(stream::StreamTransport),
     #[cfg(unix)]
     Unixgram(unixgram::UnixgramTransport),
+    /// No socket: payloads are kept in memory (captures for the user's tests).
+    Memory(memory::MemoryTransport),
 }
 
 /// The socket to the destination plus its reachability state. See the module docs.
@@ -55,6 +67,10 @@ pub(crate) struct Transport {
     backoff: backoff::Backoff,
     retry_at: Option<Instant>,
     verdict: Verdict,
+    /// Whether we warned that the name does not resolve (for logging changes only).
+    unresolved_warned: bool,
+    /// The environment variable the endpoint came from, for that warning.
+    endpoint_source: Option<&'static str>,
 }
 
 impl Transport {
@@ -72,8 +88,9 @@ impl Transport {
         let target = Target {
             endpoint: config.endpoint.clone(),
             addrs: config.addrs.clone(),
-            resolved_at: now,
+            resolved_at: (!config.addrs.is_empty()).then_some(now),
             resolve_interval: config.resolve_interval,
+            lookups: resolve::Lookups::default(),
         };
         Self {
             socket,
@@ -89,7 +106,30 @@ impl Transport {
             },
             retry_at: None,
             verdict: Verdict::Pending,
+            unresolved_warned: false,
+            endpoint_source: config.endpoint_source,
         }
+    }
+
+    /// Tests: looks names up with `resolver` instead of the system's.
+    #[cfg(test)]
+    pub(crate) fn with_resolver(mut self, resolver: Resolver) -> Self {
+        self.target.lookups = resolve::Lookups::new(resolver);
+        self
+    }
+
+    /// Tests: whether the destination's name has not resolved yet.
+    #[cfg(test)]
+    pub(crate) fn unresolved(&self) -> bool {
+        self.target.unresolved()
+    }
+
+    /// A transport that keeps every payload in `sink`, framed as the configured socket would
+    /// send it, and never fails (see `memory`).
+    pub(crate) fn memory(config: &Config, sink: MemorySink) -> Self {
+        let mut transport = Self::new(config, Instant::now());
+        transport.socket = Socket::Memory(memory::MemoryTransport::new(config.framing, sink));
+        transport
     }
 
     /// What became of the bytes earlier writes handed to the kernel, learnt since the last
@@ -112,6 +152,9 @@ impl Transport {
             Payload::Frame(frame) => return frame.len(),
             Payload::Lines(lines) => lines,
         };
+        if let Socket::Memory(memory) = &self.socket {
+            return memory.wire_len(lines);
+        }
         let Socket::Stream(stream) = &self.socket else {
             // A datagram (UDP, Unix) carries the lines without the final newline.
             return lines.body().len();
@@ -125,18 +168,36 @@ impl Transport {
 
     /// Whether payloads go over a byte stream (which can keep a backlog) or as datagrams.
     pub(crate) fn is_stream(&self) -> bool {
-        matches!(self.socket, Socket::Stream(_))
+        match &self.socket {
+            Socket::Stream(_) => true,
+            Socket::Memory(memory) => memory.is_stream(),
+            _ => false,
+        }
     }
 
-    /// Gets ready to send: drops a connection the peer closed, reconnects when the backoff
-    /// allows. Returns `false` when the destination cannot be reached now.
+    /// Gets ready to send: looks the name up if it never resolved, drops a connection the
+    /// peer closed, reconnects when the backoff allows. Returns `false` when the destination
+    /// cannot be reached now.
     pub(crate) async fn ready(&mut self, now: Instant, stats: &StatsCells) -> bool {
+        if matches!(self.socket, Socket::Memory(_)) {
+            // A capture: no name to look up, nothing to connect.
+            return true;
+        }
         if self.retry_at.is_some_and(|at| now < at) {
             return false;
         }
+        // A name looked up just now needs no second lookup before the connect.
+        let looked_up = self.target.unresolved();
+        if looked_up && !self.resolve(now, stats).await {
+            return false;
+        }
+        let timeout = self.connect_timeout;
         let result = match &mut self.socket {
+            Socket::Memory(_) => Ok(()), // answered above
             Socket::Udp(udp) => {
-                self.target.refresh(now, false, self.connect_timeout).await;
+                if !looked_up {
+                    self.target.refresh(now, false, timeout, stats).await;
+                }
                 udp.ready(&self.target).await
             }
             #[cfg(unix)]
@@ -170,14 +231,16 @@ impl Transport {
                 if peer == stream::Peer::Open {
                     // A healthy connection follows DNS too: once the name no longer resolves
                     // to the peer we are connected to, move to the new address.
-                    self.target.refresh(now, false, self.connect_timeout).await;
+                    self.target.refresh(now, false, timeout, stats).await;
                     if tcp.peer().is_none_or(|peer| self.target.contains(peer)) {
                         return true;
                     }
                     tracing::info!(endpoint = %self.target.endpoint, "metrics destination moved; reconnecting");
                     tcp.disconnect();
                 }
-                self.target.refresh(now, true, self.connect_timeout).await;
+                if !looked_up {
+                    self.target.refresh(now, true, timeout, stats).await;
+                }
                 let result = tcp.connect(&self.target).await;
                 if result.is_ok() {
                     add(&stats.connects, 1);
@@ -195,6 +258,40 @@ impl Transport {
                 false
             }
         }
+    }
+
+    /// Looks up a name that never resolved, within the connect timeout. While it does not
+    /// resolve: one warning (naming the host, and the environment variable it came from), and
+    /// the next lookup after the reconnect backoff. One info line once it resolves.
+    async fn resolve(&mut self, now: Instant, stats: &StatsCells) -> bool {
+        let failed = self
+            .target
+            .refresh(now, true, self.connect_timeout, stats)
+            .await;
+        let endpoint = &self.target.endpoint;
+        let Some(error) = failed else {
+            if self.unresolved_warned {
+                tracing::info!(%endpoint, addrs = ?self.target.addrs, "the metrics host resolves now; sending");
+            } else {
+                tracing::debug!(%endpoint, addrs = ?self.target.addrs, "metrics destination resolved");
+            }
+            self.unresolved_warned = false;
+            return true;
+        };
+        if !self.unresolved_warned {
+            let host = &endpoint.host;
+            match self.endpoint_source {
+                Some(variable) => {
+                    tracing::warn!(%endpoint, host, variable, %error, "the metrics host {host} (from {variable}) does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
+                None => {
+                    tracing::warn!(%endpoint, host, %error, "the metrics host {host} does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
+            }
+        }
+        self.unresolved_warned = true;
+        self.back_off(now);
+        false
     }
 
     /// Forgets the reconnect backoff, so the next `ready` tries at once (the final flush).
@@ -227,6 +324,12 @@ impl Transport {
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
             #[cfg(unix)]
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),
+            Socket::Memory(memory) => {
+                memory.send(payload);
+                // Delivered as soon as kept: nothing stays unconfirmed (and accumulates).
+                self.verdict.note(false);
+                Ok(())
+            }
         };
         if let Socket::Udp(udp) = &mut self.socket {
             if udp.take_refused() {
@@ -295,15 +398,22 @@ impl Transport {
         // UDP needs no reconnect: the next flush simply tries again. Streams reconnect, and a
         // Unix datagram path that is missing is re-checked, both after a backoff.
         if !matches!(self.socket, Socket::Udp(_)) {
-            let delay = self.backoff.delay(self.failures, random_unit());
-            // A delay past what the clock can represent (a huge configured one) is a year.
-            self.retry_at = now
-                .checked_add(delay)
-                .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)));
-            self.failures = self.failures.saturating_add(1);
+            self.back_off(now);
         }
+    }
+
+    /// Schedules the next attempt after the reconnect backoff.
+    fn back_off(&mut self, now: Instant) {
+        let delay = self.backoff.delay(self.failures, random_unit());
+        // A delay past what the clock can represent (a huge configured one) is a year.
+        self.retry_at = now
+            .checked_add(delay)
+            .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)));
+        self.failures = self.failures.saturating_add(1);
     }
 }
 
+#[cfg(test)]
+mod resolve_tests;
 #[cfg(test)]
 mod tests;

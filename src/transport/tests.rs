@@ -17,6 +17,12 @@ fn stale(port: u16) -> SocketAddr {
     SocketAddr::from(([192, 0, 2, 1], port))
 }
 
+/// What the system resolver says for `host` now.
+fn system_addrs(host: &str, port: u16) -> Vec<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    (host, port).to_socket_addrs().unwrap().collect()
+}
+
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The next datagram on `socket`, or `None` if none comes within a second. On the paused
@@ -34,39 +40,49 @@ async fn next_datagram(socket: &tokio::net::UdpSocket) -> Option<Vec<u8>> {
 #[tokio::test(start_paused = true)]
 async fn a_target_is_re_resolved_once_its_interval_has_passed_and_not_a_moment_before() {
     let endpoint = Endpoint::parse("tcp://localhost:8125", 8125).unwrap();
-    // What the system resolver says now (the same getaddrinfo tokio's lookup uses).
-    let resolved = endpoint.resolve().unwrap();
+    // What the system resolver says now (the same getaddrinfo the transport's lookup uses).
+    let resolved = system_addrs("localhost", 8125);
     assert!(!resolved.contains(&stale(8125)));
     let start = Instant::now();
     let mut target = Target {
         endpoint,
         // As if the name had pointed elsewhere when the exporter was built.
         addrs: vec![stale(8125)],
-        resolved_at: start,
+        resolved_at: Some(start),
         resolve_interval: Duration::from_secs(60),
+        lookups: super::resolve::Lookups::default(),
     };
+    let stats = StatsCells::default();
 
     tokio::time::advance(Duration::from_millis(59_999)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(
         target.addrs,
         [stale(8125)],
         "re-resolved before the interval"
     );
-    assert_eq!(target.resolved_at, start);
+    assert_eq!(target.resolved_at, Some(start));
 
     tokio::time::advance(Duration::from_millis(1)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, resolved, "not re-resolved after the interval");
-    assert_eq!(target.resolved_at, start + Duration::from_secs(60));
+    assert_eq!(target.resolved_at, Some(start + Duration::from_secs(60)));
 
     // The next interval counts from that lookup, not from the start.
     target.addrs = vec![stale(8125)];
     tokio::time::advance(Duration::from_millis(59_999)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, [stale(8125)]);
     tokio::time::advance(Duration::from_millis(1)).await;
-    target.refresh(Instant::now(), false, LOOKUP_TIMEOUT).await;
+    target
+        .refresh(Instant::now(), false, LOOKUP_TIMEOUT, &stats)
+        .await;
     assert_eq!(target.addrs, resolved);
 }
 
@@ -125,7 +141,7 @@ async fn a_reconnect_re_resolves_even_before_the_resolve_interval() {
         .with_resolve_interval(Duration::from_secs(3600))
         .config()
         .unwrap();
-    let resolved = config.addrs.clone();
+    let resolved = system_addrs("localhost", port);
     // The name pointed at port 1 when the exporter was built (privileged and unused here: it
     // refuses, and no parallel test can take it). The interval is an hour away, so only the
     // reconnect's own lookup can find the listener.
