@@ -541,6 +541,17 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
     let (ok, stats) = service.flush();
     assert!(ok, "{}", service.log());
     assert_healthy(&stats, &["send_errors", "connects", "lines_possibly_lost"]);
+    let startup = [
+        log_fragments("startup"),
+        vec!["DD_DOGSTATSD_URL".to_owned()],
+    ]
+    .concat();
+    let log = service.log();
+    assert_logged(
+        &log.lines().map(str::to_owned).collect::<Vec<_>>(),
+        "INFO",
+        &startup,
+    );
     let mut buf = vec![0; 9000];
     let n = agent.recv(&mut buf).unwrap();
     assert_eq!(String::from_utf8_lossy(&buf[..n]), expected_line);
@@ -643,6 +654,13 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
     assert_healthy(&stats, &["send_errors", "connects", "lines_possibly_lost"]);
     assert_eq!(stats["lines_sent"], 2, "{stats:?}");
     assert_eq!(stats["payloads_sent"], 1, "{stats:?}");
+    let startup = [log_fragments("startup"), vec!["STATSD_PORT".to_owned()]].concat();
+    let log = service.log();
+    assert_logged(
+        &log.lines().map(str::to_owned).collect::<Vec<_>>(),
+        "INFO",
+        &startup,
+    );
 
     // The last interval goes out only with the final flush that SIGTERM starts.
     service.send("record");
@@ -946,6 +964,7 @@ fn the_relay_recipe_stores_the_points_hides_a_carbon_restart_and_bridges_a_relay
     let stats = handle.stats();
     let healthy = (stats.connects, stats.lines_sent, stats.send_errors);
     assert_eq!(healthy, (1, 2, 0), "{stats:?}");
+    assert_eq!(stats.resolve_failures, 0, "{stats:?}");
     assert_eq!(
         stats.lines_possibly_lost + stats.lines_dropped_send,
         0,
