@@ -420,6 +420,12 @@ impl Service {
         fs::read_to_string(self.stderr.path()).unwrap_or_default()
     }
 
+    /// Asserts that the service logged a line at `level` with every fragment.
+    fn assert_logged(&self, level: &str, fragments: &[String]) {
+        let lines: Vec<String> = self.log().lines().map(str::to_owned).collect();
+        assert_logged(&lines, level, fragments);
+    }
+
     /// Stops the service as systemd and Kubernetes do (`kill -TERM`); returns its final
     /// statistics (from `shutdown_async`, `None` if that failed) and its exit status.
     fn terminate(mut self) -> (Option<BTreeMap<String, u64>>, ExitStatus, String) {
@@ -546,12 +552,7 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
         vec!["DD_DOGSTATSD_URL".to_owned()],
     ]
     .concat();
-    let log = service.log();
-    assert_logged(
-        &log.lines().map(str::to_owned).collect::<Vec<_>>(),
-        "INFO",
-        &startup,
-    );
+    service.assert_logged("INFO", &startup);
     let mut buf = vec![0; 9000];
     let n = agent.recv(&mut buf).unwrap();
     assert_eq!(String::from_utf8_lossy(&buf[..n]), expected_line);
@@ -565,15 +566,11 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
     let (_, down) = service.flush();
     assert!(down["send_errors"] > 0, "{down:?}");
     assert_eq!(down["lines_sent"], stats["lines_sent"], "{down:?}");
-    let log = service.log();
-    assert!(
-        log.lines().any(|l| l.starts_with("WARN")
-            && log_fragments("unix-down")
-                .iter()
-                .map(|f| f.replace("/var/run/datadog/dsd.socket", &path_text))
-                .all(|f| l.contains(&f))),
-        "no warning naming the socket: {log}"
-    );
+    let unix_down: Vec<String> = log_fragments("unix-down")
+        .iter()
+        .map(|f| f.replace("/var/run/datadog/dsd.socket", &path_text))
+        .collect();
+    service.assert_logged("WARN", &unix_down);
 
     // Back: what was recorded meanwhile arrives, summed.
     let agent = UnixDatagram::bind(&path).unwrap();
@@ -592,15 +589,7 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
         expected_line.replacen(":1|c", ":2|c", 1)
     );
     assert_eq!(back["lines_dropped_send"], 0, "{back:?}");
-    let up = log_fragments("up");
-    assert!(
-        service
-            .log()
-            .lines()
-            .any(|l| l.starts_with("INFO") && up.iter().all(|f| l.contains(f))),
-        "no info line when back: {}",
-        service.log()
-    );
+    service.assert_logged("INFO", &log_fragments("up"));
 
     service.send("record");
     let (last, exit, log) = service.terminate();
@@ -655,12 +644,7 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
     assert_eq!(stats["lines_sent"], 2, "{stats:?}");
     assert_eq!(stats["payloads_sent"], 1, "{stats:?}");
     let startup = [log_fragments("startup"), vec!["STATSD_PORT".to_owned()]].concat();
-    let log = service.log();
-    assert_logged(
-        &log.lines().map(str::to_owned).collect::<Vec<_>>(),
-        "INFO",
-        &startup,
-    );
+    service.assert_logged("INFO", &startup);
 
     // The last interval goes out only with the final flush that SIGTERM starts.
     service.send("record");
