@@ -11,63 +11,27 @@
     reason = "test helpers: a failed setup must fail the test loudly"
 )]
 
-use std::fmt::Write as _;
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 use std::net::UdpSocket;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use log_capture::{Capture, shown};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterStats};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
 
 /// Set in the child, to the name of the test it runs.
 const CHILD: &str = "ENV_LOGGING_CHILD";
-
-/// Events at INFO or above, as `name=value; ` pairs, the message first.
-#[derive(Debug, Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        write!(self.0, "{}={value:?}; ", field.name()).unwrap();
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        if *event.metadata().level() <= Level::INFO {
-            let mut fields = Fields(String::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0);
-        }
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
 
 /// Runs `f` with events captured; returns its result and the lines shown (INFO and above).
 fn captured<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
     let capture = Capture::default();
     let result = tracing::subscriber::with_default(capture.clone(), f);
-    let lines = capture.0.lock().unwrap().clone();
+    let lines = shown(&capture.take())
+        .into_iter()
+        .map(|e| e.text.clone())
+        .collect();
     (result, lines)
 }
 

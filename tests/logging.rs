@@ -11,81 +11,20 @@
     reason = "test helpers: a failed setup must fail the test loudly"
 )]
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
 #[path = "support/loopback.rs"]
 mod loopback;
 
-use std::fmt::Write as _;
 use std::os::unix::net::UnixDatagram;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use log_capture::{Capture, Captured, shown};
 use loopback::{TcpReceiver, counter_sum};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterHandle, ExporterStats};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::Level;
 
 const MAX: Duration = Duration::from_secs(10);
-
-/// One captured event: its level and its fields as `name=value` pairs, the message first.
-#[derive(Debug, Clone)]
-struct Captured {
-    level: Level,
-    text: String,
-}
-
-/// Captures every event, at every level, from every thread.
-#[derive(Debug, Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-impl Capture {
-    /// Takes the events captured so far.
-    fn take(&self) -> Vec<Captured> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-/// Formats an event's fields.
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        // `message` is a `format_args!`, whose Debug is the formatted text.
-        write!(self.0, "{}={value:?}; ", field.name()).unwrap();
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(Captured {
-            level: *event.metadata().level(),
-            text: fields.0,
-        });
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
-
-/// Events at INFO or above (WARN, ERROR): the ones a default log configuration shows.
-fn shown(events: &[Captured]) -> Vec<&Captured> {
-    events.iter().filter(|e| e.level <= Level::INFO).collect()
-}
 
 /// Flushes (with a short pause between polls) until `done` holds on the stats, or `MAX`.
 fn flush_until(handle: &ExporterHandle, done: impl Fn(&ExporterStats) -> bool) -> ExporterStats {

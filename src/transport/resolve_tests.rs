@@ -2,74 +2,22 @@
 //! metrics and is looked up again with the reconnect backoff, one lookup at a time and each
 //! bounded by the connect timeout; one warning while it fails, one info line once it works.
 
+#[path = "../../tests/support/log_capture.rs"]
+mod log_capture;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use tracing::Level;
 
 use super::{Resolver, Script, Step, Transport};
 use crate::ExporterBuilder;
 use crate::flush::Trigger;
 use crate::stats::StatsCells;
+use log_capture::Capture;
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-/// The events logged on this thread while it is installed: level and formatted fields.
-#[derive(Debug, Clone, Default)]
-struct Capture(Arc<Mutex<Vec<(Level, String)>>>);
-
-impl Capture {
-    fn count(&self, level: Level, text: &str) -> usize {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter(|(l, t)| *l == level && t.contains(text))
-            .count()
-    }
-
-    fn at(&self, level: Level) -> Vec<String> {
-        let events = self.0.lock().unwrap();
-        events
-            .iter()
-            .filter(|(l, _)| *l == level)
-            .map(|(_, t)| t.clone())
-            .collect()
-    }
-}
-
-struct Fields(String);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        use std::fmt::Write as _;
-        write!(self.0, "{}={value:?}; ", field.name()).unwrap();
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields(String::new());
-        event.record(&mut fields);
-        self.0
-            .lock()
-            .unwrap()
-            .push((*event.metadata().level(), fields.0));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 /// The next datagram on `socket`, or `None` if none comes within a second.
 async fn next_datagram(socket: &tokio::net::UdpSocket) -> Option<String> {
