@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
+use tokio::sync::mpsc;
+
 use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::flush::Command;
 
 /// The recorder: install it globally with [`ExporterBuilder::install`](crate::ExporterBuilder::install),
 /// or take it from [`ExporterBuilder::build`](crate::ExporterBuilder::build) to wrap it in
@@ -17,11 +20,21 @@ use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
 #[derive(Debug, Clone)]
 pub struct ExporterRecorder {
     aggregate: Arc<Aggregate>,
+    /// Never sent on: while a recorder (or a handle) exists, the flusher's command channel
+    /// stays open and the exporter keeps running, guard or no guard (see
+    /// [`ExporterGuard`](crate::ExporterGuard)).
+    _keepalive: mpsc::UnboundedSender<Command>,
 }
 
 impl ExporterRecorder {
-    pub(crate) fn new(aggregate: Arc<Aggregate>) -> Self {
-        Self { aggregate }
+    pub(crate) fn new(
+        aggregate: Arc<Aggregate>,
+        keepalive: mpsc::UnboundedSender<Command>,
+    ) -> Self {
+        Self {
+            aggregate,
+            _keepalive: keepalive,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::aggregate::{Aggregate, Limits};
 use crate::client::{ClientEncoder, GraphiteClient, StatsdClient};
 use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
-use crate::flush::{Flusher, spawn};
+use crate::flush::{Command, Flusher, spawn};
 use crate::handle::{ExporterGuard, ExporterHandle};
 use crate::protocol::Protocol;
 use crate::recorder::ExporterRecorder;
@@ -59,10 +59,13 @@ impl ExporterBuilder {
             encoder,
             wire,
         );
+        let (commands, receiver) = mpsc::unbounded_channel();
         Ok((
-            ExporterRecorder::new(Arc::clone(&aggregate)),
+            ExporterRecorder::new(Arc::clone(&aggregate), commands.clone()),
             Exporter {
                 flusher,
+                commands,
+                receiver,
                 aggregate,
                 stats,
                 shutdown_timeout,
@@ -153,8 +156,8 @@ impl ExporterBuilder {
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts
     /// the flusher: spawned onto the current tokio runtime if called inside a multi-thread
     /// one, otherwise (no runtime, or a current-thread runtime, which would only run it while
-    /// its own thread polls) on a dedicated thread with its own runtime. Keep the returned
-    /// guard alive; dropping it flushes and stops.
+    /// its own thread polls) on a dedicated thread with its own runtime. Dropping the returned
+    /// guard flushes but does not stop the exporter; [`ExporterGuard`] describes the lifecycle.
     ///
     /// # Errors
     /// As [`build`](Self::build), plus [`BuildError::RecorderAlreadyInstalled`] and
@@ -170,6 +173,10 @@ impl ExporterBuilder {
 #[must_use = "an exporter sends nothing until started"]
 pub struct Exporter {
     flusher: Flusher,
+    /// The flusher's command channel; the recorder holds a sender too (see
+    /// [`ExporterGuard`]).
+    commands: mpsc::UnboundedSender<Command>,
+    receiver: mpsc::UnboundedReceiver<Command>,
     /// For the handle's sets.
     aggregate: Arc<Aggregate>,
     stats: Arc<StatsCells>,
@@ -196,10 +203,9 @@ impl Exporter {
     /// # Errors
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
     pub fn start(self) -> Result<ExporterGuard, BuildError> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let running = spawn(self.flusher, rx).map_err(BuildError::Spawn)?;
+        let running = spawn(self.flusher, self.receiver).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
-            tx,
+            self.commands,
             self.aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),
