@@ -103,7 +103,11 @@ async fn after_shutdown_nothing_more_is_sent_and_a_flush_reports_not_running() {
     let handle = guard.handle();
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("stopped"));
     counter.increment(1);
-    guard.shutdown_async().await.unwrap();
+    // Bounded: a flusher that went on after shutdown would never let it return.
+    tokio::time::timeout(MAX, guard.shutdown_async())
+        .await
+        .unwrap_or_else(|_| panic!("shutdown did not return within {MAX:?}"))
+        .unwrap();
     assert!(faulty::until(MAX, || total(&rx, "stopped") == 1).await);
     assert!(
         rx.wait_until(MAX, |c| c.len() == 1 && c[0].end == Some(End::SenderClosed)),
