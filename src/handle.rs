@@ -1,5 +1,5 @@
-//! [`ExporterHandle`] (flush now, read stats, register sets) and [`ExporterGuard`] (final
-//! flush on shutdown).
+//! [`ExporterHandle`] (flush now, read stats, register sets) and [`ExporterGuard`] (flush on
+//! drop, explicit shutdown; its docs describe the exporter's lifecycle).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,16 +163,36 @@ async fn wait_async(
     }
 }
 
-/// Keeps the exporter running; dropping it (or calling [`shutdown`](Self::shutdown)) flushes
-/// everything recorded so far, bounded by the shutdown timeout, and stops the flusher.
+/// What [`install`](crate::ExporterBuilder::install) and
+/// [`Exporter::start`](crate::Exporter::start) return: the exporter's final flush at exit and
+/// its explicit stop. This is the one description of the exporter's lifecycle:
 ///
-/// Bind it to a named variable: `let _ = builder.install()?` drops it at once, which shuts the
-/// exporter down immediately.
+/// - **Build** ([`build`](crate::ExporterBuilder::build)): checks the settings; nothing runs
+///   and nothing is sent yet.
+/// - **Start** (`install`, or `start` after `build`): the flusher runs, sending what was
+///   recorded every flush interval, on a task of your multi-thread tokio runtime or on its
+///   own thread (see `install`).
+/// - **Guard dropped**: a flush of everything recorded so far, trying the destination at once
+///   even during a reconnect backoff, waited for up to the shutdown timeout; it is logged at
+///   debug level. The exporter **keeps running**: `install()?;` written as a statement still
+///   exports, and `let _guard = builder.install()?;` at the top of `main` still gets its
+///   flush at the end of `main`. What the destination does not take then stays queued for
+///   the next flush, as during any outage.
+/// - **[`shutdown`](Self::shutdown)**: the final flush (bounded by the shutdown timeout;
+///   what it cannot deliver is counted in `lines_dropped_shutdown`), then the flusher stops:
+///   nothing more is sent, and every handle's [`flush`](ExporterHandle::flush) returns
+///   [`FlushError::NotRunning`].
+/// - **Everything gone**: once the recorder, the guard and every handle are dropped (only
+///   possible with a recorder from `build` that was not installed globally), nothing can
+///   record any more and the flusher makes its final flush and stops.
+/// - **Process exit**: the flusher never keeps the process alive (its thread is not joined;
+///   a task ends with its runtime). What was recorded after the last flush is lost, so keep
+///   the guard until the end of `main`, or call `shutdown`.
 ///
 /// When the flusher is a task on your multi-thread runtime, drop (or shut down) the guard
-/// before that runtime shuts down: a runtime that is gone cannot run the final flush.
+/// before that runtime shuts down: a runtime that is gone cannot run the flush.
 #[derive(Debug)]
-#[must_use = "dropping the guard shuts the exporter down at once"]
+#[must_use = "dropping the guard flushes at once but does not stop the exporter; keep it (`let _guard = ...`) to flush again when it drops, or call `shutdown()`"]
 pub struct ExporterGuard {
     handle: ExporterHandle,
     running: Option<Running>,
@@ -278,10 +298,27 @@ const GRACE: Duration = Duration::from_millis(250);
 
 impl Drop for ExporterGuard {
     fn drop(&mut self) {
-        if self.running.is_some() {
-            if let Err(error) = self.shutdown_blocking() {
-                tracing::debug!(%error, "exporter guard dropped without a confirmed final flush");
-            }
+        if self.running.take().is_none() {
+            // Shut down already.
+            return;
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let wait = self.shutdown_timeout + GRACE;
+        let result = ExporterHandle::blocking(|| {
+            self.handle
+                .commands
+                .send(Command::Release(Reply::Sync(tx)))
+                .map_err(|_| FlushError::NotRunning)?;
+            wait_sync(&rx, wait)
+        });
+        match result {
+            Ok(()) => tracing::debug!(
+                "exporter guard dropped: flushed; the exporter keeps running until its recorder is gone or the process exits (call shutdown() on the guard to stop it)"
+            ),
+            Err(error) => tracing::debug!(
+                %error,
+                "exporter guard dropped without a confirmed flush; the exporter keeps running if it can"
+            ),
         }
     }
 }

@@ -26,8 +26,10 @@
 //! # }
 //! ```
 //!
-//! Dropping the guard does the same final flush. Keep it alive for as long as you record
-//! (`let _ = ... .install()?` drops it at once).
+//! Dropping the guard flushes too, but does not stop the exporter: `install()?;` written as
+//! a statement keeps exporting, and `let _guard = ... .install()?;` at the top of `main`
+//! flushes again at the end of `main`. [`ExporterGuard`] describes the whole lifecycle: what
+//! is flushed when, and what stops the exporter.
 //!
 //! Complete production set-ups (Kubernetes with the Datadog Agent's socket, carbon-c-relay in
 //! front of carbon-cache, systemd), with the statistics and logs to expect: [`production`].
@@ -36,7 +38,7 @@
 //! multi-thread runtime the flusher is spawned onto it; otherwise (no runtime, or a
 //! current-thread one, which only runs tasks while its own thread polls it) the flusher gets
 //! its own thread, named `metrics-exporter-flusher`, running a current-thread runtime, so the
-//! final flush on drop always happens. The blocking [`ExporterHandle::flush`] and
+//! flush on drop always happens. The blocking [`ExporterHandle::flush`] and
 //! [`ExporterGuard::shutdown`] work everywhere (through `block_in_place` on a multi-thread
 //! runtime); async code can use [`ExporterHandle::flush_async`] and
 //! [`ExporterGuard::shutdown_async`].
@@ -265,13 +267,19 @@
 //!   the two) the interval goes out wrapped and the next one is sent as `u64::MAX` instead.
 //! - **Negative gauges.** In Etsy StatsD a signed value is a *delta*, so a gauge at -5 is sent
 //!   as `name:0|g` followed by `name:-5|g`, always in the same payload and in that order.
-//! - **Timers.** `|ms` values are milliseconds. A histogram described with a time unit
-//!   (`describe_histogram!("latency", Unit::Seconds, "...")`) is converted from that unit;
-//!   an undescribed one is taken to be in seconds, because `metrics` records a `Duration` as
+//! - <a id="histogram-units"></a>**Histogram units.** A value is sent in the unit it was
+//!   recorded in, except on a `|ms` line, which carries milliseconds. So a `Duration` of
+//!   250 ms (recorded by `metrics` as `0.25` seconds) goes out as `0.25` on a DogStatsD `|d`
+//!   or `|h` line, a StatsD `|h` line and in every Graphite summary value (`.sum`, `.mean`,
+//!   `.min`, `.max`, percentiles; plaintext and pickle alike), and as `250` on a StatsD or
+//!   DogStatsD `|ms` line. For `|ms`, a histogram described with a time unit
+//!   (`describe_histogram!("latency", Unit::Seconds, "...")`) is converted from that unit; an
+//!   undescribed one is taken to be in seconds, because `metrics` records a `Duration` as
 //!   seconds ([`ExporterBuilder::with_default_histogram_unit`] changes that; describe
-//!   histograms that are not times with their unit, or they are multiplied by 1000). Conversion keeps
-//!   fractions: 12.5 ms is sent as `12.5`, never truncated. Negative timer values are dropped
-//!   (Etsy statsd rejects them) and counted.
+//!   histograms that are not times with their unit, or they are multiplied by 1000); a unit
+//!   that is not a time is sent as recorded. Conversion keeps fractions: 12.5 ms is sent as
+//!   `12.5`, never truncated. Negative `|ms` values are dropped (Etsy statsd rejects them)
+//!   and counted.
 //! - **Sampling.** When a histogram records more samples in one interval than it keeps, the
 //!   kept ones carry `|@rate` (kept / recorded), so the server scales its count back to the
 //!   number recorded. Memory per histogram is bounded: 16 bytes per kept sample, allocated in
@@ -283,7 +291,7 @@
 //!   for the same key.
 //! - **Descriptions** (`describe_counter!` and friends) carry no weight on these wires: none
 //!   of StatsD, DogStatsD or Graphite has a field for them. Their *units* are used (time units
-//!   convert timers to milliseconds), and through a `metrics-util` fanout the descriptions
+//!   convert `|ms` timers to milliseconds: [histogram units](#histogram-units)), and through a `metrics-util` fanout the descriptions
 //!   still reach an exporter that can show them, such as Prometheus (`examples/fanout_prometheus.rs`).
 //! - **NaN and infinities** are never sent; they are dropped and counted in
 //!   [`ExporterStats::values_dropped_invalid`]. A gauge whose last value in an interval is
@@ -663,7 +671,7 @@
 //! | [`with_aligned_timestamps`](ExporterBuilder::with_aligned_timestamps) | on | Graphite |
 //! | [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames) | `true`, as carbon's `TAG_HASH_FILENAMES` (decides how far tagged names are shortened: [Long names](#long-names)) | Graphite; plain StatsD with `LabelHandling::DogStatsd` |
 //! | [`with_percentiles`](ExporterBuilder::with_percentiles) | 0.5, 0.9, 0.99, 0.999 | Graphite |
-//! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds) | all |
+//! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds on `\|ms` lines; every other wire sends the recorded value: [histogram units](#histogram-units)) | all |
 //! | [`with_histogram_max_samples`](ExporterBuilder::with_histogram_max_samples) | 1024 per interval (1..=65536) | all |
 //! | [`with_shutdown_timeout`](ExporterBuilder::with_shutdown_timeout) | 5 s | all |
 //! | [`with_write_timeout`](ExporterBuilder::with_write_timeout), [`with_connect_timeout`](ExporterBuilder::with_connect_timeout) | 1 s each | all |

@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 
+use tokio::sync::mpsc;
+
 use crate::aggregate::{Aggregate, CounterCell, GaugeCell, HistogramCell};
+use crate::flush::Command;
 
 /// The recorder: install it globally with [`ExporterBuilder::install`](crate::ExporterBuilder::install),
 /// or take it from [`ExporterBuilder::build`](crate::ExporterBuilder::build) to wrap it in
@@ -19,18 +22,35 @@ pub struct ExporterRecorder {
     /// `None`: disabled ([`ExporterBuilder::with_enabled`](crate::ExporterBuilder::with_enabled)),
     /// every handle a no-op.
     aggregate: Option<Arc<Aggregate>>,
+    /// Never sent on: while a recorder (or a handle) exists, the flusher's command channel
+    /// stays open and the exporter keeps running, guard or no guard (see
+    /// [`ExporterGuard`](crate::ExporterGuard)). `None` for a capture, which has no flusher
+    /// task, and when disabled.
+    _keepalive: Option<mpsc::UnboundedSender<Command>>,
 }
 
 impl ExporterRecorder {
     pub(crate) fn new(aggregate: Arc<Aggregate>) -> Self {
         Self {
             aggregate: Some(aggregate),
+            _keepalive: None,
+        }
+    }
+
+    /// The recorder of a running exporter: keeps its flusher's command channel open.
+    pub(crate) fn keeping_alive(self, keepalive: mpsc::UnboundedSender<Command>) -> Self {
+        Self {
+            _keepalive: Some(keepalive),
+            ..self
         }
     }
 
     /// A recorder that records nothing.
     pub(crate) fn disabled() -> Self {
-        Self { aggregate: None }
+        Self {
+            aggregate: None,
+            _keepalive: None,
+        }
     }
 }
 

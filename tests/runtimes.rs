@@ -83,3 +83,36 @@ fn without_a_runtime_the_flusher_runs_on_a_named_thread() {
     guard.shutdown().unwrap();
     assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["thread:1|c"]);
 }
+
+#[test]
+fn a_multi_thread_runtime_whose_flusher_outlived_its_guard_still_shuts_down_at_once() {
+    let mut rx = UdpReceiver::new();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (recorder, handle) = runtime.block_on(async {
+        let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint()).build().unwrap();
+        let guard = exporter.start().unwrap();
+        let handle = guard.handle();
+        metrics::with_local_recorder(&recorder, || metrics::counter!("task").increment(1));
+        drop(guard);
+        (recorder, handle)
+    });
+    assert_eq!(rx.wait_for(MAX, |l| !l.is_empty()), vec!["task:1|c"]);
+    // The flusher is still a task on the runtime (the recorder and a handle are alive), and
+    // the runtime's shutdown ends it without waiting.
+    let start = std::time::Instant::now();
+    drop(runtime);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "runtime shutdown took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        handle.flush(),
+        Err(metrics_exporter_statsd_graphite::FlushError::NotRunning)
+    );
+    drop(recorder);
+}

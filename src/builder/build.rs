@@ -11,7 +11,7 @@ use crate::client::{ClientEncoder, GraphiteClient, StatsdClient};
 use crate::config::Config;
 use crate::encode::{Encoder, MAX_PICKLE_FRAME, PickleWire};
 use crate::error::BuildError;
-use crate::flush::{Flusher, spawn};
+use crate::flush::{Command, Flusher, spawn};
 use crate::handle::{ExporterGuard, ExporterHandle};
 use crate::protocol::Protocol;
 use crate::recorder::ExporterRecorder;
@@ -46,10 +46,16 @@ impl ExporterBuilder {
         if let Some(origin) = &self.env_origin {
             origin.log();
         }
+        let (commands, receiver) = mpsc::unbounded_channel();
         Ok((
-            parts.recorder,
+            parts.recorder.keeping_alive(commands.clone()),
             Exporter {
-                running: Some((parts.flusher, parts.aggregate)),
+                running: Some(Startable {
+                    flusher: parts.flusher,
+                    commands,
+                    receiver,
+                    aggregate: parts.aggregate,
+                }),
                 stats: parts.stats,
                 shutdown_timeout: parts.shutdown_timeout,
             },
@@ -192,8 +198,8 @@ impl ExporterBuilder {
     /// Builds the exporter, installs its recorder as the global `metrics` recorder and starts
     /// the flusher: spawned onto the current tokio runtime if called inside a multi-thread
     /// one, otherwise (no runtime, or a current-thread runtime, which would only run it while
-    /// its own thread polls) on a dedicated thread with its own runtime. Keep the returned
-    /// guard alive; dropping it flushes and stops.
+    /// its own thread polls) on a dedicated thread with its own runtime. Dropping the returned
+    /// guard flushes but does not stop the exporter; [`ExporterGuard`] describes the lifecycle.
     ///
     /// # Errors
     /// As [`build`](Self::build), plus [`BuildError::RecorderAlreadyInstalled`] and
@@ -214,13 +220,24 @@ pub(super) struct Assembled {
     pub(super) shutdown_timeout: Duration,
 }
 
+/// An enabled exporter's parts, before `start`.
+#[derive(Debug)]
+struct Startable {
+    flusher: Flusher,
+    /// The flusher's command channel; the recorder holds a sender too (see
+    /// [`ExporterGuard`]).
+    commands: mpsc::UnboundedSender<Command>,
+    receiver: mpsc::UnboundedReceiver<Command>,
+    /// For the handle's sets.
+    aggregate: Arc<Aggregate>,
+}
+
 /// The flusher side of a built exporter, not yet running. See [`ExporterBuilder::build`].
 #[derive(Debug)]
 #[must_use = "an exporter sends nothing until started"]
 pub struct Exporter {
-    /// The flusher, and the aggregate for the handle's sets; `None`: disabled
-    /// ([`ExporterBuilder::with_enabled`]).
-    running: Option<(Flusher, Arc<Aggregate>)>,
+    /// What `start` runs; `None`: disabled ([`ExporterBuilder::with_enabled`]).
+    running: Option<Startable>,
     stats: Arc<StatsCells>,
     shutdown_timeout: Duration,
 }
@@ -244,7 +261,7 @@ impl Exporter {
     /// The flusher itself, for tests that drive it on a runtime of their own (paused clock).
     #[cfg(test)]
     pub(crate) fn into_flusher(self) -> Flusher {
-        self.running.expect("an enabled exporter").0
+        self.running.expect("an enabled exporter").flusher
     }
 
     /// Starts the flusher: spawned onto the current tokio runtime if called inside a
@@ -257,16 +274,15 @@ impl Exporter {
     /// # Errors
     /// [`BuildError::Spawn`] if the thread or its runtime cannot be created.
     pub fn start(self) -> Result<ExporterGuard, BuildError> {
-        let Some((flusher, aggregate)) = self.running else {
+        let Some(parts) = self.running else {
             return Ok(ExporterGuard::disabled(ExporterHandle::disabled(
                 self.stats,
             )));
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let running = spawn(flusher, rx).map_err(BuildError::Spawn)?;
+        let running = spawn(parts.flusher, parts.receiver).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
-            tx,
-            aggregate,
+            parts.commands,
+            parts.aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),
         );

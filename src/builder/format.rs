@@ -8,7 +8,8 @@ use crate::encode::{Cardinality, CounterMode, GraphiteTags, HistogramKind};
 
 impl ExporterBuilder {
     /// Which type histograms are sent as. Defaults to [`HistogramKind::Timer`] (`|ms`) for
-    /// StatsD and [`HistogramKind::Distribution`] (`|d`) for DogStatsD.
+    /// StatsD and [`HistogramKind::Distribution`] (`|d`) for DogStatsD. The kind decides the
+    /// unit on the wire: [histogram units](crate#histogram-units).
     pub fn with_histogram_kind(mut self, kind: HistogramKind) -> Self {
         self.histogram_default = Some(kind);
         self
@@ -37,8 +38,9 @@ impl ExporterBuilder {
     }
 
     /// The unit assumed for histograms that no `describe_histogram!` gave a unit, when
-    /// converting to milliseconds for timers. Defaults to [`Unit::Seconds`], because `metrics`
-    /// records a `Duration` as seconds. A non-time unit sends values as recorded.
+    /// converting to milliseconds for `|ms` timers (no other line is converted:
+    /// [histogram units](crate#histogram-units)). Defaults to [`Unit::Seconds`], because
+    /// `metrics` records a `Duration` as seconds. A non-time unit sends values as recorded.
     ///
     /// With the default, an undescribed histogram of something that is not a time (bytes,
     /// items) is multiplied by 1000 and sent as a timer: describe such histograms with their
@@ -128,7 +130,8 @@ impl ExporterBuilder {
     }
 
     /// Graphite: the percentiles each histogram summary reports, as quantiles in `(0, 1]`
-    /// (`0.99` is sent as `.p99`). Defaults to 0.5, 0.9, 0.99 and 0.999.
+    /// (`0.99` is sent as `.p99`), in the unit the histogram was recorded in
+    /// ([histogram units](crate#histogram-units)). Defaults to 0.5, 0.9, 0.99 and 0.999.
     pub fn with_percentiles(mut self, quantiles: impl IntoIterator<Item = f64>) -> Self {
         self.percentiles = Some(quantiles.into_iter().collect());
         self

@@ -43,7 +43,8 @@ pub(crate) use summary::{SlotCarry, percentile_suffix};
 
 use metrics::Key;
 
-/// Which type histograms are sent as.
+/// Which type histograms are sent as; the kind decides the unit on the wire
+/// ([histogram units](crate#histogram-units)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum HistogramKind {

@@ -27,6 +27,9 @@ impl Reply {
 pub(crate) enum Command {
     /// Flush now and reply when done.
     Flush(Reply),
+    /// The guard was dropped: flush now, trying the destination at once (as the final flush
+    /// does), reply when done, and keep running.
+    Release(Reply),
     /// Final flush (bounded by the deadline), then stop.
     Shutdown { deadline: Instant, reply: Reply },
 }

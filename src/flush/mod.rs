@@ -130,8 +130,9 @@ impl Flusher {
         self.clock = clock;
     }
 
-    /// Runs until a shutdown command arrives or every handle is gone, then flushes one last
-    /// time.
+    /// Runs until a shutdown command arrives or every sender is gone (the recorder, the
+    /// guard and every handle), then flushes one last time. A dropped guard does not stop
+    /// it (see [`ExporterGuard`](crate::ExporterGuard)).
     pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         let interval = self.config.flush_interval;
         let mut transport = Transport::new(&self.config, Instant::now());
@@ -150,6 +151,11 @@ impl Flusher {
                 _ = ticker.tick() => self.isolated_flush(&mut transport, Trigger::Tick).await,
                 command = commands.recv() => match command {
                     Some(Command::Flush(reply)) => {
+                        self.isolated_flush(&mut transport, Trigger::Demand).await;
+                        reply.send(Ok(()));
+                    }
+                    Some(Command::Release(reply)) => {
+                        transport.retry_now();
                         self.isolated_flush(&mut transport, Trigger::Demand).await;
                         reply.send(Ok(()));
                     }
