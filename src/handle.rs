@@ -100,6 +100,49 @@ impl ExporterHandle {
         wait_async(rx, self.wait).await
     }
 
+    /// Stops the exporter from any handle: the final flush (bounded by the shutdown
+    /// timeout), then the flusher stops and every later flush returns
+    /// [`FlushError::NotRunning`]. For an exporter whose guard is gone (`install()?;` as a
+    /// statement); with the guard at hand, [`ExporterGuard::shutdown`] does the same and
+    /// also waits for the flusher's thread. Returns the final statistics.
+    ///
+    /// # Errors
+    /// As [`ExporterGuard::shutdown`]; [`FlushError::NotRunning`] if it was stopped already.
+    pub fn shutdown(&self) -> Result<ExporterStats, FlushError> {
+        if self.aggregate.is_none() {
+            return Ok(self.stats());
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        Self::blocking(|| {
+            self.request_shutdown(Reply::Sync(tx))?;
+            wait_sync(&rx, self.wait)
+        })?;
+        Ok(self.stats())
+    }
+
+    /// Async version of [`shutdown`](Self::shutdown).
+    ///
+    /// # Errors
+    /// As [`shutdown`](Self::shutdown), except that it never blocks the runtime.
+    pub async fn shutdown_async(&self) -> Result<ExporterStats, FlushError> {
+        if self.aggregate.is_none() {
+            return Ok(self.stats());
+        }
+        let (tx, rx) = oneshot::channel();
+        self.request_shutdown(Reply::Async(tx))?;
+        wait_async(rx, self.wait).await?;
+        Ok(self.stats())
+    }
+
+    /// Asks for the final flush, due within the shutdown timeout (`wait` less the grace the
+    /// reply gets).
+    fn request_shutdown(&self, reply: Reply) -> Result<(), FlushError> {
+        let deadline = Instant::now() + self.wait.saturating_sub(GRACE);
+        self.commands
+            .send(Command::Shutdown { deadline, reply })
+            .map_err(|_| FlushError::NotRunning)
+    }
+
     /// The set series for `key` (a name, or [`Key::from_parts`](metrics::Key::from_parts)
     /// for labels), created on first use; every call with the same key returns a handle to
     /// the same set. The `metrics` facade has no sets, so they are registered here. A set
@@ -181,7 +224,8 @@ async fn wait_async(
 /// - **[`shutdown`](Self::shutdown)**: the final flush (bounded by the shutdown timeout;
 ///   what it cannot deliver is counted in `lines_dropped_shutdown`), then the flusher stops:
 ///   nothing more is sent, and every handle's [`flush`](ExporterHandle::flush) returns
-///   [`FlushError::NotRunning`].
+///   [`FlushError::NotRunning`]. [`ExporterHandle::shutdown`] does the same from any handle,
+///   for an exporter whose guard is gone.
 /// - **Everything gone**: once the recorder, the guard and every handle are dropped (only
 ///   possible with a recorder from `build` that was not installed globally), nothing can
 ///   record any more and the flusher makes its final flush and stops.
@@ -261,11 +305,7 @@ impl ExporterGuard {
     }
 
     fn request_shutdown(&self, reply: Reply) -> Result<(), FlushError> {
-        let deadline = Instant::now() + self.shutdown_timeout;
-        self.handle
-            .commands
-            .send(Command::Shutdown { deadline, reply })
-            .map_err(|_| FlushError::NotRunning)
+        self.handle.request_shutdown(reply)
     }
 
     fn shutdown_blocking(&mut self) -> Result<ExporterStats, FlushError> {
@@ -313,7 +353,7 @@ impl Drop for ExporterGuard {
         });
         match result {
             Ok(()) => tracing::debug!(
-                "exporter guard dropped: flushed; the exporter keeps running until its recorder is gone or the process exits (call shutdown() on the guard to stop it)"
+                "exporter guard dropped: flushed; the exporter keeps running until its recorder is gone or the process exits (ExporterHandle::shutdown stops it)"
             ),
             Err(error) => tracing::debug!(
                 %error,

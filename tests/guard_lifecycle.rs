@@ -120,3 +120,31 @@ async fn after_shutdown_nothing_more_is_sent_and_a_flush_reports_not_running() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!((rx.accepted(), total(&rx, "stopped")), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_stops_an_exporter_whose_guard_was_dropped_after_its_final_flush() {
+    let rx = StreamReceiver::tcp();
+    let (recorder, exporter) = ExporterBuilder::statsd(rx.endpoint())
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let handle = exporter.start().unwrap().handle(); // the guard is dropped at once
+    let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("by.handle"));
+    counter.increment(6);
+    let stats = tokio::time::timeout(MAX, handle.shutdown_async())
+        .await
+        .unwrap_or_else(|_| panic!("shutdown did not return within {MAX:?}"))
+        .unwrap();
+    assert_eq!(
+        stats.lines_sent, 1,
+        "the final flush sent the counter: {stats:?}"
+    );
+    assert!(faulty::until(MAX, || total(&rx, "by.handle") == 6).await);
+    assert!(
+        rx.wait_until(MAX, |c| c.len() == 1 && c[0].end == Some(End::SenderClosed)),
+        "the flusher stopped and closed its connection while the recorder still exists"
+    );
+    assert_eq!(handle.flush_async().await, Err(FlushError::NotRunning));
+    assert_eq!(handle.shutdown(), Err(FlushError::NotRunning));
+    drop(recorder);
+}

@@ -18,7 +18,7 @@ impl ExporterBuilder {
     /// [Testing your metrics](crate#testing-your-metrics) section shows it in use.
     ///
     /// # Errors
-    /// As [`build`](Self::build), except that an unresolvable host is no error.
+    /// As [`build`](Self::build).
     pub fn build_capture(self) -> Result<(ExporterRecorder, Capture), BuildError> {
         let config = self.config()?;
         let parts = self.assemble(config)?;
@@ -31,8 +31,7 @@ impl ExporterBuilder {
     /// into the returned [`ClientCapture`] instead of a socket; the host is not looked up.
     ///
     /// # Errors
-    /// As [`build_statsd_client`](Self::build_statsd_client), except that an unresolvable
-    /// host is no error.
+    /// As [`build_statsd_client`](Self::build_statsd_client).
     pub fn build_statsd_client_capture(self) -> Result<(StatsdClient, ClientCapture), BuildError> {
         let client = self.statsd_client_over(true, Self::config)?;
         let config = self.config()?;
@@ -45,8 +44,7 @@ impl ExporterBuilder {
     /// returned [`ClientCapture`] instead of a socket; the host is not looked up.
     ///
     /// # Errors
-    /// As [`build_client`](Self::build_client), except that an unresolvable host is no
-    /// error.
+    /// As [`build_client`](Self::build_client).
     pub fn build_client_capture(self) -> Result<(GraphiteClient, ClientCapture), BuildError> {
         self.check_graphite_client()?;
         let config = self.config()?;

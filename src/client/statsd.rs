@@ -139,14 +139,14 @@ pub struct StatsdClient {
 }
 
 impl StatsdClient {
-    /// A client over `config`; with `send` false it sends nothing (see
-    /// [`ExporterBuilder::build_disabled_statsd_client`](crate::ExporterBuilder::build_disabled_statsd_client)).
     /// This client, sending into `sink` instead of a socket.
     pub(crate) fn capturing(mut self, sink: MemorySink) -> Self {
         self.outbox = self.outbox.capturing(sink);
         self
     }
 
+    /// A client over `config`; with `send` false it sends nothing (see
+    /// [`ExporterBuilder::build_disabled_statsd_client`](crate::ExporterBuilder::build_disabled_statsd_client)).
     pub(crate) fn new(encoder: ClientEncoder, config: Config, send: bool) -> Self {
         let outbox = Outbox::new(config, encoder.continues(), None);
         Self {

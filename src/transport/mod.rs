@@ -260,40 +260,6 @@ impl Transport {
         }
     }
 
-    /// Looks up a name that never resolved, within the connect timeout. While it does not
-    /// resolve: one warning (naming the host, and the environment variable it came from), and
-    /// the next lookup after the reconnect backoff. One info line once it resolves.
-    async fn resolve(&mut self, now: Instant, stats: &StatsCells) -> bool {
-        let failed = self
-            .target
-            .refresh(now, true, self.connect_timeout, stats)
-            .await;
-        let endpoint = &self.target.endpoint;
-        let Some(error) = failed else {
-            if self.unresolved_warned {
-                tracing::info!(%endpoint, addrs = ?self.target.addrs, "the metrics host resolves now; sending");
-            } else {
-                tracing::debug!(%endpoint, addrs = ?self.target.addrs, "metrics destination resolved");
-            }
-            self.unresolved_warned = false;
-            return true;
-        };
-        if !self.unresolved_warned {
-            let host = &endpoint.host;
-            match self.endpoint_source {
-                Some(variable) => {
-                    tracing::warn!(%endpoint, host, variable, %error, "the metrics host {host} (from {variable}) does not resolve (yet); keeping the metrics and looking it up again with backoff");
-                }
-                None => {
-                    tracing::warn!(%endpoint, host, %error, "the metrics host {host} does not resolve (yet); keeping the metrics and looking it up again with backoff");
-                }
-            }
-        }
-        self.unresolved_warned = true;
-        self.back_off(now);
-        false
-    }
-
     /// Forgets the reconnect backoff, so the next `ready` tries at once (the final flush).
     pub(crate) fn retry_now(&mut self) {
         self.retry_at = None;

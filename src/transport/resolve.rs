@@ -1,13 +1,17 @@
 //! Host-name lookups for the transport: on tokio's blocking pool (never on the thread that
 //! drives the flusher, never on an application thread), bounded by a timeout, and one at a
 //! time: a lookup that outlives its timeout stays in flight, and the next attempt waits for
-//! *it* instead of starting another, so a resolver that hangs never piles up threads.
+//! *it* instead of starting another, so a resolver that hangs never piles up threads. Also
+//! what the transport does while a name does not resolve (`Transport::resolve`).
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::stats::StatsCells;
 
 /// Where lookups go. `System` is the platform resolver (`getaddrinfo`, which reads
 /// `/etc/hosts` and the DNS configuration); tests script the answers instead.
@@ -96,6 +100,42 @@ impl Lookups {
     #[cfg(test)]
     pub(crate) fn in_flight(&self) -> bool {
         self.in_flight.is_some()
+    }
+}
+
+impl super::Transport {
+    /// Looks up a name that never resolved, within the connect timeout. While it does not
+    /// resolve: one warning (naming the host, and the environment variable it came from), and
+    /// the next lookup after the reconnect backoff. One info line once it resolves.
+    pub(super) async fn resolve(&mut self, now: Instant, stats: &StatsCells) -> bool {
+        let failed = self
+            .target
+            .refresh(now, true, self.connect_timeout, stats)
+            .await;
+        let endpoint = &self.target.endpoint;
+        let Some(error) = failed else {
+            if self.unresolved_warned {
+                tracing::info!(%endpoint, addrs = ?self.target.addrs, "the metrics host resolves now; sending");
+            } else {
+                tracing::debug!(%endpoint, addrs = ?self.target.addrs, "metrics destination resolved");
+            }
+            self.unresolved_warned = false;
+            return true;
+        };
+        if !self.unresolved_warned {
+            let host = &endpoint.host;
+            match self.endpoint_source {
+                Some(variable) => {
+                    tracing::warn!(%endpoint, host, variable, %error, "the metrics host {host} (from {variable}) does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
+                None => {
+                    tracing::warn!(%endpoint, host, %error, "the metrics host {host} does not resolve (yet); keeping the metrics and looking it up again with backoff");
+                }
+            }
+        }
+        self.unresolved_warned = true;
+        self.back_off(now);
+        false
     }
 }
 
