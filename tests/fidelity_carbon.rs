@@ -341,7 +341,7 @@ fn the_collision_corpus_lands_exactly(
     let guard = exporter.start().expect("starts");
     // The flush, and the final flush at shutdown (which sends nothing new), both stamp
     // this minute, and no tick falls in between.
-    wait_for_room_in_slot(SLOT, 5);
+    wait_for_room_in_slot(SLOT, 15);
     let before = unix_now();
     let (cross, collided) = metrics::with_local_recorder(&recorder, || {
         for kind in Kind::ALL {
