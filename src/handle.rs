@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::aggregate::{Aggregate, SetHandle};
 use crate::error::FlushError;
-use crate::flush::{Command, Reply, Running};
+use crate::flush::{Command, Demand, Reply, Running};
 use crate::stats::{ExporterStats, StatsCells};
 
 /// A cheap, cloneable handle to a running exporter.
@@ -30,6 +30,8 @@ use crate::stats::{ExporterStats, StatsCells};
 #[derive(Debug, Clone)]
 pub struct ExporterHandle {
     commands: mpsc::UnboundedSender<Command>,
+    /// Explicit flushes: numbered requests, no channel per call.
+    demand: Arc<Demand>,
     /// `None`: a disabled exporter ([`with_enabled`](crate::ExporterBuilder::with_enabled)),
     /// whose flushes do nothing and whose sets record nothing.
     aggregate: Option<Arc<Aggregate>>,
@@ -40,12 +42,14 @@ pub struct ExporterHandle {
 impl ExporterHandle {
     pub(crate) fn new(
         commands: mpsc::UnboundedSender<Command>,
+        demand: Arc<Demand>,
         aggregate: Arc<Aggregate>,
         stats: Arc<StatsCells>,
         wait: Duration,
     ) -> Self {
         Self {
             commands,
+            demand,
             aggregate: Some(aggregate),
             stats,
             wait,
@@ -56,6 +60,7 @@ impl ExporterHandle {
     pub(crate) fn disabled(stats: Arc<StatsCells>) -> Self {
         Self {
             commands: mpsc::unbounded_channel().0,
+            demand: Arc::default(),
             aggregate: None,
             stats,
             wait: Duration::ZERO,
@@ -72,17 +77,14 @@ impl ExporterHandle {
     /// `Ok` means the flusher ran a flush, not that a receiver got it: while a TCP
     /// destination is unreachable, the flush keeps the aggregate for later and sends nothing.
     /// [`stats`](Self::stats) tells what was sent and dropped.
+    ///
+    /// Calls from many threads at once may share one flush (each waits for a flush that
+    /// started after its call). A call allocates nothing.
     pub fn flush(&self) -> Result<(), FlushError> {
         if self.aggregate.is_none() {
             return Ok(());
         }
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        Self::blocking(|| {
-            self.commands
-                .send(Command::Flush(Reply::Sync(tx)))
-                .map_err(|_| FlushError::NotRunning)?;
-            wait_sync(&rx, self.wait)
-        })
+        Self::blocking(|| self.demand.flush_blocking(self.wait))
     }
 
     /// Async version of [`flush`](Self::flush), for use inside a tokio runtime.
@@ -93,11 +95,7 @@ impl ExporterHandle {
         if self.aggregate.is_none() {
             return Ok(());
         }
-        let (tx, rx) = oneshot::channel();
-        self.commands
-            .send(Command::Flush(Reply::Async(tx)))
-            .map_err(|_| FlushError::NotRunning)?;
-        wait_async(rx, self.wait).await
+        self.demand.flush_async(self.wait).await
     }
 
     /// Stops the exporter from any handle: the final flush (bounded by the shutdown

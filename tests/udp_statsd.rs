@@ -127,6 +127,39 @@ fn counters_from_several_threads_arrive_exactly_across_many_flushes() {
     );
 }
 
+/// Explicit flushes from many threads at once may share a flush (`ExporterHandle::flush`);
+/// every one returns, and what each thread recorded before its call is sent without a
+/// shutdown.
+#[test]
+fn flushes_asked_for_from_many_threads_at_once_all_return_and_carry_every_line() {
+    const ROUNDS: u64 = 100;
+    let mut rx = UdpReceiver::new();
+    let (recorder, exporter) = builder(&rx).build().unwrap();
+    let guard = exporter.start().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let (recorder, handle) = (recorder.clone(), guard.handle());
+            std::thread::spawn(move || {
+                let own = metrics::with_local_recorder(
+                    &recorder,
+                    || metrics::counter!("asked", "thread" => t.to_string()),
+                );
+                for _ in 0..ROUNDS {
+                    own.increment(1);
+                    handle.flush().unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let all_sent = |l: &[String]| (0..8).all(|t| counter_sum(l, &format!("asked.{t}")) == ROUNDS);
+    let lines = rx.wait_for(MAX, all_sent);
+    assert!(all_sent(&lines), "{} lines", lines.len());
+    drop(guard);
+}
+
 /// Re-sent gauges come with the timer's ticks only (`src/flush/fidelity_tests.rs`).
 #[test]
 fn flushes_on_demand_send_nothing_for_series_that_did_not_change() {

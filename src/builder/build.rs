@@ -279,9 +279,11 @@ impl Exporter {
                 self.stats,
             )));
         };
+        let demand = parts.flusher.demand();
         let running = spawn(parts.flusher, parts.receiver).map_err(BuildError::Spawn)?;
         let handle = ExporterHandle::new(
             parts.commands,
+            demand,
             parts.aggregate,
             self.stats,
             self.shutdown_timeout + Duration::from_millis(250),

@@ -1,4 +1,5 @@
-//! What handles and the guard ask of the flusher, and how it answers.
+//! What handles and the guard ask of the flusher, and how it answers. (Explicit flushes,
+//! the frequent request, go through [`Demand`](super::Demand) instead: no allocation.)
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -25,8 +26,6 @@ impl Reply {
 /// Requests from handles and the guard.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Flush now and reply when done.
-    Flush(Reply),
     /// The guard was dropped: flush now, trying the destination at once (as the final flush
     /// does), reply when done, and keep running.
     Release(Reply),

@@ -22,6 +22,7 @@ struct Run {
     recorder: ExporterRecorder,
     stats: std::sync::Arc<StatsCells>,
     commands: Option<mpsc::UnboundedSender<Command>>,
+    demand: std::sync::Arc<super::Demand>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,12 +43,15 @@ impl Run {
             at: tokio::time::Instant::now(),
         };
         let (commands, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(exporter.into_flusher().with_clock(clock).run(rx));
+        let flusher = exporter.into_flusher().with_clock(clock);
+        let demand = flusher.demand();
+        let task = tokio::spawn(flusher.run(rx));
         Self {
             socket,
             recorder,
             stats,
             commands: Some(commands),
+            demand,
             task,
         }
     }
@@ -77,12 +81,10 @@ impl Run {
 
     /// An explicit flush, as `ExporterHandle::flush` sends it.
     async fn flush_now(&self) {
-        let (tx, done) = tokio::sync::oneshot::channel();
-        let commands = self.commands.as_ref().unwrap();
-        commands
-            .send(Command::Flush(super::Reply::Async(tx)))
+        self.demand
+            .flush_async(Duration::from_secs(60))
+            .await
             .unwrap();
-        done.await.unwrap().unwrap();
     }
 
     fn stats(&self) -> ExporterStats {

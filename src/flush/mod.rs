@@ -17,6 +17,7 @@
 mod clock;
 mod collect;
 mod command;
+mod demand;
 mod expiry;
 mod identity;
 mod isolate;
@@ -42,6 +43,7 @@ use crate::transport::Transport;
 pub(crate) use clock::WallClock;
 use clock::until_next_multiple;
 pub(crate) use command::{Command, Reply};
+pub(crate) use demand::Demand;
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
 pub(crate) use stepped::Stepped;
@@ -64,6 +66,8 @@ pub(crate) struct Flusher {
     /// The exporter's own metrics, when configured.
     telemetry: Option<Telemetry>,
     clock: WallClock,
+    /// Explicit flushes asked for by handles.
+    demand: Arc<Demand>,
     /// Tests: makes the next collect panic.
     #[cfg(test)]
     pub(crate) inject_panic: Arc<std::sync::atomic::AtomicBool>,
@@ -94,9 +98,15 @@ impl Flusher {
             delivery,
             telemetry,
             clock: WallClock::System,
+            demand: Arc::default(),
             #[cfg(test)]
             inject_panic: Arc::default(),
         }
+    }
+
+    /// Where handles ask this flusher for explicit flushes.
+    pub(crate) fn demand(&self) -> Arc<Demand> {
+        Arc::clone(&self.demand)
     }
 
     /// Replaces the wall clock (tests on tokio's paused clock).
@@ -146,28 +156,36 @@ impl Flusher {
         let mut ticker = tokio::time::interval_at(Instant::now() + first, interval);
         // After a stall, flush once and re-align rather than bursting the missed ticks.
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let demand = Arc::clone(&self.demand);
+        let _stop = demand::StopOnDrop(&demand);
+
         loop {
             tokio::select! {
                 _ = ticker.tick() => self.isolated_flush(&mut transport, Trigger::Tick).await,
+                upto = demand.asked() => {
+                    self.isolated_flush(&mut transport, Trigger::Demand).await;
+                    demand.complete(upto);
+                }
                 command = commands.recv() => match command {
-                    Some(Command::Flush(reply)) => {
-                        self.isolated_flush(&mut transport, Trigger::Demand).await;
-                        reply.send(Ok(()));
-                    }
                     Some(Command::Release(reply)) => {
                         transport.retry_now();
                         self.isolated_flush(&mut transport, Trigger::Demand).await;
                         reply.send(Ok(()));
                     }
                     Some(Command::Shutdown { deadline, reply }) => {
+                        // The final flush also answers the flushes asked for before it.
+                        let upto = demand.pending();
                         let result = self.isolated_final_flush(&mut transport, deadline).await;
+                        demand.complete(upto);
                         reply.send(result);
                         return;
                     }
                     None => {
                         let deadline = Instant::now() + self.config.shutdown_timeout;
+                        let upto = demand.pending();
                         // Nobody is left to hear the result; it is logged and counted.
                         drop(self.isolated_final_flush(&mut transport, deadline).await);
+                        demand.complete(upto);
                         return;
                     }
                 },

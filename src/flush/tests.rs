@@ -24,7 +24,8 @@ async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
         .unwrap();
     let (commands, rx) = mpsc::unbounded_channel();
     let start = tokio::time::Instant::now();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("paused"));
     let mut buf = [0u8; 64];
 
@@ -79,7 +80,9 @@ async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time()
         at: start,
     };
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().with_clock(clock).run(rx));
+    let flusher = exporter.into_flusher().with_clock(clock);
+    let demand = flusher.demand();
+    let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("aligned"));
     let mut buf = [0u8; 128];
 
@@ -96,11 +99,7 @@ async fn graphite_ticks_land_on_interval_boundaries_and_stamp_the_aligned_time()
     // An explicit flush 3 s later lands in the same slot: it carries the slot's total.
     tokio::time::sleep(Duration::from_secs(3)).await;
     counter.increment(5);
-    let (tx, done) = tokio::sync::oneshot::channel();
-    commands
-        .send(Command::Flush(super::Reply::Async(tx)))
-        .unwrap();
-    done.await.unwrap().unwrap();
+    flush_now(&demand).await;
     let n = socket.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"aligned 7 1700000020");
     drop(commands);
@@ -117,7 +116,8 @@ async fn idle_series_that_no_handle_holds_expire_and_return_when_updated_again()
         .unwrap();
     let stats = exporter.stats_cells();
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let task = tokio::spawn(flusher.run(rx));
     let held = metrics::with_local_recorder(&recorder, || metrics::counter!("held"));
     let bump =
         |n| metrics::with_local_recorder(&recorder, || metrics::counter!("passing").increment(n));
@@ -160,7 +160,8 @@ async fn a_graphite_running_total_saturates_at_u64_max_and_counts_each_flush_pas
         .unwrap();
     let stats = exporter.stats_cells();
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("total"));
     let mut buf = [0u8; 128];
     let mut next = async || {
@@ -182,13 +183,9 @@ async fn a_graphite_running_total_saturates_at_u64_max_and_counts_each_flush_pas
     task.await.unwrap();
 }
 
-/// Flushes through the command channel and waits for the reply.
-async fn flush_now(commands: &mpsc::UnboundedSender<Command>) {
-    let (tx, done) = tokio::sync::oneshot::channel();
-    commands
-        .send(Command::Flush(super::Reply::Async(tx)))
-        .unwrap();
-    done.await.unwrap().unwrap();
+/// Flushes as `ExporterHandle::flush_async` does, and waits until it is done.
+async fn flush_now(demand: &super::Demand) {
+    demand.flush_async(Duration::from_secs(60)).await.unwrap();
 }
 
 #[tokio::test]
@@ -204,7 +201,9 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
         .unwrap();
     let stats = exporter.stats_cells();
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let demand = flusher.demand();
+    let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("c"));
     let gauge = metrics::with_local_recorder(&recorder, || metrics::gauge!("g"));
     let accept = |expect: &'static [u8]| {
@@ -218,7 +217,7 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
     // Two lines go out; the receiver then dies with them unread as far as we can tell (RST).
     counter.increment(5);
     gauge.set(1.0);
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     let conn = accept(b"c:5|c\ng:1|g\n");
     socket2::SockRef::from(&conn)
         .set_linger(Some(Duration::ZERO))
@@ -226,7 +225,7 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
     drop(conn);
     tokio::time::sleep(Duration::from_millis(50)).await;
     counter.increment(2);
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     let conn = accept(b"c:2|c\n");
     assert_eq!(stats.snapshot().lines_possibly_lost, 2);
 
@@ -234,7 +233,7 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
     drop(conn);
     tokio::time::sleep(Duration::from_millis(50)).await;
     counter.increment(1);
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     let _conn = accept(b"c:1|c\n");
     let s = stats.snapshot();
     assert_eq!((s.lines_possibly_lost, s.lines_sent, s.connects), (2, 4, 3));
@@ -258,7 +257,9 @@ async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_coun
         .unwrap();
     let stats = exporter.stats_cells();
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let demand = flusher.demand();
+    let task = tokio::spawn(flusher.run(rx));
     let (counter, histogram) = metrics::with_local_recorder(&recorder, || {
         (metrics::counter!("c"), metrics::histogram!("h"))
     });
@@ -268,7 +269,7 @@ async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_coun
         counter.increment(1);
         histogram.record(f64::from(interval * 10 + 1) / 1000.0);
         histogram.record(f64::from(interval * 10 + 2) / 1000.0);
-        flush_now(&commands).await;
+        flush_now(&demand).await;
     }
     assert_eq!(stats.snapshot().lines_sent, 0);
     assert_eq!(
@@ -285,7 +286,7 @@ async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_coun
     let mut conn = None;
     while received.len() < expected.len() && std::time::Instant::now() < deadline {
         // Past the reconnect backoff, a flush reconnects and sends the backlog first.
-        flush_now(&commands).await;
+        flush_now(&demand).await;
         if conn.is_none() {
             conn = listener.accept().ok().map(|(c, _)| c);
         }
@@ -318,6 +319,7 @@ async fn a_panic_inside_a_flush_is_counted_and_the_next_flush_works() {
     let flusher = exporter.into_flusher();
     let inject = std::sync::Arc::clone(&flusher.inject_panic);
     let (commands, rx) = mpsc::unbounded_channel();
+    let demand = flusher.demand();
     let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("c"));
     let mut buf = [0u8; 64];
@@ -333,7 +335,7 @@ async fn a_panic_inside_a_flush_is_counted_and_the_next_flush_works() {
         .expect("the flusher is still running")
         .unwrap();
     assert_eq!(&buf[..n], b"c:2|c");
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     drop(commands);
     task.await.unwrap();
 }
@@ -350,7 +352,9 @@ async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself
         .unwrap();
     let stats = exporter.stats_cells();
     let (commands, rx) = mpsc::unbounded_channel();
-    let task = tokio::spawn(exporter.into_flusher().run(rx));
+    let flusher = exporter.into_flusher();
+    let demand = flusher.demand();
+    let task = tokio::spawn(flusher.run(rx));
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("c").increment(5);
         metrics::gauge!("g").set(1.0);
@@ -361,7 +365,7 @@ async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself
         String::from_utf8(buf[..n].to_vec()).unwrap()
     };
 
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     assert_eq!(recv().await, "c:5|c\ng:1|g");
     assert_eq!(
         recv().await,
@@ -377,7 +381,7 @@ async fn telemetry_follows_the_users_datagram_in_its_own_and_never_counts_itself
 
     // A flush with nothing of the user's: the report alone, and it reports no lines sent,
     // since the previous report's own lines are not counted.
-    flush_now(&commands).await;
+    flush_now(&demand).await;
     assert_eq!(recv().await, "t.flushes:1|c\nt.series:2|g");
     assert_eq!(stats.snapshot().lines_sent, 2);
     assert_eq!(stats.snapshot().telemetry_lines_sent, 7);
