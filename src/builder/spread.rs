@@ -101,3 +101,7 @@ pub(super) fn host_identity(file: Option<String>, env: Option<String>) -> Option
         .map(|name| name.trim().to_owned())
         .find(|name| !name.is_empty())
 }
+
+#[cfg(test)]
+#[path = "spread_tests.rs"]
+mod tests;
