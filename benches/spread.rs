@@ -197,7 +197,11 @@ fn main() {
         INTERVAL.as_secs()
     );
     for _ in 0..2 {
-        for spread in [Duration::ZERO, Duration::from_millis(250), Duration::from_secs(1)] {
+        for spread in [
+            Duration::ZERO,
+            Duration::from_millis(250),
+            Duration::from_secs(1),
+        ] {
             run(spread);
         }
     }

@@ -77,8 +77,11 @@ fn a_seed_without_a_spread_is_refused_and_no_spread_means_no_delay() {
 #[test]
 fn without_a_seed_the_delay_is_the_hash_of_this_hosts_name() {
     let spread = Duration::from_secs(5);
-    let host = host_identity(std::fs::read_to_string(HOSTNAME_FILE).ok(), env_var("HOSTNAME"))
-        .unwrap_or_default();
+    let host = host_identity(
+        std::fs::read_to_string(HOSTNAME_FILE).ok(),
+        env_var("HOSTNAME"),
+    )
+    .unwrap_or_default();
     let config = graphite().with_send_spread(spread).config().unwrap();
     assert_eq!(
         config.send_delay,
@@ -89,7 +92,10 @@ fn without_a_seed_the_delay_is_the_hash_of_this_hosts_name() {
 #[test]
 fn the_host_identity_is_the_kernels_hostname_then_the_hostname_variable_trimmed() {
     let some = |s: &str| Some(s.to_owned());
-    assert_eq!(host_identity(some("web-01\n"), some("other")), some("web-01"));
+    assert_eq!(
+        host_identity(some("web-01\n"), some("other")),
+        some("web-01")
+    );
     assert_eq!(host_identity(some(" \n"), some(" pod-7 ")), some("pod-7"));
     assert_eq!(host_identity(None, some("pod-7")), some("pod-7"));
     assert_eq!(host_identity(None, some("")), None);

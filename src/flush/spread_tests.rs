@@ -57,7 +57,10 @@ fn hostnames_that_differ_in_one_character_get_delays_all_over_the_spread() {
         buckets[usize::try_from(delay.as_nanos() * 10 / SPREAD.as_nanos()).unwrap()] += 1;
     }
     // 20 expected per tenth.
-    assert!(buckets.iter().all(|&n| (8..=32).contains(&n)), "{buckets:?}");
+    assert!(
+        buckets.iter().all(|&n| (8..=32).contains(&n)),
+        "{buckets:?}"
+    );
 }
 
 #[test]
