@@ -23,7 +23,7 @@ impl ExporterBuilder {
     ///   slot as without a spread: only their arrival moves, by less than `spread`.
     /// - The delay is stable: the same host gets the same one on every tick and every
     ///   restart, so its points stay one interval apart. It is the 64-bit FNV-1a hash of the
-    ///   hostname (`/proc/sys/kernel/hostname`, else `HOSTNAME`), passed through SplitMix64's
+    ///   hostname (`/proc/sys/kernel/hostname`, else `HOSTNAME`), passed through `SplitMix64`'s
     ///   finaliser, whose high bits scale it into `[0, spread)`.
     ///   [`with_send_spread_seed`](Self::with_send_spread_seed) replaces the hostname.
     /// - [`ExporterHandle::flush`](crate::ExporterHandle::flush) and the final flush at

@@ -19,7 +19,7 @@ pub(crate) fn identity_seed(identity: &[u8]) -> u64 {
     })
 }
 
-/// The delay after each slot start for `seed`: SplitMix64's finaliser of the seed, scaled
+/// The delay after each slot start for `seed`: `SplitMix64`'s finaliser of the seed, scaled
 /// into `[0, spread)` by its high bits. Zero when `spread` is zero.
 pub(crate) fn send_delay(seed: u64, spread: Duration) -> Duration {
     let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
