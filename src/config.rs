@@ -272,6 +272,8 @@ pub(crate) struct Config {
     pub(crate) counter_zeros: bool,
     /// The prefix of the exporter's own metrics, when they are sent.
     pub(crate) telemetry: Option<String>,
+    /// How long after each aligned slot start this host's ticks send (zero: at the start).
+    pub(crate) send_delay: Duration,
 }
 
 #[cfg(test)]

@@ -134,7 +134,8 @@
 //! - Every point carries the flush time aligned down to the flush interval (so points from
 //!   many hosts land in one carbon slot), or the raw time
 //!   ([`ExporterBuilder::with_aligned_timestamps`]). Ticks start on wall-clock multiples of the
-//!   interval, and a second flush into a slot sends the slot's cumulative counter delta and a
+//!   interval (or a stable per-host delay after them:
+//!   [`ExporterBuilder::with_send_spread`]), and a second flush into a slot sends the slot's cumulative counter delta and a
 //!   histogram summary over all of the slot's samples (percentiles included), since carbon
 //!   keeps the last write per slot. For that, each histogram keeps its last flush's samples
 //!   (at most the per-interval cap) until its next flush.
@@ -669,6 +670,7 @@
 //! | [`with_graphite_tags`](ExporterBuilder::with_graphite_tags) | [`GraphiteTags::Tagged`] | Graphite |
 //! | [`with_counter_mode`](ExporterBuilder::with_counter_mode) | [`CounterMode::Delta`] | Graphite |
 //! | [`with_aligned_timestamps`](ExporterBuilder::with_aligned_timestamps) | on | Graphite |
+//! | [`with_send_spread`](ExporterBuilder::with_send_spread), [`with_send_spread_seed`](ExporterBuilder::with_send_spread_seed) | off (at most half the flush interval), the hostname's hash | Graphite with aligned timestamps |
 //! | [`with_graphite_tag_hash_filenames`](ExporterBuilder::with_graphite_tag_hash_filenames) | `true`, as carbon's `TAG_HASH_FILENAMES` (decides how far tagged names are shortened: [Long names](#long-names)) | Graphite; plain StatsD with `LabelHandling::DogStatsd` |
 //! | [`with_percentiles`](ExporterBuilder::with_percentiles) | 0.5, 0.9, 0.99, 0.999 | Graphite |
 //! | [`with_default_histogram_unit`](ExporterBuilder::with_default_histogram_unit) | `Unit::Seconds` (so `Duration`s become milliseconds on `\|ms` lines; every other wire sends the recorded value: [histogram units](#histogram-units)) | all |

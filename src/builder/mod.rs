@@ -2,7 +2,7 @@
 //!
 //! This file holds the builder and its defaults. The
 //! setters live in one file per concern (`constructors`, `names`, `format`, `delivery`,
-//! `limits`, `telemetry`); `validate` checks them all into a `Config` and an `Encoder`, and
+//! `limits`, `spread`, `telemetry`); `validate` checks them all into a `Config` and an `Encoder`, and
 //! `build` starts the exporter.
 
 use std::time::Duration;
@@ -109,6 +109,10 @@ pub struct ExporterBuilder {
     type_prefixes: bool,
     /// The prefix of the exporter's own metrics; `None`: not sent.
     telemetry: Option<String>,
+    /// The span of aligned Graphite sends' delays; zero: off.
+    send_spread: Duration,
+    /// Replaces the hostname as the source of this host's delay.
+    send_spread_seed: Option<u64>,
 }
 
 /// What idle series send, as configured (see `continuity`).
@@ -172,6 +176,8 @@ impl ExporterBuilder {
             },
             type_prefixes: false,
             telemetry: None,
+            send_spread: Duration::ZERO,
+            send_spread_seed: None,
         }
     }
 }
@@ -185,6 +191,7 @@ mod disabled;
 mod format;
 mod limits;
 mod names;
+mod spread;
 mod telemetry;
 mod validate;
 

@@ -84,6 +84,7 @@ impl ExporterBuilder {
             // Bare `flushes`, `series`... would mix with the application's own metrics.
             return invalid("with_telemetry_prefix", "must contain a name");
         }
+        let send_delay = self.send_delay()?;
         Ok(Config {
             framing: endpoint.scheme.framing(dogstatsd),
             addrs: endpoint.literal_addrs(),
@@ -112,6 +113,7 @@ impl ExporterBuilder {
                 Protocol::Graphite | Protocol::GraphitePickle
             )),
             telemetry: self.telemetry.clone(),
+            send_delay,
         })
     }
 

@@ -23,6 +23,7 @@ mod identity;
 mod isolate;
 mod series;
 mod spawn;
+mod spread;
 mod stepped;
 mod telemetry;
 mod tracked;
@@ -46,6 +47,7 @@ pub(crate) use command::{Command, Reply};
 pub(crate) use demand::Demand;
 use series::SeriesSet;
 pub(crate) use spawn::{Running, spawn};
+pub(crate) use spread::{identity_seed, send_delay};
 pub(crate) use stepped::Stepped;
 use telemetry::Telemetry;
 
@@ -147,9 +149,11 @@ impl Flusher {
         let interval = self.config.flush_interval;
         let mut transport = Transport::new(&self.config, Instant::now());
         // Graphite with aligned timestamps ticks on wall-clock multiples of the interval, so each
-        // tick fills its own carbon slot.
+        // tick fills its own carbon slot; a send spread shifts the ticks (not the timestamps)
+        // this host's delay into the slot. Explicit and final flushes are never delayed.
         let first = if self.encoder.aligns_ticks() {
-            until_next_multiple(self.clock.now(), interval)
+            let delay = self.config.send_delay;
+            until_next_multiple(self.clock.now().saturating_sub(delay), interval)
         } else {
             interval
         };
@@ -364,3 +368,6 @@ mod fidelity_tests;
 #[cfg(test)]
 #[path = "set_tests.rs"]
 mod set_tests;
+
+#[cfg(test)]
+mod spread_tests;
