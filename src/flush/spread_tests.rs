@@ -104,6 +104,7 @@ async fn with_a_spread_ticks_send_the_hosts_delay_into_the_slot_and_stamp_the_sl
     let flusher = exporter.into_flusher().with_clock(clock);
     assert_eq!(flusher.config().send_delay, send_delay(0, SPREAD));
     let (commands, rx) = mpsc::unbounded_channel();
+    let demand = flusher.demand();
     let task = tokio::spawn(flusher.run(rx));
     let counter = metrics::with_local_recorder(&recorder, || metrics::counter!("spread"));
     let mut buf = [0u8; 128];
@@ -123,9 +124,7 @@ async fn with_a_spread_ticks_send_the_hosts_delay_into_the_slot_and_stamp_the_sl
     // is at 21.422 s).
     tokio::time::sleep(Duration::from_millis(3_578)).await;
     counter.increment(5);
-    let (tx, done) = tokio::sync::oneshot::channel();
-    commands.send(Command::Flush(Reply::Async(tx))).unwrap();
-    done.await.unwrap().unwrap();
+    demand.flush_async(Duration::from_secs(60)).await.unwrap();
     let n = socket.recv(&mut buf).await.unwrap();
     // The slot's cumulative delta (carbon keeps the last write per slot).
     assert_eq!(&buf[..n], b"spread 7 1700000010");
