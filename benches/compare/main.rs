@@ -57,15 +57,44 @@
 )]
 
 mod contenders;
+mod direct;
+mod floor;
 mod flush;
+mod frames;
 mod hot;
+mod machine;
+mod protocols;
 mod summary;
+#[allow(
+    dead_code,
+    reason = "shared with examples/loadgen.rs, which uses what this bench does not"
+)]
 mod sys;
 
 use std::time::{Duration, SystemTime};
 
 use criterion::Criterion;
 use metrics::NoopRecorder;
+
+/// The sections of a run, in the order they run. `COMPARE_SECTIONS` (comma-separated names)
+/// picks some; unset, all run.
+const SECTIONS: [&str; 4] = ["floor", "protocols", "hot", "flush"];
+
+fn selected() -> Vec<String> {
+    match std::env::var("COMPARE_SECTIONS") {
+        Ok(list) => {
+            let picked: Vec<String> = list.split(',').map(|s| s.trim().to_owned()).collect();
+            for p in &picked {
+                assert!(
+                    SECTIONS.contains(&p.as_str()),
+                    "COMPARE_SECTIONS: unknown section {p:?}; known: {SECTIONS:?}"
+                );
+            }
+            picked
+        }
+        Err(_) => SECTIONS.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
 
 fn main() {
     let since = SystemTime::now();
@@ -76,25 +105,64 @@ fn main() {
         .configure_from_args();
     let args: Vec<String> = std::env::args().skip(1).collect();
     // `cargo bench` passes --bench; without it (`cargo test --benches`) criterion runs each
-    // bench once as a test, and so do we: no interleaving, no flush measurements.
+    // bench once as a test, and so do we: no interleaving, no flush measurements, one round
+    // of the floor.
     let benching = args.iter().any(|a| a == "--bench");
     let filter = args
         .iter()
         .find(|a| !a.starts_with('-'))
         .map(String::as_str);
+    let sections = selected();
+    let run = |name: &str| sections.iter().any(|s| s == name);
+    let machine = machine::describe();
+    eprintln!("{machine}");
 
-    let who = contenders::Contenders::new();
-    let (floor, noop) = (hot::Floor::default(), NoopRecorder);
-    let workloads = hot::workloads(&who, &floor, &noop);
-    hot::criterion(&mut c, &workloads);
-    c.final_summary();
+    if !benching {
+        let mut f = floor::Floor::new();
+        floor::print_floor(&floor::rounds(&mut f, 1, 1));
+    }
+    // Everything that measures our flusher runs before any other exporter exists (dsd's and
+    // mes's threads never stop once started).
+    let floor = (benching && run("floor")).then(floor::report);
+    let protocols = (benching && run("protocols")).then(|| {
+        let rows = protocols::flush_ours_per_protocol();
+        protocols::print(&rows);
+        rows
+    });
+
+    let mut rounds = Vec::new();
+    let hot = run("hot") || !benching;
+    if hot {
+        let who = contenders::Contenders::new();
+        let direct = direct::Direct::new();
+        let (atomics, noop) = (hot::Floor::default(), NoopRecorder);
+        let workloads = hot::workloads(&who, &direct, &atomics, &noop);
+        hot::criterion(&mut c, &workloads);
+        c.final_summary();
+        if benching {
+            rounds = hot::interleave(&workloads, filter);
+        }
+        let (cadence_refused, client_dropped) = direct.drops();
+        eprintln!(
+            "direct clients: cadence refused {cadence_refused} calls (full queue); our client \
+             dropped {client_dropped} lines (full backlog)"
+        );
+    }
     if !benching {
         return;
     }
-    let rounds = hot::interleave(&workloads, filter);
-    if filter.is_none_or(|f| "flush".contains(f)) {
+    if run("flush") {
         flush::report();
     }
-    summary::criterion_table(since);
-    summary::interleaved_table(&rounds);
+    eprintln!("\n===== Summary =====\n{machine}");
+    if let Some(r) = &floor {
+        floor::print_floor(r);
+    }
+    if let Some(rows) = &protocols {
+        protocols::print(rows);
+    }
+    if hot {
+        summary::criterion_table(since);
+        summary::interleaved_table(&rounds);
+    }
 }
