@@ -29,12 +29,12 @@ pub(crate) fn bump(counters: &[Counter]) {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FlushCost {
     cpu_ns: u64,
-    lines: u64,
-    payloads: u64,
+    pub(crate) lines: u64,
+    pub(crate) payloads: u64,
     bytes: u64,
     /// Lines the exporter says it sent, where it can say (ours): received < sent means the
     /// receiver lost datagrams, which would inflate the CPU per received line.
-    sent: Option<u64>,
+    pub(crate) sent: Option<u64>,
 }
 
 impl FlushCost {
@@ -49,14 +49,13 @@ impl FlushCost {
 
 /// Increments every counter once per `interval` for `warm + rounds` intervals, the exporter
 /// flushing on its own timer, and measures the last `rounds` of them.
-fn timer_driven(
+pub(crate) fn timer_driven(
     counters: &[Counter],
     cpu: &ThreadsCpu,
     sink: &Tally,
     sent: &dyn Fn() -> Option<u64>,
-    (warm, rounds): (u32, u32),
+    (warm, rounds, interval): (u32, u32, Duration),
 ) -> FlushCost {
-    let interval = TIMER;
     let round = || {
         let deadline = Instant::now() + interval;
         bump(counters);
@@ -79,7 +78,7 @@ fn timer_driven(
 const TIMER: Duration = Duration::from_secs(1);
 
 pub(crate) fn flush_ours_vs_dsd() -> (FlushCost, FlushCost, Option<FlushCost>) {
-    let rounds = (2, 5); // warm-up intervals, measured intervals
+    let rounds = (2, 5, TIMER); // warm-up intervals, measured intervals, interval
 
     let (addr, sink) = udp_sink();
     let cpu = ThreadsCpu::new();
