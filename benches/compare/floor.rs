@@ -246,7 +246,10 @@ pub(crate) fn print_floor(r: &FloorRounds) {
     for m in Method::ALL {
         match (r.median(m), r.ratio_to_send(m)) {
             (Some(ns), Some(ratio)) => {
-                eprintln!("  {:<14} {ns:>8.1} ns/datagram  {ratio:>6.3}x send", m.name());
+                eprintln!(
+                    "  {:<14} {ns:>8.1} ns/datagram  {ratio:>6.3}x send",
+                    m.name()
+                );
             }
             _ => eprintln!(
                 "  {:<14} refused by the kernel ({}): no GSO figures",

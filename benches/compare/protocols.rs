@@ -45,16 +45,14 @@ pub(crate) struct ProtocolCost {
 /// Threads of this process named as an exporter's flusher: ours (`metrics-exporter-flusher`)
 /// and dsd's (`metrics-exporter-dogstatsd-forwarder`), both cut to 15 bytes by the kernel.
 fn exporter_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|dir| {
-            dir.flatten()
-                .filter(|e| {
-                    std::fs::read_to_string(e.path().join("comm"))
-                        .is_ok_and(|c| c.starts_with("metrics-exporte"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
+    std::fs::read_dir("/proc/self/task").map_or(0, |dir| {
+        dir.flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm"))
+                    .is_ok_and(|c| c.starts_with("metrics-exporte"))
+            })
+            .count()
+    })
 }
 
 /// Where a row sends: a UDP sink (optionally with the floor to pace against) or the pickle
@@ -106,10 +104,7 @@ fn flush_ours_once(
             let payloads = (b.payloads_sent - a.payloads_sent).max(1);
             let per_line = spent as f64 / lines;
             let per_datagram = lines / payloads as f64;
-            #[allow(
-                clippy::cast_possible_truncation,
-                reason = "a few thousand datagrams"
-            )]
+            #[allow(clippy::cast_possible_truncation, reason = "a few thousand datagrams")]
             let batches = (payloads as usize).div_ceil(SEGMENTS);
             for k in 0..Method::ALL.len() {
                 let m = Method::ALL[(k + i) % Method::ALL.len()];
@@ -146,7 +141,12 @@ fn flush_ours_once(
 /// against the limit that applies to them. Our builder's payload limit applies to the
 /// plaintext before it is pickled whenever frames come out larger than it; then the only
 /// limit on pickled bytes is the frame cap, and the fill is against that.
-fn pickle_fill(tally: &FrameTally, before: [u64; 4], limit: usize, payloads: f64) -> (f64, Option<String>) {
+fn pickle_fill(
+    tally: &FrameTally,
+    before: [u64; 4],
+    limit: usize,
+    payloads: f64,
+) -> (f64, Option<String>) {
     let [f1, b1, largest, bad1] = tally.read();
     let (frames, bytes, bad) = (f1 - before[0], b1 - before[1], bad1 - before[3]);
     let (applied, why) = if largest <= limit as u64 {

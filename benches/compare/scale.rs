@@ -50,7 +50,11 @@ fn in_child(task: &str) -> Option<Vec<f64>> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find_map(|l| l.strip_prefix("RESULT "))?;
-    Some(line.split_whitespace().filter_map(|v| v.parse().ok()).collect())
+    Some(
+        line.split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect(),
+    )
 }
 
 fn interval_for(n: usize) -> Duration {
@@ -171,7 +175,14 @@ pub(crate) fn report_scaling() -> Vec<String> {
             .to_owned(),
         format!(
             "  {:>9} | {:>10} {:>10} {:>9} | {:>12} {:>12} {:>9} {:>9}",
-            "series", "rec ours", "rec dsd", "ours/dsd", "flush ours", "flush dsd", "ours/dsd", "lines/pl"
+            "series",
+            "rec ours",
+            "rec dsd",
+            "ours/dsd",
+            "flush ours",
+            "flush dsd",
+            "ours/dsd",
+            "lines/pl"
         ),
     ];
     for n in SIZES {
