@@ -23,7 +23,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg, sendmsg};
 
-use crate::summary::median;
+use crate::stats::median;
 use crate::sys::{Tally, udp_sink};
 
 /// Bytes per datagram (the default UDP payload of every exporter here).
@@ -80,8 +80,8 @@ impl Floor {
         socket.connect(&addr).expect("connect");
         let mut buffer = Vec::with_capacity(DATAGRAM * SEGMENTS);
         for i in 0..SEGMENTS {
-            // Lines like a flush's, so the receiver's tally counts them as such.
-            let mut datagram = format!("floor.datagram.{i}:1|c\n").into_bytes();
+            // One DogStatsD line per datagram, padded in a tag to the full size.
+            let mut datagram = format!("floor.datagram.{i}:1|c|#pad:").into_bytes();
             datagram.resize(DATAGRAM - 1, b'x');
             datagram.push(b'\n');
             buffer.extend_from_slice(&datagram);
@@ -182,6 +182,11 @@ impl Floor {
     pub(crate) fn received(&self) -> u64 {
         self.tally.read()[0]
     }
+
+    /// Datagrams, bytes and lines the receiver has seen so far.
+    pub(crate) fn tally_read(&self) -> [u64; 3] {
+        self.tally.read()
+    }
 }
 
 /// Per-round CPU per datagram of each method (a column per [`Method::ALL`] entry).
@@ -207,6 +212,7 @@ impl FloorRounds {
 
 /// `rounds` rounds of `batches` x 32 datagrams per method, rotating the order each round.
 pub(crate) fn rounds(floor: &mut Floor, rounds: usize, batches: usize) -> FloorRounds {
+    std::thread::sleep(Duration::from_millis(50)); // earlier datagrams arrive first
     let before = floor.received();
     let mut per_method: [Vec<f64>; 3] = Default::default();
     let mut sent = 0;

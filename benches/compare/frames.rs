@@ -40,9 +40,47 @@ impl FrameTally {
     }
 }
 
+/// The largest pickle frame our encoder writes (`MAX_PICKLE_FRAME` in src/encode/pickle.rs,
+/// under carbon's 1 MiB `PICKLE_RECEIVER_MAX_LENGTH`). Not exported outside the crate.
+pub(crate) const PICKLE_FRAME_CAP: u64 = 1_000_000;
+
+/// The fill of the frames received between two reads of a [`FrameTally`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fill {
+    pub(crate) percent: f64,
+    /// The limit the fill is against: the payload limit when every frame kept within it,
+    /// else the frame cap (the payload limit then bounded the plaintext before pickling).
+    pub(crate) limit: u64,
+    pub(crate) frames: u64,
+    pub(crate) largest: u64,
+    pub(crate) malformed: u64,
+}
+
+impl FrameTally {
+    /// The fill of the frames received since `before` (an earlier [`read`](Self::read)),
+    /// whose sender was configured with `payload_limit`. `largest` is over the whole tally,
+    /// so read it fresh for each exporter.
+    pub(crate) fn fill_since(&self, before: [u64; 4], payload_limit: u64) -> Fill {
+        let [frames, bytes, largest, malformed] = self.read();
+        let (frames, bytes) = (frames - before[0], bytes - before[1]);
+        let limit = if largest <= payload_limit {
+            payload_limit
+        } else {
+            PICKLE_FRAME_CAP
+        };
+        Fill {
+            percent: 100.0 * bytes as f64 / (frames.max(1) * limit) as f64,
+            limit,
+            frames,
+            largest,
+            malformed: malformed - before[3],
+        }
+    }
+}
+
 /// Where a stream is in its frames.
-#[derive(Default)]
-struct Parser {
+#[derive(Debug, Default)]
+pub(crate) struct Parser {
     header: Vec<u8>,
     /// Payload bytes of the current frame still to come (0: reading a header).
     remaining: usize,
@@ -51,7 +89,8 @@ struct Parser {
 }
 
 impl Parser {
-    fn feed(&mut self, mut bytes: &[u8], tally: &FrameTally) {
+    /// Tallies the frames completed by `bytes`, the next bytes of the stream.
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], tally: &FrameTally) {
         while !bytes.is_empty() {
             if self.remaining == 0 {
                 let take = (4 - self.header.len()).min(bytes.len());

@@ -53,6 +53,7 @@ mod hot;
 mod machine;
 mod protocols;
 mod scale;
+mod stats;
 mod summary;
 #[allow(
     dead_code,

@@ -18,13 +18,9 @@ use metrics_exporter_statsd_graphite::ExporterBuilder;
 use crate::contenders::HOUR;
 use crate::floor::{DATAGRAM, Floor, Method, SEGMENTS};
 use crate::flush::{bump, labelled_counters};
-use crate::frames::{FrameTally, pickle_sink};
-use crate::summary::median;
+use crate::frames::{FrameTally, PICKLE_FRAME_CAP, pickle_sink};
+use crate::stats::median;
 use crate::sys::{ThreadsCpu, udp_sink};
-
-/// The largest pickle frame our encoder writes (`MAX_PICKLE_FRAME` in src/encode/pickle.rs,
-/// under carbon's 1 MiB `PICKLE_RECEIVER_MAX_LENGTH`). Not exported outside the crate.
-const PICKLE_FRAME_CAP: u64 = 1_000_000;
 
 /// Measured flushes per row, after two warm ones (the first renders every key once).
 const FLUSHES: usize = 5;
@@ -138,39 +134,35 @@ fn flush_ours_once(
 }
 
 /// The pickle row's fill: the pickled bytes that reached the receiver, frame by frame,
-/// against the limit that applies to them. Our builder's payload limit applies to the
-/// plaintext before it is pickled whenever frames come out larger than it; then the only
-/// limit on pickled bytes is the frame cap, and the fill is against that.
+/// against the limit that applies to them (see [`FrameTally::fill_since`]).
 fn pickle_fill(
     tally: &FrameTally,
     before: [u64; 4],
     limit: usize,
     payloads: f64,
 ) -> (f64, Option<String>) {
-    let [f1, b1, largest, bad1] = tally.read();
-    let (frames, bytes, bad) = (f1 - before[0], b1 - before[1], bad1 - before[3]);
-    let (applied, why) = if largest <= limit as u64 {
-        (limit as u64, "the payload limit")
+    let fill = tally.fill_since(before, limit as u64);
+    let why = if fill.limit == PICKLE_FRAME_CAP {
+        "the frame cap (frames exceed the payload limit, which bounds the plaintext)"
     } else {
-        (
-            PICKLE_FRAME_CAP,
-            "the frame cap (frames exceed the payload limit, which bounds the plaintext)",
-        )
+        "the payload limit"
     };
-    let fill = 100.0 * bytes as f64 / (frames.max(1) * applied) as f64;
     let note = format!(
-        "{frames} frames, {:.2} per payload, largest {largest} B, {bad} malformed; fill vs {applied} B, {why}",
-        frames as f64 / payloads
+        "{} frames, {:.2} per payload, largest {} B, {} malformed; fill vs {} B, {why}",
+        fill.frames,
+        fill.frames as f64 / payloads,
+        fill.largest,
+        fill.malformed,
+        fill.limit
     );
-    (fill, Some(note))
+    (fill.percent, Some(note))
 }
 
 /// Each protocol at its default payload size, and at the largest its transport takes.
 pub(crate) fn flush_ours_per_protocol() -> Vec<(&'static str, ProtocolCost, ProtocolCost)> {
     type Make = fn(String) -> ExporterBuilder;
     let (udp, _) = udp_sink();
-    let (tcp, frames) = pickle_sink();
-    let (udp, tcp) = (format!("udp://{udp}"), format!("tcp://{tcp}"));
+    let udp = format!("udp://{udp}");
     let mut floor = Floor::new();
     let udp_rows: [(&str, Make); 3] = [
         ("statsd (udp)", ExporterBuilder::statsd),
@@ -185,13 +177,15 @@ pub(crate) fn flush_ours_per_protocol() -> Vec<(&'static str, ProtocolCost, Prot
             (name, default, large)
         })
         .collect();
-    // Pickle payloads are limited to 512 KiB (the builder's cap).
-    let pickle = ExporterBuilder::graphite_pickle;
-    out.push((
-        "graphite-pickle (tcp)",
-        flush_ours_once(pickle, &tcp, 65_536, Wire::Pickle(&frames)),
-        flush_ours_once(pickle, &tcp, 524_288, Wire::Pickle(&frames)),
-    ));
+    // Pickle payloads are limited to 512 KiB (the builder's cap). A fresh receiver per row,
+    // so its largest frame is that row's.
+    let pickle = |limit| {
+        let (tcp, frames) = pickle_sink();
+        let endpoint = format!("tcp://{tcp}");
+        let make = ExporterBuilder::graphite_pickle;
+        flush_ours_once(make, &endpoint, limit, Wire::Pickle(&frames))
+    };
+    out.push(("graphite-pickle (tcp)", pickle(65_536), pickle(524_288)));
     if let Some(e) = floor.gso_refused() {
         eprintln!("  the kernel refused UDP_SEGMENT ({e}): no ratio to the GSO floor");
     }

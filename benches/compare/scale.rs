@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use crate::contenders::{HOUR, dsd, ours_sized};
 use crate::flush::{bump, labelled_counters, timer_driven};
-use crate::summary::median;
+use crate::stats::median;
 use crate::sys::{ThreadsCpu, udp_sink};
 
 /// Series counts of the scaling rows.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::hot::Rounds;
+use crate::stats::median;
 
 /// Where criterion writes its reports, found as criterion finds it, short of running
 /// `cargo metadata` (the bench binary is `<target>/<profile>/deps/compare-<hash>`).
@@ -156,14 +157,6 @@ pub(crate) fn criterion_table(since: SystemTime) {
             ratio(cadence),
         );
     }
-}
-
-pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
 }
 
 /// The interleaved runner's results: medians per contender, and the median over rounds of
