@@ -54,10 +54,15 @@ fn frames_fed_one_byte_at_a_time_are_each_tallied_once_with_their_length() {
         parser.feed(std::slice::from_ref(b), &tally);
     }
     assert_eq!(tally.read(), [3, 6 + 301 + 12, 301, 1]);
-    // The same stream in one piece gives the same tally.
-    let whole = FrameTally::default();
-    Parser::default().feed(&stream, &whole);
-    assert_eq!(whole.read(), tally.read());
+    // The same stream in pieces of any size, or whole, gives the same tally.
+    for size in (2..=9).chain([stream.len()]) {
+        let pieces = FrameTally::default();
+        let mut parser = Parser::default();
+        for piece in stream.chunks(size) {
+            parser.feed(piece, &pieces);
+        }
+        assert_eq!(pieces.read(), tally.read(), "pieces of {size} bytes");
+    }
 }
 
 #[test]
@@ -150,4 +155,26 @@ fn the_thread_cpu_clock_counts_work_and_not_sleep() {
     let wall = u64::try_from(wall.as_nanos()).unwrap();
     assert!(spun > 1_000_000, "30 ms of spinning counted {spun} ns");
     assert!(spun <= wall + 2_000_000, "{spun} ns of CPU in {wall} ns");
+}
+
+#[test]
+fn the_thread_cpu_clock_resolves_half_a_millisecond_of_work() {
+    // Read while running, schedstat lags by up to a scheduler tick (1-4 ms): a 0.5 ms spin
+    // would then read as 0 or as a whole tick. Medians over trials, so preemption by the
+    // machine's other load shows as less CPU, never as a tick's jump.
+    let mut ratios = Vec::new();
+    for _ in 0..21 {
+        let (t0, wall) = (own_cpu_ns(), Instant::now());
+        let mut x = 0u64;
+        while wall.elapsed() < Duration::from_micros(500) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let (spun, wall) = (own_cpu_ns() - t0, wall.elapsed());
+        ratios.push(spun as f64 / wall.as_nanos() as f64);
+    }
+    let median = stats::median(ratios.clone()).unwrap();
+    assert!(
+        (0.3..=1.1).contains(&median),
+        "CPU / wall over 0.5 ms spins: median {median:.2}, all {ratios:.2?}"
+    );
 }
