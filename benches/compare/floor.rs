@@ -178,11 +178,6 @@ impl Floor {
         Some(spent as f64 / (batches * SEGMENTS) as f64)
     }
 
-    /// Datagrams the receiver has seen so far.
-    pub(crate) fn received(&self) -> u64 {
-        self.tally.read()[0]
-    }
-
     /// Datagrams, bytes and lines the receiver has seen so far.
     pub(crate) fn tally_read(&self) -> [u64; 3] {
         self.tally.read()
@@ -213,7 +208,7 @@ impl FloorRounds {
 /// `rounds` rounds of `batches` x 32 datagrams per method, rotating the order each round.
 pub(crate) fn rounds(floor: &mut Floor, rounds: usize, batches: usize) -> FloorRounds {
     std::thread::sleep(Duration::from_millis(50)); // earlier datagrams arrive first
-    let before = floor.received();
+    let before = floor.tally_read()[0];
     let mut per_method: [Vec<f64>; 3] = Default::default();
     let mut sent = 0;
     for round in 0..rounds {
@@ -230,7 +225,7 @@ pub(crate) fn rounds(floor: &mut Floor, rounds: usize, batches: usize) -> FloorR
         per_method,
         gso_refused: floor.gso_refused(),
         sent,
-        received: floor.received() - before,
+        received: floor.tally_read()[0] - before,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Small statistics shared by the sections (and by tests/compare_parts.rs).
+//! Small statistics shared by the sections (and by `tests/compare_parts.rs`).
 
 /// The median of `v` (the upper one of an even count), `None` when empty.
 pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
