@@ -28,7 +28,7 @@ pub(crate) fn bump(counters: &[Counter]) {
 /// What one exporter cost over a measurement window.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FlushCost {
-    cpu_ns: u64,
+    pub(crate) cpu_ns: u64,
     pub(crate) lines: u64,
     pub(crate) payloads: u64,
     bytes: u64,
