@@ -16,9 +16,19 @@ pub(crate) const HOUR: Duration = Duration::from_secs(3600);
 /// Ours, DogStatsD over UDP to `endpoint` (`host:port`), started. The flush rows label one
 /// metric 100 000 ways, and the peers have no per-metric limit, so neither do we here.
 pub(crate) fn ours(endpoint: &str, interval: Duration) -> (ExporterRecorder, ExporterGuard) {
+    ours_sized(endpoint, interval, 100_000)
+}
+
+/// [`ours`] with room for `series` series of one metric (the scaling rows go to 1M).
+pub(crate) fn ours_sized(
+    endpoint: &str,
+    interval: Duration,
+    series: usize,
+) -> (ExporterRecorder, ExporterGuard) {
     let (recorder, exporter) = ExporterBuilder::dogstatsd(format!("udp://{endpoint}"))
         .with_flush_interval(interval)
-        .with_max_series_per_metric(100_000)
+        .with_max_series(series.max(100_000))
+        .with_max_series_per_metric(series.max(100_000))
         .build()
         .expect("builds");
     (recorder, exporter.start().expect("starts"))

@@ -17,6 +17,7 @@ use criterion::{Criterion, Throughput};
 use metrics::{NoopRecorder, Recorder, counter, gauge, histogram, with_local_recorder};
 
 use crate::contenders::Contenders;
+use crate::direct::{Direct, Op};
 
 /// Runs `n` operations, returns the time they took.
 pub(crate) type Batch<'a> = Box<dyn Fn(u64) -> Duration + 'a>;
@@ -114,16 +115,17 @@ fn workload<'a>(
 /// Every workload, in table order.
 pub(crate) fn workloads<'a>(
     who: &'a Contenders,
+    direct: &'a Direct,
     floor: &'a Floor,
     noop: &'a NoopRecorder,
 ) -> Vec<Workload<'a>> {
-    let mut all = cached(who, &floor.a);
+    let mut all = cached(who, direct, &floor.a);
     all.extend(macros(who, &floor.a, noop));
     all.extend(contended(who, floor));
     all
 }
 
-fn cached<'a>(who: &'a Contenders, a: &'a Padded) -> Vec<Workload<'a>> {
+fn cached<'a>(who: &'a Contenders, direct: &'a Direct, a: &'a Padded) -> Vec<Workload<'a>> {
     let each = who.each();
     vec![
         workload(
@@ -132,7 +134,9 @@ fn cached<'a>(who: &'a Contenders, a: &'a Padded) -> Vec<Workload<'a>> {
             each.map(|(name, r)| {
                 let h = with_local_recorder(r, || counter!("requests"));
                 (name, batch(move || h.increment(black_box(1))))
-            }),
+            })
+            .into_iter()
+            .chain(direct.row(Op::Counter)),
         ),
         workload(
             "cmp_gauge_set",
@@ -143,7 +147,9 @@ fn cached<'a>(who: &'a Contenders, a: &'a Padded) -> Vec<Workload<'a>> {
             each.map(|(name, r)| {
                 let h = with_local_recorder(r, || gauge!("in_flight"));
                 (name, batch(move || h.set(black_box(2.0))))
-            }),
+            })
+            .into_iter()
+            .chain(direct.row(Op::GaugeSet)),
         ),
         workload(
             "cmp_gauge_increment",
@@ -164,7 +170,9 @@ fn cached<'a>(who: &'a Contenders, a: &'a Padded) -> Vec<Workload<'a>> {
             each.map(|(name, r)| {
                 let h = with_local_recorder(r, || histogram!("latency"));
                 (name, batch(move || h.record(black_box(0.012))))
-            }),
+            })
+            .into_iter()
+            .chain(direct.row(Op::Histogram)),
         ),
     ]
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use crate::hot::Rounds;
+use crate::stats::median;
 
 /// Where criterion writes its reports, found as criterion finds it, short of running
 /// `cargo metadata` (the bench binary is `<target>/<profile>/deps/compare-<hash>`).
@@ -121,34 +122,41 @@ fn mes_target(group: &str) -> Option<f64> {
 pub(crate) fn criterion_table(since: SystemTime) {
     eprintln!("\nCriterion medians, ns per iteration (two-thread rows: one op on each thread)");
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} | {:>8} {:>8} {:>8}",
-        "workload", "atomic", "noop", "ours", "dsd", "mes", "ours/dsd", "ours/atm", "ours/mes"
+        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
+        "workload",
+        "atomic",
+        "noop",
+        "ours",
+        "dsd",
+        "mes",
+        "cadence",
+        "client",
+        "ours/dsd",
+        "ours/atm",
+        "ours/mes",
+        "ours/cad"
     );
     for r in ROWS {
-        let [atomic, noop, ours, dsd, mes] = ["atomic", "noop", "ours", "dsd", "mes"]
-            .map(|bench| criterion_median(r.group, bench, since));
+        let [atomic, noop, ours, dsd, mes, cadence, client] =
+            ["atomic", "noop", "ours", "dsd", "mes", "cadence", "client"]
+                .map(|bench| criterion_median(r.group, bench, since));
         let ratio = |other: Option<f64>| ns(ours.zip(other).map(|(o, x)| o / x));
         eprintln!(
-            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} | {:>8} {:>8} {:>8}",
+            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
             r.title,
             ns(atomic),
             ns(noop),
             ns(ours),
             ns(dsd),
             ns(mes),
+            ns(cadence),
+            ns(client),
             ratio(dsd),
             ratio(atomic),
             ratio(mes),
+            ratio(cadence),
         );
     }
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    Some(v[v.len() / 2])
 }
 
 /// The interleaved runner's results: medians per contender, and the median over rounds of
@@ -163,16 +171,20 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
         rounds[0].contenders.first().map_or(0, |c| c.1.len())
     );
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8}",
+        "{:<30} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8}",
         "workload",
         "atomic",
         "ours",
         "dsd",
         "mes",
+        "cadence",
+        "client",
         "ours/dsd",
         "ours/atomic",
         "ours/mes",
-        "atm/dsd"
+        "atm/dsd",
+        "ours/cad",
+        "cli/cad"
     );
     for r in ROWS {
         let Some(w) = rounds.iter().find(|w| w.group == r.group) else {
@@ -185,19 +197,25 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
         };
         let med = |name: &str| median(times(name)?.clone());
         eprintln!(
-            "{:<30} {:>7} {:>7} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8}",
+            "{:<30} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8}",
             r.title,
             ns(med("atomic")),
             ns(med("ours")),
             ns(med("dsd")),
             ns(med("mes")),
+            ns(med("cadence")),
+            ns(med("client")),
             verdict(paired("ours", "dsd"), r.max_vs_dsd),
             verdict(paired("ours", "atomic"), r.max_vs_atomic),
             verdict(paired("ours", "mes"), mes_target(r.group)),
             ns(paired("atomic", "dsd")),
+            ns(paired("ours", "cadence")),
+            ns(paired("client", "cadence")),
         );
     }
     eprintln!(
-        "(atm/dsd: the hand-written floor against dsd, the best ours/dsd any design can reach)"
+        "(atm/dsd: the hand-written floor against dsd, the best ours/dsd any design can reach; \
+         cadence: its calling thread only, its worker sends; client: our direct StatsdClient, \
+         sending included)"
     );
 }
