@@ -6,7 +6,9 @@
 //! transport; only the transport frames them (see [`Payload`]).
 //!
 //! [`Delivery::send`] is the one send loop. It sends the backlog first, then the batch, one
-//! payload at a time, and every outcome is counted exactly once:
+//! payload at a time (or, over UDP on Linux, a run of datagrams in one call where the kernel
+//! can cut them apart again: [`runs`]), and every outcome is counted exactly once, as if each
+//! payload had been sent alone:
 //! - sent whole: `lines_sent` (and, until the transport's verdict on them, "unconfirmed");
 //! - refused for itself ([`SendError::Rejected`], too large for the socket): dropped and
 //!   counted (`payloads_dropped`, `lines_dropped_send`), and the loop goes on;
@@ -21,13 +23,14 @@
 mod backlog;
 #[cfg(test)]
 mod ledger;
+mod runs;
 mod unconfirmed;
 
 use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
 use crate::lines::{ChunkRule, Lines};
 use crate::stats::{StatsCells, add};
-use crate::transport::{Payload, SendError, Transport, Verdict};
+use crate::transport::{Hint, Payload, SendError, Transport, Verdict};
 
 use backlog::Backlog;
 #[cfg(test)]
@@ -151,8 +154,33 @@ impl Delivery {
             ledger,
         } = self;
         let capacity = writer.fresh_capacity();
+        // What a run that did not go out learnt about the datagram sent alone next.
+        let mut hint = Hint::Fresh;
         loop {
             let from_backlog = !backlog.is_empty();
+            if !from_backlog && wire.is_none() && hint == Hint::Fresh && transport.sends_runs() {
+                match runs::send(writer, *next_payload, transport).await {
+                    Ok(0) => {}
+                    Ok(sent) => {
+                        // As after every send: a verdict learnt during it is about earlier lines.
+                        settle(
+                            unconfirmed,
+                            transport,
+                            stats,
+                            #[cfg(test)]
+                            ledger,
+                        );
+                        let range = (*next_payload, *next_payload + sent);
+                        #[cfg(test)]
+                        runs::count(writer, range, unconfirmed, stats, ledger);
+                        #[cfg(not(test))]
+                        runs::count(writer, range, unconfirmed, stats);
+                        *next_payload += sent;
+                        continue;
+                    }
+                    Err(learnt) => hint = learnt,
+                }
+            }
             let (piece, lines) = if from_backlog {
                 let piece = backlog.front(capacity, *continues);
                 if piece.is_empty() {
@@ -168,7 +196,7 @@ impl Delivery {
             } else {
                 return true;
             };
-            let put = put(wire, transport, piece, stats).await;
+            let put = put(wire, transport, piece, stats, std::mem::replace(&mut hint, Hint::Fresh)).await;
             let len = piece.len();
             match put {
                 Put::Whole { on_wire } => {
@@ -260,7 +288,7 @@ impl Delivery {
         let mut i = 0;
         while let Some((piece, lines)) = payloads.lines(i) {
             i += 1;
-            let put = put(&mut self.wire, transport, piece, stats).await;
+            let put = put(&mut self.wire, transport, piece, stats, Hint::Fresh).await;
             // A verdict learnt during this send is about the user's earlier lines.
             settle(
                 &mut self.unconfirmed,
@@ -378,7 +406,7 @@ fn accepted(
 }
 
 /// Counts a payload that went out whole.
-fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
+pub(super) fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
     add(&stats.payloads_sent, 1);
     add(&stats.bytes_sent, bytes as u64);
     add(&stats.lines_sent, lines);
@@ -391,13 +419,14 @@ async fn put(
     transport: &mut Transport,
     lines: Lines<'_>,
     stats: &StatsCells,
+    hint: Hint,
 ) -> Put {
     let payload = match wire {
         Some(wire) => Payload::Frame(wire.encode(lines.bytes())),
         None => Payload::Lines(lines),
     };
     let on_wire = transport.wire_len(payload);
-    match transport.send(payload, stats).await {
+    match transport.send(payload, hint, stats).await {
         Ok(()) => Put::Whole { on_wire },
         Err(SendError::Rejected(_)) => Put::Cut {
             done: 0,
@@ -412,5 +441,7 @@ async fn put(
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(all(test, target_os = "linux"))]
+mod runs_tests;
 #[cfg(test)]
 mod tests;
