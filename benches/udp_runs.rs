@@ -7,7 +7,13 @@
 //! CPU is the flusher thread's, from `/proc/self/task/<tid>/schedstat` (nanoseconds on CPU,
 //! kernel time included, which is where the send path spends it). Each protocol prints the
 //! median of 7 measurements of 5 flushes each, after 2 warm-up flushes.
-#![allow(missing_docs, clippy::cast_precision_loss, reason = "a benchmark")]
+#![allow(
+    missing_docs,
+    clippy::cast_precision_loss,
+    clippy::expect_used,
+    clippy::print_stderr,
+    reason = "a benchmark: it prints its results, and a failed setup must stop it loudly"
+)]
 
 use std::collections::HashSet;
 use std::net::UdpSocket;
@@ -36,8 +42,8 @@ fn task_cpu_ns(tid: u32) -> u64 {
 
 /// A receiver thread that reads and discards every datagram.
 fn sink() -> String {
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)
-        .expect("socket");
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).expect("socket");
     drop(socket.set_recv_buffer_size(8 << 20));
     socket
         .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
@@ -74,7 +80,9 @@ fn measure(name: &str, make: fn(String) -> ExporterBuilder, endpoint: &str) {
     let flusher: Vec<u32> = tasks().difference(&before).copied().collect();
     let cpu = || flusher.iter().map(|&t| task_cpu_ns(t)).sum::<u64>();
     let flush = || {
-        counters.iter().for_each(|c| c.increment(1));
+        for c in &counters {
+            c.increment(1);
+        }
         handle.flush().expect("flush");
     };
     (0..2).for_each(|_| flush());
@@ -87,7 +95,7 @@ fn measure(name: &str, make: fn(String) -> ExporterBuilder, endpoint: &str) {
         })
         .collect();
     let s = handle.stats();
-    println!(
+    eprintln!(
         "{name:<10} {:>7.1} ns CPU/line (min {:>6.1})  {} payloads, {} lines, {} send errors",
         median(per_line.clone()),
         per_line.iter().copied().fold(f64::INFINITY, f64::min),

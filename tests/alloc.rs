@@ -150,7 +150,9 @@ fn check(protocol: fn(String) -> ExporterBuilder, sent: &dyn Fn(&[String]) -> bo
             .collect();
         let record_all = |i: u32| {
             counter.increment(1);
-            many.iter().for_each(|c| c.increment(1));
+            for c in &many {
+                c.increment(1);
+            }
             gauge.set(f64::from(i));
             gauge.increment(1.0);
             histogram.record(f64::from(i) * 1e-3);

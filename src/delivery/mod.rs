@@ -142,6 +142,10 @@ impl Delivery {
 
     /// The one send loop (see the module docs): the backlog, then the batch. Returns whether
     /// everything went out; if not, what is left is in the backlog.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the one send loop: every outcome is counted here, in one place"
+    )]
     pub(crate) async fn send(&mut self, transport: &mut Transport, stats: &StatsCells) -> bool {
         let Self {
             writer,
@@ -159,25 +163,19 @@ impl Delivery {
         loop {
             let from_backlog = !backlog.is_empty();
             if !from_backlog && wire.is_none() && hint == Hint::Fresh && transport.sends_runs() {
-                match runs::send(writer, *next_payload, transport).await {
-                    Ok(0) => {}
-                    Ok(sent) => {
-                        // As after every send: a verdict learnt during it is about earlier lines.
-                        settle(
-                            unconfirmed,
-                            transport,
-                            stats,
-                            #[cfg(test)]
-                            ledger,
-                        );
-                        let range = (*next_payload, *next_payload + sent);
-                        #[cfg(test)]
-                        runs::count(writer, range, unconfirmed, stats, ledger);
-                        #[cfg(not(test))]
-                        runs::count(writer, range, unconfirmed, stats);
-                        *next_payload += sent;
-                        continue;
-                    }
+                let sent = runs::send(
+                    writer,
+                    next_payload,
+                    transport,
+                    unconfirmed,
+                    stats,
+                    #[cfg(test)]
+                    ledger,
+                )
+                .await;
+                match sent {
+                    Ok(true) => continue,
+                    Ok(false) => {}
                     Err(learnt) => hint = learnt,
                 }
             }
@@ -196,7 +194,14 @@ impl Delivery {
             } else {
                 return true;
             };
-            let put = put(wire, transport, piece, stats, std::mem::replace(&mut hint, Hint::Fresh)).await;
+            let put = put(
+                wire,
+                transport,
+                piece,
+                stats,
+                std::mem::replace(&mut hint, Hint::Fresh),
+            )
+            .await;
             let len = piece.len();
             match put {
                 Put::Whole { on_wire } => {

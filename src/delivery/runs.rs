@@ -10,35 +10,56 @@ use crate::transport::{Hint, MAX_RUN, Transport};
 
 #[cfg(test)]
 use super::Ledger;
-use super::{Unconfirmed, count_sent};
+use super::{Unconfirmed, count_sent, settle};
 
-/// Sends the run that starts at payload `next`, if there is one. `Ok(n)`: the first `n`
-/// payloads went out (0: none, there is no run or it did not go out; send the first alone).
-/// `Err(hint)`: none did; send the first alone with `hint`.
+/// Sends the run that starts at payload `next`, if there is one, and counts it (advancing
+/// `next` past it). `Ok(true)`: it went out. `Ok(false)`: there is none, or it did not go
+/// out; send the first payload alone. `Err(hint)`: it did not go out; send the first payload
+/// alone with `hint`.
 pub(super) async fn send(
     writer: &PayloadWriter,
-    next: usize,
+    next: &mut usize,
     transport: &mut Transport,
-) -> Result<usize, Hint> {
+    unconfirmed: &mut Unconfirmed,
+    stats: &StatsCells,
+    #[cfg(test)] ledger: &mut Ledger,
+) -> Result<bool, Hint> {
+    let from = *next;
     let body = |i| writer.lines(i).map(|(lines, _)| lines.body());
-    let n = Transport::run_len((next..).map_while(|i| body(i).map(<[u8]>::len)));
+    let n = Transport::run_len((from..).map_while(|i| body(i).map(<[u8]>::len)));
     if n < 2 {
-        return Ok(0);
+        return Ok(false);
     }
     let mut run: [&[u8]; MAX_RUN] = [&[]; MAX_RUN];
-    for (slot, i) in run.iter_mut().zip(next..next + n) {
+    for (slot, i) in run.iter_mut().zip(from..from + n) {
         *slot = body(i).unwrap_or_default();
     }
-    match transport.send_run(&run[..n.min(MAX_RUN)]).await {
-        Ok(true) => Ok(n),
-        Ok(false) => Ok(0),
-        Err(hint) => Err(hint),
+    if !transport.send_run(&run[..n.min(MAX_RUN)]).await? {
+        return Ok(false);
     }
+    // As after every send: a verdict learnt during it is about earlier lines.
+    settle(
+        unconfirmed,
+        transport,
+        stats,
+        #[cfg(test)]
+        ledger,
+    );
+    count(
+        writer,
+        (from, from + n),
+        unconfirmed,
+        stats,
+        #[cfg(test)]
+        ledger,
+    );
+    *next = from + n;
+    Ok(true)
 }
 
 /// Counts payloads `from..to`, which went out as one run: each as a datagram sent whole, and
 /// all their lines unconfirmed together.
-pub(super) fn count(
+fn count(
     writer: &PayloadWriter,
     (from, to): (usize, usize),
     unconfirmed: &mut Unconfirmed,

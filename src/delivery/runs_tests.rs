@@ -1,6 +1,8 @@
 //! Runs of datagrams (UDP segmentation offload) on a real loopback receiver: the same
 //! datagrams, in the same order, and the same counts as one `send` each, in every mode.
 
+#![allow(clippy::unwrap_used, reason = "a test")]
+
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -29,7 +31,12 @@ fn receiver() -> UdpSocket {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
     socket.set_recv_buffer_size(4 << 20).unwrap();
     socket
-        .bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
         .unwrap();
     let socket: UdpSocket = socket.into();
     socket
@@ -137,14 +144,26 @@ async fn every_mode_puts_the_same_datagrams_on_a_loopback_receiver_as_one_send_e
         let rx = receiver();
         let sent = send(mode, &rx, &batches, 2 * expected.len()).await;
         for (n, got) in sent.datagrams.chunks(expected.len()).enumerate() {
-            assert!(got == expected.as_slice(), "{mode:?}, batch {n}: not the same datagrams");
+            assert!(
+                got == expected.as_slice(),
+                "{mode:?}, batch {n}: not the same datagrams"
+            );
         }
         let s = sent.stats;
-        assert_eq!(s.payloads_sent, 2 * expected.len() as u64, "{mode:?}: {s:?}");
-        let single = single.get_or_insert(s.clone());
+        assert_eq!(
+            s.payloads_sent,
+            2 * expected.len() as u64,
+            "{mode:?}: {s:?}"
+        );
+        let single = single.get_or_insert(s);
         assert_eq!(
             (s.lines_sent, s.bytes_sent, s.payloads_sent, s.send_errors),
-            (single.lines_sent, single.bytes_sent, single.payloads_sent, single.send_errors),
+            (
+                single.lines_sent,
+                single.bytes_sent,
+                single.payloads_sent,
+                single.send_errors
+            ),
             "{mode:?}: counted as one send each"
         );
         match mode {
@@ -176,7 +195,13 @@ async fn a_datagram_too_large_between_two_runs_is_dropped_alone_and_both_runs_ar
     assert!(sent.datagrams == expected, "the same datagrams, in order");
     let s = sent.stats;
     assert_eq!(
-        (s.payloads_sent, s.lines_sent, s.payloads_dropped, s.lines_dropped_send, s.send_errors),
+        (
+            s.payloads_sent,
+            s.lines_sent,
+            s.payloads_dropped,
+            s.lines_dropped_send,
+            s.send_errors
+        ),
         (10, 20, 1, 1, 1),
         "{s:?}"
     );
@@ -213,7 +238,12 @@ async fn a_receiver_that_went_away_is_charged_the_same_lost_lines_as_with_one_se
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let s = stats.snapshot();
-        counted.push((mode, s.lines_sent, s.lines_possibly_lost, transport.sends_runs()));
+        counted.push((
+            mode,
+            s.lines_sent,
+            s.lines_possibly_lost,
+            transport.sends_runs(),
+        ));
     }
     assert_eq!(counted.len(), 2);
     let (single, gso) = (counted[0], counted[1]);

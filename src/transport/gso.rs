@@ -4,9 +4,8 @@
 //!
 //! The segment size is a socket option (`UDP_SEGMENT`), set only when it changes, and the run
 //! goes out with one `writev` of the datagrams as they lie in the payload writer: no copy, no
-//! control-message buffer, so nothing is allocated. A datagram sent on its own is never
-//! longer than the segment size set on the socket (the option is cleared first): the kernel
-//! would cut it.
+//! control-message buffer, so nothing is allocated. A datagram sent on its own goes out with
+//! the option cleared (one longer than the segment size would be cut).
 //!
 //! A kernel that refuses (`EINVAL`, `ENOPROTOOPT`, `EIO`, `ENOSYS`) turns it off for good on
 //! that socket, logged once at debug; every datagram then goes out with its own `send`.
@@ -147,13 +146,11 @@ impl Gso {
         }
     }
 
-    /// Makes sure a datagram of `len` bytes sent alone is not cut: clears the segment size
-    /// if it is smaller.
-    pub(crate) fn before_single(&mut self, socket: &UdpSocket, len: usize) -> io::Result<()> {
-        if self.size != 0 && len > self.size {
-            self.set_size(socket, 0)?;
-        }
-        Ok(())
+    /// Clears the segment size before a datagram goes out alone: one longer than it would be
+    /// cut, and while it is set the kernel checks every send against the path (its MTU, its
+    /// checksum offload) as for a run.
+    pub(crate) fn before_single(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        self.set_size(socket, 0)
     }
 
     fn set_size(&mut self, socket: &UdpSocket, size: usize) -> io::Result<()> {

@@ -73,8 +73,8 @@ impl UdpTransport {
             return Err(SendError::NotConnected);
         };
         #[cfg(target_os = "linux")]
-        if let Err(e) = self.gso.before_single(socket, payload.len()) {
-            // The socket would cut this datagram: give it up (the next `ready` makes a new one).
+        if let Err(e) = self.gso.before_single(socket) {
+            // The socket might cut this datagram: give it up (the next `ready` makes a new one).
             self.socket = None;
             return Err(SendError::Io(e));
         }
@@ -117,14 +117,14 @@ impl UdpTransport {
             };
             match self.gso.send(socket, run).await {
                 Ok(()) => Ok(true),
-                Err(RunError::Off) => Ok(false),
                 // The refusal of an earlier datagram, which the run's call took: its first
                 // datagram is the one that learnt it.
                 Err(RunError::Io(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     Err(Hint::Refused)
                 }
-                // Anything else: the first datagram, sent alone, meets it (or not) itself.
-                Err(RunError::Io(_)) => Ok(false),
+                // GSO off, or anything else: the first datagram, sent alone, meets it (or
+                // not) itself.
+                Err(RunError::Off | RunError::Io(_)) => Ok(false),
             }
         }
         #[cfg(not(target_os = "linux"))]
