@@ -20,6 +20,7 @@
 //! The backlog is bounded ([`Config::max_backlog_bytes`]); what it drops to stay within the
 //! bound (oldest chunks first) is counted in `lines_dropped_send`.
 
+mod account;
 mod backlog;
 #[cfg(test)]
 mod ledger;
@@ -30,8 +31,9 @@ use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
 use crate::lines::{ChunkRule, Lines};
 use crate::stats::{StatsCells, add};
-use crate::transport::{Hint, Payload, SendError, Transport, Verdict};
+use crate::transport::{Hint, Payload, SendError, Transport};
 
+use account::{accepted, count_sent, settle};
 use backlog::Backlog;
 #[cfg(test)]
 pub(crate) use ledger::Ledger;
@@ -47,7 +49,7 @@ pub(crate) struct Delivery {
     /// Graphite pickle: each payload goes out as a pickle frame.
     wire: Option<PickleWire>,
     continues: ChunkRule,
-    /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`]).
+    /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`](crate::transport::Verdict)).
     unconfirmed: Unconfirmed,
     /// Tests: the bytes of every line as it is counted (see [`Ledger`]).
     #[cfg(test)]
@@ -341,80 +343,6 @@ fn park_from(
         dropped += backlog.push(lines, continues);
     }
     dropped
-}
-
-/// See [`Delivery::settle`].
-fn settle(
-    unconfirmed: &mut Unconfirmed,
-    transport: &mut Transport,
-    stats: &StatsCells,
-    #[cfg(test)] ledger: &mut Ledger,
-) {
-    match transport.take_verdict() {
-        Verdict::Pending => {}
-        Verdict::Open { queue } => {
-            let kept = unconfirmed.open(queue);
-            #[cfg(test)]
-            {
-                ledger.unconfirmed.clear();
-                let from = ledger.queued.len() - kept;
-                ledger.queued.drain(..from);
-            }
-            #[cfg(not(test))]
-            let _ = kept;
-        }
-        Verdict::Delivered => {
-            unconfirmed.delivered();
-            #[cfg(test)]
-            {
-                ledger.unconfirmed.clear();
-                ledger.queued.clear();
-            }
-        }
-        Verdict::PossiblyLost => {
-            add(&stats.lines_possibly_lost, unconfirmed.lost());
-            #[cfg(test)]
-            {
-                ledger.possibly_lost.append(&mut ledger.unconfirmed);
-                ledger.queued.clear();
-            }
-        }
-        Verdict::Abandoned => {
-            add(&stats.lines_possibly_lost, unconfirmed.abandoned());
-            #[cfg(test)]
-            {
-                ledger.possibly_lost.append(&mut ledger.queued);
-                ledger.unconfirmed.clear();
-            }
-        }
-    }
-}
-
-/// Notes lines the transport accepted, pending its verdict (see [`Unconfirmed`]).
-fn accepted(
-    unconfirmed: &mut Unconfirmed,
-    transport: &Transport,
-    (piece, lines): (Lines<'_>, u64),
-    #[cfg(test)] ledger: &mut Ledger,
-) {
-    unconfirmed.accepted(transport.is_stream(), piece.len(), lines);
-    #[cfg(test)]
-    {
-        if transport.is_stream() {
-            ledger.queued.extend_from_slice(piece.bytes());
-        } else {
-            ledger.unconfirmed.clear();
-        }
-        ledger.unconfirmed.extend_from_slice(piece.bytes());
-        ledger.sent.extend_from_slice(piece.bytes());
-    }
-}
-
-/// Counts a payload that went out whole.
-pub(super) fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
-    add(&stats.payloads_sent, 1);
-    add(&stats.bytes_sent, bytes as u64);
-    add(&stats.lines_sent, lines);
 }
 
 /// The one send step: puts `lines` on the wire (as a pickle frame for Graphite pickle, which

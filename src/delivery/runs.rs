@@ -10,7 +10,8 @@ use crate::transport::{Hint, MAX_RUN, Transport};
 
 #[cfg(test)]
 use super::Ledger;
-use super::{Unconfirmed, count_sent, settle};
+use super::Unconfirmed;
+use super::account::{count_sent, settle};
 
 /// Sends the run that starts at payload `next`, if there is one, and counts it (advancing
 /// `next` past it). `Ok(true)`: it went out. `Ok(false)`: there is none, or it did not go

@@ -38,7 +38,7 @@ pub(crate) enum Hint {
     TimedOut,
 }
 
-/// What one [`Transport::send`] puts on the wire.
+/// What one [`Transport::send`](super::Transport::send) puts on the wire.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Payload<'a> {
     /// Lines, framed by the kind of socket in use: a datagram carries them without the final
