@@ -74,7 +74,8 @@ pub struct ExporterStats {
     /// Lines the kernel accepted (so also in `lines_sent`) that may never have reached the
     /// receiver: on a stream connection that then ended abruptly (reset by the receiver, e.g.
     /// killed while our data sat unread, or broken under a write), or in a UDP datagram the
-    /// socket later reported as refused (nobody listening). A stream receiver that closes
+    /// socket later reported as refused (nobody listening; on Linux, every datagram of the
+    /// run it went out with in one call). A stream receiver that closes
     /// cleanly, or is still connected at the next flush, confirms what it got.
     pub lines_possibly_lost: u64,
     /// Flushes cut short by a panic inside the exporter (a bug: please report it). The

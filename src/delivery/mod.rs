@@ -6,7 +6,9 @@
 //! transport; only the transport frames them (see [`Payload`]).
 //!
 //! [`Delivery::send`] is the one send loop. It sends the backlog first, then the batch, one
-//! payload at a time, and every outcome is counted exactly once:
+//! payload at a time (or, over UDP on Linux, a run of datagrams in one call where the kernel
+//! can cut them apart again: [`runs`]), and every outcome is counted exactly once, as if each
+//! payload had been sent alone:
 //! - sent whole: `lines_sent` (and, until the transport's verdict on them, "unconfirmed");
 //! - refused for itself ([`SendError::Rejected`], too large for the socket): dropped and
 //!   counted (`payloads_dropped`, `lines_dropped_send`), and the loop goes on;
@@ -18,17 +20,20 @@
 //! The backlog is bounded ([`Config::max_backlog_bytes`]); what it drops to stay within the
 //! bound (oldest chunks first) is counted in `lines_dropped_send`.
 
+mod account;
 mod backlog;
 #[cfg(test)]
 mod ledger;
+mod runs;
 mod unconfirmed;
 
 use crate::config::Config;
 use crate::encode::{PayloadWriter, PickleWire};
 use crate::lines::{ChunkRule, Lines};
 use crate::stats::{StatsCells, add};
-use crate::transport::{Payload, SendError, Transport, Verdict};
+use crate::transport::{Hint, Payload, SendError, Transport};
 
+use account::{accepted, count_sent, settle};
 use backlog::Backlog;
 #[cfg(test)]
 pub(crate) use ledger::Ledger;
@@ -44,7 +49,7 @@ pub(crate) struct Delivery {
     /// Graphite pickle: each payload goes out as a pickle frame.
     wire: Option<PickleWire>,
     continues: ChunkRule,
-    /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`]).
+    /// Lines the transport accepted whose fate it has not told yet (see [`Verdict`](crate::transport::Verdict)).
     unconfirmed: Unconfirmed,
     /// Tests: the bytes of every line as it is counted (see [`Ledger`]).
     #[cfg(test)]
@@ -139,6 +144,10 @@ impl Delivery {
 
     /// The one send loop (see the module docs): the backlog, then the batch. Returns whether
     /// everything went out; if not, what is left is in the backlog.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the one send loop: every outcome is counted here, in one place"
+    )]
     pub(crate) async fn send(&mut self, transport: &mut Transport, stats: &StatsCells) -> bool {
         let Self {
             writer,
@@ -151,8 +160,27 @@ impl Delivery {
             ledger,
         } = self;
         let capacity = writer.fresh_capacity();
+        // What a run that did not go out learnt about the datagram sent alone next.
+        let mut hint = Hint::Fresh;
         loop {
             let from_backlog = !backlog.is_empty();
+            if !from_backlog && wire.is_none() && hint == Hint::Fresh && transport.sends_runs() {
+                let sent = runs::send(
+                    writer,
+                    next_payload,
+                    transport,
+                    unconfirmed,
+                    stats,
+                    #[cfg(test)]
+                    ledger,
+                )
+                .await;
+                match sent {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(learnt) => hint = learnt,
+                }
+            }
             let (piece, lines) = if from_backlog {
                 let piece = backlog.front(capacity, *continues);
                 if piece.is_empty() {
@@ -168,7 +196,14 @@ impl Delivery {
             } else {
                 return true;
             };
-            let put = put(wire, transport, piece, stats).await;
+            let put = put(
+                wire,
+                transport,
+                piece,
+                stats,
+                std::mem::replace(&mut hint, Hint::Fresh),
+            )
+            .await;
             let len = piece.len();
             match put {
                 Put::Whole { on_wire } => {
@@ -260,7 +295,7 @@ impl Delivery {
         let mut i = 0;
         while let Some((piece, lines)) = payloads.lines(i) {
             i += 1;
-            let put = put(&mut self.wire, transport, piece, stats).await;
+            let put = put(&mut self.wire, transport, piece, stats, Hint::Fresh).await;
             // A verdict learnt during this send is about the user's earlier lines.
             settle(
                 &mut self.unconfirmed,
@@ -310,80 +345,6 @@ fn park_from(
     dropped
 }
 
-/// See [`Delivery::settle`].
-fn settle(
-    unconfirmed: &mut Unconfirmed,
-    transport: &mut Transport,
-    stats: &StatsCells,
-    #[cfg(test)] ledger: &mut Ledger,
-) {
-    match transport.take_verdict() {
-        Verdict::Pending => {}
-        Verdict::Open { queue } => {
-            let kept = unconfirmed.open(queue);
-            #[cfg(test)]
-            {
-                ledger.unconfirmed.clear();
-                let from = ledger.queued.len() - kept;
-                ledger.queued.drain(..from);
-            }
-            #[cfg(not(test))]
-            let _ = kept;
-        }
-        Verdict::Delivered => {
-            unconfirmed.delivered();
-            #[cfg(test)]
-            {
-                ledger.unconfirmed.clear();
-                ledger.queued.clear();
-            }
-        }
-        Verdict::PossiblyLost => {
-            add(&stats.lines_possibly_lost, unconfirmed.lost());
-            #[cfg(test)]
-            {
-                ledger.possibly_lost.append(&mut ledger.unconfirmed);
-                ledger.queued.clear();
-            }
-        }
-        Verdict::Abandoned => {
-            add(&stats.lines_possibly_lost, unconfirmed.abandoned());
-            #[cfg(test)]
-            {
-                ledger.possibly_lost.append(&mut ledger.queued);
-                ledger.unconfirmed.clear();
-            }
-        }
-    }
-}
-
-/// Notes lines the transport accepted, pending its verdict (see [`Unconfirmed`]).
-fn accepted(
-    unconfirmed: &mut Unconfirmed,
-    transport: &Transport,
-    (piece, lines): (Lines<'_>, u64),
-    #[cfg(test)] ledger: &mut Ledger,
-) {
-    unconfirmed.accepted(transport.is_stream(), piece.len(), lines);
-    #[cfg(test)]
-    {
-        if transport.is_stream() {
-            ledger.queued.extend_from_slice(piece.bytes());
-        } else {
-            ledger.unconfirmed.clear();
-        }
-        ledger.unconfirmed.extend_from_slice(piece.bytes());
-        ledger.sent.extend_from_slice(piece.bytes());
-    }
-}
-
-/// Counts a payload that went out whole.
-fn count_sent(stats: &StatsCells, bytes: usize, lines: u64) {
-    add(&stats.payloads_sent, 1);
-    add(&stats.bytes_sent, bytes as u64);
-    add(&stats.lines_sent, lines);
-}
-
 /// The one send step: puts `lines` on the wire (as a pickle frame for Graphite pickle, which
 /// goes out whole or not at all).
 async fn put(
@@ -391,13 +352,14 @@ async fn put(
     transport: &mut Transport,
     lines: Lines<'_>,
     stats: &StatsCells,
+    hint: Hint,
 ) -> Put {
     let payload = match wire {
         Some(wire) => Payload::Frame(wire.encode(lines.bytes())),
         None => Payload::Lines(lines),
     };
     let on_wire = transport.wire_len(payload);
-    match transport.send(payload, stats).await {
+    match transport.send(payload, hint, stats).await {
         Ok(()) => Put::Whole { on_wire },
         Err(SendError::Rejected(_)) => Put::Cut {
             done: 0,
@@ -412,5 +374,7 @@ async fn put(
 
 #[cfg(test)]
 mod model_tests;
+#[cfg(all(test, target_os = "linux"))]
+mod runs_tests;
 #[cfg(test)]
 mod tests;

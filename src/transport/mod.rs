@@ -11,9 +11,12 @@
 //! reconnect backoff until it resolves.
 
 mod backoff;
+#[cfg(target_os = "linux")]
+mod gso;
 mod memory;
 mod outcome;
 mod resolve;
+mod runs;
 mod stream;
 mod target;
 mod udp;
@@ -38,7 +41,8 @@ use crate::stats::{StatsCells, add};
 
 pub(crate) use memory::MemorySink;
 use outcome::{EMSGSIZE, EPROTOTYPE, unix_hint};
-pub(crate) use outcome::{Payload, SendError, Verdict};
+pub(crate) use outcome::{Hint, Payload, SendError, Verdict};
+pub(crate) use runs::MAX_RUN;
 pub(crate) use target::Target;
 
 #[derive(Debug)]
@@ -271,22 +275,28 @@ impl Transport {
     /// On a byte stream, a failed send's error tells how many bytes of the lines the kernel
     /// accepted ([`SendError::written`]); a frame (length-prefixed or pickle) cut anywhere
     /// delivered nothing, so it reports none.
+    ///
+    /// `hint` is [`Hint::Fresh`], except for the first datagram of a run that did not go out:
+    /// then it is what the run learnt about it.
     pub(crate) async fn send(
         &mut self,
         payload: Payload<'_>,
+        hint: Hint,
         stats: &StatsCells,
     ) -> Result<(), SendError> {
         let datagram = match payload {
             Payload::Lines(lines) => lines.body(),
             Payload::Frame(frame) => frame,
         };
+        let timed_out = SendError::Partial {
+            written: 0,
+            error: None,
+        };
         let result = match &mut self.socket {
-            Socket::Udp(udp) => tokio::time::timeout(self.write_timeout, udp.send(datagram))
+            Socket::Udp(_) if hint == Hint::TimedOut => Err(timed_out),
+            Socket::Udp(udp) => tokio::time::timeout(self.write_timeout, udp.send(datagram, hint))
                 .await
-                .unwrap_or(Err(SendError::Partial {
-                    written: 0,
-                    error: None,
-                })),
+                .unwrap_or(Err(timed_out)),
             Socket::Stream(tcp) => tcp.send(payload, Instant::now() + self.write_timeout).await,
             #[cfg(unix)]
             Socket::Unixgram(gram) => gram.send(datagram, self.target.path().unwrap_or_default()),

@@ -25,7 +25,20 @@ pub(crate) enum SendError {
     Rejected(io::Error),
 }
 
-/// What one [`Transport::send`] puts on the wire.
+/// What a run of datagrams that did not go out learnt about its first one, which is then
+/// sent alone ([`Transport::send`](super::Transport::send)) and counted as if
+/// the run had never been tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hint {
+    /// Nothing: send it as usual.
+    Fresh,
+    /// The run's call took the socket's report that an earlier datagram was refused.
+    Refused,
+    /// The run waited the whole write timeout for room in the socket buffer.
+    TimedOut,
+}
+
+/// What one [`Transport::send`](super::Transport::send) puts on the wire.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Payload<'a> {
     /// Lines, framed by the kind of socket in use: a datagram carries them without the final

@@ -101,7 +101,7 @@ async fn udp_moves_to_the_new_address_at_the_first_send_after_the_resolve_interv
     let mut send = async |payload: &[u8]| {
         assert!(transport.ready(Instant::now(), &stats).await);
         transport
-            .send(super::Payload::Frame(payload), &stats)
+            .send(super::Payload::Frame(payload), super::Hint::Fresh, &stats)
             .await
             .unwrap();
     };
