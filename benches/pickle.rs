@@ -97,7 +97,10 @@ impl Side {
         // The thread names itself once running: look again until it has.
         let flusher = (0..1000)
             .find_map(|_| {
-                let found = threads_named("metrics-export").difference(&before).next().copied();
+                let found = threads_named("metrics-export")
+                    .difference(&before)
+                    .next()
+                    .copied();
                 if found.is_none() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -156,8 +159,16 @@ fn interleaved(endpoint: &str, limit: usize) {
         ratios.push(b as f64 / a as f64);
     }
     let (plain_lines, pickle_lines) = (plain.lines_sent() - l0, pickle.lines_sent() - p0);
-    assert_eq!(plain_lines, (SERIES * ROUNDS) as u64, "every plaintext line sent");
-    assert_eq!(pickle_lines, (SERIES * ROUNDS) as u64, "every pickle line sent");
+    assert_eq!(
+        plain_lines,
+        (SERIES * ROUNDS) as u64,
+        "every plaintext line sent"
+    );
+    assert_eq!(
+        pickle_lines,
+        (SERIES * ROUNDS) as u64,
+        "every pickle line sent"
+    );
     ratios.sort_by(f64::total_cmp);
     let per_line = |ns: u64, lines: u64| ns as f64 / lines as f64;
     eprintln!(
