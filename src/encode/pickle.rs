@@ -14,8 +14,9 @@
 //! anything twice. Should a future `serde-pickle` write more than predicted, the frame is
 //! rolled back and retried with fewer points, so the limit holds either way.
 //!
-//! Allocation: the queued paths live in one reusable `String` and the points in one reusable
-//! `Vec`; `finish` serialises straight into the caller's `out`. `serde-pickle` (1.x) does not
+//! Allocation: the points live in one reusable `Vec`, their paths in one reusable `String`
+//! (or, from [`PickleWire`], in the payload itself); `finish` serialises straight into the
+//! caller's `out`. `serde-pickle` (1.x) does not
 //! allocate for the calls used here (`serialize_seq`, `serialize_tuple`, `serialize_str`,
 //! `serialize_u64`, `serialize_f64` only write opcodes and bytes to the writer; it allocates
 //! only for `char`, for byte strings under protocol 2, and for big integers, none of which are
