@@ -14,8 +14,9 @@
 //! anything twice. Should a future `serde-pickle` write more than predicted, the frame is
 //! rolled back and retried with fewer points, so the limit holds either way.
 //!
-//! Allocation: the queued paths live in one reusable `String` and the points in one reusable
-//! `Vec`; `finish` serialises straight into the caller's `out`. `serde-pickle` (1.x) does not
+//! Allocation: the points live in one reusable `Vec`, their paths in one reusable `String`
+//! (or, from [`PickleWire`], in the payload itself); `finish` serialises straight into the
+//! caller's `out`. `serde-pickle` (1.x) does not
 //! allocate for the calls used here (`serialize_seq`, `serialize_tuple`, `serialize_str`,
 //! `serialize_u64`, `serialize_f64` only write opcodes and bytes to the writer; it allocates
 //! only for `char`, for byte strings under protocol 2, and for big integers, none of which are
@@ -127,6 +128,35 @@ impl PickleFrames {
     /// range of `out` (header included) to `frames` (not cleared either). Clears the queue.
     /// Writes nothing when nothing is queued.
     pub(crate) fn finish(&mut self, out: &mut Vec<u8>, frames: &mut Vec<Range<usize>>) {
+        self.finish_over(None, out, frames);
+        self.paths.clear();
+    }
+
+    /// Queues one point whose path is `text[start..end]` of the `text` later given to
+    /// [`finish_over`](Self::finish_over), without copying it; same checks as
+    /// [`push`](Self::push), the text being UTF-8 already.
+    fn push_span(&mut self, start: usize, end: usize, timestamp: u64, value: f64) -> bool {
+        if frame_overhead(1) + point_size(end - start, timestamp) > self.max_frame {
+            return false;
+        }
+        self.entries.push(Entry {
+            start,
+            end,
+            timestamp,
+            value,
+        });
+        true
+    }
+
+    /// [`finish`](Self::finish), the queued paths being spans of `text` (from
+    /// [`push_span`](Self::push_span)), or of the copied paths when `text` is `None`.
+    fn finish_over(
+        &mut self,
+        text: Option<&str>,
+        out: &mut Vec<u8>,
+        frames: &mut Vec<Range<usize>>,
+    ) {
+        let paths = text.unwrap_or(&self.paths);
         let mut first = 0;
         while first < self.entries.len() {
             let mut end = self.frame_end(first);
@@ -134,7 +164,7 @@ impl PickleFrames {
                 let start = out.len();
                 out.extend_from_slice(&[0; HEADER_LEN]);
                 let chunk = Chunk {
-                    paths: &self.paths,
+                    paths,
                     entries: &self.entries[first..end],
                 };
                 let written = serde_pickle::to_writer(out, &chunk, SerOptions::new().proto_v2());
@@ -161,7 +191,6 @@ impl PickleFrames {
                 }
             }
         }
-        self.paths.clear();
         self.entries.clear();
     }
 
@@ -222,51 +251,10 @@ impl Serialize for Point<'_> {
     }
 }
 
-/// Turns plaintext payloads (`path value timestamp\n` lines, as the Graphite encoder writes
-/// them) into pickle frames, reusing its buffers: the flusher encodes every interval once, as
-/// plaintext, and only the wire form differs.
-#[derive(Debug)]
-pub(crate) struct PickleWire {
-    frames: PickleFrames,
-    out: Vec<u8>,
-    ranges: Vec<Range<usize>>,
-}
-
-impl PickleWire {
-    /// Frames of at most `max_frame` pickle bytes (carbon accepts up to 1 MiB).
-    pub(crate) fn new(max_frame: usize) -> Self {
-        Self {
-            frames: PickleFrames::new(max_frame, usize::MAX),
-            out: Vec::new(),
-            ranges: Vec::new(),
-        }
-    }
-
-    /// The frames (each with its 4-byte big-endian header) for the lines of `payload`.
-    pub(crate) fn encode(&mut self, payload: &[u8]) -> &[u8] {
-        for line in payload.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-            let mut fields = line.rsplitn(3, |&b| b == b' ');
-            let (Some(ts), Some(value), Some(path)) = (fields.next(), fields.next(), fields.next())
-            else {
-                debug_assert!(false, "not a plaintext line: {line:?}");
-                continue;
-            };
-            let ts = std::str::from_utf8(ts)
-                .ok()
-                .and_then(|t| t.parse::<u64>().ok());
-            let value = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.parse::<f64>().ok());
-            if let (Some(ts), Some(value)) = (ts, value) {
-                self.frames.push(path, ts, value);
-            }
-        }
-        self.out.clear();
-        self.ranges.clear();
-        self.frames.finish(&mut self.out, &mut self.ranges);
-        &self.out
-    }
-}
+// The transcoder from plaintext payloads, in a file of its own.
+#[path = "pickle_wire.rs"]
+mod wire;
+pub(crate) use wire::PickleWire;
 
 #[cfg(test)]
 #[path = "pickle_tests.rs"]
