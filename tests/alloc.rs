@@ -110,7 +110,65 @@ fn updates_and_warm_flushes_allocate_nothing_in_every_protocol() {
             .rfind(|l| l.starts_with("alloc.counter;route=/a "))
             .is_some_and(|l| l.starts_with("alloc.counter;route=/a 50001 "))
     });
+    check_pickle();
     check_disabled();
+}
+
+/// Graphite pickle over TCP: a warm flush (transcoding lines into pickle frames) allocates
+/// nothing. The connection is read on this thread between measured regions, into the kernel's
+/// buffers meanwhile (a reader thread would allocate).
+fn check_pickle() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", listener.local_addr().unwrap());
+    let (recorder, exporter) = ExporterBuilder::graphite_pickle(endpoint)
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    let handle = guard.handle();
+    let mut bytes = 0;
+    let mut buf = vec![0u8; 1 << 20];
+    metrics::with_local_recorder(&recorder, || {
+        let many: Vec<_> = (0..400)
+            .map(|i| metrics::counter!("pickle.many", "i" => format!("{i:04}")))
+            .collect();
+        let gauge = metrics::gauge!("pickle.gauge");
+        let record_all = |i: u32| {
+            many.iter().for_each(|c| c.increment(1));
+            gauge.set(f64::from(i) * 0.5);
+        };
+        record_all(0);
+        handle.flush().unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut drain = |bytes: &mut usize| {
+            while let Ok(n @ 1..) = std::io::Read::read(&mut conn, &mut buf) {
+                *bytes += n;
+            }
+        };
+        // Warm-up: besides the frame buffers, delivery's list of stream pieces awaiting the
+        // connection's verdict grows to its working size over the first flushes.
+        for i in 1..20 {
+            record_all(i);
+            handle.flush().unwrap();
+            drain(&mut bytes);
+        }
+        for i in 20..30 {
+            record_all(i);
+            let (mine, flusher, result) = count(|| handle.flush());
+            result.unwrap();
+            assert_eq!(
+                (mine, flusher),
+                (0, 0),
+                "allocations by warm pickle flush {i} (caller, flusher)"
+            );
+            drain(&mut bytes);
+        }
+    });
+    let stats = guard.shutdown().unwrap();
+    assert_eq!(stats.lines_sent, 30 * 401, "{stats:?}");
+    assert!(bytes > 30 * 401 * 20, "{bytes} bytes of pickle frames read");
 }
 
 /// Switched off (`with_enabled(false)`), registering and recording allocate nothing at all,
