@@ -190,7 +190,10 @@ fn memory(n: usize) {
     let dsd = dsd_memory(n);
     for protocol in ["statsd", "dogstatsd", "graphite"] {
         let ours = ours_memory(protocol, n);
-        println!("{protocol:>10}, {n} series: {:.3}x dsd (malloc chunks)", ours / dsd);
+        println!(
+            "{protocol:>10}, {n} series: {:.3}x dsd (malloc chunks)",
+            ours / dsd
+        );
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::tracked::Tracked;
+use super::tracked::{LastGauge, Tracked};
 use super::{Flusher, Trigger, What};
 use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell, distinct_members};
 use crate::encode::{
@@ -60,6 +60,7 @@ impl Flusher {
             tally: EncodeTally::default(),
             unnamed: 0,
             collided: 0,
+            scratch: SlotCarry::default(),
         };
         let totals = encoder.counter_mode() == CounterMode::Total;
         let all = what != What::Histograms;
@@ -115,11 +116,15 @@ struct Pass<'a> {
     unnamed: u64,
     /// Values of series not sent because another kind owns their name.
     collided: u64,
+    /// The carry of series that keep none (every protocol but Graphite, whose encoders
+    /// never touch it).
+    scratch: SlotCarry,
 }
 
 impl Pass<'_> {
-    fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut SlotCarry) {
+    fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut Option<Box<SlotCarry>>) {
         let (e, cx) = (self.encoder, self.cx);
+        let carry = carry.as_deref_mut().unwrap_or(&mut self.scratch);
         self.unnamed += encode_series(e, r, value, carry, cx, self.writer, &mut self.tally);
     }
 
@@ -144,10 +149,10 @@ impl Pass<'_> {
         }
         // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
         // `zeros`); running totals every flush once the counter exists.
-        if delta == 0 && !totals && !(zeros && c.total > 0) {
+        if delta == 0 && !totals && !(zeros && c.kept > 0) {
             return;
         }
-        let value = SeriesValue::Counter(if totals { c.total } else { delta });
+        let value = SeriesValue::Counter(if totals { c.kept } else { delta });
         self.encode(&c.rendered, value, &mut c.carry);
     }
 
@@ -158,11 +163,11 @@ impl Pass<'_> {
                 g.last_active = now;
                 // A value that cannot be sent is counted once, by the encoder, and leaves a
                 // gap until the gauge is set again: re-sending the previous one would lie.
-                g.last_gauge = if set.is_finite() { set } else { f64::NAN };
+                g.kept = LastGauge(if set.is_finite() { set } else { f64::NAN });
                 self.collided += u64::from(g.rendered.clash);
                 set
             }
-            None if resend && !g.last_gauge.is_nan() => g.last_gauge,
+            None if resend && !g.kept.0.is_nan() => g.kept.0,
             None => return,
         };
         if !g.rendered.clash {
@@ -196,14 +201,14 @@ impl Pass<'_> {
             s.last_active = now;
         }
         if !members.is_empty() {
-            // `total` of a set: whether it ever had a member (for zeros).
-            s.total = 1;
+            // Whether it ever had a member (for zeros).
+            s.kept = true;
         }
         if s.rendered.clash {
             self.collided += members.len() as u64;
             return;
         }
-        if members.is_empty() && !(zeros && s.total > 0) {
+        if members.is_empty() && !(zeros && s.kept) {
             return;
         }
         self.encode(&s.rendered, SeriesValue::Set(members), &mut s.carry);

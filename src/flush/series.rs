@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::expiry::{drop_removed, move_into, propose};
 use super::identity::{Found, Identities, Owner};
-use super::tracked::{Tracked, track};
+use super::tracked::{Kept, Tracked, track};
 use crate::aggregate::{
     Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
 };
@@ -78,10 +78,10 @@ impl SeriesSet {
             if let Found::Merge(owner) = found {
                 absorbed.merged += 1;
                 match new {
-                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.push(c),
-                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.push(c),
-                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.push(c),
-                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.push(c),
+                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.extend([c]),
+                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.extend([c]),
+                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.extend([c]),
+                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.extend([c]),
                 }
                 continue;
             }
@@ -89,11 +89,14 @@ impl SeriesSet {
                 rendered.clash = true;
                 warn_clash(&mut self.warned_clash, key, kind, owner.kind, &rendered);
             }
+            let graphite = matches!(encoder, Encoder::Graphite(_));
             match new {
-                NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, now)),
-                NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, now)),
-                NewSeries::Histogram(_, c) => self.histograms.push(track(c, rendered, now)),
-                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, now)),
+                NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, now, graphite)),
+                NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, now, graphite)),
+                NewSeries::Histogram(_, c) => {
+                    self.histograms.push(track(c, rendered, now, graphite))
+                }
+                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, now, graphite)),
             }
         }
         absorbed
@@ -315,7 +318,7 @@ impl Found {
 }
 
 /// Indexes the sendable identities of `list` (each of kind `kind`).
-fn index<C>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
+fn index<C: Kept>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
     for (index, t) in list.iter().enumerate() {
         let Ok(index) = u32::try_from(index) else {
             return;
