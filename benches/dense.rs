@@ -1,7 +1,7 @@
 //! Per-series cost of the flusher's state, in two measurements that hold under a loaded
 //! machine (issue 15):
 //!
-//! - `mem [N]`: live heap bytes per counter series (a counting global allocator: requested
+//! - `mem [N [WHO]]`: live heap bytes per counter series (a counting global allocator: requested
 //!   bytes, and glibc's chunk sizes for them), after N labelled counters were registered,
 //!   counted once and flushed twice, for each of our protocols and for
 //!   metrics-exporter-dogstatsd (dsd) in the same process. Handles are dropped, as after a
@@ -163,7 +163,9 @@ fn ours_memory(protocol: &str, n: usize) -> f64 {
     report(&format!("{protocol} reg"), n, before, registered);
     let total = report(protocol, n, before, after);
     drop(recorder);
-    drop(guard);
+    guard.shutdown().expect("shutdown");
+    // The flusher thread frees its state after the guard returns.
+    std::thread::sleep(Duration::from_millis(500));
     total
 }
 
@@ -186,7 +188,19 @@ fn dsd_memory(n: usize) -> f64 {
     report("dsd", n, before, after)
 }
 
-fn memory(n: usize) {
+/// `who`: `dsd` or one of our protocols alone, or everything (each of ours against dsd).
+fn memory(n: usize, who: Option<&str>) {
+    match who {
+        Some("dsd") => {
+            dsd_memory(n);
+            return;
+        }
+        Some(protocol) => {
+            ours_memory(protocol, n);
+            return;
+        }
+        None => {}
+    }
     let dsd = dsd_memory(n);
     for protocol in ["statsd", "dogstatsd", "graphite"] {
         let ours = ours_memory(protocol, n);
@@ -235,14 +249,14 @@ fn main() {
             .map_or(default, |s| s.parse().expect("a number"))
     };
     match args.first().map(String::as_str) {
-        None => memory(100_000),
-        Some("mem") => memory(num(1, 100_000)),
+        None => memory(100_000, None),
+        Some("mem") => memory(num(1, 100_000), args.get(2).map(String::as_str)),
         Some("flush") => flushes(
             args.get(1).map_or("statsd", String::as_str),
             num(2, 100_000),
             args.get(3).is_none_or(|m| m == "active"),
             num(4, 10),
         ),
-        Some(other) => eprintln!("unknown mode {other}: mem [N] | flush PROTOCOL N active|idle K"),
+        Some(other) => eprintln!("unknown mode {other}: mem [N [dsd|statsd|dogstatsd|graphite]] | flush PROTOCOL N active|idle K"),
     }
 }
