@@ -257,6 +257,8 @@ fn main() {
             args.get(3).is_none_or(|m| m == "active"),
             num(4, 10),
         ),
-        Some(other) => eprintln!("unknown mode {other}: mem [N [dsd|statsd|dogstatsd|graphite]] | flush PROTOCOL N active|idle K"),
+        Some(other) => eprintln!(
+            "unknown mode {other}: mem [N [dsd|statsd|dogstatsd|graphite]] | flush PROTOCOL N active|idle K"
+        ),
     }
 }

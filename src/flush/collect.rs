@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::tracked::{LastGauge, Tracked};
+use super::tracked::{LastGauge, Stamp, Tracked};
 use super::{Flusher, Trigger, What};
 use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell, distinct_members};
 use crate::encode::{
@@ -51,6 +51,7 @@ impl Flusher {
         } = self;
         delivery.start();
         let absorbed = series.absorb(aggregate.storage(), now, encoder);
+        let stamp = series.stamp(now);
         add(&stats.series_merged, absorbed.merged);
         add(&stats.names_shortened, absorbed.shortened);
         let mut pass = Pass {
@@ -69,22 +70,22 @@ impl Flusher {
         if all {
             let zeros = config.counter_zeros && tick;
             for c in &mut series.counters {
-                pass.counter(c, stats, now, totals, zeros);
+                pass.counter(c, stats, stamp, totals, zeros);
             }
             let resend = config.gauge_resend && tick;
             for g in &mut series.gauges {
-                pass.gauge(g, now, resend);
+                pass.gauge(g, stamp, resend);
             }
         }
         let mut sampled_out = 0;
         for h in &mut series.histograms {
-            sampled_out += pass.histogram(h, samples, spans, now);
+            sampled_out += pass.histogram(h, samples, spans, stamp);
         }
         // Like histograms, sets are per-interval data: drained at every collect, into the
         // backlog when the destination is down. Zeros as for counters (Graphite only).
         let zeros = config.counter_zeros && tick;
         for s in &mut series.sets {
-            pass.set(s, members, stats, now, zeros);
+            pass.set(s, members, stats, stamp, zeros);
         }
         pass.writer.finish();
         let Pass {
@@ -134,7 +135,7 @@ impl Pass<'_> {
         &mut self,
         c: &mut Tracked<CounterCell>,
         stats: &StatsCells,
-        now: Instant,
+        now: Stamp,
         totals: bool,
         zeros: bool,
     ) {
@@ -157,7 +158,7 @@ impl Pass<'_> {
     }
 
     /// A gauge's interval: the value set in it, or with `resend` the last value sent.
-    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Instant, resend: bool) {
+    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Stamp, resend: bool) {
         let value = match g.take_gauge() {
             Some(set) => {
                 g.last_active = now;
@@ -182,7 +183,7 @@ impl Pass<'_> {
         s: &mut Tracked<SetCell>,
         members: &mut Vec<String>,
         stats: &StatsCells,
-        now: Instant,
+        now: Stamp,
         zeros: bool,
     ) {
         members.clear();
@@ -220,7 +221,7 @@ impl Pass<'_> {
         h: &mut Tracked<HistogramCell>,
         samples: &mut Vec<f64>,
         spans: &mut Vec<(usize, u64)>,
-        now: Instant,
+        now: Stamp,
     ) -> u64 {
         samples.clear();
         let recorded = h.drain_histogram(samples, spans);

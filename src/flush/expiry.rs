@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::tracked::{Kept, Tracked};
+use super::tracked::{Kept, Stamp, Tracked};
 use crate::aggregate::cell_address;
 
 /// Moves the cells of each entry `from` into entry `to`'s merged cells, for each
@@ -35,7 +33,7 @@ pub(super) fn move_into<C: Kept>(list: &mut Vec<Tracked<C>>, moves: &[(usize, us
 pub(super) fn propose<C: Kept>(
     list: &[Tracked<C>],
     out: &mut Vec<usize>,
-    now: Instant,
+    now: Stamp,
     idle: Duration,
 ) {
     out.extend(
@@ -77,13 +75,13 @@ mod tests {
     use super::*;
     use crate::aggregate::{CounterCell, GaugeCell};
     use crate::encode::Rendered;
-    use crate::flush::tracked::{LastGauge, track};
+    use crate::flush::tracked::{LastGauge, Stamp, track};
 
     fn entry<C: Kept>(cells: &[&Arc<C>]) -> Tracked<C> {
         let mut t = track(
             Arc::clone(cells[0]),
             Rendered::default(),
-            Instant::now(),
+            Stamp::default(),
             false,
         );
         t.merged.extend(cells[1..].iter().map(|c| Arc::clone(c)));

@@ -12,7 +12,7 @@ use crate::encode::{Rendered, SampleUnit, SlotCarry};
 use crate::random::random_below;
 use crate::stats::add;
 
-/// One wire identity as the flusher tracks it. Kept small (issue 15): 104 bytes for a
+/// One wire identity as the flusher tracks it. Kept small (issue 15): 96 bytes for a
 /// counter, since there is one per series and the flusher walks them all at every flush.
 #[derive(Debug)]
 pub(crate) struct Tracked<C: Kept> {
@@ -28,9 +28,28 @@ pub(crate) struct Tracked<C: Kept> {
     /// so StatsD and DogStatsD series pay one null pointer for it).
     pub(crate) carry: Option<Box<SlotCarry>>,
     /// When a cell last had something new (or the series was created).
-    pub(crate) last_active: Instant,
+    pub(crate) last_active: Stamp,
     /// What this kind keeps between flushes (see [`Kept`]).
     pub(crate) kept: C::State,
+}
+
+/// A time on the flusher's clock, as nanoseconds since its [`Epoch`]: 8 bytes where an
+/// `Instant` takes 16 (584 years of range; a later time saturates).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Stamp(u64);
+
+/// The instant [`Stamp`]s count from: the first one taken.
+#[derive(Debug, Default)]
+pub(crate) struct Epoch(Option<Instant>);
+
+impl Epoch {
+    /// `now` as a stamp; the first call sets the epoch. `now` never goes back (the flusher's
+    /// `Instant::now()`), and one earlier than the epoch would stamp as 0.
+    pub(crate) fn stamp(&mut self, now: Instant) -> Stamp {
+        let epoch = *self.0.get_or_insert(now);
+        let nanos = now.saturating_duration_since(epoch).as_nanos();
+        Stamp(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
 }
 
 /// What the flusher keeps between flushes for one kind of cell, beyond what every kind keeps.
@@ -136,8 +155,8 @@ impl<C: Kept> Tracked<C> {
     /// Whether the identity may be retired: idle for `idle`, and each of its cells held by
     /// nobody but the registry and us (a cheap pre-check; `Aggregate::retire` re-checks each
     /// cell under the lock).
-    pub(crate) fn expired(&self, now: Instant, idle: Duration) -> bool {
-        now.saturating_duration_since(self.last_active) >= idle
+    pub(crate) fn expired(&self, now: Stamp, idle: Duration) -> bool {
+        u128::from(now.0.saturating_sub(self.last_active.0)) >= idle.as_nanos()
             && self.cells().all(|c| Arc::strong_count(c) == 2)
     }
 
@@ -277,7 +296,7 @@ fn thin_to_common_rate(out: &mut Vec<f64>, start: usize, spans: &[(usize, u64)])
 pub(crate) fn track<C: Kept>(
     cell: Arc<C>,
     mut rendered: Rendered,
-    now: Instant,
+    now: Stamp,
     graphite: bool,
 ) -> Tracked<C> {
     rendered.name.shrink_to_fit();
@@ -297,21 +316,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tracked_counter_is_at_most_104_bytes_and_only_graphite_series_carry_a_slot() {
+    fn a_tracked_counter_is_at_most_96_bytes_and_only_graphite_series_carry_a_slot() {
         // One per series, walked at every flush: what was 168 bytes (issue 15).
-        assert!(std::mem::size_of::<Tracked<CounterCell>>() <= 104);
-        assert!(std::mem::size_of::<Tracked<HistogramCell>>() <= 96);
+        assert!(std::mem::size_of::<Tracked<CounterCell>>() <= 96);
+        assert!(std::mem::size_of::<Tracked<HistogramCell>>() <= 88);
         let statsd = track(
             Arc::new(CounterCell::default()),
             Rendered::default(),
-            Instant::now(),
+            Stamp::default(),
             false,
         );
         assert!(statsd.carry.is_none() && statsd.merged.is_empty());
         let graphite = track(
             Arc::new(GaugeCell::default()),
             Rendered::default(),
-            Instant::now(),
+            Stamp::default(),
             true,
         );
         assert!(graphite.carry.is_some());
@@ -322,11 +341,37 @@ mod tests {
     }
 
     #[test]
+    fn an_identity_expires_once_idle_for_the_timeout_counted_from_its_last_stamp() {
+        let mut epoch = Epoch::default();
+        let start = Instant::now();
+        assert_eq!(
+            epoch.stamp(start + Duration::from_secs(5)),
+            Stamp(0),
+            "the first stamp is 0"
+        );
+        let active = epoch.stamp(start + Duration::from_secs(7));
+        assert_eq!(active, Stamp(2_000_000_000));
+        let cell = Arc::new(CounterCell::default());
+        let registry = Arc::clone(&cell); // the registry's reference
+        let t = track(cell, Rendered::default(), active, false);
+        let idle = Duration::from_millis(1500);
+        let mut at = |after: Duration| epoch.stamp(start + Duration::from_secs(7) + after);
+        let almost = at(idle - Duration::from_nanos(1));
+        assert!(!t.expired(almost, idle));
+        assert!(t.expired(at(idle), idle));
+        drop(registry);
+        assert!(
+            !t.expired(at(idle), idle),
+            "a cell nobody else holds is not the registry's"
+        );
+    }
+
+    #[test]
     fn merged_cells_come_and_go_leaving_no_box_behind() {
         let mut t = track(
             Arc::new(CounterCell::default()),
             Rendered::default(),
-            Instant::now(),
+            Stamp::default(),
             false,
         );
         let (a, b) = (
@@ -350,7 +395,7 @@ mod tests {
         let mut t = track(
             Arc::new(CounterCell::default()),
             Rendered::default(),
-            Instant::now(),
+            Stamp::default(),
             false,
         );
         metrics::CounterFn::increment(&*t.cell, 2);
