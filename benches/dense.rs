@@ -5,7 +5,9 @@
 //!   bytes, and glibc's chunk sizes for them), after N labelled counters were registered,
 //!   counted once and flushed twice, for each of our protocols and for
 //!   metrics-exporter-dogstatsd (dsd) in the same process. Handles are dropped, as after a
-//!   `counter!` call: what is left is the registry's and the flusher's.
+//!   `counter!` call: what is left is the registry's and the flusher's. `mem N PROTOCOL quiet`
+//!   counts nothing, so no line is sent: the difference is what the delivery keeps of a
+//!   flush's payloads.
 //! - `flush PROTOCOL N active|idle K`: registers N counters, warms up with two flushes, then
 //!   runs K explicit flushes with every series counted once before each (`active`) or with
 //!   none counted (`idle`). Run it under `valgrind --tool=callgrind` for two values of K: the
@@ -141,7 +143,10 @@ fn report(what: &str, n: usize, before: Live, after: Live) -> f64 {
     chunks
 }
 
-fn ours_memory(protocol: &str, n: usize) -> f64 {
+/// With `quiet`, no counter is counted, so no line is sent (StatsD and DogStatsD send
+/// nothing for an idle counter): the difference from a counted run is what the delivery keeps
+/// of a flush's payloads.
+fn ours_memory(protocol: &str, n: usize, quiet: bool) -> f64 {
     let endpoint = format!("udp://{}", sink());
     let before = live();
     let (recorder, exporter) = builder(protocol, endpoint)
@@ -153,13 +158,17 @@ fn ours_memory(protocol: &str, n: usize) -> f64 {
     let guard = exporter.start().expect("starts");
     let handle = guard.handle();
     for c in counters(&recorder, n) {
-        c.increment(1);
+        if !quiet {
+            c.increment(1);
+        }
     }
     let registered = live();
     handle.flush().expect("flush");
     handle.flush().expect("flush");
     let after = live();
     assert_eq!(handle.stats().series, n as u64, "every series tracked");
+    let bytes = handle.stats().bytes_sent as f64 / n as f64;
+    println!("{protocol:>10}, {n} series: {bytes:.1} wire bytes per series in the first flush");
     report(&format!("{protocol} reg"), n, before, registered);
     let total = report(protocol, n, before, after);
     drop(recorder);
@@ -189,21 +198,21 @@ fn dsd_memory(n: usize) -> f64 {
 }
 
 /// `who`: `dsd` or one of our protocols alone, or everything (each of ours against dsd).
-fn memory(n: usize, who: Option<&str>) {
+fn memory(n: usize, who: Option<&str>, quiet: bool) {
     match who {
         Some("dsd") => {
             dsd_memory(n);
             return;
         }
         Some(protocol) => {
-            ours_memory(protocol, n);
+            ours_memory(protocol, n, quiet);
             return;
         }
         None => {}
     }
     let dsd = dsd_memory(n);
     for protocol in ["statsd", "dogstatsd", "graphite"] {
-        let ours = ours_memory(protocol, n);
+        let ours = ours_memory(protocol, n, quiet);
         println!(
             "{protocol:>10}, {n} series: {:.3}x dsd (malloc chunks)",
             ours / dsd
@@ -214,6 +223,8 @@ fn memory(n: usize, who: Option<&str>) {
 fn flushes(protocol: &str, n: usize, active: bool, k: usize) {
     let (recorder, exporter) = builder(protocol, format!("udp://{}", sink()))
         .with_flush_interval(Duration::from_secs(3600))
+        // Under callgrind a flush of many series takes seconds.
+        .with_shutdown_timeout(Duration::from_secs(600))
         .with_max_series(n)
         .with_max_series_per_metric(n)
         .build()
@@ -249,8 +260,12 @@ fn main() {
             .map_or(default, |s| s.parse().expect("a number"))
     };
     match args.first().map(String::as_str) {
-        None => memory(100_000, None),
-        Some("mem") => memory(num(1, 100_000), args.get(2).map(String::as_str)),
+        None => memory(100_000, None, false),
+        Some("mem") => memory(
+            num(1, 100_000),
+            args.get(2).map(String::as_str),
+            args.get(3).is_some_and(|q| q == "quiet"),
+        ),
         Some("flush") => flushes(
             args.get(1).map_or("statsd", String::as_str),
             num(2, 100_000),
@@ -258,7 +273,7 @@ fn main() {
             num(4, 10),
         ),
         Some(other) => eprintln!(
-            "unknown mode {other}: mem [N [dsd|statsd|dogstatsd|graphite]] | flush PROTOCOL N active|idle K"
+            "unknown mode {other}: mem [N [dsd|statsd|dogstatsd|graphite [quiet]]] | flush PROTOCOL N active|idle K"
         ),
     }
 }
