@@ -233,7 +233,9 @@ fn flushes(protocol: &str, n: usize, active: bool, k: usize) {
     let handle = guard.handle();
     let counters = counters(&recorder, n);
     for _ in 0..2 {
-        counters.iter().for_each(|c| c.increment(1));
+        for c in &counters {
+            c.increment(1);
+        }
         handle.flush().expect("flush");
     }
     // Wall time of the flushes alone (the increments before each are outside it): a rough
@@ -242,7 +244,9 @@ fn flushes(protocol: &str, n: usize, active: bool, k: usize) {
     let mut flushing = Duration::ZERO;
     for _ in 0..k {
         if active {
-            counters.iter().for_each(|c| c.increment(1));
+            for c in &counters {
+                c.increment(1);
+            }
         }
         let start = std::time::Instant::now();
         handle.flush().expect("flush");

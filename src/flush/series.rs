@@ -103,7 +103,7 @@ impl SeriesSet {
                 NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, stamp, graphite)),
                 NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, stamp, graphite)),
                 NewSeries::Histogram(_, c) => {
-                    self.histograms.push(track(c, rendered, stamp, graphite))
+                    self.histograms.push(track(c, rendered, stamp, graphite));
                 }
                 NewSeries::Set(_, c) => self.sets.push(track(c, rendered, stamp, graphite)),
             }
