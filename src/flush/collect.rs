@@ -130,7 +130,9 @@ impl Pass<'_> {
     }
 
     /// A counter's interval: its delta (or running total with `totals`), and with `zeros` a
-    /// 0 once it counted anything.
+    /// 0 once it counted anything. Inlined into the walk over every counter: an idle one
+    /// (nothing counted, nothing to send) returns after its cell's plain load.
+    #[inline]
     fn counter(
         &mut self,
         c: &mut Tracked<CounterCell>,
@@ -140,6 +142,23 @@ impl Pass<'_> {
         zeros: bool,
     ) {
         let delta = c.take_counter(&stats.counter_overflows);
+        if delta == 0 && !totals && !(zeros && c.kept > 0) {
+            return;
+        }
+        self.counter_changed(c, delta, stats, now, totals);
+    }
+
+    /// The rest of [`counter`](Self::counter), for a counter that counted or has something
+    /// to send, kept out of line so the walk over idle ones stays short.
+    #[inline(never)]
+    fn counter_changed(
+        &mut self,
+        c: &mut Tracked<CounterCell>,
+        delta: u64,
+        stats: &StatsCells,
+        now: Stamp,
+        totals: bool,
+    ) {
         if delta != 0 {
             c.last_active = now;
         }
@@ -149,10 +168,7 @@ impl Pass<'_> {
             return;
         }
         // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
-        // `zeros`); running totals every flush once the counter exists.
-        if delta == 0 && !totals && !(zeros && c.kept > 0) {
-            return;
-        }
+        // `zeros`, checked by `counter`); running totals every flush once the counter exists.
         let value = SeriesValue::Counter(if totals { c.kept } else { delta });
         self.encode(&c.rendered, value, &mut c.carry);
     }
