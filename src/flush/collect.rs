@@ -259,3 +259,44 @@ impl Pass<'_> {
         recorded.saturating_sub(kept)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use crate::{CounterMode, ExporterBuilder};
+
+    #[tokio::test(start_paused = true)]
+    async fn in_total_mode_an_idle_counter_sends_its_running_total_at_every_tick_even_without_zeros()
+     {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+        let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+            .with_counter_mode(CounterMode::Total)
+            .with_counter_zeros(false)
+            .with_flush_interval(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(exporter.into_flusher().run(rx));
+        let (made, once) = metrics::with_local_recorder(&recorder, || {
+            (metrics::counter!("made"), metrics::counter!("once"))
+        });
+        once.increment(3);
+        let mut buf = [0u8; 256];
+        for tick in 0..3 {
+            let n = socket.recv(&mut buf).await.unwrap();
+            let mut got: Vec<String> = String::from_utf8(buf[..n].to_vec())
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+                .collect();
+            got.sort();
+            assert_eq!(got, ["made 0", "once 3"], "tick {tick}");
+        }
+        drop((made, once, commands));
+        task.await.unwrap();
+    }
+}
