@@ -5,6 +5,21 @@
 //! modification order, so it is counted in exactly one flush: nothing is lost or doubled at a
 //! flush boundary, whatever the number of threads.
 //!
+//! # Idle cells
+//!
+//! Most series are idle in most intervals, so `take` first does a plain relaxed load of the
+//! sum and of the flag, and swaps only when either is non-zero: an idle cell costs the flusher
+//! no locked instruction, and its cache line stays shared with the threads that record into
+//! it instead of being taken exclusively at every flush. Nothing is lost: only a swap ever
+//! removes anything from the sum, and a swap reads the latest value whatever happened before.
+//! A load that reads 0 reads some value of the sum's modification order; an add that the load
+//! does not see comes later in that order, so it stays in the atomic, and the next `take`'s
+//! load (which by read-read coherence sees that value or a later one, never an earlier one)
+//! finds it non-zero and swaps it out. So a zero load followed by a concurrent add is counted
+//! in the next flush, exactly as an add that lands just after the swap always was. (A sum that
+//! wrapped to exactly 0 still has its flag raised, so it is swapped too; a flag raised late is
+//! the imprecision described below, unchanged.)
+//!
 //! # Overflow
 //!
 //! An interval's sum that would exceed `u64::MAX` is taken as `u64::MAX` (saturated), never
@@ -40,6 +55,10 @@ impl CounterCell {
     /// Takes the sum accumulated since the previous call, saturated at `u64::MAX`; a sum that
     /// overflowed adds 1 to `overflows`.
     pub(crate) fn take(&self, overflows: &AtomicU64) -> u64 {
+        // Idle: read, never written. See the module docs.
+        if self.pending.load(Ordering::Relaxed) == 0 && !self.overflowed.load(Ordering::Relaxed) {
+            return 0;
+        }
         // Acquire, and before the sum: a flag seen here was raised by an add that the swap
         // below takes (or an earlier one did). See the module docs.
         let overflowed = self.overflowed.swap(false, Ordering::Acquire);

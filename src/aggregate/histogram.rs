@@ -106,7 +106,14 @@ impl HistogramCell {
     /// were recorded in the interval (at least `out`'s growth; more when sampled).
     pub(crate) fn drain_into(&self, out: &mut Vec<f64>) -> u64 {
         // Only the flusher flips the active bit, so it cannot change between load and swap.
-        let active = self.state.load(Ordering::Relaxed) & ACTIVE_BIT;
+        let state = self.state.load(Ordering::Relaxed);
+        // No ticket out: nothing to drain, so no flip (no locked instruction for an idle
+        // histogram). A ticket taken after this load is counted in `state` and drained at the
+        // next flush, as one taken just after the swap always was.
+        if state & TICKETS == 0 {
+            return 0;
+        }
+        let active = state & ACTIVE_BIT;
         // AcqRel: orders the flip against the writers' ticket fetch_adds.
         let previous = self.state.swap(active ^ ACTIVE_BIT, Ordering::AcqRel);
         let recorded = previous & TICKETS;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::tracked::Tracked;
+use super::tracked::{LastGauge, Stamp, Tracked};
 use super::{Flusher, Trigger, What};
 use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell, distinct_members};
 use crate::encode::{
@@ -51,6 +51,7 @@ impl Flusher {
         } = self;
         delivery.start();
         let absorbed = series.absorb(aggregate.storage(), now, encoder);
+        let stamp = series.stamp(now);
         add(&stats.series_merged, absorbed.merged);
         add(&stats.names_shortened, absorbed.shortened);
         let mut pass = Pass {
@@ -60,6 +61,7 @@ impl Flusher {
             tally: EncodeTally::default(),
             unnamed: 0,
             collided: 0,
+            scratch: SlotCarry::default(),
         };
         let totals = encoder.counter_mode() == CounterMode::Total;
         let all = what != What::Histograms;
@@ -68,22 +70,22 @@ impl Flusher {
         if all {
             let zeros = config.counter_zeros && tick;
             for c in &mut series.counters {
-                pass.counter(c, stats, now, totals, zeros);
+                pass.counter(c, stats, stamp, totals, zeros);
             }
             let resend = config.gauge_resend && tick;
             for g in &mut series.gauges {
-                pass.gauge(g, now, resend);
+                pass.gauge(g, stamp, resend);
             }
         }
         let mut sampled_out = 0;
         for h in &mut series.histograms {
-            sampled_out += pass.histogram(h, samples, spans, now);
+            sampled_out += pass.histogram(h, samples, spans, stamp);
         }
         // Like histograms, sets are per-interval data: drained at every collect, into the
         // backlog when the destination is down. Zeros as for counters (Graphite only).
         let zeros = config.counter_zeros && tick;
         for s in &mut series.sets {
-            pass.set(s, members, stats, now, zeros);
+            pass.set(s, members, stats, stamp, zeros);
         }
         pass.writer.finish();
         let Pass {
@@ -115,25 +117,48 @@ struct Pass<'a> {
     unnamed: u64,
     /// Values of series not sent because another kind owns their name.
     collided: u64,
+    /// The carry of series that keep none (every protocol but Graphite, whose encoders
+    /// never touch it).
+    scratch: SlotCarry,
 }
 
 impl Pass<'_> {
-    fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut SlotCarry) {
+    fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut Option<Box<SlotCarry>>) {
         let (e, cx) = (self.encoder, self.cx);
+        let carry = carry.as_deref_mut().unwrap_or(&mut self.scratch);
         self.unnamed += encode_series(e, r, value, carry, cx, self.writer, &mut self.tally);
     }
 
     /// A counter's interval: its delta (or running total with `totals`), and with `zeros` a
-    /// 0 once it counted anything.
+    /// 0 once it counted anything. Inlined into the walk over every counter: an idle one
+    /// (nothing counted, nothing to send) returns after its cell's plain load.
+    #[inline]
     fn counter(
         &mut self,
         c: &mut Tracked<CounterCell>,
         stats: &StatsCells,
-        now: Instant,
+        now: Stamp,
         totals: bool,
         zeros: bool,
     ) {
         let delta = c.take_counter(&stats.counter_overflows);
+        if delta == 0 && !totals && !(zeros && c.kept > 0) {
+            return;
+        }
+        self.counter_changed(c, delta, stats, now, totals);
+    }
+
+    /// The rest of [`counter`](Self::counter), for a counter that counted or has something
+    /// to send, kept out of line so the walk over idle ones stays short.
+    #[inline(never)]
+    fn counter_changed(
+        &mut self,
+        c: &mut Tracked<CounterCell>,
+        delta: u64,
+        stats: &StatsCells,
+        now: Stamp,
+        totals: bool,
+    ) {
         if delta != 0 {
             c.last_active = now;
         }
@@ -143,26 +168,23 @@ impl Pass<'_> {
             return;
         }
         // Deltas are sent when non-zero, or as 0 once the counter counted anything (with
-        // `zeros`); running totals every flush once the counter exists.
-        if delta == 0 && !totals && !(zeros && c.total > 0) {
-            return;
-        }
-        let value = SeriesValue::Counter(if totals { c.total } else { delta });
+        // `zeros`, checked by `counter`); running totals every flush once the counter exists.
+        let value = SeriesValue::Counter(if totals { c.kept } else { delta });
         self.encode(&c.rendered, value, &mut c.carry);
     }
 
     /// A gauge's interval: the value set in it, or with `resend` the last value sent.
-    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Instant, resend: bool) {
+    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Stamp, resend: bool) {
         let value = match g.take_gauge() {
             Some(set) => {
                 g.last_active = now;
                 // A value that cannot be sent is counted once, by the encoder, and leaves a
                 // gap until the gauge is set again: re-sending the previous one would lie.
-                g.last_gauge = if set.is_finite() { set } else { f64::NAN };
+                g.kept = LastGauge(if set.is_finite() { set } else { f64::NAN });
                 self.collided += u64::from(g.rendered.clash);
                 set
             }
-            None if resend && !g.last_gauge.is_nan() => g.last_gauge,
+            None if resend && !g.kept.0.is_nan() => g.kept.0,
             None => return,
         };
         if !g.rendered.clash {
@@ -177,7 +199,7 @@ impl Pass<'_> {
         s: &mut Tracked<SetCell>,
         members: &mut Vec<String>,
         stats: &StatsCells,
-        now: Instant,
+        now: Stamp,
         zeros: bool,
     ) {
         members.clear();
@@ -196,14 +218,14 @@ impl Pass<'_> {
             s.last_active = now;
         }
         if !members.is_empty() {
-            // `total` of a set: whether it ever had a member (for zeros).
-            s.total = 1;
+            // Whether it ever had a member (for zeros).
+            s.kept = true;
         }
         if s.rendered.clash {
             self.collided += members.len() as u64;
             return;
         }
-        if members.is_empty() && !(zeros && s.total > 0) {
+        if members.is_empty() && !(zeros && s.kept) {
             return;
         }
         self.encode(&s.rendered, SeriesValue::Set(members), &mut s.carry);
@@ -215,7 +237,7 @@ impl Pass<'_> {
         h: &mut Tracked<HistogramCell>,
         samples: &mut Vec<f64>,
         spans: &mut Vec<(usize, u64)>,
-        now: Instant,
+        now: Stamp,
     ) -> u64 {
         samples.clear();
         let recorded = h.drain_histogram(samples, spans);
@@ -235,5 +257,46 @@ impl Pass<'_> {
             self.encode(&h.rendered, value, &mut h.carry);
         }
         recorded.saturating_sub(kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::mpsc;
+
+    use crate::{CounterMode, ExporterBuilder};
+
+    #[tokio::test(start_paused = true)]
+    async fn in_total_mode_an_idle_counter_sends_its_running_total_at_every_tick_even_without_zeros()
+     {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("udp://{}", socket.local_addr().unwrap());
+        let (recorder, exporter) = ExporterBuilder::graphite(endpoint)
+            .with_counter_mode(CounterMode::Total)
+            .with_counter_zeros(false)
+            .with_flush_interval(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let (commands, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(exporter.into_flusher().run(rx));
+        let (made, once) = metrics::with_local_recorder(&recorder, || {
+            (metrics::counter!("made"), metrics::counter!("once"))
+        });
+        once.increment(3);
+        let mut buf = [0u8; 256];
+        for tick in 0..3 {
+            let n = socket.recv(&mut buf).await.unwrap();
+            let mut got: Vec<String> = String::from_utf8(buf[..n].to_vec())
+                .unwrap()
+                .lines()
+                .map(|l| l.rsplit_once(' ').unwrap().0.to_owned())
+                .collect();
+            got.sort();
+            assert_eq!(got, ["made 0", "once 3"], "tick {tick}");
+        }
+        drop((made, once, commands));
+        task.await.unwrap();
     }
 }

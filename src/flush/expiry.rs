@@ -5,27 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
-use super::tracked::Tracked;
+use super::tracked::{Kept, Stamp, Tracked};
 use crate::aggregate::cell_address;
 
 /// Moves the cells of each entry `from` into entry `to`'s merged cells, for each
 /// `(from, to)` of `moves` (ascending `from`), and removes the emptied entries. Returns how
 /// many cells moved.
-pub(super) fn move_into<C>(list: &mut Vec<Tracked<C>>, moves: &[(usize, usize)]) -> u64 {
+pub(super) fn move_into<C: Kept>(list: &mut Vec<Tracked<C>>, moves: &[(usize, usize)]) -> u64 {
     let mut cells_moved = 0;
     for &(from, to) in moves {
         let cells: Vec<Arc<C>> = list[from].cells().cloned().collect();
         cells_moved += cells.len() as u64;
         list[to].merged.extend(cells);
         list[to].last_active = list[to].last_active.max(list[from].last_active);
-        // Gauges: the merge rule for what is re-sent too (the largest finite value).
-        let theirs = list[from].last_gauge;
-        let ours = &mut list[to].last_gauge;
-        if ours.is_nan() || theirs > *ours {
-            *ours = theirs;
-        }
+        let theirs = list[from].kept;
+        C::fold(&mut list[to].kept, theirs);
     }
     let mut i = 0;
     list.retain(|_| {
@@ -36,7 +30,12 @@ pub(super) fn move_into<C>(list: &mut Vec<Tracked<C>>, moves: &[(usize, usize)])
 }
 
 /// Appends the addresses of the cells of `list`'s expired identities to `out`, sorted.
-pub(super) fn propose<C>(list: &[Tracked<C>], out: &mut Vec<usize>, now: Instant, idle: Duration) {
+pub(super) fn propose<C: Kept>(
+    list: &[Tracked<C>],
+    out: &mut Vec<usize>,
+    now: Stamp,
+    idle: Duration,
+) {
     out.extend(
         list.iter()
             .filter(|t| t.expired(now, idle))
@@ -48,7 +47,7 @@ pub(super) fn propose<C>(list: &[Tracked<C>], out: &mut Vec<usize>, now: Instant
 
 /// Forgets the cells the registry just removed; an identity whose first cell went is carried
 /// on by a merged one, and one with no cell left goes. Whether entries moved in `list`.
-pub(super) fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) -> bool {
+pub(super) fn drop_removed<C: Kept>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) -> bool {
     if removed.is_empty() {
         return false;
     }
@@ -74,12 +73,17 @@ pub(super) fn drop_removed<C>(list: &mut Vec<Tracked<C>>, removed: &mut [usize])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::CounterCell;
+    use crate::aggregate::{CounterCell, GaugeCell};
     use crate::encode::Rendered;
-    use crate::flush::tracked::track;
+    use crate::flush::tracked::{LastGauge, Stamp, track};
 
-    fn entry(cells: &[&Arc<CounterCell>]) -> Tracked<CounterCell> {
-        let mut t = track(Arc::clone(cells[0]), Rendered::default(), Instant::now());
+    fn entry<C: Kept>(cells: &[&Arc<C>]) -> Tracked<C> {
+        let mut t = track(
+            Arc::clone(cells[0]),
+            Rendered::default(),
+            Stamp::default(),
+            false,
+        );
         t.merged.extend(cells[1..].iter().map(|c| Arc::clone(c)));
         t
     }
@@ -108,18 +112,18 @@ mod tests {
 
     #[test]
     fn folding_entries_together_keeps_every_cell_and_the_largest_gauge_to_resend() {
-        let cells: Vec<Arc<CounterCell>> = (0..4).map(|_| Arc::default()).collect();
+        let cells: Vec<Arc<GaugeCell>> = (0..4).map(|_| Arc::default()).collect();
         let mut list = vec![
             entry(&[&cells[0]]),
             entry(&[&cells[1], &cells[2]]),
             entry(&[&cells[3]]),
         ];
-        list[0].last_gauge = 2.0;
-        list[1].last_gauge = 3.0;
+        list[0].kept = LastGauge(2.0);
+        list[1].kept = LastGauge(3.0);
         assert_eq!(move_into(&mut list, &[(1, 0)]), 2);
         assert_eq!(list.len(), 2);
         assert_eq!(list[0].cells().count(), 3);
         assert!(Arc::ptr_eq(&list[1].cell, &cells[3]));
-        assert!((list[0].last_gauge - 3.0).abs() < f64::EPSILON);
+        assert_eq!(list[0].kept, LastGauge(3.0));
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::expiry::{drop_removed, move_into, propose};
 use super::identity::{Found, Identities, Owner};
-use super::tracked::{Tracked, track};
+use super::tracked::{Epoch, Kept, Stamp, Tracked, track};
 use crate::aggregate::{
     Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
 };
@@ -46,6 +46,8 @@ pub(crate) struct SeriesSet {
     next_scan: Option<Instant>,
     /// Set once a clash has been logged at warn.
     warned_clash: bool,
+    /// What the series' activity times count from.
+    epoch: Epoch,
 }
 
 impl SeriesSet {
@@ -59,6 +61,13 @@ impl SeriesSet {
         encoder: &Encoder,
     ) -> Absorbed {
         let mut absorbed = Absorbed::default();
+        let stamp = self.stamp(now);
+        let before = [
+            self.counters.len(),
+            self.gauges.len(),
+            self.histograms.len(),
+            self.sets.len(),
+        ];
         while let Some(new) = storage.pop_new() {
             self.cells += 1;
             let (kind, key) = match &new {
@@ -78,10 +87,10 @@ impl SeriesSet {
             if let Found::Merge(owner) = found {
                 absorbed.merged += 1;
                 match new {
-                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.push(c),
-                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.push(c),
-                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.push(c),
-                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.push(c),
+                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.extend([c]),
+                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.extend([c]),
+                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.extend([c]),
+                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.extend([c]),
                 }
                 continue;
             }
@@ -89,14 +98,26 @@ impl SeriesSet {
                 rendered.clash = true;
                 warn_clash(&mut self.warned_clash, key, kind, owner.kind, &rendered);
             }
+            let graphite = matches!(encoder, Encoder::Graphite(_));
             match new {
-                NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, now)),
-                NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, now)),
-                NewSeries::Histogram(_, c) => self.histograms.push(track(c, rendered, now)),
-                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, now)),
+                NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, stamp, graphite)),
+                NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, stamp, graphite)),
+                NewSeries::Histogram(_, c) => {
+                    self.histograms.push(track(c, rendered, stamp, graphite));
+                }
+                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, stamp, graphite)),
             }
         }
+        fit(&mut self.counters, before[0]);
+        fit(&mut self.gauges, before[1]);
+        fit(&mut self.histograms, before[2]);
+        fit(&mut self.sets, before[3]);
         absorbed
+    }
+
+    /// `now` as a stamp for the series' activity times.
+    pub(crate) fn stamp(&mut self, now: Instant) -> Stamp {
+        self.epoch.stamp(now)
     }
 
     /// Finds where a series of `kind` rendered as `r` goes; when it starts an identity,
@@ -198,6 +219,7 @@ impl SeriesSet {
             return 0;
         }
         self.next_scan = Some(now + idle / 4);
+        let now = self.stamp(now);
         let Self {
             counters,
             gauges,
@@ -314,8 +336,20 @@ impl Found {
     }
 }
 
+/// Gives back the growth slack of `list` after a batch of new entries at least an eighth of
+/// its length came in at once (it held `before`), keeping a sixteenth of room: a storm of new
+/// series then costs its entries, not up to twice as many. Each such copy follows at least
+/// `len / 9` new entries, so the copying stays amortised O(1) per series; trickling series
+/// grow the list as usual.
+fn fit<T>(list: &mut Vec<T>, before: usize) {
+    let added = list.len() - before;
+    if added > 0 && added >= list.len() / 8 {
+        list.shrink_to(list.len() + list.len() / 16);
+    }
+}
+
 /// Indexes the sendable identities of `list` (each of kind `kind`).
-fn index<C>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
+fn index<C: Kept>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
     for (index, t) in list.iter().enumerate() {
         let Ok(index) = u32::try_from(index) else {
             return;
