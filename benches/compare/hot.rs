@@ -189,6 +189,17 @@ fn macros<'a>(who: &'a Contenders, a: &'a Padded, noop: &'a NoopRecorder) -> Vec
                 (name, in_recorder(r, op))
             }),
         ),
+        // A label value only known at run time: an owned `String` per call, as
+        // `counter!("requests", "route" => route.clone())` in a handler.
+        workload(
+            "cmp_counter_macro_dynamic_label",
+            batch(move || fetch_add(a)),
+            each.iter().map(|&(name, r)| {
+                let route = String::from("/api/users");
+                let op = move || counter!("requests", "route" => route.clone()).increment(1);
+                (name, in_recorder(r, op))
+            }),
+        ),
         workload(
             "cmp_histogram_macro_static_labels",
             batch(move || fetch_add(a)),

@@ -56,7 +56,7 @@ const fn row(
     }
 }
 
-const ROWS: [Row; 8] = [
+const ROWS: [Row; 9] = [
     row(
         "cmp_counter_increment",
         "cached Counter::increment",
@@ -74,7 +74,13 @@ const ROWS: [Row; 8] = [
     row(
         "cmp_counter_macro_static_labels",
         "counter!(k=>v).increment",
-        Some(0.9),
+        Some(0.5),
+        None,
+    ),
+    row(
+        "cmp_counter_macro_dynamic_label",
+        "counter!(k=>String).increment",
+        Some(0.45),
         None,
     ),
     row(

@@ -255,3 +255,33 @@ async fn a_receiver_that_went_away_is_charged_the_same_lost_lines_as_with_one_se
     );
     assert!(!gso.3, "no runs while the destination refuses");
 }
+
+#[tokio::test]
+async fn after_a_run_fails_no_run_is_tried_until_a_datagram_sent_alone_goes_out() {
+    let rx = receiver();
+    let config = ExporterBuilder::statsd(format!("udp://{}", rx.local_addr().unwrap()))
+        .config()
+        .unwrap();
+    let stats = StatsCells::default();
+    let mut transport = Transport::new(&config, Instant::now());
+    assert!(transport.ready(Instant::now(), &stats).await);
+    // The kernel fails the run with an error that is not a refusal of GSO itself.
+    transport.force_runs(true, Some(Errno::ENOBUFS));
+    let (a, b) = (b"a:1|c".as_slice(), b"b:1|c".as_slice());
+    assert_eq!(transport.send_run(&[a, b]).await, Ok(false));
+    assert!(
+        !transport.sends_runs(),
+        "a run right after a failed one would fail the same way under pressure"
+    );
+    let sent = transport
+        .send(
+            crate::transport::Payload::Frame(a),
+            crate::transport::Hint::Fresh,
+            &stats,
+        )
+        .await;
+    assert!(sent.is_ok(), "{sent:?}");
+    assert!(transport.sends_runs(), "runs resume once a send goes out");
+    assert_eq!(transport.send_run(&[a, b]).await, Ok(true));
+    assert_eq!(receive(&rx, 3), [a.to_vec(), a.to_vec(), b.to_vec()]);
+}

@@ -105,11 +105,18 @@ impl Demand {
         }
     }
 
-    /// Flusher: waits until a flush is asked for, then returns the last ticket it covers.
-    /// Read before the flush collects anything (see the module docs).
+    /// Flusher: waits until a flush is asked for that no flush has answered yet, then
+    /// returns the last ticket it covers. Read before the flush collects anything (see the
+    /// module docs). A wake-up whose tickets an earlier flush already answered (two requests
+    /// racing the flusher leave a spare permit) is skipped, so it costs no extra flush.
     pub(super) async fn asked(&self) -> u64 {
-        self.wake.notified().await;
-        self.requested.load(Ordering::Acquire)
+        loop {
+            self.wake.notified().await;
+            let requested = self.requested.load(Ordering::Acquire);
+            if requested > self.lock().completed {
+                return requested;
+            }
+        }
     }
 
     /// Flusher: the tickets we are about to cover (the final flush covers every one asked
@@ -176,6 +183,27 @@ mod tests {
         assert_eq!(demand.asked().await, second);
         demand.complete(second);
         assert!(matches!(demand.lock().answer(second), Some(Ok(()))));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spare_wake_up_for_tickets_already_answered_runs_no_flush() {
+        let demand = Demand::default();
+        // Two requests before the flusher looks leave one permit: one flush covers both.
+        let (first, second) = (demand.request(), demand.request());
+        let covered = demand.asked().await;
+        assert_eq!(covered, second);
+        demand.complete(covered);
+        assert!(matches!(demand.lock().answer(first), Some(Ok(()))));
+        // A permit left over from a request the flush already answered wakes nobody.
+        demand.wake.notify_one();
+        let idle = tokio::time::timeout(Duration::from_secs(1), demand.asked()).await;
+        assert!(
+            idle.is_err(),
+            "a flush for tickets already answered: {idle:?}"
+        );
+        // A new request still gets its flush.
+        let third = demand.request();
+        assert_eq!(demand.asked().await, third);
     }
 
     #[tokio::test]

@@ -19,6 +19,10 @@ pub(crate) struct UdpTransport {
     /// The last send learnt of a refusal: until a send learns of none, datagrams go out one
     /// at a time, so each refusal is charged to the datagram before it, as it always was.
     refusing: bool,
+    /// The last run failed for another reason (e.g. `ENOBUFS` under memory pressure): until
+    /// a datagram sent alone goes out, no run is tried, so a stressed system does not pay a
+    /// failed run plus the single send for every datagram.
+    run_failed: bool,
     /// Per socket (reset with it).
     #[cfg(target_os = "linux")]
     gso: Gso,
@@ -30,6 +34,7 @@ impl UdpTransport {
             socket: None,
             refused: false,
             refusing: false,
+            run_failed: false,
             #[cfg(target_os = "linux")]
             gso: Gso::new(),
         }
@@ -95,13 +100,16 @@ impl UdpTransport {
             Err(e) => Err(classify(e)),
         };
         self.refusing = self.refused;
+        if result.is_ok() {
+            self.run_failed = false;
+        }
         result
     }
 
     /// Whether [`send_run`](Self::send_run) may be tried now.
     pub(crate) fn sends_runs(&self) -> bool {
         #[cfg(target_os = "linux")]
-        return self.socket.is_some() && !self.refusing && self.gso.is_on();
+        return self.socket.is_some() && !self.refusing && !self.run_failed && self.gso.is_on();
         #[cfg(not(target_os = "linux"))]
         false
     }
@@ -124,7 +132,11 @@ impl UdpTransport {
                 }
                 // GSO off, or anything else: the first datagram, sent alone, meets it (or
                 // not) itself.
-                Err(RunError::Off | RunError::Io(_)) => Ok(false),
+                Err(RunError::Off) => Ok(false),
+                Err(RunError::Io(_)) => {
+                    self.run_failed = true;
+                    Ok(false)
+                }
             }
         }
         #[cfg(not(target_os = "linux"))]
