@@ -28,13 +28,11 @@ impl ExporterBuilder {
     ///   [`with_send_spread_seed`](Self::with_send_spread_seed) replaces the hostname.
     /// - [`ExporterHandle::flush`](crate::ExporterHandle::flush) and the final flush at
     ///   shutdown are never delayed.
-    /// - Measured (`benches/spread.rs`: 50 exporters of 500 counters each into one loopback
-    ///   receiver, 2 s interval), the most lines arriving in any 100 ms fell from 25 000 (a
-    ///   whole tick, in 20–63 ms) to 13 000–14 500 with a 250 ms spread and to 5 500 with a
-    ///   1 s spread; every line kept its slot's timestamp. With random per-host delays the
-    ///   peak stays about twice the even share (`lines × 100 ms / spread`). It is off by
-    ///   default because a lone host gains nothing and every point would arrive later; turn
-    ///   it on where many hosts feed one carbon or relay.
+    /// - With a fleet's delays spread at random, the receiver's peak falls to about twice the
+    ///   even share (`lines × window / spread`); BENCHMARKS.md has the measurement
+    ///   (`benches/spread.rs`). It is off by default because a lone host gains nothing and
+    ///   every point would arrive later; turn it on where many hosts feed one carbon or
+    ///   relay.
     ///
     /// ```
     /// use std::time::Duration;
