@@ -1027,4 +1027,36 @@ fn the_relay_recipe_stores_the_points_hides_a_carbon_restart_and_bridges_a_relay
     assert_eq!(last.lines_dropped_shutdown, 0, "{last:?}");
     assert_eq!(last.send_errors, back.send_errors, "{last:?}");
     assert!(carbon.log_errors().is_empty(), "{:?}", carbon.log_errors());
+    assert_unresolved_host_warns_as_the_page_says();
+}
+
+/// The relay recipe's note on a host that does not resolve yet: one warning, in the page's
+/// words. The host is a 64-byte label under `.invalid`, which the resolver refuses before
+/// sending any DNS query (tests/endpoints.rs).
+fn assert_unresolved_host_warns_as_the_page_says() {
+    let host = format!("{}.invalid", "a".repeat(64));
+    let (recorder, exporter) = ExporterBuilder::graphite(format!("tcp://{host}:2003"))
+        .with_flush_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let guard = exporter.start().unwrap();
+    metrics::with_local_recorder(&recorder, || metrics::counter!("kept").increment(1));
+    let deadline = Instant::now() + MAX;
+    while guard.handle().stats().resolve_failures == 0 {
+        let _ = guard.handle().flush();
+        assert!(Instant::now() < deadline, "the host was never looked up");
+    }
+    let stats = guard.handle().stats();
+    assert_eq!(
+        (stats.lines_sent, stats.lines_dropped_send),
+        (0, 0),
+        "{stats:?}"
+    );
+    let fragments = log_fragments("resolve");
+    assert_logged(&memory_log(), "WARN", &fragments);
+    assert!(
+        memory_log().iter().any(|l| l.contains(&host)),
+        "the warning names the host"
+    );
+    drop(guard);
 }
