@@ -28,7 +28,8 @@ use metrics::{Key, KeyName, Label};
 use metrics_util::registry::Registry;
 
 use super::{
-    Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
+    Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries, RegistryKey,
+    SetCell,
 };
 use crate::stats::add;
 
@@ -170,38 +171,38 @@ pub(crate) trait Kinded: Sized {
     /// The kind of series.
     const KIND: Kind;
     /// The cell of an existing series.
-    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>>;
+    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>>;
     /// The cell of a series, created if there is none.
-    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self>;
+    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self>;
 }
 
 impl Kinded for CounterCell {
     const KIND: Kind = Kind::Counter;
-    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_counter(key)
+    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_counter(RegistryKey::of(key))
     }
-    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_counter(key, Arc::clone)
+    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_counter(RegistryKey::of(key), Arc::clone)
     }
 }
 
 impl Kinded for GaugeCell {
     const KIND: Kind = Kind::Gauge;
-    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_gauge(key)
+    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_gauge(RegistryKey::of(key))
     }
-    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_gauge(key, Arc::clone)
+    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_gauge(RegistryKey::of(key), Arc::clone)
     }
 }
 
 impl Kinded for HistogramCell {
     const KIND: Kind = Kind::Histogram;
-    fn get(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_histogram(key)
+    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
+        registry.get_histogram(RegistryKey::of(key))
     }
-    fn get_or_create(registry: &Registry<Key, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_histogram(key, Arc::clone)
+    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
+        registry.get_or_create_histogram(RegistryKey::of(key), Arc::clone)
     }
 }
 

@@ -26,6 +26,7 @@ mod admission;
 mod counter;
 mod gauge;
 mod histogram;
+mod key;
 mod set;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ pub(crate) use admission::{Kind, Limits};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
+pub(crate) use key::RegistryKey;
 pub use set::SetHandle;
 pub(crate) use set::{SetCell, distinct_members};
 
@@ -90,12 +92,13 @@ impl AggregateStorage {
     }
 }
 
-impl Storage<Key> for AggregateStorage {
+impl Storage<RegistryKey> for AggregateStorage {
     type Counter = Arc<CounterCell>;
     type Gauge = Arc<GaugeCell>;
     type Histogram = Arc<HistogramCell>;
 
-    fn counter(&self, key: &Key) -> Self::Counter {
+    fn counter(&self, key: &RegistryKey) -> Self::Counter {
+        let key = key.key();
         self.census().add(Kind::Counter, key);
         let cell = Arc::new(CounterCell::default());
         self.new_series
@@ -103,7 +106,8 @@ impl Storage<Key> for AggregateStorage {
         cell
     }
 
-    fn gauge(&self, key: &Key) -> Self::Gauge {
+    fn gauge(&self, key: &RegistryKey) -> Self::Gauge {
+        let key = key.key();
         self.census().add(Kind::Gauge, key);
         let cell = Arc::new(GaugeCell::default());
         self.new_series
@@ -111,7 +115,8 @@ impl Storage<Key> for AggregateStorage {
         cell
     }
 
-    fn histogram(&self, key: &Key) -> Self::Histogram {
+    fn histogram(&self, key: &RegistryKey) -> Self::Histogram {
+        let key = key.key();
         self.census().add(Kind::Histogram, key);
         let cell = Arc::new(HistogramCell::new(
             self.histogram_capacity,
@@ -126,7 +131,7 @@ impl Storage<Key> for AggregateStorage {
 /// The registry plus the little state the recorder needs besides it.
 #[derive(Debug)]
 pub(crate) struct Aggregate {
-    registry: Registry<Key, AggregateStorage>,
+    registry: Registry<RegistryKey, AggregateStorage>,
     limits: Limits,
     stats: Arc<StatsCells>,
     /// Set once a redirect to an overflow series has been logged.
@@ -207,14 +212,14 @@ impl Aggregate {
         {
             let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
             let mut keep = retire_filter(storage, Kind::Set, &candidates.sets, &mut removed.sets);
-            sets.retain(|key, cell| keep(key, cell));
+            sets.retain(|key, cell| keep(RegistryKey::of(key), cell));
         }
         let gone = removed.len() - before;
         add(&self.stats.series_expired, gone as u64);
     }
 
     #[cfg(test)]
-    pub(crate) fn registry(&self) -> &Registry<Key, AggregateStorage> {
+    pub(crate) fn registry(&self) -> &Registry<RegistryKey, AggregateStorage> {
         &self.registry
     }
 
@@ -233,7 +238,7 @@ impl Aggregate {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_owned(), unit);
         self.registry.visit_histograms(|key, cell| {
-            if key.name() == name {
+            if key.key().name() == name {
                 cell.set_unit(unit);
             }
         });
@@ -286,8 +291,9 @@ fn retire_filter<'a, C: Idle>(
     kind: Kind,
     candidates: &'a [usize],
     removed: &'a mut Vec<usize>,
-) -> impl FnMut(&Key, &Arc<C>) -> bool + 'a {
+) -> impl FnMut(&RegistryKey, &Arc<C>) -> bool + 'a {
     move |key, cell| {
+        let key = key.key();
         let address = cell_address(cell);
         let retire = candidates.binary_search(&address).is_ok()
             && Arc::strong_count(cell) == 2
@@ -359,7 +365,7 @@ mod tests {
             })
             .collect();
         a.registry()
-            .get_counter(&Key::from_static_name("busy"))
+            .get_counter(RegistryKey::of(&Key::from_static_name("busy")))
             .unwrap()
             .increment(1);
         let mut candidates = ByKind {

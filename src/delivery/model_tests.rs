@@ -491,15 +491,27 @@ impl Case {
         let key = |n: &'static str| metrics::Key::from_static_name(n);
         let counters = SERIES[..GAUGE]
             .iter()
-            .map(|n| registry.get_counter(&key(n)).unwrap())
+            .map(|n| {
+                registry
+                    .get_counter(crate::aggregate::RegistryKey::of(&key(n)))
+                    .unwrap()
+            })
             .collect();
         let histograms = SERIES[FIRST_HISTOGRAM..]
             .iter()
-            .map(|n| registry.get_histogram(&key(n)).unwrap())
+            .map(|n| {
+                registry
+                    .get_histogram(crate::aggregate::RegistryKey::of(&key(n)))
+                    .unwrap()
+            })
             .collect();
         let alias_cells = (
-            registry.get_counter(&key("mc0.")).unwrap(),
-            registry.get_histogram(&key("mh0.")).unwrap(),
+            registry
+                .get_counter(crate::aggregate::RegistryKey::of(&key("mc0.")))
+                .unwrap(),
+            registry
+                .get_histogram(crate::aggregate::RegistryKey::of(&key("mh0.")))
+                .unwrap(),
         );
         let dns = Script::new([], loopback());
         let transport = Transport::new(flusher.config(), Instant::now())
