@@ -33,9 +33,11 @@ run_example() {
     grep -q -- "$expect" <<<"$out" || { printf '%s\n' "$out"; echo "example $1 did not print: $expect"; exit 1; }
     echo "example $1: ok"
 }
-# The README's first command must stay small: 46 crates when it was split out (issue 14).
+# The README's first command must stay small: 46 crates when it was split out (issue 14), 50
+# before ref-cast and its derive (issue 15: the registry's address-first key; the derive reuses
+# the syn that thiserror and tokio already build).
 qs_crates="$(cargo tree -p quickstart -e normal,build --prefix none | sed 's/ (\*)$//' | sort -u | wc -l)"
-[ "$qs_crates" -le 50 ] || { echo "cargo run -p quickstart now builds $qs_crates crates (was 46): keep it to the exporter's own dependencies"; exit 1; }
+[ "$qs_crates" -le 52 ] || { echo "cargo run -p quickstart now builds $qs_crates crates (was 52): keep it to the exporter's own dependencies"; exit 1; }
 echo "quickstart builds $qs_crates crates"
 # The README's first command, as written (its own package: the exporter's normal dependencies only).
 out="$(timeout 300 cargo run -q -p quickstart 2>&1)" || { printf '%s\n' "$out"; echo "quickstart failed"; exit 1; }
