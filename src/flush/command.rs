@@ -32,3 +32,18 @@ pub(crate) enum Command {
     /// Final flush (bounded by the deadline), then stop.
     Shutdown { deadline: Instant, reply: Reply },
 }
+
+/// Tests: queues a shutdown with `wait` to finish in, and returns where its answer arrives.
+#[cfg(test)]
+pub(crate) fn queue_shutdown(
+    commands: &tokio::sync::mpsc::UnboundedSender<Command>,
+    wait: std::time::Duration,
+) -> oneshot::Receiver<Result<(), FlushError>> {
+    let (tx, done) = oneshot::channel();
+    let sent = commands.send(Command::Shutdown {
+        deadline: Instant::now() + wait,
+        reply: Reply::Async(tx),
+    });
+    assert!(sent.is_ok(), "the flusher is gone");
+    done
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::WallClock;
 use super::spread::{identity_seed, send_delay};
-use super::{Command, Reply, WallClock};
 use crate::ExporterBuilder;
 
 const SPREAD: Duration = Duration::from_secs(5);
@@ -133,14 +133,7 @@ async fn with_a_spread_ticks_send_the_hosts_delay_into_the_slot_and_stamp_the_sl
     // Nor is the final flush, 1 s later.
     tokio::time::sleep(Duration::from_secs(1)).await;
     counter.increment(3);
-    let (tx, done) = tokio::sync::oneshot::channel();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    commands
-        .send(Command::Shutdown {
-            deadline,
-            reply: Reply::Async(tx),
-        })
-        .unwrap();
+    let done = super::command::queue_shutdown(&commands, Duration::from_secs(5));
     done.await.unwrap().unwrap();
     let n = socket.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"spread 10 1700000010");

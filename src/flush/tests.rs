@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Command;
 use crate::ExporterBuilder;
 
 /// A UDP socket on a free loopback port, and the endpoint that sends to it.
@@ -50,14 +49,7 @@ async fn ticks_happen_exactly_at_each_interval_and_skip_quiet_intervals() {
 
     // Shutdown flushes at once, without waiting for the next tick.
     counter.increment(2);
-    let (tx, done) = tokio::sync::oneshot::channel();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    commands
-        .send(Command::Shutdown {
-            deadline,
-            reply: super::Reply::Async(tx),
-        })
-        .unwrap();
+    let done = super::command::queue_shutdown(&commands, Duration::from_secs(5));
     done.await.unwrap().unwrap();
     let n = socket.recv(&mut buf).await.unwrap();
     assert_eq!(&buf[..n], b"paused:2|c");
@@ -492,14 +484,7 @@ async fn a_flush_queued_before_a_shutdown(round: u32) {
     let asker = tokio::spawn(async move { demand.flush_async(Duration::from_secs(60)).await });
     // The asker takes its ticket before the shutdown is queued and the flusher starts.
     tokio::task::yield_now().await;
-    let (tx, done) = tokio::sync::oneshot::channel();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    commands
-        .send(Command::Shutdown {
-            deadline,
-            reply: super::Reply::Async(tx),
-        })
-        .unwrap();
+    let done = super::command::queue_shutdown(&commands, Duration::from_secs(5));
     let task = tokio::spawn(flusher.run(rx));
 
     assert_eq!(asker.await.unwrap(), Ok(()), "round {round}");
