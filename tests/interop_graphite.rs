@@ -46,12 +46,20 @@ fn builder(
         .with_flush_interval(Duration::from_secs(interval))
 }
 
+/// Seconds after a slot's start that [`wait_for_room_in_slot`] also waits out: the aligned
+/// tick at the boundary has run by then, even on a loaded machine.
+const TICK_SETTLE: u64 = 3;
+
 /// Polls the wall clock (no sleep for timing) until at least `margin` whole seconds are left
 /// before the next multiple of `slot`: a record-and-flush that starts now and takes less than
 /// that stays inside one aligned slot (at most `margin` seconds of polling).
 fn wait_for_room_in_slot(slot: u64, margin: u64) {
-    let deadline = Instant::now() + Duration::from_secs(margin + 2);
-    while unix_now() % slot >= slot - margin {
+    let deadline = Instant::now() + Duration::from_secs(margin + TICK_SETTLE + 2);
+    // Also past the slot's first seconds: when the wait ends on a boundary, the aligned tick
+    // fires there too, and one that runs late (after the explicit flush) re-sends the slot's
+    // counter totals and its gauges: CI once counted 24 lines sent for 21, two counters and
+    // a gauge more, with every stored value still right.
+    while unix_now() % slot >= slot - margin || unix_now() % slot < TICK_SETTLE {
         assert!(Instant::now() < deadline, "the clock does not move");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -77,8 +85,9 @@ fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
 /// Flush interval of the every-kind tests: one minute. Their flush happens at least 15 s
 /// before a minute boundary (see [`wait_for_room_in_slot`]), so exactly one aligned timestamp
 /// is possible: the minute the wall clock was in just before recording. An aligned tick
-/// fires only on a boundary, so none falls between recording and the explicit flush; and even
-/// if one did, it would stamp the same minute.
+/// fires only on a boundary, and the wait also lets the boundary's own tick pass
+/// ([`TICK_SETTLE`]), so none falls between recording and shutdown; one that did would stamp
+/// the same minute, but add re-sent lines to `lines_sent`.
 const SLOT: u64 = 60;
 
 /// Records a counter (plain and tagged), a gauge, and two histograms (plain and tagged),
