@@ -125,6 +125,21 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_key_hashes_exactly_as_the_metrics_key_it_wraps() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hasher = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        for key in [
+            Key::from_static_parts("x", &LABELS),
+            Key::from_parts("x", vec![Label::new("b", "2")]),
+            Key::from_name("y"),
+        ] {
+            let wrapped = RegistryKey::of(&key);
+            assert_eq!(wrapped.hashable(), key.get_hash(), "{key:?}");
+            assert_eq!(hasher.hash_one(wrapped), hasher.hash_one(&key), "{key:?}");
+        }
+    }
+
+    #[test]
     fn label_order_does_not_matter_as_with_metrics_own_keys() {
         let ab = Key::from_static_parts("x", &LABELS);
         let ba = Key::from_parts("x", vec![Label::new("b", "2"), Label::new("a", "1")]);
