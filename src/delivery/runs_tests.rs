@@ -285,3 +285,47 @@ async fn after_a_run_fails_no_run_is_tried_until_a_datagram_sent_alone_goes_out(
     assert_eq!(transport.send_run(&[a, b]).await, Ok(true));
     assert_eq!(receive(&rx, 3), [a.to_vec(), a.to_vec(), b.to_vec()]);
 }
+
+#[tokio::test]
+async fn runs_resume_once_a_datagram_sent_alone_meets_no_refusal_after_a_receiver_returns() {
+    // Bound, then closed: nobody listens there, so the socket learns of a refusal.
+    let addr = receiver().local_addr().unwrap();
+    let config = ExporterBuilder::statsd(format!("udp://{addr}"))
+        .config()
+        .unwrap();
+    let stats = StatsCells::default();
+    let mut transport = Transport::new(&config, Instant::now());
+    assert!(transport.ready(Instant::now(), &stats).await);
+    let (a, b) = (b"a:1|c".as_slice(), b"b:1|c".as_slice());
+    let single = crate::transport::Payload::Frame(a);
+    let fresh = crate::transport::Hint::Fresh;
+    assert_eq!(transport.send_run(&[a, b]).await, Ok(true), "lost unseen");
+    // Time for the ICMP port unreachable (on loopback it is immediate).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // The run that learns of the refusal does not go out.
+    assert_eq!(
+        transport.send_run(&[a, b]).await,
+        Err(crate::transport::Hint::Refused)
+    );
+    // The receiver is back on the same port before the run's first datagram goes out alone.
+    let back = UdpSocket::bind(addr).unwrap();
+    back.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let hinted = transport
+        .send(single, crate::transport::Hint::Refused, &stats)
+        .await;
+    assert!(hinted.is_ok(), "{hinted:?}");
+    assert!(!transport.sends_runs(), "one at a time while refusals come");
+    // The next datagram alone meets no refusal: runs resume.
+    let sent = transport.send(single, fresh, &stats).await;
+    assert!(sent.is_ok(), "{sent:?}");
+    assert!(
+        transport.sends_runs(),
+        "runs resume once a send learns of no refusal"
+    );
+    assert_eq!(transport.send_run(&[a, b]).await, Ok(true));
+    assert_eq!(
+        receive(&back, 4),
+        [a.to_vec(), a.to_vec(), a.to_vec(), b.to_vec()]
+    );
+    assert_eq!(transport.runs_sent(), 2, "the first run and the one after");
+}
