@@ -494,8 +494,8 @@ fn rendered(builder: &ExporterBuilder, key: &metrics::Key) -> String {
     builder.encoder().unwrap().render(key, &mut out);
     format!(
         "{}{}",
-        String::from_utf8(out.name).unwrap(),
-        String::from_utf8(out.tail).unwrap()
+        String::from_utf8(out.name().to_vec()).unwrap(),
+        String::from_utf8(out.tail().to_vec()).unwrap()
     )
 }
 

@@ -85,12 +85,12 @@ impl ClientEncoder {
             }
         };
         if let Some(raw) = raw {
-            out.name.clear();
-            out.name.extend_from_slice(prefix);
+            out.clear();
+            out.name_buf().extend_from_slice(prefix);
             if !prefix.is_empty() {
-                out.name.push(b'.');
+                out.name_buf().push(b'.');
             }
-            out.name.extend_from_slice(raw.as_bytes());
+            out.name_buf().extend_from_slice(raw.as_bytes());
             out.shortened = false;
         }
         out.sendable()

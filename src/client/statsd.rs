@@ -355,8 +355,8 @@ impl StatsdClient {
             &self.outbox.stats.names_shortened,
             u64::from(self.scratch.shortened),
         );
-        parts.name = &self.scratch.name;
-        parts.tail = &self.scratch.tail;
+        parts.name = self.scratch.name();
+        parts.tail = self.scratch.tail();
         let writer = self.outbox.delivery.writer();
         // Checked above, so nothing is refused here.
         let lines = parts.write(value, writer.line_buf())?;

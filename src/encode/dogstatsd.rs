@@ -114,38 +114,37 @@ impl DogStatsdEncoder {
         out: &mut Rendered,
     ) {
         out.histogram = self.histograms.kind_for(key.name());
-        out.name.clear();
-        out.name.extend_from_slice(&self.prefix);
-        out.tail.clear();
+        out.clear();
+        out.name_buf().extend_from_slice(&self.prefix);
         // DogStatsD names are never shortened: the Agent has no file-name limits.
         out.shortened = false;
-        if !push_dd_path(&mut out.name, key.name()) {
-            out.name.clear();
+        if !push_dd_path(out.name_buf(), key.name()) {
+            out.clear();
             return;
         }
         // The Agent reads any line starting with `_sc` as a service check (`_e{`, an event's
         // opening, cannot survive sanitising): such a name loses its first `_`.
-        if out.name.starts_with(b"_sc") {
-            out.name.remove(0);
+        if out.name().starts_with(b"_sc") {
+            out.name_buf().remove(0);
         }
         let tags = sanitized_tags(&self.global_labels, key, push_tag_key, push_tag_value);
-        write_dogstatsd_tags(&mut out.tail, &tags);
+        write_dogstatsd_tags(out.tail_buf(), &tags);
         if let Some(id) = &self.container {
-            out.tail.extend_from_slice(b"|c:");
-            out.tail.extend_from_slice(id.as_bytes());
+            out.tail_buf().extend_from_slice(b"|c:");
+            out.tail_buf().extend_from_slice(id.as_bytes());
         }
         if let Some(data) = &self.external {
-            out.tail.extend_from_slice(b"|e:");
-            out.tail.extend_from_slice(data.as_bytes());
+            out.tail_buf().extend_from_slice(b"|e:");
+            out.tail_buf().extend_from_slice(data.as_bytes());
         }
         if let Some(card) = cardinality {
-            out.tail.extend_from_slice(b"|card:");
-            out.tail.extend_from_slice(card.as_str().as_bytes());
+            out.tail_buf().extend_from_slice(b"|card:");
+            out.tail_buf().extend_from_slice(card.as_str().as_bytes());
         }
     }
 
     fn end_line(&self, s: &Rendered, cx: FlushContext, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(&s.tail);
+        buf.extend_from_slice(s.tail());
         if self.timestamps {
             buf.extend_from_slice(b"|T");
             write_u64(buf, cx.unix_secs);
@@ -162,7 +161,7 @@ impl DogStatsdEncoder {
         t: &mut EncodeTally,
     ) {
         let buf = w.line_buf();
-        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(s.name());
         buf.push(b':');
         write_u64(buf, delta);
         buf.extend_from_slice(b"|c");
@@ -183,7 +182,7 @@ impl DogStatsdEncoder {
             return;
         }
         let buf = w.line_buf();
-        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(s.name());
         buf.push(b':');
         write_f64(buf, value);
         buf.extend_from_slice(b"|g");
@@ -216,7 +215,7 @@ impl DogStatsdEncoder {
             buf.truncate(mark);
             n
         };
-        let fixed = s.name.len() + 1 + trailer_len + s.tail.len() + 1;
+        let fixed = s.name().len() + 1 + trailer_len + s.tail().len() + 1;
         let mut invalid = 0;
         let mut values = samples.iter().filter_map(|&raw| {
             let v = sample_value(raw, unit, timer);
@@ -232,7 +231,7 @@ impl DogStatsdEncoder {
             };
             let buf = w.line_buf();
             let start = buf.len();
-            buf.extend_from_slice(&s.name);
+            buf.extend_from_slice(s.name());
             buf.push(b':');
             write_f64(buf, first);
             let mut packed = 1u64;
@@ -241,7 +240,7 @@ impl DogStatsdEncoder {
                 let before = buf.len();
                 buf.push(b':');
                 write_f64(buf, v);
-                if buf.len() - start + (fixed - s.name.len() - 1) > budget {
+                if buf.len() - start + (fixed - s.name().len() - 1) > budget {
                     buf.truncate(before);
                     break;
                 }
@@ -249,7 +248,7 @@ impl DogStatsdEncoder {
                 next = values.next();
             }
             write_trailer(buf);
-            buf.extend_from_slice(&s.tail);
+            buf.extend_from_slice(s.tail());
             buf.push(b'\n');
             commit(w, 1, packed, t);
         }

@@ -424,11 +424,11 @@ fn a_name_the_agent_would_read_as_a_service_check_loses_its_first_underscore() {
         false,
     );
     // The Agent reads any line starting with `_sc` as a service check.
-    assert_eq!(render(&bare, "_scale", &[]).name, b"scale");
-    assert_eq!(render(&bare, "_sc", &[]).name, b"sc");
+    assert_eq!(render(&bare, "_scale", &[]).name(), b"scale");
+    assert_eq!(render(&bare, "_sc", &[]).name(), b"sc");
     // Only the start of the line matters: elsewhere `_sc` stays.
-    assert_eq!(render(&bare, "__scale", &[]).name, b"__scale");
-    assert_eq!(render(&bare, "x._scale", &[]).name, b"x._scale");
+    assert_eq!(render(&bare, "__scale", &[]).name(), b"__scale");
+    assert_eq!(render(&bare, "x._scale", &[]).name(), b"x._scale");
     let prefixed = DogStatsdEncoder::new(
         Some("_sc"),
         Vec::new(),
@@ -436,7 +436,7 @@ fn a_name_the_agent_would_read_as_a_service_check_loses_its_first_underscore() {
         None,
         false,
     );
-    assert_eq!(render(&prefixed, "jobs", &[]).name, b"sc.jobs");
+    assert_eq!(render(&prefixed, "jobs", &[]).name(), b"sc.jobs");
 }
 
 #[test]

@@ -143,16 +143,15 @@ impl GraphiteEncoder {
     /// `shorten`); `out.shortened` says whether they were. A tagged name too long for carbon
     /// even shortened leaves the name empty (never sent, counted as unnamed).
     pub(crate) fn render(&self, key: &Key, out: &mut Rendered) {
-        out.name.clear();
-        out.tail.clear();
+        out.clear();
         out.shortened = false;
-        out.name.extend_from_slice(&self.prefix);
+        out.name_buf().extend_from_slice(&self.prefix);
         let fold_keys = self.tags == GraphiteTags::FoldKeyValues;
         if self.tags != GraphiteTags::Tagged {
-            fold_globals(&mut out.name, &self.global_labels, key, fold_keys);
+            fold_globals(out.name_buf(), &self.global_labels, key, fold_keys);
         }
-        if !push_path(&mut out.name, key.name()) {
-            out.name.clear();
+        if !push_path(out.name_buf(), key.name()) {
+            out.clear();
             return;
         }
         if self.tags == GraphiteTags::Tagged {
@@ -166,24 +165,24 @@ impl GraphiteEncoder {
                 return;
             }
         } else {
-            fold_own_labels(&mut out.name, &self.global_labels, key, fold_keys);
+            fold_own_labels(out.name_buf(), &self.global_labels, key, fold_keys);
         }
-        out.shortened = shorten_path(&mut out.name, NAME_LIMIT - self.suffix_reserve);
+        out.shortened = shorten_path(out.name_buf(), NAME_LIMIT - self.suffix_reserve);
     }
 
     /// Shortens a tagged name to carbon's bound and writes its tags into `out.tail`.
     fn render_tagged(&self, tags: &mut [(Vec<u8>, Vec<u8>)], out: &mut Rendered) {
         let bound = self.tagged_bound;
-        let Some(shortened) = fit_tagged(bound, self.suffix_reserve, &mut out.name, tags) else {
-            out.name.clear();
+        let Some(shortened) = fit_tagged(bound, self.suffix_reserve, out.name_buf(), tags) else {
+            out.clear();
             return;
         };
         out.shortened = shortened;
         for (k, v) in tags.iter() {
-            out.tail.push(b';');
-            out.tail.extend_from_slice(k);
-            out.tail.push(b'=');
-            out.tail.extend_from_slice(v);
+            out.tail_buf().push(b';');
+            out.tail_buf().extend_from_slice(k);
+            out.tail_buf().push(b'=');
+            out.tail_buf().extend_from_slice(v);
         }
     }
 
@@ -205,9 +204,9 @@ impl GraphiteEncoder {
     ) {
         let buf = w.line_buf();
         let start = buf.len();
-        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(s.name());
         buf.extend_from_slice(suffix);
-        buf.extend_from_slice(&s.tail);
+        buf.extend_from_slice(s.tail());
         buf.push(b' ');
         value(buf);
         buf.push(b' ');

@@ -215,10 +215,7 @@ fn a_line_over_carbons_16384_byte_limit_is_dropped_and_counted() {
         true,
     );
     // `render` never makes a name this long (see `shorten`): build one by hand.
-    let r = Rendered {
-        name: b"n".repeat(16_400),
-        ..Rendered::default()
-    };
+    let r = Rendered::of(&b"n".repeat(16_400), b"");
     let (d, t) = datagrams(65_000, |w, t| {
         e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
     });

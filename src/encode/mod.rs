@@ -14,6 +14,7 @@ mod graphite_message;
 mod line;
 mod number;
 mod pickle;
+mod rendered;
 pub(crate) mod sanitize;
 pub(crate) mod segment;
 mod series;
@@ -35,6 +36,7 @@ pub use line::{Dialect, MetricLine, MetricType, MetricValue};
 pub(crate) use line::{Parts, check_name};
 pub(crate) use number::{wire_rate, write_f64};
 pub(crate) use pickle::{MAX_PICKLE_FRAME, PickleWire};
+pub(crate) use rendered::Rendered;
 pub(crate) use series::{SeriesValue, encode_series};
 pub(crate) use shared::SampleUnit;
 pub use statsd::LabelHandling;
@@ -88,30 +90,6 @@ impl HistogramRules {
     /// Every kind these rules can produce.
     pub(crate) fn kinds(&self) -> impl Iterator<Item = HistogramKind> + '_ {
         std::iter::once(self.default).chain(self.by_prefix.iter().map(|(_, k)| *k))
-    }
-}
-
-/// A series' constant wire parts, rendered once.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Rendered {
-    /// The sanitised, prefixed name; empty when nothing usable is left (never sent).
-    pub(crate) name: Vec<u8>,
-    /// What follows the type (and rate) on every line: DogStatsD `|#tags|c:id` (also plain
-    /// StatsD with DogStatsD-style tags); empty otherwise.
-    pub(crate) tail: Vec<u8>,
-    /// How this series is sent if it is a histogram.
-    pub(crate) histogram: HistogramKind,
-    /// Set by the flusher for a series not sent because a series of another kind has the
-    /// same wire identity (see `flush::identity`).
-    pub(crate) clash: bool,
-    /// Whether the name or tags were shortened to fit carbon's file-name limits.
-    pub(crate) shortened: bool,
-}
-
-impl Rendered {
-    /// Whether the series has a usable name.
-    pub(crate) fn sendable(&self) -> bool {
-        !self.name.is_empty()
     }
 }
 

@@ -28,11 +28,11 @@ impl Encoder {
             Self::Statsd(_) | Self::DogStatsd(_) => {
                 for member in members {
                     let buf = w.line_buf();
-                    buf.extend_from_slice(&s.name);
+                    buf.extend_from_slice(s.name());
                     buf.push(b':');
                     buf.extend_from_slice(member.as_bytes());
                     buf.extend_from_slice(b"|s");
-                    buf.extend_from_slice(&s.tail);
+                    buf.extend_from_slice(s.tail());
                     buf.push(b'\n');
                     commit(w, 1, 1, t);
                 }

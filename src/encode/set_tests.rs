@@ -116,5 +116,5 @@ fn a_set_shares_its_receivers_namespace_with_gauges_except_at_etsy_and_collectd(
         .encoder()
         .unwrap()
         .render_series(SeriesKind::Set, &key, &mut r);
-    assert_eq!(r.name, b"sets.users");
+    assert_eq!(r.name(), b"sets.users");
 }

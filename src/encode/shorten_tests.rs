@@ -37,8 +37,8 @@ fn render_graphite(e: &GraphiteEncoder, name: &str, l: &[(&str, &str)]) -> Rende
 fn series(r: &Rendered) -> String {
     format!(
         "{}{}",
-        String::from_utf8(r.name.clone()).unwrap(),
-        String::from_utf8(r.tail.clone()).unwrap()
+        String::from_utf8(r.name().to_vec()).unwrap(),
+        String::from_utf8(r.tail().to_vec()).unwrap()
     )
 }
 
@@ -72,7 +72,7 @@ fn a_component_of_251_bytes_is_kept_and_one_of_252_is_cut_with_the_hash_of_all_o
 
     let r = render_graphite(&e, &"a".repeat(252), &[]);
     assert_eq!(series(&r), format!("{}-f1051270b402f171", "a".repeat(234)));
-    assert_eq!(r.name.len(), 251);
+    assert_eq!(r.name().len(), 251);
     assert!(r.shortened);
 }
 
@@ -122,9 +122,9 @@ fn a_whole_name_over_the_bound_is_cut_and_its_last_component_still_fits() {
     let name = vec!["c".repeat(251); 10].join(".");
     let r = render_graphite(&graphite(true), &name, &[]);
     // 2048 less the 10 bytes kept for `.count` (`_DOT_count` in readable file names).
-    assert_eq!(r.name.len(), 2038);
+    assert_eq!(r.name().len(), 2038);
     assert_eq!(series(&r), format!("{}-35be69bb64b9a391", &name[..2021]));
-    assert!(r.name.split(|&b| b == b'.').all(|c| c.len() <= 251));
+    assert!(r.name().split(|&b| b == b'.').all(|c| c.len() <= 251));
 }
 
 #[test]
@@ -133,10 +133,10 @@ fn a_whole_name_cut_deep_in_a_component_moves_the_cut_back_so_that_component_fit
     // component at 1785, 253 with the hash.
     let name = format!("{}.{}", "a".repeat(20), vec!["c".repeat(251); 9].join("."));
     let r = render_graphite(&graphite(true), &name, &[]);
-    let last = r.name.split(|&b| b == b'.').next_back().unwrap();
+    let last = r.name().split(|&b| b == b'.').next_back().unwrap();
     assert_eq!(last.len(), 251);
-    assert_eq!(r.name.len(), 2019 + 17);
-    assert_eq!(&r.name[..2019], &name.as_bytes()[..2019]);
+    assert_eq!(r.name().len(), 2019 + 17);
+    assert_eq!(&r.name()[..2019], &name.as_bytes()[..2019]);
 }
 
 #[test]
@@ -169,7 +169,7 @@ fn with_hashed_tag_files_tags_are_kept_until_the_whole_name_passes_its_bound() {
         series(&r),
         format!("m;k={}-c43513e300c89385", "v".repeat(2017))
     );
-    assert_eq!(r.name.len() + r.tail.len(), 2038);
+    assert_eq!(r.name().len() + r.tail().len(), 2038);
 }
 
 #[test]
@@ -247,14 +247,14 @@ fn plain_statsd_names_get_the_same_component_limit_and_dogstatsd_names_do_not() 
     let mut r = Rendered::default();
     statsd(LabelHandling::FoldIntoName).render(&key, &mut r);
     assert_eq!(
-        text(&r.name),
+        text(r.name()),
         format!("x.{}-ee7717eba7a17e21", "a".repeat(234))
     );
     assert!(r.shortened);
 
     let dd = DogStatsdEncoder::new(None, vec![], rules(), None, false);
     dd.render(&key, &mut r);
-    assert_eq!(text(&r.name), format!("x.{}", "a".repeat(300)));
+    assert_eq!(text(r.name()), format!("x.{}", "a".repeat(300)));
     assert!(!r.shortened);
 }
 
@@ -264,7 +264,7 @@ fn plain_statsd_folded_label_values_are_components_and_are_shortened_too() {
     let mut r = Rendered::default();
     statsd(LabelHandling::FoldIntoName).render(&key, &mut r);
     assert_eq!(
-        text(&r.name),
+        text(r.name()),
         format!("x.{}-ee7717eba7a17e21", "a".repeat(234))
     );
 }

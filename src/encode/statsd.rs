@@ -189,11 +189,10 @@ impl StatsdEncoder {
         key: &Key,
         out: &mut Rendered,
     ) {
-        out.tail.clear();
+        out.clear();
         out.shortened = false;
         out.histogram = histogram;
-        let name = &mut out.name;
-        name.clear();
+        let name = out.name_buf();
         name.extend_from_slice(&self.prefix);
         let fold = match self.labels {
             LabelHandling::FoldIntoName => Some(false),
@@ -206,7 +205,7 @@ impl StatsdEncoder {
         if let Some(kind) = kind.filter(|_| self.type_prefixes) {
             push_segment(
                 name,
-                match (kind, out.histogram) {
+                match (kind, histogram) {
                     (SeriesKind::Counter, _) => "counters",
                     (SeriesKind::Gauge, _) => "gauges",
                     (SeriesKind::Histogram, HistogramKind::Timer) => "timers",
@@ -236,18 +235,20 @@ impl StatsdEncoder {
             if !tags.is_empty() {
                 // A tagged name is one carbon file name, not directories: bounded as a whole.
                 let bound = self.tagged_bound;
-                let Some(shortened) = fit_tagged(bound, ETSY_RESERVE, name, &mut tags) else {
-                    name.clear();
+                let fitted = fit_tagged(bound, ETSY_RESERVE, name, &mut tags);
+                let Some(shortened) = fitted else {
+                    out.clear();
                     return;
                 };
                 out.shortened = shortened;
-                write_dogstatsd_tags(&mut out.tail, &tags);
+                write_dogstatsd_tags(out.tail_buf(), &tags);
                 return;
             }
         }
         // Folded labels are path components too; the tags of the other styles are for
         // servers other than Etsy.
         out.shortened = shorten_path(name, NAME_LIMIT);
+        let name = out.name_buf();
         match self.labels {
             LabelHandling::FoldIntoName
             | LabelHandling::FoldKeyValues
@@ -289,11 +290,11 @@ impl StatsdEncoder {
         t: &mut EncodeTally,
     ) {
         let buf = w.line_buf();
-        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(s.name());
         buf.push(b':');
         write_u64(buf, delta);
         buf.extend_from_slice(b"|c");
-        buf.extend_from_slice(&s.tail);
+        buf.extend_from_slice(s.tail());
         buf.push(b'\n');
         commit(w, 1, 1, t);
     }
@@ -317,17 +318,17 @@ impl StatsdEncoder {
         let mut lines = 1;
         if value < 0.0 {
             // Etsy reads a signed value as a delta; reset to 0 first, in the same chunk.
-            buf.extend_from_slice(&s.name);
+            buf.extend_from_slice(s.name());
             buf.extend_from_slice(b":0|g");
-            buf.extend_from_slice(&s.tail);
+            buf.extend_from_slice(s.tail());
             buf.push(b'\n');
             lines = 2;
         }
-        buf.extend_from_slice(&s.name);
+        buf.extend_from_slice(s.name());
         buf.push(b':');
         write_f64(buf, value);
         buf.extend_from_slice(b"|g");
-        buf.extend_from_slice(&s.tail);
+        buf.extend_from_slice(s.tail());
         buf.push(b'\n');
         commit(w, lines, 1, t);
     }
@@ -352,11 +353,11 @@ impl StatsdEncoder {
                 continue;
             };
             let buf = w.line_buf();
-            buf.extend_from_slice(&s.name);
+            buf.extend_from_slice(s.name());
             buf.push(b':');
             write_f64(buf, v);
             write_type_and_rate(buf, s.histogram, rate);
-            buf.extend_from_slice(&s.tail);
+            buf.extend_from_slice(s.tail());
             buf.push(b'\n');
             commit(w, 1, 1, t);
         }

@@ -44,10 +44,7 @@ fn renders(e: &StatsdEncoder, k: &Key) -> bool {
 
 /// A series with a given wire name (timer histograms, no tail).
 fn raw(name: &[u8]) -> Rendered {
-    Rendered {
-        name: name.to_vec(),
-        ..Rendered::default()
-    }
+    Rendered::of(name, b"")
 }
 
 type Case<'a> = Box<dyn Fn(&mut PayloadWriter, &mut EncodeTally) + 'a>;
@@ -160,7 +157,11 @@ fn names_are_sanitised_with_global_labels_after_the_prefix_and_the_rest_after_th
         (key("h\u{e9}llo w\u{f6}rld", &[]), "my_app.b.eu.h_llo_w_rld"),
     ];
     for (k, want) in table {
-        assert_eq!(String::from_utf8(name(&e, k).name).unwrap(), *want, "{k}");
+        assert_eq!(
+            String::from_utf8(name(&e, k).name().to_vec()).unwrap(),
+            *want,
+            "{k}"
+        );
     }
 }
 
@@ -172,7 +173,7 @@ fn labels_are_ignored_when_configured_to_drop() {
         vec![Label::new("g", "1")],
         rules(HistogramKind::Timer),
     );
-    assert_eq!(name(&e, &key("x", &[("a", "b")])).name, b"x");
+    assert_eq!(name(&e, &key("x", &[("a", "b")])).name(), b"x");
 }
 
 #[test]
@@ -450,7 +451,7 @@ fn embedded_tags_cannot_break_out_of_their_style_and_empty_values_are_left_out()
     );
     let n = name(&e, &hostile);
     assert_eq!(
-        String::from_utf8(n.name.clone()).unwrap(),
+        String::from_utf8(n.name().to_vec()).unwrap(),
         "q,k___________=v___________end,ünï/co-de.x=ok"
     );
     for style in [
@@ -480,7 +481,7 @@ fn embedded_tags_cannot_break_out_of_their_style_and_empty_values_are_left_out()
         vec![],
         rules(HistogramKind::Timer),
     );
-    assert_eq!(name(&e, &bare).name, b"q");
+    assert_eq!(name(&e, &bare).name(), b"q");
 }
 
 #[test]
@@ -549,7 +550,7 @@ fn dogstatsd_style_tagged_names_fit_a_readable_carbon_file_name_with_room_for_et
     let n = name(&readable, &k);
     assert!(n.shortened);
     // `x;k=<value>` within 251 - 64 stored bytes: the value cut to 182 with its hash.
-    let tail = String::from_utf8(n.tail).unwrap();
+    let tail = String::from_utf8(n.tail().to_vec()).unwrap();
     let value = tail.strip_prefix("|#k:").unwrap();
     assert_eq!(1 + 2 + 1 + value.len(), 251 - 64, "{tail}");
     let hash = format!("-{:016x}", crate::encode::shorten::fnv1a64(long.as_bytes()));

@@ -66,8 +66,8 @@ impl Identities {
         let class = encoder.name_class(kind, r.histogram);
         let mut h = self.keys.build_hasher();
         class.hash(&mut h);
-        r.name.hash(&mut h);
-        r.tail.hash(&mut h);
+        r.name().hash(&mut h);
+        r.tail().hash(&mut h);
         (class, h.finish())
     }
 
@@ -84,7 +84,7 @@ impl Identities {
             return Found::Free;
         };
         let theirs = rendered(owner);
-        if owner.class != class || theirs.name != r.name || theirs.tail != r.tail {
+        if owner.class != class || theirs.name() != r.name() || theirs.tail() != r.tail() {
             Found::Unindexed
         } else if owner.kind == kind {
             Found::Merge(owner)
@@ -111,10 +111,7 @@ mod tests {
     use super::*;
 
     fn rendered(name: &str) -> Rendered {
-        Rendered {
-            name: name.as_bytes().to_vec(),
-            ..Rendered::default()
-        }
+        Rendered::of(name.as_bytes(), b"")
     }
 
     #[test]

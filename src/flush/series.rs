@@ -150,22 +150,20 @@ impl SeriesSet {
         if histogram && !encoder.summarizes(r.histogram) {
             return Found::Free;
         }
-        let mut probe = Rendered {
-            tail: r.tail.clone(),
-            ..Rendered::default()
-        };
+        let mut probe = Rendered::default();
         for suffix in encoder.summary_suffixes() {
-            probe.name.clear();
+            probe.clear();
             let probe_kind = if histogram {
-                probe.name.extend_from_slice(&r.name);
-                probe.name.extend_from_slice(suffix);
+                probe.name_buf().extend_from_slice(r.name());
+                probe.name_buf().extend_from_slice(suffix);
                 SeriesKind::Counter
-            } else if let Some(base) = r.name.strip_suffix(suffix) {
-                probe.name.extend_from_slice(base);
+            } else if let Some(base) = r.name().strip_suffix(suffix) {
+                probe.name_buf().extend_from_slice(base);
                 SeriesKind::Histogram
             } else {
                 continue;
             };
+            probe.tail_buf().extend_from_slice(r.tail());
             let hash = self.identities.hash(encoder, probe_kind, &probe);
             let found = self
                 .identities
@@ -364,7 +362,7 @@ fn index<C: Kept>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, lis
 /// Logs a series that is not sent because another kind owns its identity: at warn for the
 /// first one, so the logs are not flooded when many clash.
 fn warn_clash(warned: &mut bool, key: &Key, kind: SeriesKind, owner: SeriesKind, r: &Rendered) {
-    let name = String::from_utf8_lossy(&r.name);
+    let name = String::from_utf8_lossy(r.name());
     if std::mem::replace(warned, true) {
         tracing::debug!(metric = key.name(), wire = %name, ?kind, ?owner, "series not sent: another kind of series has the same wire name");
     } else {

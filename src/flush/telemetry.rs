@@ -380,7 +380,7 @@ mod tests {
             ExporterBuilder::graphite("127.0.0.1:2003"),
         ] {
             let (t, _) = telemetry(&builder.with_telemetry(true));
-            let mut series: Vec<_> = t.rendered.iter().map(|r| (&r.name, &r.tail)).collect();
+            let mut series: Vec<_> = t.rendered.iter().map(|r| (r.name(), r.tail())).collect();
             series.sort();
             series.dedup();
             assert_eq!(series.len(), STATS.len());
