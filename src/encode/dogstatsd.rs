@@ -143,11 +143,11 @@ impl DogStatsdEncoder {
         }
     }
 
-    fn end_line(&self, s: &Rendered, cx: FlushContext, buf: &mut Vec<u8>) {
+    fn end_line(&self, s: &Rendered, cx: &FlushContext, buf: &mut Vec<u8>) {
         buf.extend_from_slice(s.tail());
         if self.timestamps {
             buf.extend_from_slice(b"|T");
-            write_u64(buf, cx.unix_secs);
+            cx.stamp.write(buf, cx.unix_secs);
         }
         buf.push(b'\n');
     }
@@ -156,7 +156,7 @@ impl DogStatsdEncoder {
         &self,
         s: &Rendered,
         delta: u64,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -173,7 +173,7 @@ impl DogStatsdEncoder {
         &self,
         s: &Rendered,
         value: f64,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {

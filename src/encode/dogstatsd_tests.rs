@@ -29,9 +29,7 @@ fn render(e: &DogStatsdEncoder, name: &str, l: &[(&str, &str)]) -> Rendered {
     r
 }
 
-const CX: FlushContext = FlushContext {
-    unix_secs: 1_700_000_000,
-};
+const CX: FlushContext = FlushContext::at(1_700_000_000);
 
 fn one_line(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> String {
     let (mut d, _) = datagrams(8192, f);
@@ -86,7 +84,7 @@ fn lines_carry_tags_in_key_order_with_metric_labels_overriding_globals() {
     for (name, l, want) in table {
         let r = render(&e, name, l);
         assert_eq!(
-            one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+            one_line(|w, t| e.counter(&r, 1, &CX, w, t)),
             *want,
             "{name} {l:?}"
         );
@@ -98,7 +96,7 @@ fn a_metric_label_wins_over_a_global_label_that_collides_only_after_sanitising()
     let e = encoder(&[("team|x", "global")]);
     let r = render(&e, "c", &[("team_x", "metric")]);
     assert_eq!(
-        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        one_line(|w, t| e.counter(&r, 1, &CX, w, t)),
         "app.c:1|c|#team_x:metric"
     );
 }
@@ -112,12 +110,12 @@ fn hostile_label_text_can_never_split_the_datagram_or_add_a_tag() {
         &[("k|#,:", "v|#,\n\r\ty:"), ("url", "http://h:80/p")],
     );
     assert_eq!(
-        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        one_line(|w, t| e.counter(&r, 1, &CX, w, t)),
         "app.x:1|c|#k____:v______y_,url:http://h:80/p"
     );
     let r = render(&e, "a:b|c#d\ne", &[]);
     assert_eq!(
-        one_line(|w, t| e.counter(&r, 1, CX, w, t)),
+        one_line(|w, t| e.counter(&r, 1, &CX, w, t)),
         "app.a_b_c_d_e:1|c"
     );
 }
@@ -127,11 +125,11 @@ fn gauges_are_absolute_with_no_etsy_preamble() {
     let e = encoder(&[]);
     let r = render(&e, "temp", &[]);
     assert_eq!(
-        one_line(|w, t| e.gauge(&r, -5.0, CX, w, t)),
+        one_line(|w, t| e.gauge(&r, -5.0, &CX, w, t)),
         "app.temp:-5|g"
     );
     assert_eq!(
-        one_line(|w, t| e.gauge(&r, 0.25, CX, w, t)),
+        one_line(|w, t| e.gauge(&r, 0.25, &CX, w, t)),
         "app.temp:0.25|g"
     );
 }
@@ -174,11 +172,11 @@ fn container_ids_and_timestamps_are_appended_when_enabled() {
     );
     let r = render(&e, "c", &[]);
     assert_eq!(
-        one_line(|w, t| e.counter(&r, 2, CX, w, t)),
+        one_line(|w, t| e.counter(&r, 2, &CX, w, t)),
         "c:2|c|#a:b|c:abc123_x|T1700000000"
     );
     assert_eq!(
-        one_line(|w, t| e.gauge(&r, 1.0, CX, w, t)),
+        one_line(|w, t| e.gauge(&r, 1.0, &CX, w, t)),
         "c:1|g|#a:b|c:abc123_x|T1700000000"
     );
     // Timestamps are for counters and gauges only.
@@ -205,11 +203,11 @@ fn external_data_and_cardinality_follow_the_container_id_in_every_line_kind() {
     // `|` and control characters are removed from the external data, as datadog-go does.
     let tail = "|#a:b|c:abc|e:it-false,cn-app,pu-123|card:high";
     assert_eq!(
-        one_line(|w, t| e.counter(&r, 2, CX, w, t)),
+        one_line(|w, t| e.counter(&r, 2, &CX, w, t)),
         format!("c:2|c{tail}|T1700000000")
     );
     assert_eq!(
-        one_line(|w, t| e.gauge(&r, -1.5, CX, w, t)),
+        one_line(|w, t| e.gauge(&r, -1.5, &CX, w, t)),
         format!("c:-1.5|g{tail}|T1700000000")
     );
     assert_eq!(
@@ -239,7 +237,7 @@ fn each_origin_field_is_sent_alone_and_an_empty_external_value_not_at_all() {
     ];
     for (e, want) in cases {
         let r = render(&e, "x", &[]);
-        assert_eq!(one_line(|w, t| e.counter(&r, 1, CX, w, t)), want);
+        assert_eq!(one_line(|w, t| e.counter(&r, 1, &CX, w, t)), want);
     }
 }
 
@@ -286,7 +284,7 @@ fn a_packed_line_uses_the_space_left_in_the_current_payload() {
     let c = render(&e, "c", &[]);
     let h = render(&e, "h", &[]);
     let (got, _) = datagrams(64, |w, t| {
-        e.counter(&c, 1, CX, w, t); // "c:1|c" + newline: 6 bytes
+        e.counter(&c, 1, &CX, w, t); // "c:1|c" + newline: 6 bytes
         e.histogram(&h, &[1.0; 40], 1.0, SampleUnit::Seconds, w, t);
     });
     assert!(got.iter().all(|d| d.len() <= 64), "{got:?}");
@@ -311,7 +309,7 @@ fn a_line_too_long_for_any_payload_is_dropped_and_counted_per_value() {
     let r = render(&e, &"n".repeat(100), &[]);
     let (got, t) = datagrams(64, |w, t| {
         e.histogram(&r, &[1.0, 2.0], 1.0, SampleUnit::Seconds, w, t);
-        e.counter(&r, 1, CX, w, t);
+        e.counter(&r, 1, &CX, w, t);
     });
     assert!(got.is_empty());
     assert_eq!(t.too_long, 2 + 1);
@@ -390,8 +388,8 @@ proptest::proptest! {
                 continue;
             }
             match point {
-                Point::Counter(d) => { values_in += 1; e.counter(&r, *d, CX, &mut w, &mut t) }
-                Point::Gauge(v) => { values_in += 1; e.gauge(&r, *v, CX, &mut w, &mut t) }
+                Point::Counter(d) => { values_in += 1; e.counter(&r, *d, &CX, &mut w, &mut t) }
+                Point::Gauge(v) => { values_in += 1; e.gauge(&r, *v, &CX, &mut w, &mut t) }
                 Point::Histogram(vs, rate) => {
                     values_in += vs.len() as u64;
                     e.histogram(&r, vs, *rate, SampleUnit::Seconds, &mut w, &mut t);
@@ -459,7 +457,7 @@ fn the_origin_fields_count_in_the_payload_limit() {
     let limit = 2 * want.len() + 1;
     let (d, t) = datagrams(limit, |w, t| {
         for _ in 0..7 {
-            e.counter(&s, 1, CX, w, t);
+            e.counter(&s, 1, &CX, w, t);
         }
     });
     assert_eq!(t.lines, 7);
@@ -467,9 +465,9 @@ fn the_origin_fields_count_in_the_payload_limit() {
     assert!(d.iter().all(|p| p.len() <= limit));
     assert!(d.iter().flat_map(|p| p.split('\n')).all(|l| l == want));
     // One byte less and a datagram holds one line.
-    let (d, _) = datagrams(limit - 1, |w, t| e.counter(&s, 1, CX, w, t));
+    let (d, _) = datagrams(limit - 1, |w, t| e.counter(&s, 1, &CX, w, t));
     assert_eq!(d, [want]);
-    let (d, t) = datagrams(want.len() - 1, |w, t| e.counter(&s, 1, CX, w, t));
+    let (d, t) = datagrams(want.len() - 1, |w, t| e.counter(&s, 1, &CX, w, t));
     assert!(d.is_empty());
     assert_eq!(
         t.too_long, 1,

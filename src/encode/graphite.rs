@@ -27,7 +27,7 @@
 
 use metrics::{Key, Label};
 
-use super::number::{is_sendable, write_f64, write_u64};
+use super::number::{Digits, is_sendable, write_f64, write_u64};
 use super::sanitize::push_path;
 use super::shared::{fold_globals, fold_own_labels, render_prefix, sorted_unique};
 use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
@@ -186,18 +186,29 @@ impl GraphiteEncoder {
         }
     }
 
-    fn timestamp(&self, cx: FlushContext) -> u64 {
+    fn timestamp(&self, cx: &FlushContext) -> u64 {
+        self.stamp_secs(cx.unix_secs)
+    }
+
+    /// The timestamp of lines flushed at `unix_secs`: the slot start when aligned.
+    pub(crate) fn stamp_secs(&self, unix_secs: u64) -> u64 {
         match self.align_secs {
-            0 => cx.unix_secs,
-            a => cx.unix_secs - cx.unix_secs % a,
+            0 => unix_secs,
+            a => unix_secs - unix_secs % a,
         }
     }
 
     /// Writes `name[suffix][;tags] value ts\n` as one line; `value` writes the number.
+    /// `stamp` holds `ts`'s text when it is the flush's (see [`Digits`]).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the line's parts, each needed once"
+    )]
     fn line(
         s: &Rendered,
         suffix: &[u8],
         ts: u64,
+        stamp: &Digits,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
         value: impl FnOnce(&mut Vec<u8>),
@@ -210,7 +221,7 @@ impl GraphiteEncoder {
         buf.push(b' ');
         value(buf);
         buf.push(b' ');
-        write_u64(buf, ts);
+        stamp.write(buf, ts);
         buf.push(b'\n');
         if buf.len() - start > MAX_LINE {
             w.rollback();
@@ -234,7 +245,9 @@ impl GraphiteEncoder {
             t.invalid_values += 1;
             return;
         }
-        Self::line(s, b"", timestamp, w, t, |buf| write_f64(buf, value));
+        Self::line(s, b"", timestamp, &Digits::default(), w, t, |buf| {
+            write_f64(buf, value);
+        });
     }
 
     /// A counter's value: in delta mode, merged with what this slot already got.
@@ -243,7 +256,7 @@ impl GraphiteEncoder {
         s: &Rendered,
         value: u64,
         carry: &mut SlotCarry,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -261,14 +274,14 @@ impl GraphiteEncoder {
                 merged
             }
         };
-        Self::line(s, b"", ts, w, t, |buf| write_u64(buf, value));
+        Self::line(s, b"", ts, &cx.stamp, w, t, |buf| write_u64(buf, value));
     }
 
     pub(crate) fn gauge(
         &self,
         s: &Rendered,
         value: f64,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -276,7 +289,7 @@ impl GraphiteEncoder {
             t.invalid_values += 1;
             return;
         }
-        Self::line(s, b"", self.timestamp(cx), w, t, |buf| {
+        Self::line(s, b"", self.timestamp(cx), &cx.stamp, w, t, |buf| {
             write_f64(buf, value);
         });
     }
@@ -295,7 +308,7 @@ impl GraphiteEncoder {
         samples: &mut [f64],
         recorded: u64,
         carry: &mut SlotCarry,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -311,7 +324,9 @@ impl GraphiteEncoder {
             return;
         };
         let [count_suffix, rest @ ..] = SUMMARY_STATS;
-        Self::line(s, count_suffix, ts, w, t, |buf| write_u64(buf, count));
+        Self::line(s, count_suffix, ts, &cx.stamp, w, t, |buf| {
+            write_u64(buf, count);
+        });
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
@@ -320,7 +335,9 @@ impl GraphiteEncoder {
         for (suffix, value) in rest.into_iter().zip([sum, min, max, mean]) {
             // A sum of huge samples can overflow to infinity: never sent, counted.
             if is_sendable(value) {
-                Self::line(s, suffix, ts, w, t, |buf| write_f64(buf, value));
+                Self::line(s, suffix, ts, &cx.stamp, w, t, |buf| {
+                    write_f64(buf, value);
+                });
             } else {
                 t.invalid_values += 1;
             }
@@ -328,7 +345,9 @@ impl GraphiteEncoder {
         let slot_samples = carry.slot_samples();
         for (q, suffix) in self.percentiles.iter().filter(|_| !slot_samples.is_empty()) {
             let value = nearest_rank(slot_samples, *q);
-            Self::line(s, suffix.as_bytes(), ts, w, t, |buf| write_f64(buf, value));
+            Self::line(s, suffix.as_bytes(), ts, &cx.stamp, w, t, |buf| {
+                write_f64(buf, value);
+            });
         }
     }
 }

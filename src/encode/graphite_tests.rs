@@ -5,9 +5,7 @@ use crate::encode::SlotCarry;
 use crate::encode::test_util::{datagrams, labels};
 use crate::encode::{EncodeTally, FlushContext, PayloadWriter, Rendered};
 
-const CX: FlushContext = FlushContext {
-    unix_secs: 1_700_000_017,
-};
+const CX: FlushContext = FlushContext::at(1_700_000_017);
 
 fn encoder(tags: GraphiteTags, globals: &[(&str, &str)]) -> GraphiteEncoder {
     GraphiteEncoder::new(
@@ -35,15 +33,27 @@ fn lines(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> Vec<String> {
 }
 
 #[test]
+fn a_flush_context_caches_the_aligned_timestamp_and_its_lines_read_the_same() {
+    let e = encoder(GraphiteTags::Tagged, &[]);
+    let cx = crate::encode::Encoder::Graphite(e.clone()).context(1_700_000_017);
+    assert_eq!(cx.stamp, crate::encode::Digits::of(1_700_000_010));
+    let r = render(&e, "requests", &[]);
+    let cached = lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), &cx, w, t));
+    let formatted = lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), &CX, w, t));
+    assert_eq!(cached, ["app.requests 3 1700000010"]);
+    assert_eq!(cached, formatted);
+}
+
+#[test]
 fn counters_and_gauges_are_plaintext_lines_with_aligned_timestamps() {
     let e = encoder(GraphiteTags::Tagged, &[]);
     let r = render(&e, "requests", &[]);
     assert_eq!(
-        lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), CX, w, t)),
+        lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), &CX, w, t)),
         ["app.requests 3 1700000010"]
     );
     assert_eq!(
-        lines(|w, t| e.gauge(&r, -2.5, CX, w, t)),
+        lines(|w, t| e.gauge(&r, -2.5, &CX, w, t)),
         ["app.requests -2.5 1700000010"]
     );
     let unaligned = GraphiteEncoder::new(
@@ -57,7 +67,7 @@ fn counters_and_gauges_are_plaintext_lines_with_aligned_timestamps() {
     );
     let r = render(&unaligned, "x", &[]);
     assert_eq!(
-        lines(|w, t| unaligned.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
+        lines(|w, t| unaligned.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t)),
         ["x 1 1700000017"]
     );
 }
@@ -83,7 +93,7 @@ fn labels_become_sorted_tags_or_path_segments() {
         let e = encoder(*mode, &globals);
         let r = render(&e, "requests", &[("route", "/a/b"), ("method", "GET")]);
         assert_eq!(
-            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
+            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t)),
             [*want],
             "{mode:?}"
         );
@@ -119,7 +129,7 @@ fn names_and_tags_follow_graphites_character_rules() {
     for (name, l, want) in table {
         let r = render(&e, name, l);
         assert_eq!(
-            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
+            lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t)),
             [*want],
             "{name} {l:?}"
         );
@@ -131,7 +141,8 @@ fn histograms_are_summarised_with_the_suffix_before_the_tags() {
     let e = encoder(GraphiteTags::Tagged, &[("env", "prod")]);
     let r = render(&e, "latency", &[]);
     let mut samples: Vec<f64> = (1..=100).map(f64::from).rev().collect();
-    let got = lines(|w, t| e.histogram(&r, &mut samples, 100, &mut SlotCarry::default(), CX, w, t));
+    let got =
+        lines(|w, t| e.histogram(&r, &mut samples, 100, &mut SlotCarry::default(), &CX, w, t));
     assert_eq!(
         got,
         [
@@ -161,7 +172,7 @@ fn a_sampled_histogram_keeps_its_exact_count_and_scales_its_sum() {
     );
     let r = render(&e, "h", &[]);
     let mut samples = vec![2.0; 10];
-    let got = lines(|w, t| e.histogram(&r, &mut samples, 40, &mut SlotCarry::default(), CX, w, t));
+    let got = lines(|w, t| e.histogram(&r, &mut samples, 40, &mut SlotCarry::default(), &CX, w, t));
     assert_eq!(got[0], "h.count 40 1700000017");
     assert_eq!(got[1], "h.sum 80 1700000017");
 }
@@ -187,7 +198,7 @@ fn nan_and_infinite_samples_are_left_out_of_the_summary_and_counted() {
         f64::NEG_INFINITY,
     ];
     let (d, t) = datagrams(65_000, |w, t| {
-        e.histogram(&r, &mut samples, 6, &mut SlotCarry::default(), CX, w, t);
+        e.histogram(&r, &mut samples, 6, &mut SlotCarry::default(), &CX, w, t);
     });
     assert_eq!(
         d,
@@ -198,7 +209,7 @@ fn nan_and_infinite_samples_are_left_out_of_the_summary_and_counted() {
     assert_eq!(t.invalid_values, 4);
     let mut only_nan = vec![f64::NAN];
     let (d, _) = datagrams(65_000, |w, t| {
-        e.histogram(&r, &mut only_nan, 1, &mut SlotCarry::default(), CX, w, t);
+        e.histogram(&r, &mut only_nan, 1, &mut SlotCarry::default(), &CX, w, t);
     });
     assert!(d.is_empty());
 }
@@ -217,7 +228,7 @@ fn a_line_over_carbons_16384_byte_limit_is_dropped_and_counted() {
     // `render` never makes a name this long (see `shorten`): build one by hand.
     let r = Rendered::of(&b"n".repeat(16_400), b"");
     let (d, t) = datagrams(65_000, |w, t| {
-        e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
+        e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t);
     });
     assert!(d.is_empty());
     assert_eq!(t.too_long, 1);
@@ -250,8 +261,8 @@ proptest::proptest! {
         }
         let mut samples = values.clone();
         let got = lines(|w, t| {
-            e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
-            e.histogram(&r, &mut samples, values.len() as u64, &mut SlotCarry::default(), CX, w, t);
+            e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t);
+            e.histogram(&r, &mut samples, values.len() as u64, &mut SlotCarry::default(), &CX, w, t);
         });
         for line in got.iter().filter(|l| !l.is_empty()) {
             let parsed = carbon_parse(line);
@@ -276,30 +287,26 @@ fn a_second_flush_into_the_same_slot_sends_the_slots_cumulative_values() {
     let r = render(&e, "reqs", &[]);
     let mut carry = SlotCarry::default();
     assert_eq!(
-        lines(|w, t| e.counter(&r, 100, &mut carry, CX, w, t)),
+        lines(|w, t| e.counter(&r, 100, &mut carry, &CX, w, t)),
         ["app.reqs 100 1700000010"]
     );
     // An explicit flush (or the final one) 2 s later, same 10 s slot: carbon keeps the last
     // write, so it must say 140, not 40.
-    let later = FlushContext {
-        unix_secs: 1_700_000_019,
-    };
+    let later = FlushContext::at(1_700_000_019);
     assert_eq!(
-        lines(|w, t| e.counter(&r, 40, &mut carry, later, w, t)),
+        lines(|w, t| e.counter(&r, 40, &mut carry, &later, w, t)),
         ["app.reqs 140 1700000010"]
     );
-    let next_slot = FlushContext {
-        unix_secs: 1_700_000_020,
-    };
+    let next_slot = FlushContext::at(1_700_000_020);
     assert_eq!(
-        lines(|w, t| e.counter(&r, 5, &mut carry, next_slot, w, t)),
+        lines(|w, t| e.counter(&r, 5, &mut carry, &next_slot, w, t)),
         ["app.reqs 5 1700000020"]
     );
 
     let h = render(&e, "lat", &[]);
     let mut carry = SlotCarry::default();
-    lines(|w, t| e.histogram(&h, &mut [1.0, 3.0], 2, &mut carry, CX, w, t));
-    let got = lines(|w, t| e.histogram(&h, &mut [10.0], 1, &mut carry, later, w, t));
+    lines(|w, t| e.histogram(&h, &mut [1.0, 3.0], 2, &mut carry, &CX, w, t));
+    let got = lines(|w, t| e.histogram(&h, &mut [10.0], 1, &mut carry, &later, w, t));
     // Percentiles too are over the slot's three samples, not the second flush's one.
     assert_eq!(
         got,
@@ -316,7 +323,7 @@ fn a_second_flush_into_the_same_slot_sends_the_slots_cumulative_values() {
         ]
     );
     // The next slot starts afresh.
-    let got = lines(|w, t| e.histogram(&h, &mut [2.0], 1, &mut carry, next_slot, w, t));
+    let got = lines(|w, t| e.histogram(&h, &mut [2.0], 1, &mut carry, &next_slot, w, t));
     assert_eq!(got[5], "app.lat.p50 2 1700000020");
 }
 
@@ -325,13 +332,11 @@ fn same_slot_flushes_sampled_at_different_rates_merge_their_percentiles_by_weigh
     let e = encoder(GraphiteTags::Tagged, &[]);
     let h = render(&e, "lat", &[]);
     let mut carry = SlotCarry::default();
-    let later = FlushContext {
-        unix_secs: 1_700_000_019,
-    };
+    let later = FlushContext::at(1_700_000_019);
     // First flush: 100 samples of 1.0 kept out of 900 recorded (each stands for 9); second
     // flush: 100 samples of 2.0, all recorded. So 90% of the slot's samples are 1.0.
-    lines(|w, t| e.histogram(&h, &mut [1.0; 100], 900, &mut carry, CX, w, t));
-    let got = lines(|w, t| e.histogram(&h, &mut [2.0; 100], 100, &mut carry, later, w, t));
+    lines(|w, t| e.histogram(&h, &mut [1.0; 100], 900, &mut carry, &CX, w, t));
+    let got = lines(|w, t| e.histogram(&h, &mut [2.0; 100], 100, &mut carry, &later, w, t));
     assert_eq!(got[0], "app.lat.count 1000 1700000010");
     assert_eq!(got[5], "app.lat.p50 1 1700000010");
     assert_eq!(got[6], "app.lat.p90 1 1700000010", "{got:?}");
@@ -348,7 +353,7 @@ fn repeated_flushes_into_one_slot_keep_a_bounded_number_of_samples() {
     for i in 0..20 {
         let mut samples: Vec<f64> = (0..1000).map(|j| f64::from(i * 1000 + j)).collect();
         all.extend_from_slice(&samples);
-        let got = lines(|w, t| e.histogram(&h, &mut samples, 1000, &mut carry, CX, w, t));
+        let got = lines(|w, t| e.histogram(&h, &mut samples, 1000, &mut carry, &CX, w, t));
         assert_eq!(got[0], format!("app.lat.count {} 1700000010", all.len()));
         let kept = carry.samples.as_ref().map_or(0, |k| k.values.len());
         assert!(kept <= 2048, "{kept}");
@@ -380,7 +385,7 @@ fn a_sum_that_overflows_is_counted_not_sent_and_nothing_panics() {
             &mut [1e308, 1e308],
             2,
             &mut SlotCarry::default(),
-            CX,
+            &CX,
             w,
             t,
         );
@@ -399,7 +404,7 @@ fn a_label_called_name_does_not_clash_with_carbons_name_tag() {
     let e = encoder(GraphiteTags::Tagged, &[]);
     let r = render(&e, "c", &[("name", "x")]);
     assert_eq!(
-        lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t)),
+        lines(|w, t| e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t)),
         ["app.c;name_=x 1 1700000010"]
     );
 }
@@ -433,7 +438,7 @@ fn sampled_percentiles_fall_within_the_documented_bound_at_least_as_often_as_pro
                 &mut samples,
                 recorded,
                 &mut SlotCarry::default(),
-                CX,
+                &CX,
                 w,
                 t,
             );

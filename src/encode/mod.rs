@@ -34,7 +34,7 @@ pub use graphite_message::GraphitePoints;
 pub(crate) use graphite_message::path_key;
 pub use line::{Dialect, MetricLine, MetricType, MetricValue};
 pub(crate) use line::{Parts, check_name};
-pub(crate) use number::{wire_rate, write_f64};
+pub(crate) use number::{Digits, wire_rate, write_f64};
 pub(crate) use pickle::{MAX_PICKLE_FRAME, PickleWire};
 pub(crate) use rendered::Rendered;
 pub(crate) use series::{SeriesValue, encode_series};
@@ -125,6 +125,21 @@ pub(crate) fn sanitized_tags(
 pub(crate) struct FlushContext {
     /// Wall-clock time of the flush, in Unix seconds.
     pub(crate) unix_secs: u64,
+    /// The timestamp the encoder puts on this flush's lines, formatted once (see
+    /// [`Encoder::context`]).
+    pub(crate) stamp: Digits,
+}
+
+impl FlushContext {
+    /// A flush at `unix_secs` with no text cached (every timestamp is formatted): for tests.
+    /// The flusher's comes from [`Encoder::context`].
+    #[cfg(test)]
+    pub(crate) const fn at(unix_secs: u64) -> Self {
+        Self {
+            unix_secs,
+            stamp: Digits::NONE,
+        }
+    }
 }
 
 /// What one flush's encoding did. Every value handed to an encoder ends up in exactly one of
@@ -280,6 +295,20 @@ impl Encoder {
         matches!(self, Self::Graphite(e) if e.aligned())
     }
 
+    /// The context of a flush at `unix_secs`, with the timestamp this encoder's lines carry
+    /// formatted once: Graphite's (aligned to its slot unless configured otherwise), or the
+    /// flush's own time (DogStatsD's `|T`).
+    pub(crate) fn context(&self, unix_secs: u64) -> FlushContext {
+        let stamp = match self {
+            Self::Graphite(e) => e.stamp_secs(unix_secs),
+            Self::Statsd(_) | Self::DogStatsd(_) => unix_secs,
+        };
+        FlushContext {
+            unix_secs,
+            stamp: Digits::of(stamp),
+        }
+    }
+
     /// How counters are reported: deltas everywhere, or running totals for Graphite by
     /// configuration.
     pub(crate) fn counter_mode(&self) -> CounterMode {
@@ -295,7 +324,7 @@ impl Encoder {
         s: &Rendered,
         delta: u64,
         carry: &mut SlotCarry,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -311,7 +340,7 @@ impl Encoder {
         &self,
         s: &Rendered,
         value: f64,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {
@@ -335,7 +364,7 @@ impl Encoder {
         recorded: u64,
         unit: SampleUnit,
         carry: &mut SlotCarry,
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {

@@ -14,6 +14,56 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(buf.format(v).as_bytes());
 }
 
+/// One number's decimal text, formatted once: a flush stamps every Graphite line (and every
+/// timestamped DogStatsD line) with the same time, and copying its ten digits costs a sixth
+/// of formatting them (callgrind: 79 of a Graphite counter line's 456 instructions went to
+/// `itoa`, issue 15).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Digits {
+    value: u64,
+    /// 0: nothing cached (every value is formatted).
+    len: u8,
+    text: [u8; 20],
+}
+
+impl Digits {
+    /// Nothing cached.
+    #[cfg(test)]
+    pub(crate) const NONE: Self = Self {
+        value: 0,
+        len: 0,
+        text: [0; 20],
+    };
+
+    /// `value`'s text, cached.
+    pub(crate) fn of(value: u64) -> Self {
+        let mut buf = itoa::Buffer::new();
+        let formatted = buf.format(value).as_bytes();
+        let mut text = [0; 20];
+        text[..formatted.len()].copy_from_slice(formatted);
+        Self {
+            value,
+            // At most 20 digits.
+            len: u8::try_from(formatted.len()).unwrap_or(0),
+            text,
+        }
+    }
+
+    /// Appends `v` in decimal: the cached text when `v` is the cached value.
+    #[inline]
+    pub(crate) fn write(&self, out: &mut Vec<u8>, v: u64) {
+        if self.len > 0 && self.value == v {
+            // All 20 bytes, then back to the digits: a fixed-size copy is two moves, where
+            // one of the text's length is a call to `memcpy`.
+            let end = out.len() + usize::from(self.len);
+            out.extend_from_slice(&self.text);
+            out.truncate(end);
+        } else {
+            write_u64(out, v);
+        }
+    }
+}
+
 /// Appends a finite `v` in the shortest form that parses back to the same value.
 ///
 /// Callers must reject NaN and infinities first (see [`is_sendable`]); we never write them.
@@ -76,6 +126,21 @@ mod tests {
         let mut out = Vec::new();
         write_f64(&mut out, v);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn cached_digits_write_their_value_and_any_other_value_is_formatted() {
+        for cached in [0, 7, 1_700_000_000, u64::MAX] {
+            let digits = Digits::of(cached);
+            for v in [cached, 0, 9, 1_700_000_060, u64::MAX] {
+                let mut out = b"x".to_vec();
+                digits.write(&mut out, v);
+                assert_eq!(out, format!("x{v}").into_bytes(), "cached {cached}");
+            }
+        }
+        let mut out = Vec::new();
+        Digits::default().write(&mut out, 0);
+        assert_eq!(out, b"0", "nothing cached");
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub(crate) fn encode_series(
     s: &Rendered,
     value: SeriesValue<'_>,
     carry: &mut SlotCarry,
-    cx: FlushContext,
+    cx: &FlushContext,
     w: &mut PayloadWriter,
     t: &mut EncodeTally,
 ) -> u64 {

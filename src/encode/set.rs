@@ -20,7 +20,7 @@ impl Encoder {
         &self,
         s: &Rendered,
         members: &[String],
-        cx: FlushContext,
+        cx: &FlushContext,
         w: &mut PayloadWriter,
         t: &mut EncodeTally,
     ) {

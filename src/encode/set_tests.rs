@@ -20,10 +20,8 @@ fn encode(
     let mut r = Rendered::default();
     let key = Key::from_parts("users", labels(pairs));
     encoder.render_series(SeriesKind::Set, &key, &mut r);
-    let cx = FlushContext {
-        unix_secs: 1_700_000_000,
-    };
-    datagrams(max, |w, t| encoder.set(&r, &members(list), cx, w, t))
+    let cx = FlushContext::at(1_700_000_000);
+    datagrams(max, |w, t| encoder.set(&r, &members(list), &cx, w, t))
 }
 
 type Row<'a> = (ExporterBuilder, &'a [(&'a str, &'a str)], &'a str);

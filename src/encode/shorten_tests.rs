@@ -11,9 +11,7 @@ use crate::encode::{
 };
 use crate::encode::{EncodeTally, FlushContext, PayloadWriter};
 
-const CX: FlushContext = FlushContext {
-    unix_secs: 1_700_000_000,
-};
+const CX: FlushContext = FlushContext::at(1_700_000_000);
 
 fn graphite(hashed: bool) -> GraphiteEncoder {
     GraphiteEncoder::new(
@@ -145,7 +143,7 @@ fn histogram_summary_leaves_always_fit_after_a_shortened_name() {
     let r = render_graphite(&e, &"h".repeat(300), &[]);
     let mut samples = vec![1.0, 2.0];
     let (d, _) = datagrams(65_000, |w, t| {
-        e.histogram(&r, &mut samples, 2, &mut SlotCarry::default(), CX, w, t);
+        e.histogram(&r, &mut samples, 2, &mut SlotCarry::default(), &CX, w, t);
     });
     let lines: Vec<&str> = d.iter().flat_map(|p| p.lines()).collect();
     assert_eq!(lines.len(), 9);
@@ -217,8 +215,8 @@ fn with_readable_tag_files_every_summary_file_name_fits_255_bytes() {
     let r = render_graphite(&e, "m.x", &[("k", &"v".repeat(300)), ("z", "1")]);
     let mut samples = vec![1.0];
     let (d, _) = datagrams(65_000, |w, t| {
-        e.histogram(&r, &mut samples, 1, &mut SlotCarry::default(), CX, w, t);
-        e.counter(&r, 1, &mut SlotCarry::default(), CX, w, t);
+        e.histogram(&r, &mut samples, 1, &mut SlotCarry::default(), &CX, w, t);
+        e.counter(&r, 1, &mut SlotCarry::default(), &CX, w, t);
     });
     let longest = d
         .iter()
@@ -293,7 +291,7 @@ fn dogstatsd_keeps_an_empty_valued_label_as_a_bare_tag() {
         &Key::from_parts("x", labels(&[("route", ""), ("a", "b")])),
         &mut r,
     );
-    let (d, _) = datagrams(1432, |w, t| e.counter(&r, 1, CX, w, t));
+    let (d, _) = datagrams(1432, |w, t| e.counter(&r, 1, &CX, w, t));
     assert_eq!(d.concat(), "x:1|c|#a:b,route");
 }
 

@@ -23,11 +23,11 @@ impl Flusher {
     }
 
     pub(super) fn collect_interval(&mut self, what: What) {
-        let unix_secs = self.clock.now().as_secs();
-        self.collect_at(FlushContext { unix_secs }, Instant::now(), what);
+        let cx = self.encoder.context(self.clock.now().as_secs());
+        self.collect_at(&cx, Instant::now(), what);
     }
 
-    fn collect_at(&mut self, cx: FlushContext, now: Instant, what: What) {
+    fn collect_at(&mut self, cx: &FlushContext, now: Instant, what: What) {
         #[cfg(test)]
         #[allow(
             clippy::panic,
@@ -110,7 +110,7 @@ impl Flusher {
 /// One collect's encoding state and tallies.
 struct Pass<'a> {
     encoder: &'a Encoder,
-    cx: FlushContext,
+    cx: &'a FlushContext,
     writer: &'a mut PayloadWriter,
     tally: EncodeTally,
     /// Values of series whose name has nothing usable left.

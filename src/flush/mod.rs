@@ -36,7 +36,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::aggregate::Aggregate;
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::encode::{Encoder, FlushContext, PickleWire};
+use crate::encode::{Encoder, PickleWire};
 use crate::error::FlushError;
 use crate::stats::{StatsCells, add};
 use crate::transport::Transport;
@@ -274,10 +274,8 @@ impl Flusher {
         if !transport.is_up() || !self.delivery.caught_up() {
             return;
         }
-        let cx = FlushContext {
-            unix_secs: self.clock.now().as_secs(),
-        };
-        telemetry.encode(&self.stats.snapshot(), &self.encoder, cx);
+        let cx = self.encoder.context(self.clock.now().as_secs());
+        telemetry.encode(&self.stats.snapshot(), &self.encoder, &cx);
         let accepted = self
             .delivery
             .send_aside(transport, telemetry.writer(), &self.stats)

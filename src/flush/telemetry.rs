@@ -140,7 +140,7 @@ impl Telemetry {
 
     /// Encodes a report of `now` (gauges as they are; counters as the change since the last
     /// report that got through, or as totals for Graphite's total mode) into the writer.
-    pub(crate) fn encode(&mut self, now: &ExporterStats, encoder: &Encoder, cx: FlushContext) {
+    pub(crate) fn encode(&mut self, now: &ExporterStats, encoder: &Encoder, cx: &FlushContext) {
         self.writer.clear();
         self.lines.clear();
         let totals = encoder.counter_mode() == CounterMode::Total;
@@ -216,10 +216,8 @@ mod tests {
 
     /// Encodes a report of `stats` and returns its payloads as text.
     fn report(t: &mut Telemetry, e: &Encoder, stats: &ExporterStats) -> Vec<String> {
-        let cx = FlushContext {
-            unix_secs: 1_700_000_000,
-        };
-        t.encode(stats, e, cx);
+        let cx = FlushContext::at(1_700_000_000);
+        t.encode(stats, e, &cx);
         let w = t.writer();
         (0..w.len())
             .map(|i| String::from_utf8(w.payload(i).unwrap().0.to_vec()).unwrap())

@@ -28,9 +28,9 @@ pub use types::{
 
 use crate::aggregate::{SetCell, distinct_members};
 use crate::encode::{
-    self, DogStatsdEncoder, EncodeTally, Encoder, FlushContext, GraphiteEncoder, HistogramRules,
-    PayloadWriter, PickleWire, Rendered, SampleUnit, SeriesKind, SeriesValue, SlotCarry,
-    StatsdEncoder, encode_series,
+    self, DogStatsdEncoder, EncodeTally, Encoder, GraphiteEncoder, HistogramRules, PayloadWriter,
+    PickleWire, Rendered, SampleUnit, SeriesKind, SeriesValue, SlotCarry, StatsdEncoder,
+    encode_series,
 };
 
 /// Carbon's pickle frame limit we write to (the same as the exporter's).
@@ -109,9 +109,7 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
         Framing::Stream => encode::Framing::Stream,
         Framing::LengthPrefixed => encode::Framing::LengthPrefixed,
     };
-    let cx = FlushContext {
-        unix_secs: common.unix_secs,
-    };
+    let cx = encoder.context(common.unix_secs);
     let mut w = PayloadWriter::new(common.max_payload_len, framing);
     let mut t = EncodeTally::default();
     let mut unnamed = 0;
@@ -165,7 +163,7 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
                     }
                 };
                 encoder.render_series(value.kind(), &key, &mut rendered);
-                encode_series(encoder, &rendered, value, &mut carry, cx, &mut w, &mut t)
+                encode_series(encoder, &rendered, value, &mut carry, &cx, &mut w, &mut t)
             }
         };
         unnamed += own_unnamed;
