@@ -90,6 +90,7 @@ impl PayloadWriter {
 
     /// Adds the pending chunk (`lines` newline-terminated lines) to the current payload, or
     /// starts a new payload with it. A chunk longer than the limit on its own is discarded.
+    #[inline]
     pub(crate) fn commit(&mut self, lines: u32) -> Result<(), TooLong> {
         if self.buf.len() == self.chunk_start {
             return Ok(());

@@ -319,6 +319,7 @@ impl Encoder {
     }
 
     /// Encodes one counter value (a delta, or a running total for Graphite's total mode).
+    #[inline]
     pub(crate) fn counter(
         &self,
         s: &Rendered,

@@ -46,6 +46,7 @@ impl SeriesValue<'_> {
 /// Encodes `value` for the series rendered as `s` into `w`, tallying into `t`. A series whose
 /// name has nothing usable left writes nothing; what is returned is how many values were
 /// dropped for that reason (0 for a sendable series), for the caller's `unnamed` count.
+#[inline]
 pub(crate) fn encode_series(
     encoder: &Encoder,
     s: &Rendered,
