@@ -36,7 +36,7 @@ fn lines(f: impl FnOnce(&mut PayloadWriter, &mut EncodeTally)) -> Vec<String> {
 fn a_flush_context_caches_the_aligned_timestamp_and_its_lines_read_the_same() {
     let e = encoder(GraphiteTags::Tagged, &[]);
     let cx = crate::encode::Encoder::Graphite(e.clone()).context(1_700_000_017);
-    assert_eq!(cx.stamp, crate::encode::Digits::of(1_700_000_010));
+    assert_eq!(cx.stamp, Digits::of(1_700_000_010));
     let r = render(&e, "requests", &[]);
     let cached = lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), &cx, w, t));
     let formatted = lines(|w, t| e.counter(&r, 3, &mut SlotCarry::default(), &CX, w, t));
