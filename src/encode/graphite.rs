@@ -215,9 +215,13 @@ impl GraphiteEncoder {
     ) {
         let buf = w.line_buf();
         let start = buf.len();
-        buf.extend_from_slice(s.name());
-        buf.extend_from_slice(suffix);
-        buf.extend_from_slice(s.tail());
+        if suffix.is_empty() {
+            buf.extend_from_slice(s.name_and_tail());
+        } else {
+            buf.extend_from_slice(s.name());
+            buf.extend_from_slice(suffix);
+            buf.extend_from_slice(s.tail());
+        }
         buf.push(b' ');
         value(buf);
         buf.push(b' ');

@@ -73,6 +73,12 @@ impl Rendered {
         &self.parts[self.split()..]
     }
 
+    /// The name and the tail back to back: what a line carries when nothing goes between
+    /// them (a Graphite line without a summary suffix).
+    pub(crate) fn name_and_tail(&self) -> &[u8] {
+        &self.parts
+    }
+
     /// Whether the series has a usable name.
     pub(crate) fn sendable(&self) -> bool {
         !self.name().is_empty()
@@ -131,6 +137,7 @@ mod tests {
         r.tail_buf().extend_from_slice(b",b:2");
         assert_eq!(r.name(), b"app.requests");
         assert_eq!(r.tail(), b"|#a:1,b:2");
+        assert_eq!(r.name_and_tail(), b"app.requests|#a:1,b:2");
         assert_eq!(r, Rendered::of(b"app.requests", b"|#a:1,b:2"));
         assert_ne!(r, Rendered::of(b"app.request", b"s|#a:1,b:2"));
     }
