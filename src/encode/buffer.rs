@@ -51,8 +51,10 @@ pub(crate) struct PayloadSpan {
 pub(crate) struct PayloadWriter {
     buf: Vec<u8>,
     spans: Vec<PayloadSpan>,
-    max_len: usize,
     framing: Framing,
+    /// Largest chunk or payload held in `buf`, final newline included: the payload limit,
+    /// plus the newline a datagram or frame drops (see [`fresh_capacity`](Self::fresh_capacity)).
+    capacity: usize,
     /// Start of the payload being filled.
     payload_start: usize,
     /// Lines committed to the payload being filled.
@@ -63,11 +65,15 @@ pub(crate) struct PayloadWriter {
 
 impl PayloadWriter {
     pub(crate) fn new(max_len: usize, framing: Framing) -> Self {
+        let capacity = match framing {
+            Framing::Datagram | Framing::LengthPrefixed => max_len.saturating_add(1),
+            Framing::Stream => max_len,
+        };
         Self {
             buf: Vec::new(),
             spans: Vec::new(),
-            max_len,
             framing,
+            capacity,
             payload_start: 0,
             payload_lines: 0,
             chunk_start: 0,
@@ -78,14 +84,6 @@ impl PayloadWriter {
     /// `commit`/`rollback` is the chunk.
     pub(crate) fn line_buf(&mut self) -> &mut Vec<u8> {
         &mut self.buf
-    }
-
-    /// Bytes of `len` as they count against the limit: a datagram drops the final newline.
-    fn sent_len(&self, len: usize) -> usize {
-        match self.framing {
-            Framing::Datagram | Framing::LengthPrefixed => len.saturating_sub(1),
-            Framing::Stream => len,
-        }
     }
 
     /// Adds the pending chunk (`lines` newline-terminated lines) to the current payload, or
@@ -105,12 +103,13 @@ impl PayloadWriter {
             self.buf.push(b'\n');
         }
         let chunk_len = self.buf.len() - self.chunk_start;
-        if self.sent_len(chunk_len) > self.max_len {
+        // Against `capacity`: a datagram's (or frame's) final newline is not sent.
+        if chunk_len > self.capacity {
             self.rollback();
             return Err(TooLong);
         }
         let with_chunk = self.buf.len() - self.payload_start;
-        if self.sent_len(with_chunk) > self.max_len {
+        if with_chunk > self.capacity {
             self.close_payload(self.chunk_start);
         }
         self.payload_lines += lines;
@@ -126,10 +125,7 @@ impl PayloadWriter {
 
     /// Largest chunk (with its final newline) that fits in an empty payload.
     pub(crate) fn fresh_capacity(&self) -> usize {
-        match self.framing {
-            Framing::Datagram | Framing::LengthPrefixed => self.max_len + 1,
-            Framing::Stream => self.max_len,
-        }
+        self.capacity
     }
 
     /// Discards the pending chunk.
