@@ -36,7 +36,7 @@ mod whisper;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use carbon::{Carbon, require_carbon, unix_now};
+use carbon::{Carbon, require_carbon, unix_now, wait_for_room_in_slot};
 use corpus::{Kind, Render, Set};
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterStats, GraphiteTags};
 
@@ -70,24 +70,6 @@ fn wait_for_mid_second_after(after: u64) -> u64 {
         }
         assert!(Instant::now() < deadline, "the clock does not move");
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// Seconds after a slot's start that [`wait_for_room_in_slot`] also waits out: the aligned
-/// tick at the boundary has run by then, even on a loaded machine.
-const TICK_SETTLE: u64 = 3;
-
-/// Polls the wall clock until at least `margin` seconds are left before the next multiple
-/// of `slot`.
-fn wait_for_room_in_slot(slot: u64, margin: u64) {
-    let deadline = Instant::now() + Duration::from_secs(margin + TICK_SETTLE + 2);
-    // Also past the slot's first seconds: when the wait ends on a boundary, the aligned tick
-    // fires there too, and one that runs late (after the explicit flush) re-sends the slot's
-    // counter totals and its gauges: CI once counted 24 lines sent for 21, two counters and
-    // a gauge more, with every stored value still right.
-    while unix_now() % slot >= slot - margin || unix_now() % slot < TICK_SETTLE {
-        assert!(Instant::now() < deadline, "the clock does not move");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -16,7 +16,9 @@ mod carbon;
 
 use std::time::{Duration, Instant};
 
-use carbon::{Carbon, CarbonRelay, require_carbon, require_carbon_relay, unix_now};
+use carbon::{
+    Carbon, CarbonRelay, require_carbon, require_carbon_relay, unix_now, wait_for_room_in_slot,
+};
 use metrics_exporter_statsd_graphite::{
     CounterMode, ExporterBuilder, ExporterGuard, ExporterRecorder,
 };
@@ -46,25 +48,6 @@ fn builder(
         .with_flush_interval(Duration::from_secs(interval))
 }
 
-/// Seconds after a slot's start that [`wait_for_room_in_slot`] also waits out: the aligned
-/// tick at the boundary has run by then, even on a loaded machine.
-const TICK_SETTLE: u64 = 3;
-
-/// Polls the wall clock (no sleep for timing) until at least `margin` whole seconds are left
-/// before the next multiple of `slot`: a record-and-flush that starts now and takes less than
-/// that stays inside one aligned slot (at most `margin` seconds of polling).
-fn wait_for_room_in_slot(slot: u64, margin: u64) {
-    let deadline = Instant::now() + Duration::from_secs(margin + TICK_SETTLE + 2);
-    // Also past the slot's first seconds: when the wait ends on a boundary, the aligned tick
-    // fires there too, and one that runs late (after the explicit flush) re-sends the slot's
-    // counter totals and its gauges: CI once counted 24 lines sent for 21, two counters and
-    // a gauge more, with every stored value still right.
-    while unix_now() % slot >= slot - margin || unix_now() % slot < TICK_SETTLE {
-        assert!(Instant::now() < deadline, "the clock does not move");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Polls the wall clock until its second is past `second`, so the next flush (with unaligned
 /// timestamps) is stamped with a second of its own and fills a carbon slot of its own.
 fn wait_for_second_after(second: u64) {
@@ -86,7 +69,7 @@ fn point(carbon: &Carbon, series: &str) -> (u64, f64) {
 /// before a minute boundary (see [`wait_for_room_in_slot`]), so exactly one aligned timestamp
 /// is possible: the minute the wall clock was in just before recording. An aligned tick
 /// fires only on a boundary, and the wait also lets the boundary's own tick pass
-/// ([`TICK_SETTLE`]), so none falls between recording and shutdown; one that did would stamp
+/// ([`carbon::TICK_SETTLE`]), so none falls between recording and shutdown; one that did would stamp
 /// the same minute, but add re-sent lines to `lines_sent`.
 const SLOT: u64 = 60;
 
