@@ -97,19 +97,19 @@ const RECORD_ROUNDS: usize = 5;
 
 fn record(is_ours: bool, n: usize) -> Vec<f64> {
     let sink = udp_sink().0;
-    let (passes, keep): (Vec<f64>, Box<dyn std::any::Any>) = if is_ours {
-        let (recorder, guard) = ours_sized(&sink, HOUR, n);
-        let counters = labelled_counters(&recorder, n);
-        let passes = (0..11).map(|_| pass(&counters)).collect();
-        (passes, Box::new((recorder, guard, counters)))
+    // Each exporter (and ours's guard) lives until its passes are done.
+    let passes = if is_ours {
+        let (recorder, _guard) = ours_sized(&sink, HOUR, n);
+        record_passes(&labelled_counters(&recorder, n))
     } else {
-        let recorder = dsd(&sink, HOUR);
-        let counters = labelled_counters(&recorder, n);
-        let passes = (0..11).map(|_| pass(&counters)).collect();
-        (passes, Box::new((recorder, counters)))
+        record_passes(&labelled_counters(&dsd(&sink, HOUR), n))
     };
-    drop(keep);
     vec![median(passes).unwrap_or(f64::NAN)]
+}
+
+/// ns per increment of 11 passes over `counters`.
+fn record_passes(counters: &[metrics::Counter]) -> Vec<f64> {
+    (0..11).map(|_| pass(counters)).collect()
 }
 
 /// The record rows at `n` series: medians of ours and dsd over the rounds, and the median of
