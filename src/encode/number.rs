@@ -15,9 +15,9 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
 }
 
 /// One number's decimal text, formatted once: a flush stamps every Graphite line (and every
-/// timestamped DogStatsD line) with the same time, and copying its ten digits costs a sixth
-/// of formatting them (callgrind: 79 of a Graphite counter line's 456 instructions went to
-/// `itoa`, issue 15).
+/// timestamped DogStatsD line) with the same time, so each line copies the digits instead of
+/// formatting them (callgrind, `benches/dense`: 79 of a Graphite counter line's 456
+/// instructions went to `itoa`; with the copy the line took 398, issue 15).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Digits {
     value: u64,
