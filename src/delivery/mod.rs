@@ -28,7 +28,7 @@ mod runs;
 mod unconfirmed;
 
 use crate::config::Config;
-use crate::encode::{PayloadWriter, PickleWire};
+use crate::encode::{PayloadWriter, PickleWire, Point};
 use crate::lines::{ChunkRule, Lines};
 use crate::stats::{StatsCells, add};
 use crate::transport::{Hint, Payload, SendError, Transport};
@@ -69,7 +69,8 @@ enum Put {
 impl Delivery {
     pub(crate) fn new(config: &Config, continues: ChunkRule, wire: Option<PickleWire>) -> Self {
         Self {
-            writer: PayloadWriter::new(config.max_payload_len, config.framing),
+            writer: PayloadWriter::new(config.max_payload_len, config.framing)
+                .keeping_points(wire.is_some()),
             backlog: Backlog::new(config.max_backlog_bytes),
             next_payload: 0,
             wire,
@@ -196,10 +197,15 @@ impl Delivery {
             } else {
                 return true;
             };
+            // A fresh payload is pickled from the points recorded beside its lines, if there is
+            // one for every line (else, as for the backlog, from its text).
+            let points = Some(writer.points(*next_payload))
+                .filter(|(points, _)| !from_backlog && points.len() as u64 == lines);
             let put = put(
                 wire,
                 transport,
                 piece,
+                points,
                 stats,
                 std::mem::replace(&mut hint, Hint::Fresh),
             )
@@ -295,7 +301,7 @@ impl Delivery {
         let mut i = 0;
         while let Some((piece, lines)) = payloads.lines(i) {
             i += 1;
-            let put = put(&mut self.wire, transport, piece, stats, Hint::Fresh).await;
+            let put = put(&mut self.wire, transport, piece, None, stats, Hint::Fresh).await;
             // A verdict learnt during this send is about the user's earlier lines.
             settle(
                 &mut self.unconfirmed,
@@ -346,17 +352,22 @@ fn park_from(
 }
 
 /// The one send step: puts `lines` on the wire (as a pickle frame for Graphite pickle, which
-/// goes out whole or not at all).
+/// goes out whole or not at all, made from `points` when given: see
+/// [`PayloadWriter::points`]).
 async fn put(
     wire: &mut Option<PickleWire>,
     transport: &mut Transport,
     lines: Lines<'_>,
+    points: Option<(&[Point], usize)>,
     stats: &StatsCells,
     hint: Hint,
 ) -> Put {
-    let payload = match wire {
-        Some(wire) => Payload::Frame(wire.encode(lines.bytes())),
-        None => Payload::Lines(lines),
+    let payload = match (wire, points) {
+        (Some(wire), Some((points, start))) => {
+            Payload::Frame(wire.encode_points(lines.bytes(), points, start))
+        }
+        (Some(wire), None) => Payload::Frame(wire.encode(lines.bytes())),
+        (None, _) => Payload::Lines(lines),
     };
     let on_wire = transport.wire_len(payload);
     match transport.send(payload, hint, stats).await {

@@ -264,3 +264,93 @@ async fn a_full_receive_queue_keeps_what_it_did_not_take_and_sends_it_first_next
     let expected: Vec<String> = first.into_iter().chain(second).collect();
     assert_eq!(got, expected, "every line once, in order");
 }
+
+/// Commits `name value ts` lines, recording each line's point as the Graphite encoder does
+/// (but not for names starting with `!`, as if an encoder had forgotten it).
+fn fill_with_points(delivery: &mut Delivery, points: &[(&str, f64)], ts: u64) {
+    delivery.start();
+    let w = delivery.writer();
+    for (name, value) in points {
+        let start = w.line_buf().len();
+        w.line_buf()
+            .extend_from_slice(format!("{name} {value} {ts}\n").as_bytes());
+        if !name.starts_with('!') {
+            w.point(start..start + name.len(), ts, *value);
+        }
+        w.commit(1).unwrap();
+    }
+    w.finish();
+}
+
+/// Sends a parked batch, then a fresh one, as Graphite pickle to a TCP receiver; returns the
+/// points it decoded, in order, and `lines_sent`.
+async fn pickled(
+    parked: &[(&str, f64)],
+    fresh: &[(&str, f64)],
+) -> (Vec<(String, (u64, f64))>, u64) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let reader = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut all = Vec::new();
+        conn.read_to_end(&mut all).unwrap();
+        all
+    });
+    let config = config(&ExporterBuilder::graphite_pickle(format!("tcp://{addr}")));
+    let stats = StatsCells::default();
+    let mut transport = Transport::new(&config, Instant::now());
+    let wire = crate::encode::PickleWire::new(crate::encode::MAX_PICKLE_FRAME);
+    let mut delivery = Delivery::new(&config, never_continues, Some(wire));
+    fill_with_points(&mut delivery, parked, 100);
+    delivery.park(&stats);
+    fill_with_points(&mut delivery, fresh, 200);
+    assert!(transport.ready(Instant::now(), &stats).await);
+    assert!(delivery.send(&mut transport, &stats).await);
+    drop(transport);
+    let mut bytes = &reader.join().unwrap()[..];
+    let mut received = Vec::new();
+    while !bytes.is_empty() {
+        let len = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let frame: Vec<(String, (u64, f64))> =
+            serde_pickle::from_slice(&bytes[4..4 + len], serde_pickle::DeOptions::new()).unwrap();
+        received.extend(frame);
+        bytes = &bytes[4 + len..];
+    }
+    (received, stats.snapshot().lines_sent)
+}
+
+fn points_at(points: &[(&str, u64, f64)]) -> Vec<(String, (u64, f64))> {
+    points
+        .iter()
+        .map(|&(p, ts, v)| (p.to_string(), (ts, v)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pickled_backlog_is_read_from_its_own_lines_and_the_fresh_batch_from_its_points() {
+    // The same number of lines in both batches, so points taken from the wrong one would fit.
+    let (received, sent) = pickled(
+        &[("old.a", 1.0), ("old.b", 2.0)],
+        &[("new.a", 3.5), ("new.b", -4.0)],
+    )
+    .await;
+    let expected = [
+        ("old.a", 100, 1.0),
+        ("old.b", 100, 2.0),
+        ("new.a", 200, 3.5),
+        ("new.b", 200, -4.0),
+    ];
+    assert_eq!(received, points_at(&expected));
+    assert_eq!(sent, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_pickled_batch_with_a_line_missing_its_point_is_read_from_its_text() {
+    let (received, sent) = pickled(&[], &[("new.a", 3.5), ("!new.b", 5.0)]).await;
+    assert_eq!(
+        received,
+        points_at(&[("new.a", 200, 3.5), ("!new.b", 200, 5.0)])
+    );
+    assert_eq!(sent, 2);
+}

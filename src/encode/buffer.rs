@@ -15,6 +15,12 @@
 //! final newline is the transport's job, so a payload that waits in the backlog is still
 //! whole lines.
 //!
+//! For Graphite pickle ([`keeping_points`](PayloadWriter::keeping_points)), the encoder also
+//! records each line's [`Point`] (where its path is, its timestamp and value) as it writes
+//! the line, so delivery can pickle a fresh payload without reading its text back. The points
+//! follow the lines exactly: a rolled-back chunk drops its points, and a chunk that starts a
+//! new payload takes its points along.
+//!
 //! The writer does no I/O. Once its buffers have grown to a flush's size, a flush of the same
 //! size allocates nothing.
 
@@ -39,11 +45,22 @@ pub(crate) enum Framing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooLong;
 
-/// One finished payload: its byte range and how many lines it carries.
+/// One finished payload: its byte range, how many lines it carries and which points.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PayloadSpan {
     range: Range<usize>,
     lines: u32,
+    points: Range<usize>,
+}
+
+/// One Graphite line's point, recorded beside the line as the encoder writes it: the point
+/// carbon stores when it reads the line. `path` is a byte range of the writer's buffer (see
+/// [`PayloadWriter::points`]).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) path: Range<usize>,
+    pub(crate) timestamp: u64,
+    pub(crate) value: f64,
 }
 
 /// Packs chunks of lines into payloads. See the module docs.
@@ -61,6 +78,14 @@ pub(crate) struct PayloadWriter {
     payload_lines: u32,
     /// Start of the chunk being written.
     chunk_start: usize,
+    /// Whether [`point`](Self::point) records anything (Graphite pickle only).
+    keep_points: bool,
+    /// The points of every committed line, and then of the pending chunk's.
+    points: Vec<Point>,
+    /// First point of the payload being filled.
+    payload_points: usize,
+    /// First point of the chunk being written.
+    chunk_points: usize,
 }
 
 impl PayloadWriter {
@@ -77,6 +102,30 @@ impl PayloadWriter {
             payload_start: 0,
             payload_lines: 0,
             chunk_start: 0,
+            keep_points: false,
+            points: Vec::new(),
+            payload_points: 0,
+            chunk_points: 0,
+        }
+    }
+
+    /// The same writer, also recording each line's [`Point`] when `keep` (for Graphite
+    /// pickle: see the module docs).
+    pub(crate) fn keeping_points(mut self, keep: bool) -> Self {
+        self.keep_points = keep;
+        self
+    }
+
+    /// Records the point of the line being written, its path being `path` of the buffer
+    /// (absolute offsets into [`line_buf`](Self::line_buf)). Nothing when points are not kept.
+    #[inline]
+    pub(crate) fn point(&mut self, path: Range<usize>, timestamp: u64, value: f64) {
+        if self.keep_points {
+            self.points.push(Point {
+                path,
+                timestamp,
+                value,
+            });
         }
     }
 
@@ -110,10 +159,11 @@ impl PayloadWriter {
         }
         let with_chunk = self.buf.len() - self.payload_start;
         if with_chunk > self.capacity {
-            self.close_payload(self.chunk_start);
+            self.close_payload(self.chunk_start, self.chunk_points);
         }
         self.payload_lines += lines;
         self.chunk_start = self.buf.len();
+        self.chunk_points = self.points.len();
         Ok(())
     }
 
@@ -131,23 +181,28 @@ impl PayloadWriter {
     /// Discards the pending chunk.
     pub(crate) fn rollback(&mut self) {
         self.buf.truncate(self.chunk_start);
+        self.points.truncate(self.chunk_points);
     }
 
-    fn close_payload(&mut self, end: usize) {
+    /// Ends the payload being filled at byte `end` and point `points_end` (the pending
+    /// chunk's start, or everything).
+    fn close_payload(&mut self, end: usize, points_end: usize) {
         if end > self.payload_start {
             self.spans.push(PayloadSpan {
                 range: self.payload_start..end,
                 lines: self.payload_lines,
+                points: self.payload_points..points_end,
             });
         }
         self.payload_start = end;
         self.payload_lines = 0;
+        self.payload_points = points_end;
     }
 
     /// Closes the payload being filled. Call once all chunks of a flush are committed.
     pub(crate) fn finish(&mut self) {
         self.rollback();
-        self.close_payload(self.buf.len());
+        self.close_payload(self.buf.len(), self.points.len());
     }
 
     /// Number of finished payloads.
@@ -162,6 +217,18 @@ impl PayloadWriter {
         // Every committed chunk ends with a newline, so a span always holds whole lines.
         let lines = Lines::new(&self.buf[span.range.clone()])?;
         Some((lines, span.lines))
+    }
+
+    /// The points recorded for the `i`-th finished payload's lines (empty when points are not
+    /// kept), and where the payload starts in the buffer: a point's path is
+    /// `path.start - start..path.end - start` of the payload. One point per line unless an
+    /// encoder wrote a line without recording its point, so callers compare the count with
+    /// the payload's lines.
+    pub(crate) fn points(&self, i: usize) -> (&[Point], usize) {
+        self.spans.get(i).map_or((&[], 0), |span| {
+            let points = self.points.get(span.points.clone()).unwrap_or_default();
+            (points, span.range.start)
+        })
     }
 
     /// The `i`-th finished payload as its framing puts it on the wire (a datagram without
@@ -180,6 +247,9 @@ impl PayloadWriter {
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
         self.spans.clear();
+        self.points.clear();
+        self.payload_points = 0;
+        self.chunk_points = 0;
         self.payload_start = 0;
         self.payload_lines = 0;
         self.chunk_start = 0;

@@ -24,7 +24,7 @@ mod shorten;
 mod statsd;
 mod summary;
 
-pub(crate) use buffer::{Framing, PayloadWriter};
+pub(crate) use buffer::{Framing, PayloadWriter, Point};
 pub use cardinality::Cardinality;
 pub(crate) use dogstatsd::{DogStatsdEncoder, sanitize_external};
 pub use event::{AlertType, Event, EventPriority, ServiceCheck, ServiceCheckStatus};

@@ -148,6 +148,12 @@ impl PickleFrames {
         true
     }
 
+    /// Forgets everything queued.
+    fn discard(&mut self) {
+        self.entries.clear();
+        self.paths.clear();
+    }
+
     /// [`finish`](Self::finish), the queued paths being spans of `text` (from
     /// [`push_span`](Self::push_span)), or of the copied paths when `text` is `None`.
     fn finish_over(

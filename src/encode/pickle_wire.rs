@@ -4,14 +4,22 @@
 use std::ops::Range;
 
 use super::PickleFrames;
+use crate::encode::buffer::Point;
 
 /// Turns plaintext payloads (`path value timestamp\n` lines, as the Graphite encoder writes
 /// them) into pickle frames, reusing its buffers: the flusher encodes every interval once, as
 /// plaintext (the lines the backlog keeps and the statistics count), and only the wire form
 /// differs.
 ///
-/// The transcoding is one pass over the payload, costing about what formatting the lines did
-/// (issue 15; `benches/pickle.rs` measures it against plaintext): the payload is checked as
+/// A fresh payload comes with the points the encoder recorded beside its lines
+/// ([`encode_points`](Self::encode_points)): then nothing is parsed, and only the paths are
+/// taken from the text. A payload without them (from the backlog, the direct client's or
+/// the telemetry's) is read back from its text ([`encode`](Self::encode)); both give the
+/// same frames, which a test checks.
+///
+/// Reading the text back is one pass over the payload, costing about what formatting the
+/// lines did; from points it costs a sixth of that (BENCHMARKS.md, issue 15, session 12,
+/// has the instruction counts; `benches/pickle.rs` measures both): the payload is checked as
 /// UTF-8 once, not per field; lines and fields are found with `str`'s byte searches; the
 /// timestamp and an integral value of up to 15 digits (every counter, and every integral
 /// gauge the encoder writes) are read digit by digit, exactly (below 2^53 every integer is an
@@ -66,6 +74,38 @@ impl PickleWire {
             }
             self.frames.finish(&mut self.out, &mut self.ranges);
         }
+        &self.out
+    }
+}
+
+impl PickleWire {
+    /// The frames for `payload` from the points recorded beside its lines, one per line in
+    /// order (see [`PayloadWriter::points`](crate::encode::PayloadWriter::points); `start` is
+    /// where the payload starts in the writer's buffer). Should a path not lie on UTF-8
+    /// boundaries of the payload, or the payload not be UTF-8, the text is read instead, as
+    /// [`encode`](Self::encode) does.
+    pub(crate) fn encode_points(
+        &mut self,
+        payload: &[u8],
+        points: &[Point],
+        start: usize,
+    ) -> &[u8] {
+        self.out.clear();
+        self.ranges.clear();
+        let Ok(text) = std::str::from_utf8(payload) else {
+            return self.encode(payload);
+        };
+        for point in points {
+            let path = point.path.start.wrapping_sub(start)..point.path.end.wrapping_sub(start);
+            if text.get(path.clone()).is_none() {
+                self.frames.discard();
+                return self.encode(payload);
+            }
+            self.frames
+                .push_span(path.start, path.end, point.timestamp, point.value);
+        }
+        self.frames
+            .finish_over(Some(text), &mut self.out, &mut self.ranges);
         &self.out
     }
 }

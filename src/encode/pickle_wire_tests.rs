@@ -236,3 +236,159 @@ proptest! {
         prop_assert_eq!(wire.encode(&payload), expected.as_slice());
     }
 }
+
+/// One thing a flush writes as Graphite lines, for [`frames_from_points_match_frames_read_back_from_the_text`].
+#[derive(Debug, Clone)]
+enum Written {
+    Counter(usize, u64),
+    Gauge(usize, f64),
+    Histogram(usize, Vec<f64>),
+    /// A direct client's point, its own timestamp.
+    Point(usize, f64, u64),
+}
+
+/// Names and labels as the hostile-input tests use them: tags, unicode, characters the
+/// sanitiser rewrites, a long one.
+fn rendered_names() -> Vec<crate::encode::Rendered> {
+    use crate::encode::test_util::labels;
+    use crate::encode::{CounterMode, GraphiteEncoder, GraphiteTags, Rendered};
+    let e = GraphiteEncoder::new(
+        Some("app"),
+        labels(&[]),
+        GraphiteTags::Tagged,
+        CounterMode::Delta,
+        10,
+        &[0.5, 0.99],
+        true,
+    );
+    let long = "x".repeat(300);
+    let names: [(&str, &[(&str, &str)]); 6] = [
+        ("requests", &[("route", "/api/1"), ("status", "200")]),
+        ("héllo wörld", &[]),
+        ("日本.指標", &[("ключ", "значение")]),
+        ("a b\tc\n;d=e", &[("k ey", "v;al")]),
+        (&long, &[("t", "v")]),
+        ("", &[]),
+    ];
+    names
+        .iter()
+        .map(|(name, l)| {
+            let mut r = Rendered::default();
+            e.render(
+                &metrics::Key::from_parts((*name).to_string(), labels(l)),
+                &mut r,
+            );
+            r
+        })
+        .collect()
+}
+
+fn real_strategy() -> impl Strategy<Value = f64> {
+    prop_oneof![
+        any::<f64>().prop_filter("finite", |v| v.is_finite()),
+        Just(-0.0),
+        Just(f64::MIN_POSITIVE),
+        Just(5e-324),
+        Just(9_007_199_254_740_993.0),
+        -1e6..1e6f64,
+        (-1_000_000i32..1_000_000).prop_map(f64::from),
+    ]
+}
+
+fn written_strategy() -> impl Strategy<Value = Written> {
+    prop_oneof![
+        (0..6usize, any::<u64>()).prop_map(|(i, v)| Written::Counter(i, v)),
+        (0..6usize, 0..1000u64).prop_map(|(i, v)| Written::Counter(i, v)),
+        (0..6usize, real_strategy()).prop_map(|(i, v)| Written::Gauge(i, v)),
+        (0..6usize, prop::collection::vec(real_strategy(), 1..5))
+            .prop_map(|(i, v)| Written::Histogram(i, v)),
+        (0..6usize, real_strategy(), any::<u64>()).prop_map(|(i, v, ts)| Written::Point(i, v, ts)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// The points the encoder records beside its lines give exactly the frames that reading
+    /// the lines back gives: same paths, timestamps and value bits, in every payload.
+    #[test]
+    fn frames_from_points_match_frames_read_back_from_the_text(
+        written in prop::collection::vec(written_strategy(), 1..40),
+        limit in 200..4000usize,
+        unix_secs in 0..4_000_000_000u64,
+    ) {
+        use crate::encode::test_util::labels;
+        use crate::encode::{
+            CounterMode, EncodeTally, Encoder, Framing, GraphiteEncoder, GraphiteTags,
+            PayloadWriter, SlotCarry,
+        };
+        let e = GraphiteEncoder::new(Some("app"), labels(&[]), GraphiteTags::Tagged, CounterMode::Total, 10, &[0.5, 0.99], true);
+        let cx = Encoder::Graphite(e.clone()).context(unix_secs);
+        let names = rendered_names();
+        let mut w = PayloadWriter::new(limit, Framing::Stream).keeping_points(true);
+        let mut t = EncodeTally::default();
+        for op in &written {
+            match op {
+                Written::Counter(i, v) => e.counter(&names[*i], *v, &mut SlotCarry::default(), &cx, &mut w, &mut t),
+                Written::Gauge(i, v) => e.gauge(&names[*i], *v, &cx, &mut w, &mut t),
+                Written::Histogram(i, samples) => {
+                    let mut samples = samples.clone();
+                    let n = samples.len() as u64;
+                    e.histogram(&names[*i], &mut samples, n, &mut SlotCarry::default(), &cx, &mut w, &mut t);
+                }
+                Written::Point(i, v, ts) => e.point(&names[*i], *v, *ts, &mut w, &mut t),
+            }
+        }
+        w.finish();
+        let (mut from_points, mut from_text) = (PickleWire::new(MAX_PICKLE_FRAME), PickleWire::new(MAX_PICKLE_FRAME));
+        let mut sent = 0;
+        for i in 0..w.len() {
+            let (lines, n) = w.lines(i).unwrap();
+            let (points, start) = w.points(i);
+            prop_assert_eq!(points.len(), n as usize, "one point per line");
+            let read = from_text.encode(lines.bytes()).to_vec();
+            prop_assert_eq!(from_points.encode_points(lines.bytes(), points, start), &read[..]);
+            sent += n;
+        }
+        prop_assert_eq!(u64::from(sent), t.lines);
+    }
+}
+
+#[test]
+fn points_that_do_not_fit_the_payload_fall_back_to_reading_the_text() {
+    use crate::encode::Point;
+    let payload = b"a.b 1 100\ncc 2.5 100\n";
+    let expected = encode(payload);
+    let mut wire = PickleWire::new(MAX_PICKLE_FRAME);
+    let wrong = [
+        Point {
+            path: 1000..1003,
+            timestamp: 100,
+            value: 1.0,
+        },
+        Point {
+            path: 1010..1012,
+            timestamp: 100,
+            value: 2.5,
+        },
+    ];
+    // Offsets before the payload's start, and past its end.
+    assert_eq!(wire.encode_points(payload, &wrong, 1001), &expected[..]);
+    assert_eq!(wire.encode_points(payload, &wrong, 0), &expected[..]);
+    let right = [
+        Point {
+            path: 1000..1003,
+            timestamp: 7,
+            value: 9.0,
+        },
+        Point {
+            path: 1010..1012,
+            timestamp: 7,
+            value: 9.0,
+        },
+    ];
+    assert_ne!(
+        wire.encode_points(payload, &right, 1000),
+        &expected[..],
+        "in range, the points are trusted, not the text"
+    );
+}
