@@ -261,6 +261,12 @@ impl PayloadWriter {
         &self.buf[..self.chunk_start]
     }
 
+    /// The points of the [`committed`](Self::committed) lines, in order (empty when points
+    /// are not kept; paths are offsets into `committed()`).
+    pub(crate) fn committed_points(&self) -> &[Point] {
+        self.points.get(..self.chunk_points).unwrap_or_default()
+    }
+
     /// Bytes held, committed or pending, across all payloads.
     pub(crate) fn buffered_len(&self) -> usize {
         self.buf.len()

@@ -5,8 +5,8 @@
 //! its name and `;k=v` tags and rendered by [`GraphiteEncoder::render`] (sanitising,
 //! Graphite 1.1 tags, shortening for carbon's file names), the line is written by
 //! [`GraphiteEncoder::point`] (NaN, infinities and over-long lines refused), and pickle
-//! frames come from [`PickleWire`], which turns plaintext lines into frames for the exporter
-//! too. No prefix and no global labels: those are the builder's, and this encoder has no
+//! frames come from [`PickleWire`], from the points the encoder recorded beside the lines,
+//! as for the exporter. No prefix and no global labels: those are the builder's, and this encoder has no
 //! builder; put them in the path.
 
 use metrics::{Key, Label};
@@ -85,7 +85,7 @@ impl GraphitePoints {
                 &[],
                 hashed,
             ),
-            lines: PayloadWriter::new(usize::MAX, Framing::Stream),
+            lines: PayloadWriter::new(usize::MAX, Framing::Stream).keeping_points(true),
             wire: PickleWire::new(MAX_PICKLE_FRAME),
             rendered: Rendered::default(),
             points: 0,
@@ -146,9 +146,16 @@ impl GraphitePoints {
     /// except that it cuts a large batch into more, smaller frames (one per payload); carbon
     /// stores both the same.
     pub fn write_pickle(&mut self, out: &mut Vec<u8>) {
-        if self.points > 0 {
-            out.extend_from_slice(self.wire.encode(self.lines.committed()));
+        if self.points == 0 {
+            return;
         }
+        let (text, points) = (self.lines.committed(), self.lines.committed_points());
+        let frames = if points.len() == self.points {
+            self.wire.encode_points(text, points, 0)
+        } else {
+            self.wire.encode(text)
+        };
+        out.extend_from_slice(frames);
     }
 
     /// Empties the batch, keeping its allocations.

@@ -126,6 +126,36 @@ fn an_empty_batch_writes_no_bytes_at_all() {
 }
 
 #[test]
+fn the_pickle_message_comes_from_the_points_kept_for_the_accepted_lines_and_matches_their_text() {
+    let mut batch = GraphitePoints::new();
+    let long = format!("x{}", "y".repeat(17_000));
+    for (i, (path, value)) in [
+        ("a.b;k=v", 1.5),
+        ("refused", f64::NAN),
+        ("-0", -0.0),
+        (long.as_str(), 1.0),
+        ("ünï.cödé", 9_007_199_254_740_993.0),
+        ("tiny", 5e-324),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _ = batch.push(path, value, TS + i as u64);
+    }
+    // The NaN is refused; the long path is shortened for carbon's file names, not refused.
+    assert_eq!(batch.len(), 5);
+    assert_eq!(
+        batch.lines.committed_points().len(),
+        5,
+        "one point per line kept"
+    );
+    let mut out = Vec::new();
+    batch.write_pickle(&mut out);
+    let mut from_text = PickleWire::new(MAX_PICKLE_FRAME);
+    assert_eq!(out, from_text.encode(batch.plaintext()));
+}
+
+#[test]
 fn a_large_batch_is_cut_into_frames_under_carbons_limit_holding_every_point_once() {
     let mut batch = GraphitePoints::new();
     let n: u32 = 40_000;

@@ -13,9 +13,10 @@ use crate::encode::buffer::Point;
 ///
 /// A fresh payload comes with the points the encoder recorded beside its lines
 /// ([`encode_points`](Self::encode_points)): then nothing is parsed, and only the paths are
-/// taken from the text. A payload without them (from the backlog, the direct client's or
-/// the telemetry's) is read back from its text ([`encode`](Self::encode)); both give the
-/// same frames, which a test checks.
+/// taken from the text; so do the direct client's payloads and the message of
+/// [`GraphitePoints`](crate::GraphitePoints). A payload without them (from the backlog, or the
+/// exporter's own telemetry) is read back from its text ([`encode`](Self::encode)); both
+/// give the same frames, which a test checks.
 ///
 /// Reading the text back is one pass over the payload, costing about what formatting the
 /// lines did; from points it costs a sixth of that (BENCHMARKS.md, issue 15, session 12,
