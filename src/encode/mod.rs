@@ -171,6 +171,7 @@ pub(crate) fn never_continues(_prev: &[u8], _line: &[u8]) -> bool {
 }
 
 /// Commits the pending chunk of `lines` lines carrying `values` values, tallying the outcome.
+#[inline]
 fn commit(w: &mut PayloadWriter, lines: u32, values: u64, t: &mut EncodeTally) {
     match w.commit(lines) {
         Ok(()) => {
