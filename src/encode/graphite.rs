@@ -186,8 +186,13 @@ impl GraphiteEncoder {
         }
     }
 
+    /// The timestamp of this flush's lines: the context's, worked out once per flush by
+    /// [`Encoder::context`](super::Encoder::context) (so not a division per line), or from
+    /// its time when it has none.
     fn timestamp(&self, cx: &FlushContext) -> u64 {
-        self.stamp_secs(cx.unix_secs)
+        cx.stamp
+            .cached()
+            .unwrap_or_else(|| self.stamp_secs(cx.unix_secs))
     }
 
     /// The timestamp of lines flushed at `unix_secs`: the slot start when aligned.

@@ -35,6 +35,11 @@ impl Digits {
         text: [0; 20],
     };
 
+    /// The cached value, if any.
+    pub(crate) fn cached(&self) -> Option<u64> {
+        (self.len > 0).then_some(self.value)
+    }
+
     /// `value`'s text, cached.
     pub(crate) fn of(value: u64) -> Self {
         let mut buf = itoa::Buffer::new();
