@@ -27,7 +27,7 @@
 
 use metrics::{Key, Label};
 
-use super::number::{Digits, is_sendable, write_f64, write_u64};
+use super::number::{Digits, LineValue, is_sendable};
 use super::sanitize::push_path;
 use super::shared::{fold_globals, fold_own_labels, render_prefix, sorted_unique};
 use super::shorten::{NAME_LIMIT, TaggedBound, fit_tagged, shorten_path};
@@ -219,7 +219,7 @@ impl GraphiteEncoder {
     fn line(
         s: &Rendered,
         suffix: &[u8],
-        value: Value,
+        value: LineValue,
         ts: u64,
         stamp: &Digits,
         w: &mut PayloadWriter,
@@ -266,7 +266,7 @@ impl GraphiteEncoder {
         Self::line(
             s,
             b"",
-            Value::Real(value),
+            LineValue::Real(value),
             timestamp,
             &Digits::default(),
             w,
@@ -298,7 +298,7 @@ impl GraphiteEncoder {
                 merged
             }
         };
-        Self::line(s, b"", Value::Count(value), ts, &cx.stamp, w, t);
+        Self::line(s, b"", LineValue::Count(value), ts, &cx.stamp, w, t);
     }
 
     pub(crate) fn gauge(
@@ -314,7 +314,7 @@ impl GraphiteEncoder {
             return;
         }
         let ts = self.timestamp(cx);
-        Self::line(s, b"", Value::Real(value), ts, &cx.stamp, w, t);
+        Self::line(s, b"", LineValue::Real(value), ts, &cx.stamp, w, t);
     }
 
     /// Summarises one interval's samples (sorted in place) into count, sum, min, max, mean
@@ -347,7 +347,15 @@ impl GraphiteEncoder {
             return;
         };
         let [count_suffix, rest @ ..] = SUMMARY_STATS;
-        Self::line(s, count_suffix, Value::Count(count), ts, &cx.stamp, w, t);
+        Self::line(
+            s,
+            count_suffix,
+            LineValue::Count(count),
+            ts,
+            &cx.stamp,
+            w,
+            t,
+        );
         #[allow(
             clippy::cast_precision_loss,
             reason = "summary statistics need no more than f64 precision"
@@ -356,7 +364,7 @@ impl GraphiteEncoder {
         for (suffix, value) in rest.into_iter().zip([sum, min, max, mean]) {
             // A sum of huge samples can overflow to infinity: never sent, counted.
             if is_sendable(value) {
-                Self::line(s, suffix, Value::Real(value), ts, &cx.stamp, w, t);
+                Self::line(s, suffix, LineValue::Real(value), ts, &cx.stamp, w, t);
             } else {
                 t.invalid_values += 1;
             }
@@ -364,42 +372,8 @@ impl GraphiteEncoder {
         let slot_samples = carry.slot_samples();
         for (q, suffix) in self.percentiles.iter().filter(|_| !slot_samples.is_empty()) {
             let value = nearest_rank(slot_samples, *q);
-            let value = Value::Real(value);
+            let value = LineValue::Real(value);
             Self::line(s, suffix.as_bytes(), value, ts, &cx.stamp, w, t);
-        }
-    }
-}
-
-/// A line's value: written as text, and recorded as the number carbon reads back from it.
-#[derive(Debug, Clone, Copy)]
-enum Value {
-    /// A count, written in full.
-    Count(u64),
-    /// A finite number, written by [`write_f64`].
-    Real(f64),
-}
-
-impl Value {
-    #[inline]
-    fn write(self, buf: &mut Vec<u8>) {
-        match self {
-            Self::Count(n) => write_u64(buf, n),
-            Self::Real(v) => write_f64(buf, v),
-        }
-    }
-
-    /// The `f64` that parsing the written text gives: a count rounded to the nearest `f64`
-    /// (as `"…".parse::<f64>()` rounds its digits), and `-0` as `0` (written `0`).
-    #[allow(
-        clippy::cast_precision_loss,
-        reason = "carbon stores doubles: this is the rounding it applies to the text"
-    )]
-    fn as_read(self) -> f64 {
-        match self {
-            Self::Count(n) => n as f64,
-            // Matches -0 too (float patterns compare with `==`).
-            Self::Real(0.0) => 0.0,
-            Self::Real(v) => v,
         }
     }
 }

@@ -123,6 +123,41 @@ pub(crate) fn is_sendable(v: f64) -> bool {
     v.is_finite()
 }
 
+/// A Graphite line's value: written as text, and recorded as the number carbon reads back
+/// from it (for pickle: `encode::buffer::Point`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineValue {
+    /// A count, written in full.
+    Count(u64),
+    /// A finite number, written by [`write_f64`].
+    Real(f64),
+}
+
+impl LineValue {
+    #[inline]
+    pub(crate) fn write(self, buf: &mut Vec<u8>) {
+        match self {
+            Self::Count(n) => write_u64(buf, n),
+            Self::Real(v) => write_f64(buf, v),
+        }
+    }
+
+    /// The `f64` that parsing the written text gives: a count rounded to the nearest `f64`
+    /// (as `"…".parse::<f64>()` rounds its digits), and `-0` as `0` (written `0`).
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "carbon stores doubles: this is the rounding it applies to the text"
+    )]
+    pub(crate) fn as_read(self) -> f64 {
+        match self {
+            Self::Count(n) => n as f64,
+            // Matches -0 too (float patterns compare with `==`).
+            Self::Real(0.0) => 0.0,
+            Self::Real(v) => v,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
