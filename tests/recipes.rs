@@ -242,7 +242,11 @@ fn run_child(recipe: &str) {
             tokio::select! {
                 _ = term.recv() => break,
                 command = commands.recv(), if open => match command.as_deref() {
-                    Some("record") => record(recipe),
+                    Some("record") => {
+                        record(recipe);
+                        // Acknowledged, so the test's next step (a SIGTERM) cannot overtake it.
+                        println!("recorded");
+                    }
                     Some("flush") => {
                         let result = handle.flush_async().await;
                         println!("stats {:?} {:?}", result.is_ok(), handle.stats());
@@ -408,6 +412,13 @@ impl Service {
         writeln!(self.stdin, "{command}").unwrap();
     }
 
+    /// `record`, waiting until the service has recorded: a SIGTERM sent right after a bare
+    /// `send` could reach it first (seen in CI: the final flush had nothing to send).
+    fn record(&mut self) {
+        self.send("record");
+        self.expect("recorded");
+    }
+
     /// `flush`, then the statistics the service printed after it.
     fn flush(&mut self) -> (bool, BTreeMap<String, u64>) {
         self.send("flush");
@@ -543,7 +554,7 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
     agent.set_read_timeout(Some(MAX)).unwrap();
 
     let mut service = Service::start("k8s", &rewritten);
-    service.send("record");
+    service.record();
     let (ok, stats) = service.flush();
     assert!(ok, "{}", service.log());
     assert_healthy(&stats, &["send_errors", "connects", "lines_possibly_lost"]);
@@ -561,8 +572,8 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
     // The Agent restarts: its socket is gone for a while.
     drop(agent);
     fs::remove_file(&path).unwrap();
-    service.send("record");
-    service.send("record");
+    service.record();
+    service.record();
     let (_, down) = service.flush();
     assert!(down["send_errors"] > 0, "{down:?}");
     assert_eq!(down["lines_sent"], stats["lines_sent"], "{down:?}");
@@ -591,7 +602,7 @@ fn the_kubernetes_recipe_delivers_to_the_agents_socket_and_bridges_an_agent_rest
     assert_eq!(back["lines_dropped_send"], 0, "{back:?}");
     service.assert_logged("INFO", &log_fragments("up"));
 
-    service.send("record");
+    service.record();
     let (last, exit, log) = service.terminate();
     assert!(exit.success(), "{log}");
     let last = last.unwrap_or_else(|| panic!("the final flush failed: {log}"));
@@ -637,7 +648,7 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
     let timer = format!("{prefix}.jobs.duration");
 
     let mut service = Service::start("systemd", &rewritten);
-    service.send("record");
+    service.record();
     let (ok, stats) = service.flush();
     assert!(ok, "{}", service.log());
     assert_healthy(&stats, &["send_errors", "connects", "lines_possibly_lost"]);
@@ -647,7 +658,7 @@ fn the_systemd_recipe_sends_to_statsd_from_its_environment_and_flushes_on_sigter
     service.assert_logged("INFO", &startup);
 
     // The last interval goes out only with the final flush that SIGTERM starts.
-    service.send("record");
+    service.record();
     let (last, exit, log) = service.terminate();
     assert!(exit.success(), "{log}");
     let last = last.unwrap_or_else(|| panic!("the final flush failed: {log}"));
@@ -830,7 +841,7 @@ fn during_a_statsd_outage_the_systemd_recipe_counts_the_refusals_and_logs_nothin
     let mut before = BTreeMap::new();
     let mut stats = BTreeMap::new();
     for round in 0..4 {
-        service.send("record");
+        service.record();
         let (_, now) = service.flush();
         if round == 0 {
             before = now.clone();
