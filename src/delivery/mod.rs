@@ -199,8 +199,7 @@ impl Delivery {
             };
             // A fresh payload is pickled from the points recorded beside its lines, if there is
             // one for every line (else, as for the backlog, from its text).
-            let points = Some(writer.points(*next_payload))
-                .filter(|(points, _)| !from_backlog && points.len() as u64 == lines);
+            let points = writer.points(*next_payload).filter(|_| !from_backlog);
             let put = put(
                 wire,
                 transport,

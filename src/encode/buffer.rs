@@ -219,16 +219,14 @@ impl PayloadWriter {
         Some((lines, span.lines))
     }
 
-    /// The points recorded for the `i`-th finished payload's lines (empty when points are not
-    /// kept), and where the payload starts in the buffer: a point's path is
-    /// `path.start - start..path.end - start` of the payload. One point per line unless an
-    /// encoder wrote a line without recording its point, so callers compare the count with
-    /// the payload's lines.
-    pub(crate) fn points(&self, i: usize) -> (&[Point], usize) {
-        self.spans.get(i).map_or((&[], 0), |span| {
-            let points = self.points.get(span.points.clone()).unwrap_or_default();
-            (points, span.range.start)
-        })
+    /// The points of the `i`-th finished payload's lines, and where the payload starts in the
+    /// buffer (a point's path is `path.start - start..path.end - start` of the payload).
+    /// `None` unless there is exactly one point per line: points are not kept, or an encoder
+    /// wrote a line without recording its point, and the text is then the only truth.
+    pub(crate) fn points(&self, i: usize) -> Option<(&[Point], usize)> {
+        let span = self.spans.get(i)?;
+        let points = self.points.get(span.points.clone())?;
+        (points.len() == span.lines as usize).then_some((points, span.range.start))
     }
 
     /// The `i`-th finished payload as its framing puts it on the wire (a datagram without
@@ -261,10 +259,14 @@ impl PayloadWriter {
         &self.buf[..self.chunk_start]
     }
 
-    /// The points of the [`committed`](Self::committed) lines, in order (empty when points
-    /// are not kept; paths are offsets into `committed()`).
-    pub(crate) fn committed_points(&self) -> &[Point] {
-        self.points.get(..self.chunk_points).unwrap_or_default()
+    /// The points of the [`committed`](Self::committed) lines, in order (paths are offsets
+    /// into `committed()`); `None` unless there is exactly one per line, as for
+    /// [`points`](Self::points).
+    pub(crate) fn committed_points(&self) -> Option<&[Point]> {
+        let points = self.points.get(..self.chunk_points)?;
+        let lines: u64 = self.spans.iter().map(|s| u64::from(s.lines)).sum::<u64>()
+            + u64::from(self.payload_lines);
+        (points.len() as u64 == lines).then_some(points)
     }
 
     /// Bytes held, committed or pending, across all payloads.
@@ -370,6 +372,24 @@ mod tests {
         assert_eq!(
             payloads(&w),
             vec![("aaaa\nbbbb\n".into(), 2), ("c\n".into(), 1)]
+        );
+    }
+
+    #[test]
+    fn points_are_offered_only_while_every_line_has_one() {
+        let mut w = PayloadWriter::new(100, Framing::Stream).keeping_points(true);
+        w.point(0..1, 7, 1.0);
+        push(&mut w, "a").unwrap();
+        assert_eq!(w.committed_points().map(<[_]>::len), Some(1));
+        // A line committed without its point: the text is the only truth from here on.
+        push(&mut w, "b").unwrap();
+        assert_eq!(w.committed_points(), None);
+        w.finish();
+        assert_eq!(w.points(0), None);
+        assert_eq!(
+            PayloadWriter::new(100, Framing::Stream).committed_points(),
+            Some(&[][..]),
+            "no line, no point"
         );
     }
 

@@ -6,8 +6,8 @@
 //! Graphite 1.1 tags, shortening for carbon's file names), the line is written by
 //! [`GraphiteEncoder::point`] (NaN, infinities and over-long lines refused), and pickle
 //! frames come from [`PickleWire`], from the points the encoder recorded beside the lines,
-//! as for the exporter. No prefix and no global labels: those are the builder's, and this encoder has no
-//! builder; put them in the path.
+//! as for the exporter. No prefix and no global labels: those are the builder's, and this
+//! encoder has no builder; put them in the path.
 
 use metrics::{Key, Label};
 
@@ -149,11 +149,10 @@ impl GraphitePoints {
         if self.points == 0 {
             return;
         }
-        let (text, points) = (self.lines.committed(), self.lines.committed_points());
-        let frames = if points.len() == self.points {
-            self.wire.encode_points(text, points, 0)
-        } else {
-            self.wire.encode(text)
+        let text = self.lines.committed();
+        let frames = match self.lines.committed_points() {
+            Some(points) => self.wire.encode_points(text, points, 0),
+            None => self.wire.encode(text),
         };
         out.extend_from_slice(frames);
     }

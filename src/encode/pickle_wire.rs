@@ -77,9 +77,7 @@ impl PickleWire {
         }
         &self.out
     }
-}
 
-impl PickleWire {
     /// The frames for `payload` from the points recorded beside its lines, one per line in
     /// order (see [`PayloadWriter::points`](crate::encode::PayloadWriter::points); `start` is
     /// where the payload starts in the writer's buffer). Should a path not lie on UTF-8
@@ -97,11 +95,14 @@ impl PickleWire {
             return self.encode(payload);
         };
         for point in points {
-            let path = point.path.start.wrapping_sub(start)..point.path.end.wrapping_sub(start);
-            if text.get(path.clone()).is_none() {
+            let path = (point.path.start.checked_sub(start))
+                .zip(point.path.end.checked_sub(start))
+                .map(|(from, to)| from..to)
+                .filter(|path| text.get(path.clone()).is_some());
+            let Some(path) = path else {
                 self.frames.discard();
                 return self.encode(payload);
-            }
+            };
             self.frames
                 .push_span(path.start, path.end, point.timestamp, point.value);
         }
