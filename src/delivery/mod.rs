@@ -106,6 +106,17 @@ impl Delivery {
         self.next_payload = 0;
     }
 
+    /// Forgets the payloads of the batch already handed to the transport (or parked), if
+    /// that is all of them, keeping the one the encoders are filling (see
+    /// [`PayloadWriter::drop_finished`]). The flusher calls it between the parts of a flush
+    /// it sends as it collects, so the writer holds one part, not a whole interval.
+    pub(crate) fn release_sent(&mut self) {
+        if self.next_payload >= self.writer.len() {
+            self.writer.drop_finished();
+            self.next_payload = 0;
+        }
+    }
+
     /// Lines of the current batch not yet handed to the transport (nor parked).
     pub(crate) fn unsent_lines(&self) -> u64 {
         (self.next_payload..self.writer.len())

@@ -430,7 +430,9 @@ struct Handles {
 }
 
 impl Case {
-    fn new(kind: Kind, proto: Proto) -> Self {
+    /// `part_bytes`: regular flushes send each part collected as soon as the writer holds
+    /// that many bytes (see `Flusher::with_part_bytes`).
+    fn new(kind: Kind, proto: Proto, part_bytes: usize) -> Self {
         let length_prefixed = kind == Kind::Unix && proto == Proto::Dogstatsd;
         let socket = match kind {
             Kind::Tcp => Socket::Stream {
@@ -474,7 +476,7 @@ impl Case {
             .build()
             .unwrap();
         let stats = exporter.stats_cells();
-        let flusher = exporter.into_flusher();
+        let flusher = exporter.into_flusher().with_part_bytes(part_bytes);
         let handles = metrics::with_local_recorder(&recorder, || Handles {
             counters: SERIES[..GAUGE]
                 .iter()
@@ -840,15 +842,17 @@ impl Case {
     }
 }
 
-/// Runs `ops` then settles; returns the statistics at the end.
-fn run(kind: Kind, proto: Proto, ops: &[Op]) -> crate::ExporterStats {
+/// Runs `ops` then settles; returns the statistics at the end. With `in_parts`, every
+/// regular flush sends each payload as soon as the collect has finished it, so a fault can
+/// strike between two parts of one interval.
+fn run(kind: Kind, proto: Proto, ops: &[Op], in_parts: bool) -> crate::ExporterStats {
     SEND_BUFFER_FOR_TESTS.with(|b| b.set(Some(4096)));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut case = Case::new(kind, proto);
+        let mut case = Case::new(kind, proto, if in_parts { 1 } else { usize::MAX });
         for op in ops {
             case.step(op).await;
         }
@@ -879,8 +883,8 @@ macro_rules! model {
             #![proptest_config(config())]
             $(
                 #[test]
-                fn $name(ops in proptest::collection::vec(op(), 10..30)) {
-                    run(Kind::$kind, Proto::$proto, &ops);
+                fn $name(ops in proptest::collection::vec(op(), 10..30), in_parts in any::<bool>()) {
+                    run(Kind::$kind, Proto::$proto, &ops, in_parts);
                 }
             )*
         }
@@ -913,7 +917,9 @@ fn a_receiver_that_closes_gracefully_then_dies_unread_leaves_no_line_unaccounted
         Op::CloseGracefully,
         Op::Reset,
     ];
-    run(Kind::Tcp, Proto::Statsd, &ops);
+    for in_parts in [false, true] {
+        run(Kind::Tcp, Proto::Statsd, &ops, in_parts);
+    }
 }
 
 /// DNS not ready when the process starts: flushes find no address, so counters stay in the
@@ -954,7 +960,7 @@ fn a_name_that_resolves_only_after_some_flushes_leaves_no_amount_unaccounted() {
         (Kind::Tcp, Proto::Dogstatsd),
         (Kind::Tcp, Proto::Graphite),
     ] {
-        let stats = run(kind, proto, &ops);
+        let stats = run(kind, proto, &ops, true);
         // The first flush found no address (and, over TCP, so did the reconnect's lookup
         // while DNS was down again).
         let least = if kind == Kind::Tcp { 2 } else { 1 };

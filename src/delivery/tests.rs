@@ -354,3 +354,24 @@ async fn a_fresh_pickled_batch_with_a_line_missing_its_point_is_read_from_its_te
     );
     assert_eq!(sent, 2);
 }
+
+#[test]
+fn releasing_a_batch_keeps_it_while_any_of_its_payloads_is_unsent() {
+    let config = config(&ExporterBuilder::statsd("udp://127.0.0.1:8125"));
+    let mut delivery = Delivery::new(&config, never_continues, None);
+    let lines = numbered(200, 20);
+    fill(&mut delivery, &lines);
+    let payloads = delivery.writer().len();
+    assert!(payloads > 2);
+    // Nothing was handed over: everything stays.
+    delivery.release_sent();
+    assert_eq!(delivery.writer().len(), payloads);
+    assert_eq!(delivery.unsent_lines(), 200);
+    // Once every payload is handed over (here, parked), the batch goes.
+    delivery.park(&StatsCells::default());
+    delivery.release_sent();
+    assert_eq!(
+        (delivery.writer().len(), delivery.writer().buffered_len()),
+        (0, 0)
+    );
+}

@@ -1,6 +1,6 @@
 //! `PayloadWriter`: packs encoded lines into payloads of at most `max_len` bytes.
 //!
-//! All payloads of one flush live in one reusable `Vec<u8>`; a payload is a range of it. An
+//! All payloads of one batch live in one reusable `Vec<u8>`; a payload is a range of it. An
 //! encoder appends a *chunk* (one or more complete, newline-terminated lines that must travel
 //! together, such as the Etsy `0|g` + `-5|g` pair) through [`PayloadWriter::line_buf`] and then
 //! calls [`PayloadWriter::commit`]. A chunk that fits in the current payload joins it; one that
@@ -21,8 +21,13 @@
 //! follow the lines exactly: a rolled-back chunk drops its points, and a chunk that starts a
 //! new payload takes its points along.
 //!
-//! The writer does no I/O. Once its buffers have grown to a flush's size, a flush of the same
-//! size allocates nothing.
+//! A batch may be handed over in parts: once its finished payloads are sent,
+//! [`drop_finished`](PayloadWriter::drop_finished) forgets them and keeps the payload being
+//! filled, so the flusher holds one part of an interval at a time and the payloads are cut
+//! exactly as if the batch had been written whole.
+//!
+//! The writer does no I/O. Once its buffers have grown to a batch's (or a part's) size, a
+//! batch of the same size allocates nothing.
 
 use std::ops::Range;
 
@@ -253,6 +258,25 @@ impl PayloadWriter {
         self.chunk_start = 0;
     }
 
+    /// Forgets the finished payloads, which the caller has handed over, and keeps the one
+    /// being filled, moved to the start of the buffer (with its points): so a flush sent in
+    /// parts holds one part at a time, and its payloads are cut exactly as if it had been
+    /// written whole. Call between chunks (nothing pending). Allocates nothing.
+    pub(crate) fn drop_finished(&mut self) {
+        debug_assert_eq!(self.chunk_start, self.buf.len(), "a chunk is pending");
+        let (bytes, points) = (self.payload_start, self.payload_points);
+        self.buf.drain(..bytes);
+        self.spans.clear();
+        self.points.drain(..points);
+        for p in &mut self.points {
+            p.path = p.path.start - bytes..p.path.end - bytes;
+        }
+        self.payload_start = 0;
+        self.chunk_start -= bytes;
+        self.payload_points = 0;
+        self.chunk_points -= points;
+    }
+
     /// Every committed chunk so far, back to back, whatever payload it is in: whole
     /// newline-terminated lines.
     pub(crate) fn committed(&self) -> &[u8] {
@@ -403,5 +427,59 @@ mod tests {
         w.finish();
         assert_eq!(w.len(), 0);
         assert_eq!(w.buf.capacity(), cap);
+    }
+
+    /// Every finished payload from `from` on: its lines, line count, and its points with
+    /// paths relative to the payload.
+    type Seen = Vec<(Vec<u8>, u32, Vec<(Range<usize>, u64, u64)>)>;
+    fn finished(w: &PayloadWriter, seen: &mut Seen) {
+        for i in 0..w.len() {
+            let (lines, n) = w.lines(i).unwrap();
+            let (points, start) = w.points(i).expect("a point per line");
+            let points = points
+                .iter()
+                .map(|p| {
+                    (
+                        p.path.start - start..p.path.end - start,
+                        p.timestamp,
+                        p.value.to_bits(),
+                    )
+                })
+                .collect();
+            seen.push((lines.bytes().to_vec(), n, points));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn payloads_dropped_as_they_finish_leave_the_same_payloads_and_points_as_a_whole_batch(
+            lines in proptest::collection::vec((1..60_usize, proptest::bool::ANY), 1..80),
+            max_len in 8..200_usize,
+            stream in proptest::bool::ANY,
+        ) {
+            let framing = if stream { Framing::Stream } else { Framing::Datagram };
+            let run = |drops: bool| {
+                let mut w = PayloadWriter::new(max_len, framing).keeping_points(true);
+                let mut seen = Seen::new();
+                for (i, &(len, drop_after)) in lines.iter().enumerate() {
+                    let start = w.line_buf().len();
+                    let text: String = (0..len).map(|k| char::from(b"abcdefghijklmnopqrstuvwxyz"[(i + k) % 26])).collect();
+                    w.line_buf().extend_from_slice(text.as_bytes());
+                    w.point(start..start + len, i as u64, f64::from(u32::try_from(len).unwrap()));
+                    w.line_buf().push(b'\n');
+                    // Too long for any payload: rolled back with its point.
+                    let _ = w.commit(1);
+                    if drops && drop_after {
+                        finished(&w, &mut seen);
+                        w.drop_finished();
+                        proptest::prop_assert!(w.buffered_len() <= w.fresh_capacity());
+                    }
+                }
+                w.finish();
+                finished(&w, &mut seen);
+                Ok(seen)
+            };
+            proptest::prop_assert_eq!(run(true)?, run(false)?);
+        }
     }
 }

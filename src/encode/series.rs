@@ -1,5 +1,5 @@
 //! One series' encode step: its interval value through the protocol's encoder into a
-//! payload writer. The flusher (`Flusher::collect_at`) and the fuzz entry points
+//! payload writer. The flusher (`Flusher::walk_on`) and the fuzz entry points
 //! (`crate::fuzzing`) both call [`encode_series`], so the fuzzers run exactly what ships;
 //! both render series with [`Encoder::render_series`], the kind coming from
 //! [`SeriesValue::kind`].

@@ -22,12 +22,22 @@ impl Flusher {
         self.collect_interval(What::All(Trigger::Demand));
     }
 
+    /// The whole interval at once into the writer.
     pub(super) fn collect_interval(&mut self, what: What) {
-        let cx = self.encoder.context(self.clock.now().as_secs());
-        self.collect_at(&cx, Instant::now(), what);
+        let mut walk = self.begin_walk(what);
+        self.walk_on(&mut walk, usize::MAX);
+        self.end_walk(walk);
     }
 
-    fn collect_at(&mut self, cx: &FlushContext, now: Instant, what: What) {
+    /// Starts a collect: takes in the series created since the last one and stamps the
+    /// interval. [`walk_on`](Self::walk_on) then drains and encodes the series, and
+    /// [`end_walk`](Self::end_walk) closes the interval.
+    pub(super) fn begin_walk(&mut self, what: What) -> Walk {
+        let cx = self.encoder.context(self.clock.now().as_secs());
+        self.begin_walk_at(cx, Instant::now(), what)
+    }
+
+    fn begin_walk_at(&mut self, cx: FlushContext, now: Instant, what: What) -> Walk {
         #[cfg(test)]
         #[allow(
             clippy::panic,
@@ -37,8 +47,38 @@ impl Flusher {
         if self.inject_panic.swap(false, Ordering::Relaxed) {
             panic!("injected fault");
         }
+        self.delivery.start();
+        let absorbed = self
+            .series
+            .absorb(self.aggregate.storage(), now, &self.encoder);
+        add(&self.stats.series_merged, absorbed.merged);
+        add(&self.stats.names_shortened, absorbed.shortened);
+        let all = what != What::Histograms;
+        Walk {
+            cx,
+            now,
+            stamp: self.series.stamp(now),
+            what,
+            stage: if all {
+                Stage::Counters
+            } else {
+                Stage::Histograms
+            },
+            next: 0,
+            tally: EncodeTally::default(),
+            unnamed: 0,
+            collided: 0,
+            sampled_out: 0,
+        }
+    }
+
+    /// Drains and encodes the walk's next series until the writer holds `budget` bytes or
+    /// more (checked after each series that wrote something) or every series is done.
+    /// Returns whether every series is done. Between two calls the caller may send what the
+    /// writer holds and [`release`](crate::delivery::Delivery::release_sent) it: a series is
+    /// drained exactly once per walk whatever the budget, so the lines are the same.
+    pub(super) fn walk_on(&mut self, w: &mut Walk, budget: usize) -> bool {
         let Self {
-            aggregate,
             stats,
             config,
             encoder,
@@ -49,62 +89,142 @@ impl Flusher {
             delivery,
             ..
         } = self;
-        delivery.start();
-        let absorbed = series.absorb(aggregate.storage(), now, encoder);
-        let stamp = series.stamp(now);
-        add(&stats.series_merged, absorbed.merged);
-        add(&stats.names_shortened, absorbed.shortened);
         let mut pass = Pass {
             encoder,
-            cx,
+            cx: &w.cx,
             writer: delivery.writer(),
-            tally: EncodeTally::default(),
-            unnamed: 0,
-            collided: 0,
+            tally: w.tally,
+            unnamed: w.unnamed,
+            collided: w.collided,
             scratch: SlotCarry::default(),
         };
         let totals = encoder.counter_mode() == CounterMode::Total;
-        let all = what != What::Histograms;
         // Re-sent gauges and counters' zeros fill each interval: a tick's job only.
-        let tick = what == What::All(Trigger::Tick);
-        if all {
-            let zeros = config.counter_zeros && tick;
-            for c in &mut series.counters {
-                pass.counter(c, stats, stamp, totals, zeros);
+        let tick = w.what == What::All(Trigger::Tick);
+        let stamp = w.stamp;
+        let next = &mut w.next;
+        let stopped = 'walk: {
+            if w.stage == Stage::Counters {
+                let zeros = config.counter_zeros && tick;
+                if walk_list(&mut series.counters, next, |c| {
+                    pass.counter(c, stats, stamp, totals, zeros) && pass.full(budget)
+                }) {
+                    break 'walk true;
+                }
+                w.stage = Stage::Gauges;
             }
-            let resend = config.gauge_resend && tick;
-            for g in &mut series.gauges {
-                pass.gauge(g, stamp, resend);
+            if w.stage == Stage::Gauges {
+                let resend = config.gauge_resend && tick;
+                if walk_list(&mut series.gauges, next, |g| {
+                    pass.gauge(g, stamp, resend);
+                    pass.full(budget)
+                }) {
+                    break 'walk true;
+                }
+                w.stage = Stage::Histograms;
             }
-        }
-        let mut sampled_out = 0;
-        for h in &mut series.histograms {
-            sampled_out += pass.histogram(h, samples, spans, stamp);
-        }
-        // Like histograms, sets are per-interval data: drained at every collect, into the
-        // backlog when the destination is down. Zeros as for counters (Graphite only).
-        let zeros = config.counter_zeros && tick;
-        for s in &mut series.sets {
-            pass.set(s, members, stats, stamp, zeros);
-        }
-        pass.writer.finish();
-        let Pass {
-            tally,
-            unnamed,
-            collided,
+            if w.stage == Stage::Histograms {
+                if walk_list(&mut series.histograms, next, |h| {
+                    w.sampled_out += pass.histogram(h, samples, spans, stamp);
+                    pass.full(budget)
+                }) {
+                    break 'walk true;
+                }
+                w.stage = Stage::Sets;
+            }
+            if w.stage == Stage::Sets {
+                // Like histograms, sets are per-interval data: drained at every collect, into
+                // the backlog when the destination is down. Zeros as for counters (Graphite
+                // only).
+                let zeros = config.counter_zeros && tick;
+                if walk_list(&mut series.sets, next, |s| {
+                    pass.set(s, members, stats, stamp, zeros);
+                    pass.full(budget)
+                }) {
+                    break 'walk true;
+                }
+                w.stage = Stage::Done;
+            }
+            false
+        };
+        (w.tally, w.unnamed, w.collided) = (pass.tally, pass.unnamed, pass.collided);
+        !stopped
+    }
+
+    /// Closes a collect whose series are all done: the last payload, expiry, the tallies.
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "ending a walk consumes it: nothing can walk on after its end"
+    )]
+    pub(super) fn end_walk(&mut self, w: Walk) {
+        debug_assert_eq!(w.stage, Stage::Done, "a walk ended before its series were");
+        let Self {
+            aggregate,
+            stats,
+            config,
+            encoder,
+            series,
+            delivery,
             ..
-        } = pass;
-        if let Some(idle) = config.idle_timeout.filter(|_| all) {
-            let merged = series.expire(aggregate, now, idle, totals, encoder);
+        } = self;
+        delivery.writer().finish();
+        let totals = encoder.counter_mode() == CounterMode::Total;
+        if let Some(idle) = config.idle_timeout.filter(|_| w.what != What::Histograms) {
+            let merged = series.expire(aggregate, w.now, idle, totals, encoder);
             add(&stats.series_merged, merged);
         }
         stats.series.store(series.len() as u64, Ordering::Relaxed);
-        add(&stats.values_dropped_invalid, tally.invalid_values);
-        add(&stats.lines_dropped_too_long, tally.too_long);
-        add(&stats.values_dropped_unnamed, unnamed);
-        add(&stats.values_dropped_collision, collided);
-        add(&stats.samples_sampled_out, sampled_out);
+        add(&stats.values_dropped_invalid, w.tally.invalid_values);
+        add(&stats.lines_dropped_too_long, w.tally.too_long);
+        add(&stats.values_dropped_unnamed, w.unnamed);
+        add(&stats.values_dropped_collision, w.collided);
+        add(&stats.samples_sampled_out, w.sampled_out);
     }
+}
+
+/// Walks `list` from `*next` until `stop` says so after an item: then `*next` is the item
+/// after it and the result is true. Otherwise `*next` is 0 (for the next list) and the
+/// result false. An iterator, not indexing, so an idle series costs no more than in a plain
+/// `for` loop.
+#[inline]
+fn walk_list<T>(list: &mut [T], next: &mut usize, mut stop: impl FnMut(&mut T) -> bool) -> bool {
+    let len = list.len();
+    let mut rest = list.get_mut(*next..).unwrap_or_default().iter_mut();
+    while let Some(item) = rest.next() {
+        if stop(item) {
+            *next = len - rest.len();
+            return true;
+        }
+    }
+    *next = 0;
+    false
+}
+
+/// A collect in progress (see [`Flusher::begin_walk`]): the interval's inputs, where the
+/// walk over the series is, and its tallies so far.
+#[derive(Debug)]
+pub(super) struct Walk {
+    cx: FlushContext,
+    now: Instant,
+    stamp: Stamp,
+    what: What,
+    stage: Stage,
+    /// The next series of `stage`'s list.
+    next: usize,
+    tally: EncodeTally,
+    unnamed: u64,
+    collided: u64,
+    sampled_out: u64,
+}
+
+/// Which list a walk is in: they are walked in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Counters,
+    Gauges,
+    Histograms,
+    Sets,
+    Done,
 }
 
 /// One collect's encoding state and tallies.
@@ -123,6 +243,12 @@ struct Pass<'a> {
 }
 
 impl Pass<'_> {
+    /// Whether the writer holds `budget` bytes or more.
+    #[inline]
+    fn full(&self, budget: usize) -> bool {
+        self.writer.buffered_len() >= budget
+    }
+
     fn encode(&mut self, r: &Rendered, value: SeriesValue<'_>, carry: &mut Option<Box<SlotCarry>>) {
         let (e, cx) = (self.encoder, self.cx);
         let carry = carry.as_deref_mut().unwrap_or(&mut self.scratch);
@@ -131,7 +257,8 @@ impl Pass<'_> {
 
     /// A counter's interval: its delta (or running total with `totals`), and with `zeros` a
     /// 0 once it counted anything. Inlined into the walk over every counter: an idle one
-    /// (nothing counted, nothing to send) returns after its cell's plain load.
+    /// (nothing counted, nothing to send) returns after its cell's plain load. Returns
+    /// whether it went on to encode, so the walk checks its budget only then.
     #[inline]
     fn counter(
         &mut self,
@@ -140,12 +267,13 @@ impl Pass<'_> {
         now: Stamp,
         totals: bool,
         zeros: bool,
-    ) {
+    ) -> bool {
         let delta = c.take_counter(&stats.counter_overflows);
         if delta == 0 && !totals && !(zeros && c.kept > 0) {
-            return;
+            return false;
         }
         self.counter_changed(c, delta, stats, now, totals);
+        true
     }
 
     /// The rest of [`counter`](Self::counter), for a counter that counted or has something

@@ -5,6 +5,11 @@
 //!    interval data and encodes it into the reusable payload writer;
 //! 2. [`Delivery::send`]: hands the backlog, then the payloads, to the transport.
 //!
+//! A regular flush to a destination that takes the backlog alternates the two: it collects
+//! about [`PART_BYTES`] of lines, sends them, releases them and collects on, so the writer
+//! holds one part of an interval, never all of it. Each series is still drained once per
+//! interval, and the payloads are cut exactly as a whole collect would cut them.
+//!
 //! When the destination cannot take them (a stream transport that is down, a Unix socket
 //! that is missing, a receive queue that is full), counters keep summing in their cells and
 //! gauges keep their value, while each interval's histograms are encoded into the bounded
@@ -51,6 +56,12 @@ pub(crate) use spread::{identity_seed, send_delay};
 pub(crate) use stepped::Stepped;
 use telemetry::Telemetry;
 
+/// Bytes a regular flush collects before it sends them and collects on. A part stays in the
+/// CPU's cache on its way to the kernel, and the writer never holds a whole interval: at 100k
+/// series that buffer kept about 75 bytes a series between flushes (issue 15). The payloads
+/// are cut exactly as if the interval were collected whole.
+const PART_BYTES: usize = 128 * 1024;
+
 /// Owns everything a flush needs. See the module docs.
 #[derive(Debug)]
 pub(crate) struct Flusher {
@@ -70,6 +81,10 @@ pub(crate) struct Flusher {
     clock: WallClock,
     /// Explicit flushes asked for by handles.
     demand: Arc<Demand>,
+    /// A regular flush sends what it collected once the writer holds this many bytes, or
+    /// one more than a payload's limit if that is more (so each part has a finished payload
+    /// to send): [`PART_BYTES`], or smaller in tests.
+    part_bytes: usize,
     /// Tests: makes the next collect panic.
     #[cfg(test)]
     pub(crate) inject_panic: Arc<std::sync::atomic::AtomicBool>,
@@ -101,6 +116,7 @@ impl Flusher {
             telemetry,
             clock: WallClock::System,
             demand: Arc::default(),
+            part_bytes: PART_BYTES,
             #[cfg(test)]
             inject_panic: Arc::default(),
         }
@@ -115,6 +131,13 @@ impl Flusher {
     #[cfg(test)]
     pub(crate) fn with_clock(mut self, clock: WallClock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Tests: regular flushes send every `bytes` collected (at least a payload's worth).
+    #[cfg(test)]
+    pub(crate) fn with_part_bytes(mut self, bytes: usize) -> Self {
+        self.part_bytes = bytes;
         self
     }
 
@@ -250,7 +273,24 @@ impl Flusher {
         // The backlog first: this interval is collected only once everything before it went
         // out, so it never overtakes older lines.
         if ready && self.delivery.send(transport, &self.stats).await {
-            self.collect_interval(What::All(trigger));
+            // Collected in parts, each sent before the next is collected (see `PART_BYTES`).
+            let budget = self
+                .part_bytes
+                .max(self.delivery.writer().fresh_capacity() + 1);
+            let mut walk = self.begin_walk(What::All(trigger));
+            while !self.walk_on(&mut walk, budget) {
+                if !self.delivery.send(transport, &self.stats).await {
+                    // The destination failed mid-interval: the rest of the interval is
+                    // collected whole and joins the backlog, as when a whole interval's send
+                    // fails.
+                    self.walk_on(&mut walk, usize::MAX);
+                    self.end_walk(walk);
+                    self.delivery.park(&self.stats);
+                    return;
+                }
+                self.delivery.release_sent();
+            }
+            self.end_walk(walk);
             // What the destination does not take joins the backlog.
             self.delivery.send(transport, &self.stats).await;
             self.report(transport).await;
@@ -369,3 +409,6 @@ mod set_tests;
 
 #[cfg(test)]
 mod spread_tests;
+
+#[cfg(test)]
+mod part_tests;

@@ -102,7 +102,7 @@ pub fn graphite_pickle(options: &GraphiteOptions, series: &[Series]) -> PickleEn
     PickleEncoded { plaintext, frames }
 }
 
-/// The flusher's loop over series (`Flusher::collect_at`), with per-series bookkeeping.
+/// The flusher's loop over series (`Flusher::walk_on`), with per-series bookkeeping.
 fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
     let framing = match common.framing {
         Framing::Datagram => encode::Framing::Datagram,
@@ -132,7 +132,7 @@ fn run(common: &Common, series: &[Series], encoder: &Encoder) -> Encoded {
                     1
                 }
             }
-            // The flusher's path: the same render and encode step as `Flusher::collect_at`.
+            // The flusher's path: the same render and encode step as `Flusher::walk_on`.
             (value, _) => {
                 let value = match value {
                     Value::Counter(v) => SeriesValue::Counter(*v),
