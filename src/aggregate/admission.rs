@@ -13,8 +13,8 @@
 //! could not answer (a new series, or one being redirected) reads it; creating or retiring a
 //! series writes it. Finding an existing series is the registry's read-locked probe alone, as
 //! before. The lock is always taken either alone or inside a registry shard lock (the
-//! registry calls our `Storage` while holding one, and so does `retain_*`), never the other way
-//! round, so the two cannot deadlock.
+//! registry's `get_or_create` creates a cell while holding one, and `retain` removes series
+//! under one), never the other way round, so the two cannot deadlock.
 //!
 //! Checking room and creating the series are two steps, so threads creating distinct series of
 //! one metric at the same instant can pass its limit (or the total) by at most their number;
@@ -25,11 +25,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, RwLockReadGuard, RwLockWriteGuard};
 
 use metrics::{Key, KeyName, Label};
-use metrics_util::registry::Registry;
 
+use super::registry::{Registry, Table};
+use super::stored::StoredKey;
 use super::{
-    Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries, RegistryKey,
-    SetCell,
+    Aggregate, AggregateStorage, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
 };
 use crate::stats::add;
 
@@ -137,18 +137,18 @@ impl Census {
         }
     }
 
-    /// Forgets a series just retired.
-    pub(crate) fn remove(&mut self, kind: Kind, key: &Key) {
-        if is_overflow(key) {
+    /// Forgets a series just retired: of metric `name`, an overflow series or not.
+    pub(crate) fn remove(&mut self, kind: Kind, name: &str, overflow: bool) {
+        if overflow {
             self.overflow = self.overflow.saturating_sub(1);
             return;
         }
         self.ordinary = self.ordinary.saturating_sub(1);
         let map = &mut self.by_name[kind as usize];
-        if let Some(n) = map.get_mut(key.name()) {
+        if let Some(n) = map.get_mut(name) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(key.name());
+                map.remove(name);
             }
         }
     }
@@ -161,48 +161,56 @@ pub(crate) fn is_overflow(key: &Key) -> bool {
     labels.next() == Some(&OVERFLOW_LABEL) && labels.next().is_none()
 }
 
+/// As [`is_overflow`], for a key as the registry stores it.
+pub(crate) fn is_overflow_stored(key: &StoredKey) -> bool {
+    let mut labels = key.labels();
+    let [label] = &OVERFLOW_LABELS;
+    let overflow = (label.key().as_bytes(), label.value().as_bytes());
+    labels.next() == Some(overflow) && labels.next().is_none()
+}
+
 /// The key of the overflow series of `key`'s metric: its name with the overflow label alone.
 pub(crate) fn overflow_key(key: &Key) -> Key {
     Key::from_static_labels(key.name_shared(), &OVERFLOW_LABELS)
 }
 
-/// A kind of cell, with the registry calls for it.
+/// A kind of cell, with its registry table and how a new one is made.
 pub(crate) trait Kinded: Sized {
     /// The kind of series.
     const KIND: Kind;
-    /// The cell of an existing series.
-    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>>;
-    /// The cell of a series, created if there is none.
-    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self>;
+    /// The registry's table of this kind.
+    fn table(registry: &Registry) -> &Table<Self>;
+    /// A new series' cell, counted and announced to the flusher.
+    fn create(storage: &AggregateStorage, key: &Key) -> Arc<Self>;
 }
 
 impl Kinded for CounterCell {
     const KIND: Kind = Kind::Counter;
-    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_counter(RegistryKey::of(key))
+    fn table(registry: &Registry) -> &Table<Self> {
+        &registry.counters
     }
-    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_counter(RegistryKey::of(key), Arc::clone)
+    fn create(storage: &AggregateStorage, key: &Key) -> Arc<Self> {
+        storage.counter(key)
     }
 }
 
 impl Kinded for GaugeCell {
     const KIND: Kind = Kind::Gauge;
-    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_gauge(RegistryKey::of(key))
+    fn table(registry: &Registry) -> &Table<Self> {
+        &registry.gauges
     }
-    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_gauge(RegistryKey::of(key), Arc::clone)
+    fn create(storage: &AggregateStorage, key: &Key) -> Arc<Self> {
+        storage.gauge(key)
     }
 }
 
 impl Kinded for HistogramCell {
     const KIND: Kind = Kind::Histogram;
-    fn get(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Option<Arc<Self>> {
-        registry.get_histogram(RegistryKey::of(key))
+    fn table(registry: &Registry) -> &Table<Self> {
+        &registry.histograms
     }
-    fn get_or_create(registry: &Registry<RegistryKey, AggregateStorage>, key: &Key) -> Arc<Self> {
-        registry.get_or_create_histogram(RegistryKey::of(key), Arc::clone)
+    fn create(storage: &AggregateStorage, key: &Key) -> Arc<Self> {
+        storage.histogram(key)
     }
 }
 
@@ -226,21 +234,29 @@ impl Aggregate {
     /// otherwise its metric's overflow series (counted in `series_overflowed`), or `None`
     /// (counted in `series_dropped`) when that does not exist and the overflow bound is
     /// exhausted. See the module docs.
+    #[inline]
     pub(crate) fn admit<C: Kinded>(&self, key: &Key) -> Option<Arc<C>> {
-        let registry = &self.registry;
-        if let Some(found) = C::get(registry, key) {
+        let table = C::table(&self.registry);
+        if let Some(found) = table.get(key) {
             return Some(found);
         }
-        let verdict = self
-            .storage()
-            .census_read()
-            .verdict(C::KIND, key, &self.limits);
+        self.admit_new(table, key)
+    }
+
+    /// The rest of [`admit`](Self::admit), for a key the registry did not have: out of line,
+    /// so the lookup of an existing series stays short.
+    #[inline(never)]
+    fn admit_new<C: Kinded>(&self, table: &Table<C>, key: &Key) -> Option<Arc<C>> {
+        let storage = self.storage();
+        let create = |key: &Key| C::create(storage, key);
+        let verdict = storage.census_read().verdict(C::KIND, key, &self.limits);
         let Verdict::Overflow { room } = verdict else {
-            return Some(C::get_or_create(registry, key));
+            return Some(table.get_or_create(key, create));
         };
         let overflow = overflow_key(key);
-        let cell = C::get(registry, &overflow)
-            .or_else(|| room.then(|| C::get_or_create(registry, &overflow)));
+        let cell = table
+            .get(&overflow)
+            .or_else(|| room.then(|| table.get_or_create(&overflow, create)));
         self.tally_redirect(key, cell.is_some());
         cell
     }

@@ -497,3 +497,21 @@ fn sets_count_against_the_limits_overflow_like_other_series_and_retire_when_unhe
         "its room is reused"
     );
 }
+
+#[test]
+fn a_stored_key_is_an_overflow_key_exactly_when_the_key_it_was_made_from_is() {
+    let overflow = Label::new("cardinality", "overflow");
+    let other = Label::new("route", String::from("/a"));
+    for key in [
+        overflow_key(&Key::from_name("requests")),
+        Key::from_parts(String::from("requests"), vec![overflow.clone()]),
+        Key::from_parts("requests", vec![overflow.clone(), other.clone()]),
+        Key::from_parts("requests", vec![other.clone(), overflow.clone()]),
+        Key::from_parts("requests", vec![Label::new("cardinality", "other")]),
+        Key::from_parts("requests", vec![other]),
+        Key::from_name("requests"),
+    ] {
+        let stored = StoredKey::new(&key);
+        assert_eq!(is_overflow_stored(&stored), is_overflow(&key), "{key:?}");
+    }
+}

@@ -1,8 +1,9 @@
 //! Aggregation: the atomic cells behind every `metrics` handle, and the registry that maps
 //! keys to them.
 //!
-//! The recorder hands out `Arc`s to cells stored in a `metrics_util` [`Registry`]; recording
-//! touches only the cell's atomics. When a series is created, its key and cell are also pushed
+//! The recorder hands out `Arc`s to cells stored in our [`Registry`] (see `registry` for why
+//! not `metrics-util`'s, and `stored` for how it keeps keys); recording touches only the
+//! cell's atomics. When a series is created, its key and cell are also pushed
 //! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
 //! list, so a flush never takes the registry's locks and never clones a key. Sets (see
 //! `set`), which the `metrics` registry has no kind for, live in a map of their own behind
@@ -26,8 +27,9 @@ mod admission;
 mod counter;
 mod gauge;
 mod histogram;
-mod key;
+mod registry;
 mod set;
+mod stored;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -35,13 +37,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crossbeam_queue::SegQueue;
 use metrics::{Key, Unit};
-use metrics_util::registry::{Registry, Storage};
 
 pub(crate) use admission::{Kind, Limits};
+use admission::{is_overflow, is_overflow_stored};
 pub(crate) use counter::CounterCell;
 pub(crate) use gauge::GaugeCell;
 pub(crate) use histogram::HistogramCell;
-pub(crate) use key::RegistryKey;
+pub(crate) use registry::Registry;
 pub use set::SetHandle;
 pub(crate) use set::{SetCell, distinct_members};
 
@@ -66,7 +68,7 @@ pub(crate) enum NewSeries {
     Set(Key, Arc<SetCell>),
 }
 
-/// The `Storage` behind our registry: creates cells and announces them to the flusher.
+/// What creates the registry's cells and announces them to the flusher.
 #[derive(Debug)]
 pub(crate) struct AggregateStorage {
     new_series: SegQueue<NewSeries>,
@@ -90,15 +92,9 @@ impl AggregateStorage {
     pub(crate) fn pop_new(&self) -> Option<NewSeries> {
         self.new_series.pop()
     }
-}
 
-impl Storage<RegistryKey> for AggregateStorage {
-    type Counter = Arc<CounterCell>;
-    type Gauge = Arc<GaugeCell>;
-    type Histogram = Arc<HistogramCell>;
-
-    fn counter(&self, key: &RegistryKey) -> Self::Counter {
-        let key = key.key();
+    /// A new counter series' cell (called under its registry shard's write lock).
+    pub(crate) fn counter(&self, key: &Key) -> Arc<CounterCell> {
         self.census().add(Kind::Counter, key);
         let cell = Arc::new(CounterCell::default());
         self.new_series
@@ -106,8 +102,8 @@ impl Storage<RegistryKey> for AggregateStorage {
         cell
     }
 
-    fn gauge(&self, key: &RegistryKey) -> Self::Gauge {
-        let key = key.key();
+    /// A new gauge series' cell (called under its registry shard's write lock).
+    pub(crate) fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
         self.census().add(Kind::Gauge, key);
         let cell = Arc::new(GaugeCell::default());
         self.new_series
@@ -115,8 +111,8 @@ impl Storage<RegistryKey> for AggregateStorage {
         cell
     }
 
-    fn histogram(&self, key: &RegistryKey) -> Self::Histogram {
-        let key = key.key();
+    /// A new histogram series' cell (called under its registry shard's write lock).
+    pub(crate) fn histogram(&self, key: &Key) -> Arc<HistogramCell> {
         self.census().add(Kind::Histogram, key);
         let cell = Arc::new(HistogramCell::new(
             self.histogram_capacity,
@@ -131,7 +127,8 @@ impl Storage<RegistryKey> for AggregateStorage {
 /// The registry plus the little state the recorder needs besides it.
 #[derive(Debug)]
 pub(crate) struct Aggregate {
-    registry: Registry<RegistryKey, AggregateStorage>,
+    registry: Registry,
+    storage: AggregateStorage,
     limits: Limits,
     stats: Arc<StatsCells>,
     /// Set once a redirect to an overflow series has been logged.
@@ -165,7 +162,8 @@ impl Aggregate {
             census: RwLock::default(),
         };
         Self {
-            registry: Registry::new(storage),
+            registry: Registry::new(),
+            storage,
             limits,
             stats,
             warned_overflow: AtomicBool::new(false),
@@ -191,54 +189,54 @@ impl Aggregate {
     pub(crate) fn retire(&self, candidates: &Candidates, removed: &mut Removed) {
         let before = removed.len();
         let storage = self.storage();
-        self.registry.retain_counters(retire_filter(
+        let registry = &self.registry;
+        registry.counters.retain(stored_filter(retire_filter(
             storage,
             Kind::Counter,
             &candidates.counters,
             &mut removed.counters,
-        ));
-        self.registry.retain_gauges(retire_filter(
+        )));
+        registry.gauges.retain(stored_filter(retire_filter(
             storage,
             Kind::Gauge,
             &candidates.gauges,
             &mut removed.gauges,
-        ));
-        self.registry.retain_histograms(retire_filter(
+        )));
+        registry.histograms.retain(stored_filter(retire_filter(
             storage,
             Kind::Histogram,
             &candidates.histograms,
             &mut removed.histograms,
-        ));
+        )));
         {
             let mut sets = self.sets.lock().unwrap_or_else(PoisonError::into_inner);
             let mut keep = retire_filter(storage, Kind::Set, &candidates.sets, &mut removed.sets);
-            sets.retain(|key, cell| keep(RegistryKey::of(key), cell));
+            sets.retain(|key, cell| keep(key.name(), is_overflow(key), cell));
         }
         let gone = removed.len() - before;
         add(&self.stats.series_expired, gone as u64);
     }
 
     #[cfg(test)]
-    pub(crate) fn registry(&self) -> &Registry<RegistryKey, AggregateStorage> {
+    pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
 
     pub(crate) fn storage(&self) -> &AggregateStorage {
-        self.registry.storage()
+        &self.storage
     }
 
     /// Records the unit of histogram `name`, for histograms created later and for those that
     /// already exist.
     pub(crate) fn describe_histogram_unit(&self, name: &str, unit: Unit) {
         let unit = SampleUnit::from_unit(unit);
-        let storage = self.registry.storage();
-        storage
+        self.storage
             .units
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(name.to_owned(), unit);
-        self.registry.visit_histograms(|key, cell| {
-            if key.key().name() == name {
+        self.registry.histograms.visit(|key, cell| {
+            if key.name() == name {
                 cell.set_unit(unit);
             }
         });
@@ -281,6 +279,13 @@ pub(crate) fn cell_address<C>(cell: &Arc<C>) -> usize {
     Arc::as_ptr(cell).addr()
 }
 
+/// [`retire_filter`] over the registry's keys.
+fn stored_filter<C>(
+    mut keep: impl FnMut(&str, bool, &Arc<C>) -> bool,
+) -> impl FnMut(&stored::StoredKey, &Arc<C>) -> bool {
+    move |key, cell| keep(key.name(), is_overflow_stored(key), cell)
+}
+
 /// The `retain` predicate of [`Aggregate::retire`]. It runs under the shard's write lock (the
 /// sets' lock for sets), so no lookup can clone the cell meanwhile: a strong count of 2
 /// (registry and flusher) means no handle exists anywhere, and an idle cell stays idle. Each
@@ -291,16 +296,15 @@ fn retire_filter<'a, C: Idle>(
     kind: Kind,
     candidates: &'a [usize],
     removed: &'a mut Vec<usize>,
-) -> impl FnMut(&RegistryKey, &Arc<C>) -> bool + 'a {
-    move |key, cell| {
-        let key = key.key();
+) -> impl FnMut(&str, bool, &Arc<C>) -> bool + 'a {
+    move |name, overflow, cell| {
         let address = cell_address(cell);
         let retire = candidates.binary_search(&address).is_ok()
             && Arc::strong_count(cell) == 2
             && cell.is_idle();
         if retire {
             removed.push(address);
-            storage.census().remove(kind, key);
+            storage.census().remove(kind, name, overflow);
         }
         !retire
     }
@@ -365,7 +369,8 @@ mod tests {
             })
             .collect();
         a.registry()
-            .get_counter(RegistryKey::of(&Key::from_static_name("busy")))
+            .counters
+            .get(&Key::from_static_name("busy"))
             .unwrap()
             .increment(1);
         let mut candidates = ByKind {

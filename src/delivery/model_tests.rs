@@ -493,27 +493,15 @@ impl Case {
         let key = |n: &'static str| metrics::Key::from_static_name(n);
         let counters = SERIES[..GAUGE]
             .iter()
-            .map(|n| {
-                registry
-                    .get_counter(crate::aggregate::RegistryKey::of(&key(n)))
-                    .unwrap()
-            })
+            .map(|n| registry.counters.get(&key(n)).unwrap())
             .collect();
         let histograms = SERIES[FIRST_HISTOGRAM..]
             .iter()
-            .map(|n| {
-                registry
-                    .get_histogram(crate::aggregate::RegistryKey::of(&key(n)))
-                    .unwrap()
-            })
+            .map(|n| registry.histograms.get(&key(n)).unwrap())
             .collect();
         let alias_cells = (
-            registry
-                .get_counter(crate::aggregate::RegistryKey::of(&key("mc0.")))
-                .unwrap(),
-            registry
-                .get_histogram(crate::aggregate::RegistryKey::of(&key("mh0.")))
-                .unwrap(),
+            registry.counters.get(&key("mc0.")).unwrap(),
+            registry.histograms.get(&key("mh0.")).unwrap(),
         );
         let dns = Script::new([], loopback());
         let transport = Transport::new(flusher.config(), Instant::now())
