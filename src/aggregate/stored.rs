@@ -26,7 +26,7 @@ use metrics::Key;
 #[derive(Debug)]
 pub(crate) enum StoredKey {
     /// A key whose clone shares the caller's memory.
-    Shared(Box<Key>),
+    Shared(Box<SharedKey>),
     /// A key with owned parts: see [`pack`].
     Packed(Box<[u8]>),
 }
@@ -39,7 +39,10 @@ impl StoredKey {
     pub(crate) fn new(key: &Key) -> Self {
         let clone = key.clone();
         if same_memory(&clone, key) {
-            Self::Shared(Box::new(clone))
+            Self::Shared(Box::new(SharedKey {
+                at: Address::of(&clone),
+                key: clone,
+            }))
         } else {
             Self::Packed(pack(key))
         }
@@ -48,7 +51,7 @@ impl StoredKey {
     /// `Key::get_hash` of the key.
     pub(crate) fn hash(&self) -> u64 {
         match self {
-            Self::Shared(key) => key.get_hash(),
+            Self::Shared(shared) => shared.key.get_hash(),
             Self::Packed(bytes) => Reader(bytes).hash(),
         }
     }
@@ -58,7 +61,8 @@ impl StoredKey {
     pub(crate) fn matches(&self, key: &Key) -> bool {
         match self {
             Self::Shared(ours) => {
-                ours.get_hash() == key.get_hash() && (same_memory(ours, key) || **ours == *key)
+                ours.key.get_hash() == key.get_hash()
+                    && (ours.at == Address::of(key) || ours.key == *key)
             }
             Self::Packed(bytes) => packed_matches(bytes, key),
         }
@@ -67,7 +71,7 @@ impl StoredKey {
     /// The metric name.
     pub(crate) fn name(&self) -> &str {
         match self {
-            Self::Shared(key) => key.name(),
+            Self::Shared(shared) => shared.key.name(),
             // Packed from a `&str`, so always UTF-8.
             Self::Packed(bytes) => std::str::from_utf8(Reader(bytes).name()).unwrap_or_default(),
         }
@@ -76,7 +80,7 @@ impl StoredKey {
     /// The labels, in the order the key was first registered with: (name, value) bytes.
     pub(crate) fn labels(&self) -> Labels<'_> {
         match self {
-            Self::Shared(key) => Labels::Shared(key.labels()),
+            Self::Shared(shared) => Labels::Shared(shared.key.labels()),
             Self::Packed(bytes) => {
                 let mut r = Reader(bytes);
                 r.name();
@@ -110,14 +114,35 @@ impl<'a> Iterator for Labels<'a> {
     }
 }
 
+/// A [`StoredKey::Shared`] key, with where its parts are, read once (the accessors are calls
+/// into `metrics`).
+#[derive(Debug)]
+pub(crate) struct SharedKey {
+    key: Key,
+    at: Address,
+}
+
+/// Where a key's name and labels are: their addresses and lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Address {
+    name: (usize, usize),
+    labels: (usize, usize),
+}
+
+impl Address {
+    #[inline]
+    fn of(key: &Key) -> Self {
+        let (name, labels) = (key.name(), key.labels().as_slice());
+        Self {
+            name: (name.as_ptr().addr(), name.len()),
+            labels: (labels.as_ptr().addr(), labels.len()),
+        }
+    }
+}
+
 /// The same name and labels in the same memory: equal without reading them.
 fn same_memory(a: &Key, b: &Key) -> bool {
-    let (name_a, name_b) = (a.name(), b.name());
-    let (labels_a, labels_b) = (a.labels().as_slice(), b.labels().as_slice());
-    std::ptr::eq(name_a.as_ptr(), name_b.as_ptr())
-        && name_a.len() == name_b.len()
-        && std::ptr::eq(labels_a.as_ptr(), labels_b.as_ptr())
-        && labels_a.len() == labels_b.len()
+    Address::of(a) == Address::of(b)
 }
 
 /// `key` packed: its hash (8 bytes, little-endian), then its name, its number of labels and

@@ -180,3 +180,10 @@ fn byte_parts_are_equal_exactly_when_every_byte_is_whatever_their_length() {
         assert!(!same_bytes(&a, &longer) && !same_bytes(&longer, &a), "{n}");
     }
 }
+
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_stored_key_is_two_words_so_a_registry_slot_is_three() {
+    assert_eq!(size_of::<StoredKey>(), 16);
+    assert_eq!(size_of::<(StoredKey, std::sync::Arc<u64>)>(), 24);
+}
