@@ -338,6 +338,7 @@ impl Encoder {
     }
 
     /// Encodes one gauge value.
+    #[inline(never)]
     pub(crate) fn gauge(
         &self,
         s: &Rendered,
@@ -359,6 +360,10 @@ impl Encoder {
     )]
     /// Encodes the samples one histogram kept this interval (reordered freely); `recorded`
     /// is how many were recorded, more than `samples` holds when the reservoir sampled.
+    /// Out of line, like [`gauge`](Self::gauge): inlined, the histogram encoders grew the
+    /// frame of `encode_series`, and every counter line paid for its prologue (20
+    /// instructions a Graphite line, callgrind).
+    #[inline(never)]
     pub(crate) fn histogram(
         &self,
         s: &Rendered,

@@ -16,6 +16,8 @@ use super::{EncodeTally, Encoder, FlushContext, PayloadWriter, Rendered, commit}
 
 impl Encoder {
     /// Encodes one interval of the set rendered as `s`: its distinct `members`, in order.
+    /// Out of line, like [`Encoder::histogram`].
+    #[inline(never)]
     pub(crate) fn set(
         &self,
         s: &Rendered,
