@@ -120,7 +120,11 @@ fn no_insert_is_lost_or_doubled_across_flushes_racing_it() {
                 let (cell, begun, ended) = (&cell, &begun, &ended);
                 s.spawn(move || {
                     let mut log = Vec::new();
-                    for i in 0..20_000_u64 {
+                    // At least three drains race the inserts, however the threads are
+                    // scheduled (on a loaded 2-core machine the flusher can start late).
+                    let mut i = 0_u64;
+                    while i < 20_000 || ended.load(Ordering::SeqCst) < 3 {
+                        i += 1;
                         let member = format!("{t}-{}", crate::random::random_below(50 + i % 7));
                         let lo = ended.load(Ordering::SeqCst);
                         cell.insert(&member);

@@ -60,10 +60,7 @@ impl StoredKey {
     #[inline]
     pub(crate) fn matches(&self, key: &Key) -> bool {
         match self {
-            Self::Shared(ours) => {
-                ours.key.get_hash() == key.get_hash()
-                    && (ours.at == Address::of(key) || ours.key == *key)
-            }
+            Self::Shared(ours) => ours.key.get_hash() == key.get_hash() && ours.is(key),
             Self::Packed(bytes) => packed_matches(bytes, key),
         }
     }
@@ -120,6 +117,15 @@ impl<'a> Iterator for Labels<'a> {
 pub(crate) struct SharedKey {
     key: Key,
     at: Address,
+}
+
+impl SharedKey {
+    /// Whether `key` has this key's name and labels: the same memory, or equal contents.
+    /// (The hash is compared first, by [`StoredKey::matches`].)
+    #[inline]
+    fn is(&self, key: &Key) -> bool {
+        self.at == Address::of(key) || self.key == *key
+    }
 }
 
 /// Where a key's name and labels are: their addresses and lengths.

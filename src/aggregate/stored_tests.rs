@@ -187,3 +187,38 @@ fn a_stored_key_is_two_words_so_a_registry_slot_is_three() {
     assert_eq!(size_of::<StoredKey>(), 16);
     assert_eq!(size_of::<(StoredKey, std::sync::Arc<u64>)>(), 24);
 }
+
+/// A name in static memory that is also the start of a longer one.
+static LONGER: &str = "requestsx";
+
+/// [`LABELS`] with another value.
+static OTHER: [Label; 2] = [
+    Label::from_static_parts("a", "1"),
+    Label::from_static_parts("b", "3"),
+];
+
+#[test]
+fn a_shared_key_is_a_key_in_other_memory_only_when_every_part_has_the_same_contents() {
+    let name: &'static str = &LONGER[..8];
+    let shared = |key: &Key| match StoredKey::new(key) {
+        StoredKey::Shared(shared) => shared,
+        StoredKey::Packed(_) => panic!("a static key is shared"),
+    };
+    let ours = shared(&Key::from_static_parts(name, &LABELS));
+    // Equal contents elsewhere: the same key, by comparison.
+    assert!(ours.is(&Key::from_static_parts("requests", &LABELS)));
+    assert!(ours.is(&owned("requests", &[("a", "1"), ("b", "2")])));
+    // A part at the same address with another length, or other contents: another key.
+    assert!(
+        !ours.is(&Key::from_static_parts(LONGER, &LABELS)),
+        "a longer name"
+    );
+    assert!(
+        !ours.is(&Key::from_static_parts(name, &LABELS[..1])),
+        "fewer labels"
+    );
+    assert!(
+        !ours.is(&Key::from_static_parts(name, &OTHER)),
+        "other labels"
+    );
+}
