@@ -498,11 +498,12 @@
 //!   [`ExporterStats::lines_dropped_send`]. A line is never split, nor is the Etsy
 //!   negative-gauge pair (`0|g` then `-5|g`)
 //!   (`a_cardinality_storm_and_a_long_outage_stay_within_the_stated_memory_bound`,
-//!   `dropping_the_oldest_never_keeps_half_a_negative_gauge_pair`). A flush to a destination
-//!   that takes it sends as it collects, about 128 KiB at a time, so the exporter never holds
-//!   an interval's worth of encoded lines; the datagrams and frames are exactly those of the
-//!   interval encoded whole
+//!   `dropping_the_oldest_never_keeps_half_a_negative_gauge_pair`). A regular flush to a
+//!   destination that takes it sends as it collects (`PART_BYTES` in `flush`), so it never
+//!   holds an interval's worth of encoded lines
 //!   (`an_interval_sent_in_parts_puts_exactly_the_datagrams_of_one_sent_whole_on_the_wire`).
+//!   An interval whose send fails part-way, an interval while the destination is down, and
+//!   the final flush are encoded whole; the next healthy flush gives that memory back.
 //! - **A graceful receiver restart loses nothing.** Before each flush the exporter checks
 //!   whether the receiver closed the connection (reading the socket directly, not a cached
 //!   readiness), reconnects, and resends from the first line the kernel did not fully accept

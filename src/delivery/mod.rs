@@ -130,6 +130,12 @@ impl Delivery {
         self.backlog.clear()
     }
 
+    /// Tests: the bytes the writer's buffer has room for.
+    #[cfg(test)]
+    pub(crate) fn writer_capacity(&self) -> usize {
+        self.writer.capacity()
+    }
+
     /// Bytes waiting: the current batch (sent or not) plus the backlog. Cheap: for bounding
     /// what a caller may queue.
     pub(crate) fn pending_bytes(&self) -> usize {

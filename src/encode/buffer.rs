@@ -265,6 +265,21 @@ impl PayloadWriter {
         self.chunk_start = 0;
     }
 
+    /// Gives back the memory of a batch written whole, on an empty writer, once it holds more
+    /// than four times `part` bytes: after a flush whose destination failed mid-interval,
+    /// the writer would otherwise keep a whole interval's size for good. The buffer shrinks
+    /// to twice `part`, the spans and points to nothing (the next part regrows them). A
+    /// writer that only ever held parts of `part` bytes (at most `part` plus the payload being
+    /// filled) is never above the bound, so this does not allocate between healthy flushes.
+    pub(crate) fn trim(&mut self, part: usize) {
+        debug_assert!(self.buf.is_empty(), "trim an empty writer");
+        if self.buf.capacity() > part.saturating_mul(4) {
+            self.buf.shrink_to(part.saturating_mul(2));
+            self.spans.shrink_to(0);
+            self.points.shrink_to(0);
+        }
+    }
+
     /// Forgets the finished payloads, which the caller has handed over, and keeps the one
     /// being filled, moved to the start of the buffer (with its points): so a flush sent in
     /// parts holds one part at a time, and its payloads are cut exactly as if it had been
@@ -298,6 +313,12 @@ impl PayloadWriter {
         let lines: u64 = self.spans.iter().map(|s| u64::from(s.lines)).sum::<u64>()
             + u64::from(self.payload_lines);
         (points.len() as u64 == lines).then_some(points)
+    }
+
+    /// Tests: the bytes the buffer has room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 
     /// Bytes held, committed or pending, across all payloads.
@@ -434,6 +455,33 @@ mod tests {
         w.finish();
         assert_eq!(w.len(), 0);
         assert_eq!(w.buf.capacity(), cap);
+    }
+
+    #[test]
+    fn a_writer_that_held_a_whole_batch_gives_it_back_and_one_that_held_parts_keeps_its_memory() {
+        let mut w = PayloadWriter::new(100, Framing::Datagram);
+        let part = 1000;
+        let line = "x".repeat(60);
+        let fill = |w: &mut PayloadWriter, bytes: usize| {
+            w.clear();
+            while w.buffered_len() < bytes {
+                push(w, &line).unwrap();
+            }
+            w.finish();
+            w.clear();
+        };
+        fill(&mut w, part * 2);
+        let cap = w.buf.capacity();
+        w.trim(part);
+        assert_eq!(w.buf.capacity(), cap, "a part's worth is kept");
+        fill(&mut w, part * 20);
+        w.trim(part);
+        assert!(w.buf.capacity() <= part * 2, "{}", w.buf.capacity());
+        assert_eq!((w.spans.capacity(), w.points.capacity()), (0, 0));
+        // And it writes on as before.
+        push(&mut w, "a").unwrap();
+        w.finish();
+        assert_eq!(w.lines(0).unwrap().1, 1);
     }
 
     /// Every finished payload from `from` on: its lines, line count, and its points with

@@ -82,8 +82,8 @@ pub(crate) struct Flusher {
     /// Explicit flushes asked for by handles.
     demand: Arc<Demand>,
     /// A regular flush sends what it collected once the writer holds this many bytes, or
-    /// one more than a payload's limit if that is more (so each part has a finished payload
-    /// to send): [`PART_BYTES`], or smaller in tests.
+    /// more than an empty payload can take if that is more (so each part has a finished
+    /// payload to send): [`PART_BYTES`], or smaller in tests.
     part_bytes: usize,
     /// Tests: makes the next collect panic.
     #[cfg(test)]
@@ -278,6 +278,8 @@ impl Flusher {
                 .part_bytes
                 .max(self.delivery.writer().fresh_capacity() + 1);
             let mut walk = self.begin_walk(What::All(trigger));
+            // The last flush may have collected whole (it failed, or the destination was down).
+            self.delivery.writer().trim(budget);
             while !self.walk_on(&mut walk, budget) {
                 if !self.delivery.send(transport, &self.stats).await {
                     // The destination failed mid-interval: the rest of the interval is
@@ -286,6 +288,9 @@ impl Flusher {
                     self.walk_on(&mut walk, usize::MAX);
                     self.end_walk(walk);
                     self.delivery.park(&self.stats);
+                    // As after a whole interval's failed send (it reports nothing while the
+                    // backlog holds lines).
+                    self.report(transport).await;
                     return;
                 }
                 self.delivery.release_sent();
