@@ -31,7 +31,9 @@ pub(crate) enum StoredKey {
     Packed(Box<[u8]>),
 }
 
-/// Labels compared by sorting on the stack, as `Key::eq` does: more go to the heap.
+/// Labels in another order are compared by sorting them on the stack, up to this many (as
+/// `Key::eq` does below 8); more are sorted on the heap, an allocation per lookup of such a
+/// key given in another order than it was registered in.
 const STACK_LABELS: usize = 8;
 
 impl StoredKey {

@@ -73,7 +73,8 @@ impl Flusher {
     }
 
     /// Drains and encodes the walk's next series until the writer holds `budget` bytes or
-    /// more (checked after each series that wrote something) or every series is done.
+    /// more (checked after each counter that wrote something, and after every other
+    /// series) or every series is done.
     /// Returns whether every series is done. Between two calls the caller may send what the
     /// writer holds and [`release`](crate::delivery::Delivery::release_sent) it: a series is
     /// drained exactly once per walk whatever the budget, so the lines are the same.
