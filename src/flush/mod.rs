@@ -127,44 +127,6 @@ impl Flusher {
         Arc::clone(&self.demand)
     }
 
-    /// Replaces the wall clock (tests on tokio's paused clock).
-    #[cfg(test)]
-    pub(crate) fn with_clock(mut self, clock: WallClock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Tests: regular flushes send every `bytes` collected (at least a payload's worth).
-    #[cfg(test)]
-    pub(crate) fn with_part_bytes(mut self, bytes: usize) -> Self {
-        self.part_bytes = bytes;
-        self
-    }
-
-    /// Tests: the delivery state (backlog, ledger).
-    #[cfg(test)]
-    pub(crate) fn delivery(&self) -> &Delivery {
-        &self.delivery
-    }
-
-    /// Tests: the cells.
-    #[cfg(test)]
-    pub(crate) fn aggregate(&self) -> &Aggregate {
-        &self.aggregate
-    }
-
-    /// Tests: the configuration the flusher runs with.
-    #[cfg(test)]
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Tests: replaces the wall clock between flushes.
-    #[cfg(test)]
-    pub(crate) fn set_clock(&mut self, clock: WallClock) {
-        self.clock = clock;
-    }
-
     /// Runs until a shutdown command arrives or every sender is gone (the recorder, the
     /// guard and every handle), then flushes one last time. A dropped guard does not stop
     /// it (see [`ExporterGuard`](crate::ExporterGuard)).
@@ -401,6 +363,9 @@ enum What {
     /// Histograms only: the destination is down, so counters and gauges stay in the cells.
     Histograms,
 }
+
+#[cfg(test)]
+mod test_support;
 
 #[cfg(test)]
 mod tests;
