@@ -281,9 +281,8 @@ impl PayloadWriter {
     }
 
     /// Forgets the finished payloads, which the caller has handed over, and keeps the one
-    /// being filled, moved to the start of the buffer (with its points): so a flush sent in
-    /// parts holds one part at a time, and its payloads are cut exactly as if it had been
-    /// written whole. Call between chunks (nothing pending). Allocates nothing.
+    /// being filled, moved to the start of the buffer with its points (see the module docs
+    /// on parts). Call between chunks (nothing pending). Allocates nothing.
     pub(crate) fn drop_finished(&mut self) {
         debug_assert_eq!(self.chunk_start, self.buf.len(), "a chunk is pending");
         let (bytes, points) = (self.payload_start, self.payload_points);

@@ -56,10 +56,9 @@ pub(crate) use spread::{identity_seed, send_delay};
 pub(crate) use stepped::Stepped;
 use telemetry::Telemetry;
 
-/// Bytes a regular flush collects before it sends them and collects on. A part stays in the
-/// CPU's cache on its way to the kernel, and the writer never holds a whole interval: at 100k
-/// series that buffer kept about 75 bytes a series between flushes (issue 15). The payloads
-/// are cut exactly as if the interval were collected whole.
+/// Bytes a regular flush collects before it sends them and collects on (see the module
+/// docs). A part stays in the CPU's cache on its way to the kernel; a whole interval in the
+/// writer kept about 75 bytes a series between flushes at 100k series (issue 15).
 const PART_BYTES: usize = 128 * 1024;
 
 /// Owns everything a flush needs. See the module docs.
