@@ -143,11 +143,7 @@ async fn a_pickle_interval_sent_in_parts_puts_exactly_the_frames_of_one_sent_who
 
 #[tokio::test]
 async fn after_an_outage_encoded_whole_the_first_healthy_flush_gives_the_writer_back_to_a_part() {
-    // A port with nobody listening: down from the start.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = super::test_support::closed_port();
     let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://{addr}"))
         .with_flush_interval(Duration::from_secs(3600))
         .with_histogram_max_samples(20_000)

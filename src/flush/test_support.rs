@@ -1,4 +1,4 @@
-//! Tests: what the flusher's tests set and read on a [`Flusher`].
+//! Tests: what the flusher's tests set and read on a [`Flusher`], and the helpers they share.
 
 use super::{Aggregate, Config, Delivery, Flusher, WallClock};
 
@@ -34,4 +34,14 @@ impl Flusher {
     pub(crate) fn set_clock(&mut self, clock: WallClock) {
         self.clock = clock;
     }
+}
+
+/// A loopback TCP port with nobody listening on it (bound for a moment, then closed), so a
+/// flusher pointed at it finds its destination down until a test listens there.
+pub(crate) fn closed_port() -> std::net::SocketAddr {
+    #[allow(clippy::unwrap_used, reason = "a test helper")]
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }

@@ -237,11 +237,8 @@ async fn lines_on_a_connection_that_is_reset_count_as_possibly_lost_and_a_clean_
 async fn during_an_outage_each_intervals_histograms_wait_in_the_backlog_and_counters_in_the_cells()
 {
     use std::io::Read as _;
-    // A port with nobody listening: the destination is down from the start.
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // The destination is down from the start.
+    let addr = super::test_support::closed_port();
     let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://{addr}"))
         .with_flush_interval(Duration::from_secs(3600))
         .with_histogram_max_samples(2)
