@@ -40,11 +40,10 @@ impl StoredKey {
     /// The stored form of `key` (see the module docs).
     pub(crate) fn new(key: &Key) -> Self {
         let clone = key.clone();
-        if same_memory(&clone, key) {
-            Self::Shared(Box::new(SharedKey {
-                at: Address::of(&clone),
-                key: clone,
-            }))
+        // A clone that shares the caller's memory: its parts need not be copied.
+        let at = Address::of(&clone);
+        if at == Address::of(key) {
+            Self::Shared(Box::new(SharedKey { at, key: clone }))
         } else {
             Self::Packed(pack(key))
         }
@@ -146,11 +145,6 @@ impl Address {
             labels: (labels.as_ptr().addr(), labels.len()),
         }
     }
-}
-
-/// The same name and labels in the same memory: equal without reading them.
-fn same_memory(a: &Key, b: &Key) -> bool {
-    Address::of(a) == Address::of(b)
 }
 
 /// `key` packed: its hash (8 bytes, little-endian), then its name, its number of labels and
