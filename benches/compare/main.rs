@@ -20,6 +20,8 @@
 //! - `floor` (`floor`): CPU per datagram of `send`, `sendmmsg` and UDP GSO on loopback.
 //! - `protocols` (`protocols`): our flusher per protocol, with ratios to the floor; first, so
 //!   no other exporter's thread is alive.
+//! - `ideal` (`ideal`): the least any flusher can do per series (StatsD), beside ours, at 100k
+//!   and 1M series, with the GSO floor per line.
 //! - `scaling`, `memory` (`scale`): 1k..1M series and memory per series, ours and dsd, each
 //!   in a child process of this binary.
 //! - `hot` (`hot`, `direct`): the update rows, under criterion and then interleaved (41
@@ -50,6 +52,8 @@ mod floor;
 mod flush;
 mod frames;
 mod hot;
+mod ideal;
+mod ideal_loop;
 mod machine;
 mod protocols;
 mod scale;
@@ -68,7 +72,15 @@ use metrics::NoopRecorder;
 
 /// The sections of a run, in the order they run. `COMPARE_SECTIONS` (comma-separated names)
 /// picks some; unset, all run.
-const SECTIONS: [&str; 6] = ["floor", "protocols", "scaling", "memory", "hot", "flush"];
+const SECTIONS: [&str; 7] = [
+    "floor",
+    "protocols",
+    "ideal",
+    "scaling",
+    "memory",
+    "hot",
+    "flush",
+];
 
 fn selected() -> Vec<String> {
     match std::env::var("COMPARE_SECTIONS") {
@@ -126,6 +138,7 @@ fn main() {
         protocols::print(&rows);
         rows
     });
+    let ideal = (benching && run("ideal")).then(ideal::report);
     let scaling = (benching && run("scaling")).then(scale::report_scaling);
     let memory = (benching && run("memory")).then(scale::report_memory);
 
@@ -159,6 +172,9 @@ fn main() {
     }
     if let Some(rows) = &protocols {
         protocols::print(rows);
+    }
+    if let Some(rows) = &ideal {
+        ideal::print(rows);
     }
     for lines in [&scaling, &memory].into_iter().flatten() {
         eprintln!();
