@@ -12,7 +12,7 @@ use crate::encode::{Rendered, SampleUnit, SlotCarry};
 use crate::random::random_below;
 use crate::stats::add;
 
-/// One wire identity as the flusher tracks it. Kept small (issue 15): 96 bytes for a
+/// One wire identity as the flusher tracks it. Kept small (issue 15): 72 bytes for a
 /// counter, since there is one per series and the flusher walks them all at every flush.
 #[derive(Debug)]
 pub(crate) struct Tracked<C: Kept> {
