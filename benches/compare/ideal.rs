@@ -92,6 +92,11 @@ impl Bench {
         let (c0, a) = (self.cpu.snapshot(), self.handle.stats());
         self.handle.flush().expect("flush");
         let (c1, b) = (self.cpu.snapshot(), self.handle.stats());
+        assert_eq!(
+            b.lines_sent - a.lines_sent,
+            self.n as u64,
+            "one line a series"
+        );
         let per_datagram = (b.lines_sent - a.lines_sent) as f64
             / (b.payloads_sent - a.payloads_sent).max(1) as f64;
         r.ours_active
@@ -105,9 +110,14 @@ impl Bench {
     }
 
     fn ours_idle(&self, r: &mut Rounds) {
-        let c0 = self.cpu.snapshot();
+        let (c0, a) = (self.cpu.snapshot(), self.handle.stats());
         self.handle.flush().expect("flush");
-        let spent = ThreadsCpu::spent(&c0, &self.cpu.snapshot());
+        let (c1, b) = (self.cpu.snapshot(), self.handle.stats());
+        assert_eq!(
+            b.lines_sent, a.lines_sent,
+            "an idle StatsD flush sends nothing"
+        );
+        let spent = ThreadsCpu::spent(&c0, &c1);
         r.ours_idle.push(spent as f64 / self.n as f64);
     }
 
