@@ -8,6 +8,10 @@
 //! is in), and the report is the ratio pickle/plaintext per round (median and range) and over
 //! all rounds, at the default TCP payload limit and at a large one.
 //!
+//! Each round also times the ideal loops of [`ideal`] (plaintext, pickle through serde-pickle,
+//! pickle written by hand, a compact pickle) on the paths ours sends, sending and writing
+//! only, so the report says whether the target is out of reach of serde-pickle itself.
+//!
 //! Callgrind mode (`PICKLE_BENCH_ONLY=pickle` or `plaintext`, optional `PICKLE_BENCH_FLUSHES`,
 //! default 4): only that exporter, two warm flushes then the given number, so instruction
 //! counts (repeatable under load) can be compared between two runs that differ only in the
@@ -29,10 +33,16 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use metrics::{Counter, with_local_recorder};
+
+#[path = "pickle/ideal.rs"]
+mod ideal;
+use ideal::Format;
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterGuard, ExporterHandle};
 
 const SERIES: usize = 100_000;
 const ROUNDS: usize = 12;
+/// Measurements a round: ours twice, then each ideal format sending and writing only.
+const RUNS: usize = 2 + 2 * Format::ALL.len();
 
 /// A TCP listener on loopback that reads and discards every connection.
 fn tcp_sink() -> String {
@@ -67,10 +77,44 @@ fn threads_named(prefix: &str) -> HashSet<u32> {
 
 /// CPU nanoseconds (user and system) thread `tid` has run.
 fn thread_cpu_ns(tid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat"))
+    schedstat_ns(&format!("/proc/self/task/{tid}/schedstat"))
+}
+
+/// CPU nanoseconds this thread has run, brought up to date by a short sleep (the scheduler
+/// updates a running thread's figure when it deschedules it).
+fn own_cpu_ns() -> u64 {
+    std::thread::sleep(Duration::from_micros(1));
+    schedstat_ns("/proc/thread-self/schedstat")
+}
+
+fn schedstat_ns(path: &str) -> u64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse().ok())
         .expect("schedstat")
+}
+
+/// One ideal loop's CPU nanoseconds and bytes sent.
+fn timed(run: impl FnOnce() -> usize) -> (u64, usize) {
+    let before = own_cpu_ns();
+    let bytes = run();
+    (own_cpu_ns() - before, bytes)
+}
+
+/// The ideal loops on the paths a plaintext exporter sends for `SERIES` counters.
+fn ideal_loops(endpoint: &str, limit: usize) -> ideal::Ideal {
+    let (addr, reader) = ideal::capture(SERIES);
+    let side = Side::start(ExporterBuilder::graphite, &addr, limit);
+    side.flush();
+    let text = reader.join().expect("the capture");
+    drop(side);
+    let loops = ideal::Ideal::new(&text, endpoint, limit);
+    assert_eq!(loops.lines(), SERIES, "every path captured");
+    assert!(
+        loops.hand_written_reads_as_serde(),
+        "the hand-written pickles read as serde-pickle's"
+    );
+    loops
 }
 
 /// One running exporter, its flusher thread and its counters.
@@ -137,6 +181,7 @@ impl Side {
 }
 
 fn interleaved(endpoint: &str, limit: usize) {
+    let mut loops = ideal_loops(endpoint, limit);
     let plain = Side::start(ExporterBuilder::graphite, endpoint, limit);
     let pickle = Side::start(ExporterBuilder::graphite_pickle, endpoint, limit);
     for _ in 0..2 {
@@ -144,19 +189,24 @@ fn interleaved(endpoint: &str, limit: usize) {
         pickle.flush();
     }
     let (l0, p0) = (plain.lines_sent(), pickle.lines_sent());
-    let mut ratios = Vec::new();
-    let (mut plain_ns, mut pickle_ns) = (0, 0);
-    for round in 0..ROUNDS {
-        let (a, b) = if round % 2 == 0 {
-            let a = plain.flush();
-            (a, pickle.flush())
-        } else {
-            let b = pickle.flush();
-            (plain.flush(), b)
-        };
-        plain_ns += a;
-        pickle_ns += b;
-        ratios.push(b as f64 / a as f64);
+    // Per round: ours plaintext, ours pickle, then each ideal format sending, then each
+    // writing only.
+    let mut ns = [[0u64; RUNS]; ROUNDS];
+    let mut bytes = [0usize; Format::ALL.len()];
+    for (round, row) in ns.iter_mut().enumerate() {
+        for k in 0..RUNS {
+            let which = (k + round) % RUNS;
+            row[which] = match which {
+                0 => plain.flush(),
+                1 => pickle.flush(),
+                _ => {
+                    let (format, send) = (Format::ALL[(which - 2) % 4], which < 6);
+                    let (cpu, wrote) = timed(|| loops.run(format, send));
+                    bytes[(which - 2) % 4] = wrote;
+                    cpu
+                }
+            };
+        }
     }
     let (plain_lines, pickle_lines) = (plain.lines_sent() - l0, pickle.lines_sent() - p0);
     assert_eq!(
@@ -169,16 +219,43 @@ fn interleaved(endpoint: &str, limit: usize) {
         (SERIES * ROUNDS) as u64,
         "every pickle line sent"
     );
-    ratios.sort_by(f64::total_cmp);
-    let per_line = |ns: u64, lines: u64| ns as f64 / lines as f64;
+    let total = |col: usize| ns.iter().map(|row| row[col]).sum::<u64>();
+    let per_line = |col: usize| total(col) as f64 / (SERIES * ROUNDS) as f64;
+    let median_ratio = |a: usize, b: usize| {
+        let mut r: Vec<f64> = ns.iter().map(|row| row[a] as f64 / row[b] as f64).collect();
+        r.sort_by(f64::total_cmp);
+        r[ROUNDS / 2]
+    };
     eprintln!(
-        "payload limit {limit:>7}: plaintext {:6.1} ns/line, pickle {:6.1} ns/line; pickle/plaintext {:.3} overall, per round median {:.3} (min {:.3}, max {:.3}, {ROUNDS} rounds)",
-        per_line(plain_ns, plain_lines),
-        per_line(pickle_ns, pickle_lines),
-        pickle_ns as f64 / plain_ns as f64,
-        ratios[ROUNDS / 2],
-        ratios[0],
-        ratios[ROUNDS - 1],
+        "payload limit {limit:>7}: ours plaintext {:6.1} ns/line, pickle {:6.1} ns/line; pickle/plaintext {:.3} overall, per round median {:.3} ({ROUNDS} rounds)",
+        per_line(0),
+        per_line(1),
+        total(1) as f64 / total(0) as f64,
+        median_ratio(1, 0),
+    );
+    for (label, first) in [("ideal, sending", 2), ("ideal, writing only", 6)] {
+        let cells: Vec<String> = Format::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                format!(
+                    "{} {:.1} ns/line {:.3}x",
+                    f.name(),
+                    per_line(first + i),
+                    median_ratio(first + i, first)
+                )
+            })
+            .collect();
+        eprintln!("    {label:<20} {}", cells.join(", "));
+    }
+    let sizes: Vec<String> = Format::ALL
+        .iter()
+        .zip(bytes)
+        .map(|(f, b)| format!("{} {:.1}", f.name(), b as f64 / SERIES as f64))
+        .collect();
+    eprintln!(
+        "    bytes a line: {} (ratios: median of per-round ratios to plaintext)",
+        sizes.join(", ")
     );
 }
 
