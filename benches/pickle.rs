@@ -34,6 +34,8 @@ use std::time::Duration;
 
 use metrics::{Counter, with_local_recorder};
 
+#[path = "support/capture.rs"]
+mod capture;
 #[path = "pickle/ideal.rs"]
 mod ideal;
 use ideal::Format;
@@ -103,7 +105,7 @@ fn timed(run: impl FnOnce() -> usize) -> (u64, usize) {
 
 /// The ideal loops on the paths a plaintext exporter sends for `SERIES` counters.
 fn ideal_loops(endpoint: &str, limit: usize) -> ideal::Ideal {
-    let (addr, reader) = ideal::capture(SERIES);
+    let (addr, reader) = capture::capture(SERIES);
     let side = Side::start(ExporterBuilder::graphite, &addr, limit);
     side.flush();
     let text = reader.join().expect("the capture");

@@ -2,13 +2,12 @@
 //! writes StatsD counter lines can do per series.
 
 use std::hint::black_box;
-use std::io::Read;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics_exporter_statsd_graphite::ExporterBuilder;
 
+use crate::capture::capture;
 use crate::contenders::HOUR;
 use crate::floor::DATAGRAM;
 use crate::flush::{bump, labelled_counters};
@@ -110,27 +109,8 @@ pub(crate) fn ideal_idle<'a>(cells: impl Iterator<Item = &'a AtomicU64>) -> u64 
 /// The lines ours sends for `labelled_counters(n)`, each counted once, as StatsD over TCP
 /// (lossless, where a burst of 1M datagrams would overflow a receive buffer).
 pub(crate) fn lines_ours_sends(n: usize) -> Vec<Line> {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let reader = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().expect("accept");
-        let mut text = Vec::new();
-        let mut buf = vec![0u8; 65_536];
-        let mut lines = 0;
-        while lines < n {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(got) => {
-                    #[allow(clippy::naive_bytecount, reason = "setup, not measured")]
-                    let newlines = buf[..got].iter().filter(|&&b| b == b'\n').count();
-                    lines += newlines;
-                    text.extend_from_slice(&buf[..got]);
-                }
-            }
-        }
-        text
-    });
-    let (recorder, exporter) = ExporterBuilder::statsd(format!("tcp://{addr}"))
+    let (addr, reader) = capture(n);
+    let (recorder, exporter) = ExporterBuilder::statsd(addr)
         .with_flush_interval(HOUR)
         .with_max_series(n)
         .with_max_series_per_metric(n)

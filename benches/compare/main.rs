@@ -46,6 +46,8 @@
 )]
 
 mod alloc;
+#[path = "../support/capture.rs"]
+mod capture;
 mod contenders;
 mod direct;
 mod floor;

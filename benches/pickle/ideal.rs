@@ -20,10 +20,9 @@
 //! A design pays the same walk and bookkeeping whichever format it writes. So if `serde`
 //! costs more than `plain` here, no design that pickles through serde-pickle meets the target.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::ops::Range;
-use std::thread::JoinHandle;
 
 use serde_pickle::SerOptions;
 
@@ -38,30 +37,6 @@ pub(crate) struct Ideal {
     payloads: Vec<Range<usize>>,
     stream: TcpStream,
     buf: Vec<u8>,
-}
-
-/// A TCP listener on loopback that keeps what its first connection sends until it has `n`
-/// lines; its `tcp://` address and the reader.
-pub(crate) fn capture(n: usize) -> (String, JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = format!("tcp://{}", listener.local_addr().expect("addr"));
-    let reader = std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().expect("accept");
-        let (mut text, mut buf, mut lines) = (Vec::new(), vec![0u8; 65_536], 0);
-        while lines < n {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(got) => {
-                    #[allow(clippy::naive_bytecount, reason = "setup, not measured")]
-                    let newlines = buf[..got].iter().filter(|&&b| b == b'\n').count();
-                    lines += newlines;
-                    text.extend_from_slice(&buf[..got]);
-                }
-            }
-        }
-        text
-    });
-    (addr, reader)
 }
 
 /// `paths` as one frame's pickle, through serde-pickle.
