@@ -599,7 +599,14 @@ impl DatagramState {
         assert!(self.socket.is_none(), "already bound");
         let socket = match &self.place {
             DatagramPlace::Udp(addr) => {
-                let s = UdpSocket::bind(addr).unwrap();
+                // A receive buffer of 4 MiB where the kernel allows it (rmem_max), not the
+                // default 208 KiB: on a loaded 2-core machine the reading thread can be off
+                // the CPU long enough for a burst to overflow the default, and a datagram the
+                // kernel drops there is neither ours to count nor a fault the test injected.
+                let s = Socket::new(Domain::for_address(*addr), Type::DGRAM, None).unwrap();
+                drop(s.set_recv_buffer_size(4 << 20));
+                s.bind(&(*addr).into()).unwrap();
+                let s = UdpSocket::from(s);
                 s.set_nonblocking(true).unwrap();
                 Datagram::Udp(s)
             }
