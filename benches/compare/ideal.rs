@@ -2,7 +2,8 @@
 //! series" and "StatsD ≤ 1.5× the GSO floor" targets): whether a target is out of reach on
 //! this machine, or only out of ours.
 //!
-//! For N series (100k and 1M), in one process and in rounds whose order rotates:
+//! For N series (100k and 1M), each N in a child process of its own (a fresh heap), in
+//! rounds whose order rotates:
 //! - `ours active` / `ours idle`: our StatsD exporter over UDP, N labelled counters, an
 //!   explicit flush with every counter counted once before it (active) or none (idle); the
 //!   flusher thread's CPU (schedstat) per series, sending included.
@@ -12,8 +13,9 @@
 //!   drop the buffer when full (it sends nothing). Its names and tails are copied from what
 //!   ours sent, so it writes the same bytes. Two layouts:
 //!   - `scattered`: each cell its own `Arc`, as `metrics` handles need (`Counter::from_arc`:
-//!     one allocation per series), allocated one after another, the densest layout separate
-//!     allocations get; each series' name and tail in one allocation of their own, as ours.
+//!     one allocation per series), allocated one after another in a fresh heap, the densest
+//!     layout separate allocations get; each series' name and tail in one allocation of
+//!     their own, as ours.
 //!   - `slab`: the cells in one array and every name and tail back to back in another, in
 //!     walk order: the best layout there is, which a `metrics` handle can reach only through
 //!     a pointer to the slab and an index, one more load on every update.
@@ -38,6 +40,7 @@ use crate::flush::{bump, labelled_counters};
 use crate::ideal_loop::{
     Out, Scattered, Slab, bump_cell, ideal_active, ideal_idle, lines_ours_sends, slab,
 };
+use crate::scale::in_child;
 use crate::stats::median;
 use crate::sys::{ThreadsCpu, udp_sink};
 
@@ -165,7 +168,8 @@ impl Bench {
 
 /// Everything for `n` series.
 fn measure(n: usize, floor: &mut Floor) -> Ideal {
-    let lines = lines_ours_sends(n);
+    let captured = lines_ours_sends(n);
+    let lines = &captured.lines;
     assert_eq!(lines.len(), n, "every series' line captured");
     let (addr, _received) = udp_sink();
     // Each cell its own `Arc`, allocated one after another: the densest layout separate
@@ -174,7 +178,7 @@ fn measure(n: usize, floor: &mut Floor) -> Ideal {
     let cells: Vec<Arc<AtomicU64>> = (0..n).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let scattered = cells
         .into_iter()
-        .zip(&lines)
+        .zip(lines)
         .map(|(cell, (name, tail))| Scattered {
             cell,
             parts: [&name[..], tail].concat().into(),
@@ -194,7 +198,7 @@ fn measure(n: usize, floor: &mut Floor) -> Ideal {
         counters: labelled_counters(&recorder, n),
         handle: guard.handle(),
         cpu,
-        slab: slab(&lines),
+        slab: slab(lines),
         scattered,
         out: Out::new(),
     };
@@ -240,13 +244,95 @@ fn measure(n: usize, floor: &mut Floor) -> Ideal {
     }
 }
 
-/// The section: 100k and 1M series.
+impl Ideal {
+    fn to_numbers(&self) -> [f64; 13] {
+        let [active_scattered, active_slab] = self.loop_active;
+        let [idle_scattered, idle_slab] = self.loop_idle;
+        let [best_scattered, best_slab] = self.best_vs_floor;
+        #[allow(clippy::cast_precision_loss, reason = "a series count")]
+        let series = self.series as f64;
+        [
+            series,
+            self.ours_active,
+            self.ours_idle,
+            active_scattered,
+            active_slab,
+            idle_scattered,
+            idle_slab,
+            self.floor_line,
+            self.lines_per_datagram,
+            self.ours_vs_floor,
+            best_scattered,
+            best_slab,
+            self.ours_outside_kernel,
+        ]
+    }
+
+    fn from_numbers(v: &[f64]) -> Option<Self> {
+        let &[
+            series,
+            oa,
+            oi,
+            as_,
+            asl,
+            is,
+            isl,
+            fl,
+            lpd,
+            ovf,
+            bs,
+            bsl,
+            ook,
+        ] = v
+        else {
+            return None;
+        };
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            reason = "a series count, printed by the child"
+        )]
+        let series = series as usize;
+        Some(Self {
+            series,
+            ours_active: oa,
+            ours_idle: oi,
+            loop_active: [as_, asl],
+            loop_idle: [is, isl],
+            floor_line: fl,
+            lines_per_datagram: lpd,
+            ours_vs_floor: ovf,
+            best_vs_floor: [bs, bsl],
+            ours_outside_kernel: ook,
+        })
+    }
+}
+
+/// The section: 100k and 1M series, each in a child process of this bench binary, so the
+/// cells and ours are allocated in a fresh heap (in a heap that freed a million series just
+/// before, the next cells land wherever the freed chunks were, and an active flush over
+/// them cost four to six times as much).
 pub(crate) fn report() -> Vec<Ideal> {
+    let rows: Vec<Ideal> = [100_000, 1_000_000]
+        .iter()
+        .filter_map(|n| Ideal::from_numbers(&in_child(&format!("ideal:{n}"))?))
+        .collect();
+    print(&rows);
+    rows
+}
+
+/// The child's task `ideal:N`: prints one size's figures as the parent reads them.
+#[allow(clippy::print_stdout, reason = "the child's answer to its parent")]
+pub(crate) fn child(task: &str) {
+    let n = task
+        .strip_prefix("ideal:")
+        .and_then(|n| n.parse().ok())
+        .expect("ideal:N");
     let mut floor = Floor::new();
     floor.measure(Method::Gso, 10); // warm the socket and the receiver
-    let rows = [100_000, 1_000_000].map(|n| measure(n, &mut floor));
-    print(&rows);
-    rows.into()
+    let numbers = measure(n, &mut floor).to_numbers();
+    let text: Vec<String> = numbers.iter().map(f64::to_string).collect();
+    println!("RESULT {}", text.join(" "));
 }
 
 /// Prints the section's rows.

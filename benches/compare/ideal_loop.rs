@@ -5,7 +5,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use metrics_exporter_statsd_graphite::ExporterBuilder;
+use metrics::Counter;
+use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterGuard, ExporterRecorder};
 
 use crate::capture::capture;
 use crate::contenders::HOUR;
@@ -106,9 +107,16 @@ pub(crate) fn ideal_idle<'a>(cells: impl Iterator<Item = &'a AtomicU64>) -> u64 
     black_box(taken)
 }
 
-/// The lines ours sends for `labelled_counters(n)`, each counted once, as StatsD over TCP
-/// (lossless, where a burst of 1M datagrams would overflow a receive buffer).
-pub(crate) fn lines_ours_sends(n: usize) -> Vec<Line> {
+/// The lines ours sent for `labelled_counters(n)`, each counted once, as StatsD over TCP,
+/// and the exporter that sent them.
+pub(crate) struct Captured {
+    pub(crate) lines: Vec<Line>,
+    /// Kept until the measurement ends: freed, its million small chunks would be where the
+    /// measured cells are allocated next, spread at random over its memory.
+    _exporter: (ExporterGuard, ExporterRecorder, Vec<Counter>),
+}
+
+pub(crate) fn lines_ours_sends(n: usize) -> Captured {
     let (addr, reader) = capture(n);
     let (recorder, exporter) = ExporterBuilder::statsd(addr)
         .with_flush_interval(HOUR)
@@ -121,8 +129,10 @@ pub(crate) fn lines_ours_sends(n: usize) -> Vec<Line> {
     bump(&counters);
     guard.handle().flush().expect("flush");
     let text = reader.join().expect("the reader");
-    drop(guard.shutdown());
-    lines_of(&text)
+    Captured {
+        lines: lines_of(&text),
+        _exporter: (guard, recorder, counters),
+    }
 }
 
 /// The constant parts of each StatsD counter line in `payloads` (`name:value|c<tail>`).

@@ -21,7 +21,7 @@
 //! - `protocols` (`protocols`): our flusher per protocol, with ratios to the floor; first, so
 //!   no other exporter's thread is alive.
 //! - `ideal` (`ideal`): the least any flusher can do per series (StatsD), beside ours, at 100k
-//!   and 1M series, with the GSO floor per line.
+//!   and 1M series, with the GSO floor per line, each size in a child process.
 //! - `scaling`, `memory` (`scale`): 1k..1M series and memory per series, ours and dsd, each
 //!   in a child process of this binary.
 //! - `hot` (`hot`, `direct`): the update rows, under criterion and then interleaved (41
@@ -105,7 +105,11 @@ fn main() {
         if task.starts_with("mem-") {
             alloc::start();
         }
-        scale::child(&task);
+        if task.starts_with("ideal:") {
+            ideal::child(&task);
+        } else {
+            scale::child(&task);
+        }
         return;
     }
     let since = SystemTime::now();

@@ -42,7 +42,7 @@ pub(crate) fn child_task() -> Option<String> {
 }
 
 /// Runs `task` in a child process and returns the numbers it printed.
-fn in_child(task: &str) -> Option<Vec<f64>> {
+pub(crate) fn in_child(task: &str) -> Option<Vec<f64>> {
     let exe = std::env::current_exe().ok()?;
     let out = Command::new(exe)
         .arg("--bench")
