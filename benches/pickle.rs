@@ -3,10 +3,11 @@
 //! line <= plaintext's").
 //!
 //! Default mode: both exporters run side by side and their flushes are interleaved round by
-//! round (the order alternating), so load from other processes hits both alike; each round's
-//! CPU comes from the two flusher threads' schedstat (user + system, so the kernel's send path
-//! is in), and the report is the ratio pickle/plaintext per round (median and range) and over
-//! all rounds, at the default TCP payload limit and at a large one.
+//! round, so load from other processes hits both alike; each round's CPU comes from the two
+//! flusher threads' schedstat (user + system, so the kernel's send path is in), and the report
+//! is the ratio pickle/plaintext over all rounds and the median of per-round ratios, at the
+//! default TCP payload limit and at a large one. Each round runs its measurements in a
+//! rotated order, reversed every other round, so no measurement always follows the same one.
 //!
 //! Each round also times the ideal loops of [`ideal`] (plaintext, pickle through serde-pickle,
 //! pickle written by hand, a compact pickle) on the paths ours sends, sending and writing
@@ -197,7 +198,11 @@ fn interleaved(endpoint: &str, limit: usize) {
     let mut bytes = [0usize; Format::ALL.len()];
     for (round, row) in ns.iter_mut().enumerate() {
         for k in 0..RUNS {
-            let which = (k + round) % RUNS;
+            let which = if round % 2 == 0 {
+                (k + round) % RUNS
+            } else {
+                (RUNS - 1 - k + round) % RUNS
+            };
             row[which] = match which {
                 0 => plain.flush(),
                 1 => pickle.flush(),
