@@ -37,6 +37,8 @@ use metrics::{Counter, with_local_recorder};
 
 #[path = "support/capture.rs"]
 mod capture;
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "pickle/ideal.rs"]
 mod ideal;
 use ideal::Format;
@@ -80,28 +82,14 @@ fn threads_named(prefix: &str) -> HashSet<u32> {
 
 /// CPU nanoseconds (user and system) thread `tid` has run.
 fn thread_cpu_ns(tid: u32) -> u64 {
-    schedstat_ns(&format!("/proc/self/task/{tid}/schedstat"))
-}
-
-/// CPU nanoseconds this thread has run, brought up to date by a short sleep (the scheduler
-/// updates a running thread's figure when it deschedules it).
-fn own_cpu_ns() -> u64 {
-    std::thread::sleep(Duration::from_micros(1));
-    schedstat_ns("/proc/thread-self/schedstat")
-}
-
-fn schedstat_ns(path: &str) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .expect("schedstat")
+    cpu::thread_cpu_ns(tid).expect("schedstat")
 }
 
 /// One ideal loop's CPU nanoseconds and bytes sent.
 fn timed(run: impl FnOnce() -> usize) -> (u64, usize) {
-    let before = own_cpu_ns();
+    let before = cpu::own_cpu_ns();
     let bytes = run();
-    (own_cpu_ns() - before, bytes)
+    (cpu::own_cpu_ns().saturating_sub(before), bytes)
 }
 
 /// The ideal loops on the paths a plaintext exporter sends for `SERIES` counters.

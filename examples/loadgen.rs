@@ -35,6 +35,9 @@
 )]
 #![allow(clippy::cast_precision_loss, reason = "rates are printed as floats")]
 
+#[allow(dead_code, reason = "shared with the benches, which use more of it")]
+#[path = "../benches/support/cpu.rs"]
+mod cpu;
 #[path = "../benches/compare/sys.rs"]
 mod sys;
 

@@ -15,6 +15,8 @@
     reason = "test: a failed setup must fail loudly"
 )]
 
+#[path = "../benches/support/cpu.rs"]
+mod cpu;
 #[path = "../benches/compare/floor.rs"]
 mod floor;
 #[path = "../benches/compare/frames.rs"]
@@ -26,7 +28,8 @@ mod sys;
 
 use std::time::{Duration, Instant};
 
-use floor::{DATAGRAM, Floor, Method, SEGMENTS, own_cpu_ns};
+use cpu::own_cpu_ns;
+use floor::{DATAGRAM, Floor, Method, SEGMENTS};
 use frames::{FrameTally, PICKLE_FRAME_CAP, Parser, pickle_sink};
 use metrics::{counter, with_local_recorder};
 use metrics_exporter_statsd_graphite::ExporterBuilder;

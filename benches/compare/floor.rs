@@ -23,6 +23,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::socket::{ControlMessage, MsgFlags, MultiHeaders, SockaddrIn, sendmmsg, sendmsg};
 
+use crate::cpu::own_cpu_ns;
 use crate::stats::median;
 use crate::sys::{Tally, udp_sink};
 
@@ -49,17 +50,6 @@ impl Method {
             Self::Gso => "gso x32",
         }
     }
-}
-
-/// CPU nanoseconds this thread has run. A short sleep first: the scheduler brings the
-/// thread's runtime up to date when it deschedules it, whereas schedstat read while running
-/// lags by up to a scheduler tick.
-pub(crate) fn own_cpu_ns() -> u64 {
-    std::thread::sleep(Duration::from_micros(1));
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// A connected sending socket, its drained receiver and the buffers of the three methods.

@@ -35,7 +35,8 @@ use metrics::Counter;
 use metrics_exporter_statsd_graphite::{ExporterBuilder, ExporterHandle};
 
 use crate::contenders::HOUR;
-use crate::floor::{Floor, Method, SEGMENTS, own_cpu_ns};
+use crate::cpu::own_cpu_ns;
+use crate::floor::{Floor, Method, SEGMENTS};
 use crate::flush::{bump, labelled_counters};
 use crate::ideal_loop::{
     Out, Scattered, Slab, bump_cell, ideal_active, ideal_idle, lines_ours_sends, slab,

@@ -14,7 +14,7 @@ use crate::floor::DATAGRAM;
 use crate::flush::{bump, labelled_counters};
 
 /// What the ideal loop fills before it drops the bytes: the part our flusher sends at once.
-pub(crate) const PART: usize = 128 << 10;
+const PART: usize = 128 << 10;
 
 /// One series' line as ours sent it: the name, and what follows `|c`.
 pub(crate) type Line = (Vec<u8>, Vec<u8>);
@@ -38,8 +38,8 @@ pub(crate) struct Slab {
 
 /// The ideal loop's output: one part of lines, and where each datagram in it starts.
 pub(crate) struct Out {
-    pub(crate) buf: Vec<u8>,
-    pub(crate) starts: Vec<usize>,
+    buf: Vec<u8>,
+    starts: Vec<usize>,
     pub(crate) lines: u64,
     pub(crate) bytes: u64,
 }

@@ -49,6 +49,8 @@ mod alloc;
 #[path = "../support/capture.rs"]
 mod capture;
 mod contenders;
+#[path = "../support/cpu.rs"]
+mod cpu;
 mod direct;
 mod floor;
 mod flush;

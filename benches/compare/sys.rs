@@ -1,11 +1,14 @@
-//! Loopback receivers that tally what arrives, and per-thread CPU time from procfs. Shared by
-//! `benches/compare` and `examples/loadgen.rs` (which includes this file by path).
+//! Loopback receivers that tally what arrives, and the CPU time of an exporter's threads
+//! (`benches/support/cpu.rs`). Shared by `benches/compare` and `examples/loadgen.rs` (which
+//! includes this file, and `cpu.rs`, by path).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cpu::thread_cpu_ns;
 
 /// What a loopback receiver saw.
 #[derive(Debug, Default)]
@@ -85,12 +88,6 @@ fn threads() -> HashSet<u32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Nanoseconds thread `tid` has run on a CPU (first field of its schedstat), if readable.
-fn thread_cpu_ns(tid: u32) -> Option<u64> {
-    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
-    text.split_whitespace().next()?.parse().ok()
 }
 
 /// The CPU time of the threads started after this value was made: create it just before
