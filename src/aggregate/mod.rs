@@ -3,9 +3,10 @@
 //!
 //! The recorder hands out `Arc`s to cells stored in our [`Registry`] (see `registry` for why
 //! not `metrics-util`'s, and `stored` for how it keeps keys); recording touches only the
-//! cell's atomics. When a series is created, its key and cell are also pushed
-//! onto a lock-free queue; the flusher pops them into its own list and from then on walks that
-//! list, so a flush never takes the registry's locks and never clones a key. Sets (see
+//! cell's atomics. A new series' cell comes from a batch made ahead (see `spares`), so that
+//! cells sit back to back for the flusher. When a series is created, its key and cell are also
+//! pushed onto a lock-free queue; the flusher pops them into its own list and from then on
+//! walks that list, so a flush never takes the registry's locks and never clones a key. Sets (see
 //! `set`), which the `metrics` registry has no kind for, live in a map of their own behind
 //! one lock, taken to register or retire a set, never to record.
 //!
@@ -29,6 +30,7 @@ mod gauge;
 mod histogram;
 mod registry;
 mod set;
+mod spares;
 mod stored;
 
 use std::collections::HashMap;
@@ -46,6 +48,8 @@ pub(crate) use histogram::HistogramCell;
 pub(crate) use registry::Registry;
 pub use set::SetHandle;
 pub(crate) use set::{SetCell, distinct_members};
+
+use spares::Spares;
 
 use crate::encode::SampleUnit;
 use crate::stats::{StatsCells, add};
@@ -72,6 +76,9 @@ pub(crate) enum NewSeries {
 #[derive(Debug)]
 pub(crate) struct AggregateStorage {
     new_series: SegQueue<NewSeries>,
+    /// Counter and gauge cells made ahead, so that cells sit back to back (see `spares`).
+    counter_cells: Spares<CounterCell>,
+    gauge_cells: Spares<GaugeCell>,
     /// Units from `describe_histogram`, by metric name. Read when a histogram is created and
     /// written when one is described: never on the recording path.
     units: Mutex<HashMap<String, SampleUnit>>,
@@ -96,7 +103,7 @@ impl AggregateStorage {
     /// A new counter series' cell (called under its registry shard's write lock).
     pub(crate) fn counter(&self, key: &Key) -> Arc<CounterCell> {
         self.census().add(Kind::Counter, key);
-        let cell = Arc::new(CounterCell::default());
+        let cell = self.counter_cells.take();
         self.new_series
             .push(NewSeries::Counter(key.clone(), Arc::clone(&cell)));
         cell
@@ -105,7 +112,7 @@ impl AggregateStorage {
     /// A new gauge series' cell (called under its registry shard's write lock).
     pub(crate) fn gauge(&self, key: &Key) -> Arc<GaugeCell> {
         self.census().add(Kind::Gauge, key);
-        let cell = Arc::new(GaugeCell::default());
+        let cell = self.gauge_cells.take();
         self.new_series
             .push(NewSeries::Gauge(key.clone(), Arc::clone(&cell)));
         cell
@@ -156,6 +163,8 @@ impl Aggregate {
     ) -> Self {
         let storage = AggregateStorage {
             new_series: SegQueue::new(),
+            counter_cells: Spares::default(),
+            gauge_cells: Spares::default(),
             units: Mutex::new(HashMap::new()),
             default_unit,
             histogram_capacity,
@@ -409,5 +418,43 @@ mod tests {
         fresh.set(3.0);
         assert_eq!(fresh.take(), Some(3.0));
         assert_eq!(drain_new(&a).len(), 1, "the flusher hears of it again");
+    }
+
+    #[test]
+    fn series_created_one_by_one_among_other_allocations_get_neighbouring_cells() {
+        // Each key owns its label, as `counter!("c", "i" => i.to_string())` does: the
+        // registry packs it, the flusher's queue gets a clone, and the caller allocates
+        // between two series. The cells still come from one batch (see `spares`).
+        let (a, _) = aggregate(1000);
+        let mut keep = Vec::new();
+        let cells: Vec<usize> = (0..spares::BATCH)
+            .map(|i| {
+                let key = Key::from_parts("c", vec![metrics::Label::new("i", i.to_string())]);
+                let cell = a.admit::<CounterCell>(&key).unwrap();
+                keep.push(vec![0u8; 200]);
+                cell_address(&cell)
+            })
+            .collect();
+        let near = cells
+            .windows(2)
+            .filter(|w| w[0].abs_diff(w[1]) <= 64)
+            .count();
+        assert!(near >= spares::BATCH / 2, "{near} neighbours: {cells:x?}");
+        let gauges: Vec<usize> = (0..spares::BATCH)
+            .map(|i| {
+                let key = Key::from_parts("g", vec![metrics::Label::new("i", i.to_string())]);
+                keep.push(vec![0u8; 200]);
+                cell_address(&a.admit::<GaugeCell>(&key).unwrap())
+            })
+            .collect();
+        let near = gauges
+            .windows(2)
+            .filter(|w| w[0].abs_diff(w[1]) <= 64)
+            .count();
+        assert!(
+            near >= spares::BATCH / 2,
+            "gauges: {near} neighbours: {gauges:x?}"
+        );
+        drop(drain_new(&a));
     }
 }
