@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 
 use tokio::time::Instant;
 
-use super::tracked::{LastGauge, Stamp, Tracked};
+use super::cells::Cells;
+use super::list::List;
+use super::tracked::{Kept, LastGauge, Stamp, Tracked};
 use super::{Flusher, Trigger, What};
 use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell, distinct_members};
 use crate::encode::{
@@ -107,8 +109,8 @@ impl Flusher {
         let stopped = 'walk: {
             if w.stage == Stage::Counters {
                 let zeros = config.counter_zeros && tick;
-                if walk_list(&mut series.counters, next, |c| {
-                    pass.counter(c, stats, stamp, totals, zeros) && pass.full(budget)
+                if walk_list(&mut series.counters, next, |c, t| {
+                    pass.counter(c, t, stats, stamp, totals, zeros) && pass.full(budget)
                 }) {
                     break 'walk true;
                 }
@@ -116,8 +118,8 @@ impl Flusher {
             }
             if w.stage == Stage::Gauges {
                 let resend = config.gauge_resend && tick;
-                if walk_list(&mut series.gauges, next, |g| {
-                    pass.gauge(g, stamp, resend);
+                if walk_list(&mut series.gauges, next, |g, t| {
+                    pass.gauge(g, t, stamp, resend);
                     pass.full(budget)
                 }) {
                     break 'walk true;
@@ -125,8 +127,8 @@ impl Flusher {
                 w.stage = Stage::Histograms;
             }
             if w.stage == Stage::Histograms {
-                if walk_list(&mut series.histograms, next, |h| {
-                    w.sampled_out += pass.histogram(h, samples, spans, stamp);
+                if walk_list(&mut series.histograms, next, |h, t| {
+                    w.sampled_out += pass.histogram(h, t, samples, spans, stamp);
                     pass.full(budget)
                 }) {
                     break 'walk true;
@@ -138,8 +140,8 @@ impl Flusher {
                 // the backlog when the destination is down. Zeros as for counters (Graphite
                 // only).
                 let zeros = config.counter_zeros && tick;
-                if walk_list(&mut series.sets, next, |s| {
-                    pass.set(s, members, stats, stamp, zeros);
+                if walk_list(&mut series.sets, next, |s, t| {
+                    pass.set(s, t, members, stats, stamp, zeros);
                     pass.full(budget)
                 }) {
                     break 'walk true;
@@ -183,16 +185,20 @@ impl Flusher {
     }
 }
 
-/// Walks `list` from `*next` until `stop` says so after an item: then `*next` is the item
-/// after it and the result is true. Otherwise `*next` is 0 (for the next list) and the
-/// result false. An iterator, not indexing, so an idle series costs no more than in a plain
-/// `for` loop.
+/// Walks `list` from `*next` until `stop` says so after an identity: then `*next` is the
+/// identity after it and the result is true. Otherwise `*next` is 0 (for the next list) and
+/// the result false. An iterator, not indexing, so an idle series costs no more than in a
+/// plain `for` loop, and its [`Tracked`] is not read (see [`List`]).
 #[inline]
-fn walk_list<T>(list: &mut [T], next: &mut usize, mut stop: impl FnMut(&mut T) -> bool) -> bool {
+fn walk_list<C: Kept>(
+    list: &mut List<C>,
+    next: &mut usize,
+    mut stop: impl FnMut(&Cells<C>, &mut Tracked<C>) -> bool,
+) -> bool {
     let len = list.len();
-    let mut rest = list.get_mut(*next..).unwrap_or_default().iter_mut();
-    while let Some(item) = rest.next() {
-        if stop(item) {
+    let mut rest = list.walk_from(*next);
+    while let Some((cells, t)) = rest.next() {
+        if stop(cells, t) {
             *next = len - rest.len();
             return true;
         }
@@ -263,13 +269,14 @@ impl Pass<'_> {
     #[inline]
     fn counter(
         &mut self,
+        cells: &Cells<CounterCell>,
         c: &mut Tracked<CounterCell>,
         stats: &StatsCells,
         now: Stamp,
         totals: bool,
         zeros: bool,
     ) -> bool {
-        let delta = c.take_counter(&stats.counter_overflows);
+        let delta = cells.take_counter(&stats.counter_overflows);
         if delta == 0 && !totals && !(zeros && c.kept > 0) {
             return false;
         }
@@ -303,8 +310,14 @@ impl Pass<'_> {
     }
 
     /// A gauge's interval: the value set in it, or with `resend` the last value sent.
-    fn gauge(&mut self, g: &mut Tracked<GaugeCell>, now: Stamp, resend: bool) {
-        let value = match g.take_gauge() {
+    fn gauge(
+        &mut self,
+        cells: &Cells<GaugeCell>,
+        g: &mut Tracked<GaugeCell>,
+        now: Stamp,
+        resend: bool,
+    ) {
+        let value = match cells.take_gauge() {
             Some(set) => {
                 g.last_active = now;
                 // A value that cannot be sent is counted once, by the encoder, and leaves a
@@ -325,6 +338,7 @@ impl Pass<'_> {
     /// sanitise alike count once); with `zeros` a Graphite 0 once it had a member.
     fn set(
         &mut self,
+        cells: &Cells<SetCell>,
         s: &mut Tracked<SetCell>,
         members: &mut Vec<String>,
         stats: &StatsCells,
@@ -333,7 +347,7 @@ impl Pass<'_> {
     ) {
         members.clear();
         let (mut refused, mut empty, mut too_long) = (0, 0, 0);
-        for cell in s.cells() {
+        for cell in cells.iter() {
             let drained = cell.drain_into(members);
             refused += drained.refused;
             empty += drained.empty;
@@ -363,13 +377,14 @@ impl Pass<'_> {
     /// A histogram's interval samples; returns how many were sampled out.
     fn histogram(
         &mut self,
+        cells: &Cells<HistogramCell>,
         h: &mut Tracked<HistogramCell>,
         samples: &mut Vec<f64>,
         spans: &mut Vec<(usize, u64)>,
         now: Stamp,
     ) -> u64 {
         samples.clear();
-        let recorded = h.drain_histogram(samples, spans);
+        let recorded = cells.drain_histogram(samples, spans);
         if recorded == 0 {
             return 0;
         }
@@ -381,7 +396,7 @@ impl Pass<'_> {
             let value = SeriesValue::Histogram {
                 samples,
                 recorded,
-                unit: h.cell.unit(),
+                unit: cells.first.unit(),
             };
             self.encode(&h.rendered, value, &mut h.carry);
         }

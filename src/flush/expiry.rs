@@ -5,24 +5,26 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::tracked::{Kept, Stamp, Tracked};
+use super::list::List;
+use super::tracked::{Kept, Stamp};
 use crate::aggregate::cell_address;
 
 /// Moves the cells of each entry `from` into entry `to`'s merged cells, for each
 /// `(from, to)` of `moves` (ascending `from`), and removes the emptied entries. Returns how
 /// many cells moved.
-pub(super) fn move_into<C: Kept>(list: &mut Vec<Tracked<C>>, moves: &[(usize, usize)]) -> u64 {
+pub(super) fn move_into<C: Kept>(list: &mut List<C>, moves: &[(usize, usize)]) -> u64 {
     let mut cells_moved = 0;
     for &(from, to) in moves {
-        let cells: Vec<Arc<C>> = list[from].cells().cloned().collect();
+        let cells: Vec<Arc<C>> = list.cells(from).iter().cloned().collect();
         cells_moved += cells.len() as u64;
-        list[to].merged.extend(cells);
-        list[to].last_active = list[to].last_active.max(list[from].last_active);
-        let theirs = list[from].kept;
-        C::fold(&mut list[to].kept, theirs);
+        list.cells_mut(to).merged.extend(cells);
+        let (active, theirs) = (list.tracked(from).last_active, list.tracked(from).kept);
+        let to = list.tracked_mut(to);
+        to.last_active = to.last_active.max(active);
+        C::fold(&mut to.kept, theirs);
     }
     let mut i = 0;
-    list.retain(|_| {
+    list.retain(|_, _| {
         i += 1;
         moves.binary_search_by_key(&(i - 1), |m| m.0).is_err()
     });
@@ -30,16 +32,11 @@ pub(super) fn move_into<C: Kept>(list: &mut Vec<Tracked<C>>, moves: &[(usize, us
 }
 
 /// Appends the addresses of the cells of `list`'s expired identities to `out`, sorted.
-pub(super) fn propose<C: Kept>(
-    list: &[Tracked<C>],
-    out: &mut Vec<usize>,
-    now: Stamp,
-    idle: Duration,
-) {
+pub(super) fn propose<C: Kept>(list: &List<C>, out: &mut Vec<usize>, now: Stamp, idle: Duration) {
     out.extend(
         list.iter()
-            .filter(|t| t.expired(now, idle))
-            .flat_map(Tracked::cells)
+            .filter(|(cells, t)| t.expired(cells, now, idle))
+            .flat_map(|(cells, _)| cells.iter())
             .map(cell_address),
     );
     out.sort_unstable();
@@ -47,21 +44,21 @@ pub(super) fn propose<C: Kept>(
 
 /// Forgets the cells the registry just removed; an identity whose first cell went is carried
 /// on by a merged one, and one with no cell left goes. Whether entries moved in `list`.
-pub(super) fn drop_removed<C: Kept>(list: &mut Vec<Tracked<C>>, removed: &mut [usize]) -> bool {
+pub(super) fn drop_removed<C: Kept>(list: &mut List<C>, removed: &mut [usize]) -> bool {
     if removed.is_empty() {
         return false;
     }
     removed.sort_unstable();
     let gone = |c: &Arc<C>| removed.binary_search(&cell_address(c)).is_ok();
     let before = list.len();
-    list.retain_mut(|t| {
-        t.merged.retain(|c| !gone(c));
-        if !gone(&t.cell) {
+    list.retain(|cells, _| {
+        cells.merged.retain(|c| !gone(c));
+        if !gone(&cells.first) {
             return true;
         }
-        match t.merged.pop() {
+        match cells.merged.pop() {
             Some(next) => {
-                t.cell = next;
+                cells.first = next;
                 true
             }
             None => false,
@@ -77,53 +74,52 @@ mod tests {
     use crate::encode::Rendered;
     use crate::flush::tracked::{LastGauge, Stamp, track};
 
-    fn entry<C: Kept>(cells: &[&Arc<C>]) -> Tracked<C> {
-        let mut t = track(
-            Arc::clone(cells[0]),
-            Rendered::default(),
-            Stamp::default(),
-            false,
-        );
-        t.merged.extend(cells[1..].iter().map(|c| Arc::clone(c)));
-        t
+    fn list<C: Kept>(entries: &[&[&Arc<C>]]) -> List<C> {
+        let mut list = List::default();
+        for cells in entries {
+            let t = track(Rendered::default(), Stamp::default(), false);
+            list.push(Arc::clone(cells[0]), t);
+            let at = list.len() - 1;
+            let merged = cells[1..].iter().map(|c| Arc::clone(c));
+            list.cells_mut(at).merged.extend(merged);
+        }
+        list
     }
 
     #[test]
     fn a_merged_cell_carries_an_identity_on_when_its_first_cell_is_removed() {
         let cells: Vec<Arc<CounterCell>> = (0..4).map(|_| Arc::default()).collect();
-        let mut list = vec![
-            entry(&[&cells[0], &cells[1]]),
-            entry(&[&cells[2]]),
-            entry(&[&cells[3]]),
-        ];
+        let mut l = list(&[&[&cells[0], &cells[1]], &[&cells[2]], &[&cells[3]]]);
         // The registry removed the first cell of entry 0 and the only one of entry 1.
         let mut removed = vec![cell_address(&cells[2]), cell_address(&cells[0])];
-        assert!(drop_removed(&mut list, &mut removed), "entry 1 went");
-        assert_eq!(list.len(), 2);
-        assert!(Arc::ptr_eq(&list[0].cell, &cells[1]) && list[0].merged.is_empty());
-        assert!(Arc::ptr_eq(&list[1].cell, &cells[3]));
+        assert!(drop_removed(&mut l, &mut removed), "entry 1 went");
+        assert_eq!(l.len(), 2);
+        assert!(Arc::ptr_eq(&l.cells(0).first, &cells[1]) && l.cells(0).merged.is_empty());
+        assert!(Arc::ptr_eq(&l.cells(1).first, &cells[3]));
         // Removing only merged cells moves no entry.
-        let mut list = vec![entry(&[&cells[0], &cells[1], &cells[2]])];
+        let mut l = list(&[&[&cells[0], &cells[1], &cells[2]]]);
         let mut removed = vec![cell_address(&cells[1])];
-        assert!(!drop_removed(&mut list, &mut removed));
-        assert_eq!(list[0].merged.len(), 1);
-        assert!(Arc::ptr_eq(&list[0].merged[0], &cells[2]));
+        assert!(!drop_removed(&mut l, &mut removed));
+        assert_eq!(l.cells(0).merged.len(), 1);
+        assert!(Arc::ptr_eq(&l.cells(0).merged[0], &cells[2]));
     }
 
     #[test]
     fn folding_entries_together_keeps_every_cell_and_the_largest_gauge_to_resend() {
         let cells: Vec<Arc<GaugeCell>> = (0..4).map(|_| Arc::default()).collect();
-        let mut list = vec![
-            entry(&[&cells[0]]),
-            entry(&[&cells[1], &cells[2]]),
-            entry(&[&cells[3]]),
-        ];
-        list[0].kept = LastGauge(2.0);
-        list[1].kept = LastGauge(3.0);
-        assert_eq!(move_into(&mut list, &[(1, 0)]), 2);
-        assert_eq!(list.len(), 2);
-        assert_eq!(list[0].cells().count(), 3);
-        assert!(Arc::ptr_eq(&list[1].cell, &cells[3]));
-        assert_eq!(list[0].kept, LastGauge(3.0));
+        let mut l = list(&[&[&cells[0]], &[&cells[1], &cells[2]], &[&cells[3]]]);
+        l.tracked_mut(0).kept = LastGauge(2.0);
+        l.tracked_mut(1).kept = LastGauge(3.0);
+        l.tracked_mut(2).kept = LastGauge(7.0);
+        assert_eq!(move_into(&mut l, &[(1, 0)]), 2);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l.cells(0).iter().count(), 3);
+        assert!(Arc::ptr_eq(&l.cells(1).first, &cells[3]));
+        assert_eq!(l.tracked(0).kept, LastGauge(3.0));
+        assert_eq!(
+            l.tracked(1).kept,
+            LastGauge(7.0),
+            "the entry after the removed one keeps its own state"
+        );
     }
 }

@@ -19,6 +19,7 @@
 //! of an outage grows without bound. The delivery module documents how each outcome is
 //! counted.
 
+mod cells;
 mod clock;
 mod collect;
 mod command;
@@ -26,6 +27,7 @@ mod demand;
 mod expiry;
 mod identity;
 mod isolate;
+mod list;
 mod series;
 mod spawn;
 mod spread;
@@ -70,7 +72,7 @@ pub(crate) struct Flusher {
     encoder: Encoder,
     series: SeriesSet,
     samples: Vec<f64>,
-    /// Scratch for merging histograms (see `Tracked::drain_histogram`).
+    /// Scratch for merging histograms (see `Cells::drain_histogram`).
     spans: Vec<(usize, u64)>,
     /// Scratch for a set's members (see `Pass::set`).
     members: Vec<String>,

@@ -2,9 +2,12 @@
 //! its form rendered once and the cells of every series that renders to it.
 //!
 //! Most entries hold one series. When several series render to the same name and tags (see
-//! `identity`), the first one's entry also holds the others' cells ([`Tracked::merged`]), so
+//! `identity`), the first one's entry also holds the others' cells ([`Cells::merged`]), so
 //! one line carries them all: counters summed, histogram samples merged, gauges by the rule in
-//! [`Tracked::take_gauge`].
+//! [`Cells::take_gauge`].
+//!
+//! [`Cells::merged`]: super::cells::Cells::merged
+//! [`Cells::take_gauge`]: super::cells::Cells::take_gauge
 
 use std::time::Duration;
 
@@ -13,7 +16,8 @@ use tokio::time::Instant;
 
 use super::expiry::{drop_removed, move_into, propose};
 use super::identity::{Found, Identities, Owner};
-use super::tracked::{Epoch, Kept, Stamp, Tracked, track};
+use super::list::List;
+use super::tracked::{Epoch, Kept, Stamp, track};
 use crate::aggregate::{
     Aggregate, AggregateStorage, ByKind, CounterCell, GaugeCell, HistogramCell, NewSeries, SetCell,
 };
@@ -31,10 +35,10 @@ pub(crate) struct Absorbed {
 /// Every identity the flusher sends, by kind. Owned by the flusher alone: no locks.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesSet {
-    pub(crate) counters: Vec<Tracked<CounterCell>>,
-    pub(crate) gauges: Vec<Tracked<GaugeCell>>,
-    pub(crate) histograms: Vec<Tracked<HistogramCell>>,
-    pub(crate) sets: Vec<Tracked<SetCell>>,
+    pub(crate) counters: List<CounterCell>,
+    pub(crate) gauges: List<GaugeCell>,
+    pub(crate) histograms: List<HistogramCell>,
+    pub(crate) sets: List<SetCell>,
     identities: Identities,
     /// Series (cells) tracked, merged ones included.
     cells: usize,
@@ -87,10 +91,14 @@ impl SeriesSet {
             if let Found::Merge(owner) = found {
                 absorbed.merged += 1;
                 match new {
-                    NewSeries::Counter(_, c) => self.counters[owner.at()].merged.extend([c]),
-                    NewSeries::Gauge(_, c) => self.gauges[owner.at()].merged.extend([c]),
-                    NewSeries::Histogram(_, c) => self.histograms[owner.at()].merged.extend([c]),
-                    NewSeries::Set(_, c) => self.sets[owner.at()].merged.extend([c]),
+                    NewSeries::Counter(_, c) => {
+                        self.counters.cells_mut(owner.at()).merged.extend([c]);
+                    }
+                    NewSeries::Gauge(_, c) => self.gauges.cells_mut(owner.at()).merged.extend([c]),
+                    NewSeries::Histogram(_, c) => {
+                        self.histograms.cells_mut(owner.at()).merged.extend([c]);
+                    }
+                    NewSeries::Set(_, c) => self.sets.cells_mut(owner.at()).merged.extend([c]),
                 }
                 continue;
             }
@@ -100,18 +108,18 @@ impl SeriesSet {
             }
             let graphite = matches!(encoder, Encoder::Graphite(_));
             match new {
-                NewSeries::Counter(_, c) => self.counters.push(track(c, rendered, stamp, graphite)),
-                NewSeries::Gauge(_, c) => self.gauges.push(track(c, rendered, stamp, graphite)),
+                NewSeries::Counter(_, c) => self.counters.push(c, track(rendered, stamp, graphite)),
+                NewSeries::Gauge(_, c) => self.gauges.push(c, track(rendered, stamp, graphite)),
                 NewSeries::Histogram(_, c) => {
-                    self.histograms.push(track(c, rendered, stamp, graphite));
+                    self.histograms.push(c, track(rendered, stamp, graphite));
                 }
-                NewSeries::Set(_, c) => self.sets.push(track(c, rendered, stamp, graphite)),
+                NewSeries::Set(_, c) => self.sets.push(c, track(rendered, stamp, graphite)),
             }
         }
-        fit(&mut self.counters, before[0]);
-        fit(&mut self.gauges, before[1]);
-        fit(&mut self.histograms, before[2]);
-        fit(&mut self.sets, before[3]);
+        self.counters.fit(before[0]);
+        self.gauges.fit(before[1]);
+        self.histograms.fit(before[2]);
+        self.sets.fit(before[3]);
         absorbed
     }
 
@@ -192,10 +200,10 @@ impl SeriesSet {
 
     fn rendered(&self, owner: Owner) -> &Rendered {
         match owner.kind {
-            SeriesKind::Counter => &self.counters[owner.at()].rendered,
-            SeriesKind::Gauge => &self.gauges[owner.at()].rendered,
-            SeriesKind::Histogram => &self.histograms[owner.at()].rendered,
-            SeriesKind::Set => &self.sets[owner.at()].rendered,
+            SeriesKind::Counter => &self.counters.tracked(owner.at()).rendered,
+            SeriesKind::Gauge => &self.gauges.tracked(owner.at()).rendered,
+            SeriesKind::Histogram => &self.histograms.tracked(owner.at()).rendered,
+            SeriesKind::Set => &self.sets.tracked(owner.at()).rendered,
         }
     }
 
@@ -314,10 +322,10 @@ impl SeriesSet {
 
     fn set_clash(&mut self, at: Owner, clash: bool) {
         match at.kind {
-            SeriesKind::Counter => self.counters[at.at()].rendered.clash = clash,
-            SeriesKind::Gauge => self.gauges[at.at()].rendered.clash = clash,
-            SeriesKind::Histogram => self.histograms[at.at()].rendered.clash = clash,
-            SeriesKind::Set => self.sets[at.at()].rendered.clash = clash,
+            SeriesKind::Counter => self.counters.tracked_mut(at.at()).rendered.clash = clash,
+            SeriesKind::Gauge => self.gauges.tracked_mut(at.at()).rendered.clash = clash,
+            SeriesKind::Histogram => self.histograms.tracked_mut(at.at()).rendered.clash = clash,
+            SeriesKind::Set => self.sets.tracked_mut(at.at()).rendered.clash = clash,
         }
     }
 
@@ -334,21 +342,9 @@ impl Found {
     }
 }
 
-/// Gives back the growth slack of `list` after a batch of new entries at least an eighth of
-/// its length came in at once (it held `before`), keeping a sixteenth of room: a storm of new
-/// series then costs its entries, not up to twice as many. Each such copy follows at least
-/// `len / 9` new entries, so the copying stays amortised O(1) per series; trickling series
-/// grow the list as usual.
-fn fit<T>(list: &mut Vec<T>, before: usize) {
-    let added = list.len() - before;
-    if added > 0 && added >= list.len() / 8 {
-        list.shrink_to(list.len() + list.len() / 16);
-    }
-}
-
 /// Indexes the sendable identities of `list` (each of kind `kind`).
-fn index<C: Kept>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &[Tracked<C>]) {
-    for (index, t) in list.iter().enumerate() {
+fn index<C: Kept>(ids: &mut Identities, encoder: &Encoder, kind: SeriesKind, list: &List<C>) {
+    for (index, (_, t)) in list.iter().enumerate() {
         let Ok(index) = u32::try_from(index) else {
             return;
         };
