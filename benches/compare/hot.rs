@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use metrics::{NoopRecorder, Recorder, counter, gauge, histogram, with_local_recorder};
+use metrics::{Recorder, counter, gauge, histogram, with_local_recorder};
 
 use crate::contenders::Contenders;
 use crate::direct::{Direct, Op};
@@ -117,10 +117,10 @@ pub(crate) fn workloads<'a>(
     who: &'a Contenders,
     direct: &'a Direct,
     floor: &'a Floor,
-    noop: &'a NoopRecorder,
+    floors: [&'a dyn Recorder; 3],
 ) -> Vec<Workload<'a>> {
     let mut all = cached(who, direct, &floor.a);
-    all.extend(macros(who, &floor.a, noop));
+    all.extend(macros(who, &floor.a, floors));
     all.extend(contended(who, floor));
     all
 }
@@ -177,8 +177,16 @@ fn cached<'a>(who: &'a Contenders, direct: &'a Direct, a: &'a Padded) -> Vec<Wor
     ]
 }
 
-fn macros<'a>(who: &'a Contenders, a: &'a Padded, noop: &'a NoopRecorder) -> Vec<Workload<'a>> {
-    let mut each: Vec<(&'static str, &dyn Recorder)> = vec![("noop", noop)];
+/// `floors`: the `NoopRecorder`, then [`Least`](crate::least::Least) and its fenced variant.
+fn macros<'a>(
+    who: &'a Contenders,
+    a: &'a Padded,
+    floors: [&'a dyn Recorder; 3],
+) -> Vec<Workload<'a>> {
+    let mut each: Vec<(&'static str, &dyn Recorder)> = ["noop", "least", "fenced"]
+        .into_iter()
+        .zip(floors)
+        .collect();
     each.extend(who.each());
     vec![
         workload(

@@ -12,6 +12,9 @@
 //!   It has no aggregation: every update formats a line and queues it for a worker thread.
 //!   Its `Gauge::increment` is a silent no-op, so that row says nothing about it.
 //! - `noop`: the `metrics` `NoopRecorder`, in the macro rows only: the facade's own share.
+//! - `least`: in the macro rows only, the least any recorder can do for a macro call (an
+//!   `Arc` clone, the update, the `Arc` drop, no lookup), and `fenced`, the same with one
+//!   SeqCst fence, the least a lookup without a lock costs: see `least`.
 //! - `cadence` and `client`: cadence 1.8 (a `QueuingMetricSink` over a `BufferedUdpMetricSink`)
 //!   and our direct `StatsdClient`, in the rows they can express (see `direct`).
 //!
@@ -58,6 +61,7 @@ mod frames;
 mod hot;
 mod ideal;
 mod ideal_loop;
+mod least;
 mod machine;
 mod protocols;
 mod scale;
@@ -155,8 +159,10 @@ fn main() {
     if hot {
         let who = contenders::Contenders::new();
         let direct = direct::Direct::new();
-        let (atomics, noop) = (hot::Floor::default(), NoopRecorder);
-        let workloads = hot::workloads(&who, &direct, &atomics, &noop);
+        let atomics = hot::Floor::default();
+        let (least, fenced) = (least::Least::default(), least::Least::fenced());
+        let floors: [&dyn metrics::Recorder; 3] = [&NoopRecorder, &least, &fenced];
+        let workloads = hot::workloads(&who, &direct, &atomics, floors);
         hot::criterion(&mut c, &workloads);
         c.final_summary();
         if benching {

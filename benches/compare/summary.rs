@@ -128,10 +128,11 @@ fn mes_target(group: &str) -> Option<f64> {
 pub(crate) fn criterion_table(since: SystemTime) {
     eprintln!("\nCriterion medians, ns per iteration (two-thread rows: one op on each thread)");
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
+        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8}",
         "workload",
         "atomic",
         "noop",
+        "least",
         "ours",
         "dsd",
         "mes",
@@ -140,18 +141,21 @@ pub(crate) fn criterion_table(since: SystemTime) {
         "ours/dsd",
         "ours/atm",
         "ours/mes",
-        "ours/cad"
+        "ours/cad",
+        "lst/dsd"
     );
     for r in ROWS {
-        let [atomic, noop, ours, dsd, mes, cadence, client] =
-            ["atomic", "noop", "ours", "dsd", "mes", "cadence", "client"]
-                .map(|bench| criterion_median(r.group, bench, since));
+        let [atomic, noop, least, ours, dsd, mes, cadence, client] = [
+            "atomic", "noop", "least", "ours", "dsd", "mes", "cadence", "client",
+        ]
+        .map(|bench| criterion_median(r.group, bench, since));
         let ratio = |other: Option<f64>| ns(ours.zip(other).map(|(o, x)| o / x));
         eprintln!(
-            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8}",
+            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.title,
             ns(atomic),
             ns(noop),
+            ns(least),
             ns(ours),
             ns(dsd),
             ns(mes),
@@ -161,6 +165,7 @@ pub(crate) fn criterion_table(since: SystemTime) {
             ratio(atomic),
             ratio(mes),
             ratio(cadence),
+            ns(least.zip(dsd).map(|(l, d)| l / d)),
         );
     }
 }
@@ -177,9 +182,11 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
         rounds[0].contenders.first().map_or(0, |c| c.1.len())
     );
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8}",
+        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "workload",
         "atomic",
+        "least",
+        "fenced",
         "ours",
         "dsd",
         "mes",
@@ -190,7 +197,9 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
         "ours/mes",
         "atm/dsd",
         "ours/cad",
-        "cli/cad"
+        "cli/cad",
+        "lst/dsd",
+        "fnc/dsd"
     );
     for r in ROWS {
         let Some(w) = rounds.iter().find(|w| w.group == r.group) else {
@@ -203,9 +212,11 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
         };
         let med = |name: &str| median(times(name)?.clone());
         eprintln!(
-            "{:<30} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8}",
+            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>8} | {:<14} {:<14} {:<14} {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.title,
             ns(med("atomic")),
+            ns(med("least")),
+            ns(med("fenced")),
             ns(med("ours")),
             ns(med("dsd")),
             ns(med("mes")),
@@ -217,11 +228,15 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
             ns(paired("atomic", "dsd")),
             ns(paired("ours", "cadence")),
             ns(paired("client", "cadence")),
+            ns(paired("least", "dsd")),
+            ns(paired("fenced", "dsd")),
         );
     }
     eprintln!(
         "(atm/dsd: the hand-written floor against dsd, the best ours/dsd any design can reach; \
          cadence: its calling thread only, its worker sends; client: our direct StatsdClient, \
-         sending included)"
+         sending included; least, macro rows only: the least any recorder can do, an Arc clone, \
+         the update and the Arc drop, and lst/dsd the best ours/dsd any lookup can reach; fenced: the \
+         same with one SeqCst fence, the least a lookup without a lock costs)"
     );
 }
