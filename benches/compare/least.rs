@@ -11,7 +11,7 @@
 //! `fenced` adds one sequentially consistent fence per call. A lookup that takes no lock
 //! (a per-thread cache of `Weak` cells, say) must still not hand out a cell that expiry is
 //! removing at that moment: the caller's "I hold it" (the upgrade) and expiry's "it is
-//! retired" must each see the other's write, a store-buffering pattern that needs a SeqCst
+//! retired" must each see the other's write, a store-buffering pattern that needs a `SeqCst`
 //! fence (or another read-modify-write) on the lookup's side. So `fenced` is the least such
 //! a lookup can cost, before any probing.
 
@@ -29,7 +29,7 @@ use metrics::{
 pub(crate) struct Least {
     counter: Arc<Cell>,
     histogram: Arc<Cell>,
-    /// One SeqCst fence per call (see the module docs).
+    /// One `SeqCst` fence per call (see the module docs).
     fenced: bool,
 }
 
