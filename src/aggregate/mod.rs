@@ -427,7 +427,7 @@ mod tests {
         // between two series. The cells still come from one batch (see `spares`).
         let (a, _) = aggregate(1000);
         let mut keep = Vec::new();
-        let cells: Vec<usize> = (0..spares::BATCH)
+        let cells: Vec<usize> = (0..spares::FIRST_BATCH * 4)
             .map(|i| {
                 let key = Key::from_parts("c", vec![metrics::Label::new("i", i.to_string())]);
                 let cell = a.admit::<CounterCell>(&key).unwrap();
@@ -439,8 +439,11 @@ mod tests {
             .windows(2)
             .filter(|w| w[0].abs_diff(w[1]) <= 64)
             .count();
-        assert!(near >= spares::BATCH / 2, "{near} neighbours: {cells:x?}");
-        let gauges: Vec<usize> = (0..spares::BATCH)
+        assert!(
+            near >= spares::FIRST_BATCH * 2,
+            "{near} neighbours: {cells:x?}"
+        );
+        let gauges: Vec<usize> = (0..spares::FIRST_BATCH * 4)
             .map(|i| {
                 let key = Key::from_parts("g", vec![metrics::Label::new("i", i.to_string())]);
                 keep.push(vec![0u8; 200]);
@@ -452,7 +455,7 @@ mod tests {
             .filter(|w| w[0].abs_diff(w[1]) <= 64)
             .count();
         assert!(
-            near >= spares::BATCH / 2,
+            near >= spares::FIRST_BATCH * 2,
             "gauges: {near} neighbours: {gauges:x?}"
         );
         drop(drain_new(&a));
