@@ -421,12 +421,19 @@ mod tests {
     }
 
     #[test]
-    fn series_created_one_by_one_among_other_allocations_get_neighbouring_cells() {
+    fn series_created_one_by_one_among_other_allocations_get_cells_two_apart() {
         // Each key owns its label, as `counter!("c", "i" => i.to_string())` does: the
         // registry packs it, the flusher's queue gets a clone, and the caller allocates
-        // between two series. The cells still come from one batch (see `spares`).
+        // between two series. The cells still come from one run, every other one (96 bytes
+        // apart: see `spares`).
         let (a, _) = aggregate(1000);
         let mut keep = Vec::new();
+        let two_apart = |cells: &[usize]| {
+            cells
+                .windows(2)
+                .filter(|w| w[0].abs_diff(w[1]) == 96)
+                .count()
+        };
         let cells: Vec<usize> = (0..spares::FIRST_BATCH * 4)
             .map(|i| {
                 let key = Key::from_parts("c", vec![metrics::Label::new("i", i.to_string())]);
@@ -435,14 +442,8 @@ mod tests {
                 cell_address(&cell)
             })
             .collect();
-        let near = cells
-            .windows(2)
-            .filter(|w| w[0].abs_diff(w[1]) <= 64)
-            .count();
-        assert!(
-            near >= spares::FIRST_BATCH * 2,
-            "{near} neighbours: {cells:x?}"
-        );
+        let near = two_apart(&cells);
+        assert!(near >= spares::FIRST_BATCH * 2, "{near}: {cells:x?}");
         let gauges: Vec<usize> = (0..spares::FIRST_BATCH * 4)
             .map(|i| {
                 let key = Key::from_parts("g", vec![metrics::Label::new("i", i.to_string())]);
@@ -450,13 +451,10 @@ mod tests {
                 cell_address(&a.admit::<GaugeCell>(&key).unwrap())
             })
             .collect();
-        let near = gauges
-            .windows(2)
-            .filter(|w| w[0].abs_diff(w[1]) <= 64)
-            .count();
+        let near = two_apart(&gauges);
         assert!(
             near >= spares::FIRST_BATCH * 2,
-            "gauges: {near} neighbours: {gauges:x?}"
+            "gauges: {near}: {gauges:x?}"
         );
         drop(drain_new(&a));
     }

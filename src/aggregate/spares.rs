@@ -9,8 +9,18 @@
 //! series. Spread so, each cell is a cache line of its own and often a page of its own, and
 //! the hardware prefetcher cannot follow them. Made a batch at a time in a tight loop, they
 //! come out of the allocator one after another (glibc carves them from the same free run;
-//! size-class allocators such as jemalloc and mimalloc from the same slab), and the flusher,
-//! which walks series in creation order, walks them in address order.
+//! size-class allocators such as jemalloc and mimalloc from the same slab).
+//!
+//! They are handed out every other one: the even cells of a run in address order, then the
+//! odd ones. Two cells side by side (48 bytes apart) can share a cache line, and two series
+//! created one after the other are often updated together by different threads (`ok` and
+//! `error`, a request's count and its bytes), which would then contend for that line at
+//! every update (false sharing). Every other cell, they are 96 bytes apart, so none of the
+//! fields written on the recording path (the `Arc`'s count and the value, within the first 24
+//! bytes of each) of one is on a line with those of the other. Cells side by side belong to
+//! series created half a run apart. The flusher, which walks series in creation order, walks
+//! each run twice at a stride of 96 bytes, the second pass over lines the first just
+//! brought in.
 //!
 //! Batches double from [`FIRST_BATCH`] to [`LAST_BATCH`] cells: a long run lets the prefetcher
 //! stream through many cells before the next run starts elsewhere (at 1M series, runs of 256
@@ -65,13 +75,16 @@ impl<C: Default> Spares<C> {
         if let Some(cell) = left.pop() {
             return cell;
         }
-        // The vector first (kept from batch to batch), then the cells in one run.
+        // The vectors first (`left` is kept from batch to batch), then the cells in one run.
         let n = *next;
         *next = (n * 2).min(LAST_BATCH);
         left.reserve_exact(n);
-        left.extend((0..n).map(|_| Arc::new(C::default())));
-        // Handed out from the end: lowest address first, in allocation order.
-        left.reverse();
+        let run: Vec<Arc<C>> = (0..n).map(|_| Arc::new(C::default())).collect();
+        // Handed out from the end: the even cells in allocation order, then the odd ones
+        // (see the module docs).
+        left.extend(run.iter().skip(1).step_by(2).rev().cloned());
+        left.extend(run.iter().step_by(2).rev().cloned());
+        drop(run);
         left.pop().unwrap_or_default()
     }
 
@@ -110,28 +123,42 @@ mod tests {
             .collect()
     }
 
-    /// Pairs of consecutive cells at most `size` bytes apart, either way.
-    fn adjacent_pairs(at: &[usize], size: usize) -> usize {
+    /// Pairs of consecutive cells `size` bytes apart, either way.
+    fn pairs_apart(at: &[usize], size: usize) -> usize {
         at.windows(2)
-            .filter(|w| w[0].abs_diff(w[1]) <= size)
+            .filter(|w| w[0].abs_diff(w[1]) == size)
+            .count()
+    }
+
+    /// Pairs of consecutive cells whose first 24 bytes (the `Arc`'s count and the value)
+    /// share a 64-byte line.
+    fn sharing_a_line(at: &[usize]) -> usize {
+        let lines = |a: usize| [a / 64, (a + 23) / 64];
+        at.windows(2)
+            .filter(|w| lines(w[0]).iter().any(|l| lines(w[1]).contains(l)))
             .count()
     }
 
     #[test]
-    fn cells_taken_between_other_allocations_still_sit_back_to_back() {
-        // An `Arc` of a counter or gauge cell is one 48-byte glibc block. Blocks the
-        // allocator had free (its per-thread cache, other tests' frees) are handed out first,
-        // in their own order: most pairs are still neighbours. 240 cells: batches of 16, 32,
-        // 64 and 128.
+    fn cells_taken_between_other_allocations_sit_two_apart_and_never_share_a_line() {
+        // An `Arc` of a counter or gauge cell is one 48-byte glibc block, so every other cell
+        // is 96 bytes on. Blocks the allocator had free (its per-thread cache, other tests'
+        // frees) are handed out first, in their own order: most pairs are still two apart.
+        // 240 cells: batches of 16, 32, 64 and 128.
         let mut keep = Vec::new();
         let counters = Spares::<CounterCell>::default();
         let at = taken_between_allocations(&counters, 240, &mut keep);
-        let pairs = adjacent_pairs(&at, 64);
-        assert!(pairs >= 120, "{pairs} of 239 pairs adjacent: {at:x?}");
+        let two_apart = pairs_apart(&at, 96);
+        assert!(
+            two_apart >= 120,
+            "{two_apart} of 239 pairs two apart: {at:x?}"
+        );
+        assert!(sharing_a_line(&at) <= 4, "{at:x?}");
         let gauges = Spares::<GaugeCell>::default();
         let at = taken_between_allocations(&gauges, 240, &mut keep);
-        let pairs = adjacent_pairs(&at, 64);
-        assert!(pairs >= 120, "gauges: {pairs} adjacent: {at:x?}");
+        let two_apart = pairs_apart(&at, 96);
+        assert!(two_apart >= 120, "gauges: {two_apart} two apart: {at:x?}");
+        assert!(sharing_a_line(&at) <= 4, "gauges: {at:x?}");
     }
 
     #[test]
