@@ -117,7 +117,7 @@ pub(crate) fn workloads<'a>(
     who: &'a Contenders,
     direct: &'a Direct,
     floor: &'a Floor,
-    floors: [&'a dyn Recorder; 3],
+    floors: [(&'static str, &'a dyn Recorder); 3],
 ) -> Vec<Workload<'a>> {
     let mut all = cached(who, direct, &floor.a);
     all.extend(macros(who, &floor.a, floors));
@@ -177,16 +177,14 @@ fn cached<'a>(who: &'a Contenders, direct: &'a Direct, a: &'a Padded) -> Vec<Wor
     ]
 }
 
-/// `floors`: the `NoopRecorder`, then [`Least`](crate::least::Least) and its fenced variant.
+/// `floors`: the `NoopRecorder`, [`Least`](crate::least::Least) and its fenced variant, by
+/// name.
 fn macros<'a>(
     who: &'a Contenders,
     a: &'a Padded,
-    floors: [&'a dyn Recorder; 3],
+    floors: [(&'static str, &'a dyn Recorder); 3],
 ) -> Vec<Workload<'a>> {
-    let mut each: Vec<(&'static str, &dyn Recorder)> = ["noop", "least", "fenced"]
-        .into_iter()
-        .zip(floors)
-        .collect();
+    let mut each: Vec<(&'static str, &dyn Recorder)> = floors.to_vec();
     each.extend(who.each());
     vec![
         workload(

@@ -12,8 +12,11 @@
 //! (a per-thread cache of `Weak` cells, say) must still not hand out a cell that expiry is
 //! removing at that moment: the caller's "I hold it" (the upgrade) and expiry's "it is
 //! retired" must each see the other's write, a store-buffering pattern that needs a `SeqCst`
-//! fence (or another read-modify-write) on the lookup's side. So `fenced` is the least such
-//! a lookup can cost, before any probing.
+//! fence (or another read-modify-write) on the lookup's side. So `fenced` estimates the
+//! least such a lookup costs, before any probing. (On x86 the upgrade's locked instruction is
+//! a full barrier in hardware already, but Rust's memory model gives `Weak::upgrade` acquire
+//! ordering only, so a lookup written in Rust without `unsafe` pays the fence or a
+//! read-modify-write of its own.)
 
 use std::hint::black_box;
 use std::sync::Arc;

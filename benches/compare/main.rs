@@ -161,7 +161,11 @@ fn main() {
         let direct = direct::Direct::new();
         let atomics = hot::Floor::default();
         let (least, fenced) = (least::Least::default(), least::Least::fenced());
-        let floors: [&dyn metrics::Recorder; 3] = [&NoopRecorder, &least, &fenced];
+        let floors: [(&'static str, &dyn metrics::Recorder); 3] = [
+            ("noop", &NoopRecorder),
+            ("least", &least),
+            ("fenced", &fenced),
+        ];
         let workloads = hot::workloads(&who, &direct, &atomics, floors);
         hot::criterion(&mut c, &workloads);
         c.final_summary();

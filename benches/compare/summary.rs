@@ -128,11 +128,12 @@ fn mes_target(group: &str) -> Option<f64> {
 pub(crate) fn criterion_table(since: SystemTime) {
     eprintln!("\nCriterion medians, ns per iteration (two-thread rows: one op on each thread)");
     eprintln!(
-        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "workload",
         "atomic",
         "noop",
         "least",
+        "fenced",
         "ours",
         "dsd",
         "mes",
@@ -142,20 +143,22 @@ pub(crate) fn criterion_table(since: SystemTime) {
         "ours/atm",
         "ours/mes",
         "ours/cad",
-        "lst/dsd"
+        "lst/dsd",
+        "fnc/dsd"
     );
     for r in ROWS {
-        let [atomic, noop, least, ours, dsd, mes, cadence, client] = [
-            "atomic", "noop", "least", "ours", "dsd", "mes", "cadence", "client",
+        let [atomic, noop, least, fenced, ours, dsd, mes, cadence, client] = [
+            "atomic", "noop", "least", "fenced", "ours", "dsd", "mes", "cadence", "client",
         ]
         .map(|bench| criterion_median(r.group, bench, since));
         let ratio = |other: Option<f64>| ns(ours.zip(other).map(|(o, x)| o / x));
         eprintln!(
-            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "{:<30} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
             r.title,
             ns(atomic),
             ns(noop),
             ns(least),
+            ns(fenced),
             ns(ours),
             ns(dsd),
             ns(mes),
@@ -166,6 +169,7 @@ pub(crate) fn criterion_table(since: SystemTime) {
             ratio(mes),
             ratio(cadence),
             ns(least.zip(dsd).map(|(l, d)| l / d)),
+            ns(fenced.zip(dsd).map(|(l, d)| l / d)),
         );
     }
 }

@@ -11,12 +11,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use metrics::GaugeFn;
 
-/// See the module docs.
+/// See the module docs. `repr(C)`, the flag last: every field ends within the cell's first
+/// 9 bytes (see `spares` for why that matters).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct GaugeCell {
     bits: AtomicU64,
     touched: AtomicBool,
 }
+
+const _: () = assert!(std::mem::offset_of!(GaugeCell, touched) == 8);
 
 impl Default for GaugeCell {
     fn default() -> Self {

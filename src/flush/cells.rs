@@ -87,9 +87,9 @@ impl Cells<HistogramCell> {
     /// first cell's unit, and returns how many were recorded in all. (If the first cell is
     /// retired while a merged one of another unit carries on, which only a registration
     /// racing expiry can cause, the identity goes on in the new first cell's unit.) When the
-    /// cells kept different shares of what they recorded (one sampled, another not), each is thinned at random to the smallest share,
-    /// so every kept sample stands for as many recorded ones and one `|@rate` (or Graphite's
-    /// weighting) holds for all of them.
+    /// cells kept different shares of what they recorded (one sampled, another not), each is
+    /// thinned at random to the smallest share, so every kept sample stands for as many
+    /// recorded ones and one `|@rate` (or Graphite's weighting) holds for all of them.
     /// `spans` is scratch space, kept by the caller so a warm flush allocates nothing.
     pub(crate) fn drain_histogram(&self, out: &mut Vec<f64>, spans: &mut Vec<(usize, u64)>) -> u64 {
         let start = out.len();

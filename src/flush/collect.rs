@@ -188,7 +188,7 @@ impl Flusher {
 /// Walks `list` from `*next` until `stop` says so after an identity: then `*next` is the
 /// identity after it and the result is true. Otherwise `*next` is 0 (for the next list) and
 /// the result false. An iterator, not indexing, so an idle series costs no more than in a
-/// plain `for` loop, and its [`Tracked`] is not read (see [`List`]).
+/// plain `for` loop, and an idle counter's or gauge's [`Tracked`] is not read (see [`List`]).
 #[inline]
 fn walk_list<C: Kept>(
     list: &mut List<C>,

@@ -90,12 +90,20 @@ mod tests {
     fn a_merged_cell_carries_an_identity_on_when_its_first_cell_is_removed() {
         let cells: Vec<Arc<CounterCell>> = (0..4).map(|_| Arc::default()).collect();
         let mut l = list(&[&[&cells[0], &cells[1]], &[&cells[2]], &[&cells[3]]]);
+        for (at, total) in [10, 20, 30].into_iter().enumerate() {
+            l.tracked_mut(at).kept = total;
+        }
         // The registry removed the first cell of entry 0 and the only one of entry 1.
         let mut removed = vec![cell_address(&cells[2]), cell_address(&cells[0])];
         assert!(drop_removed(&mut l, &mut removed), "entry 1 went");
         assert_eq!(l.len(), 2);
         assert!(Arc::ptr_eq(&l.cells(0).first, &cells[1]) && l.cells(0).merged.is_empty());
         assert!(Arc::ptr_eq(&l.cells(1).first, &cells[3]));
+        assert_eq!(
+            (l.tracked(0).kept, l.tracked(1).kept),
+            (10, 30),
+            "each entry keeps its own state"
+        );
         // Removing only merged cells moves no entry.
         let mut l = list(&[&[&cells[0], &cells[1], &cells[2]]]);
         let mut removed = vec![cell_address(&cells[1])];

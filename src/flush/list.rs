@@ -4,9 +4,10 @@
 //! Why two arrays (issue 15): a flush reads every identity's cells, and for an identity whose
 //! cells had nothing, that is all it reads. In one array of whole entries (72 bytes for a
 //! counter) the walk over idle series drew every entry's cache lines in for the 16 bytes it
-//! needed; apart, it streams 16 bytes a series and reads a [`Tracked`] only for an identity
-//! that has something to send. Every change keeps the two arrays the same length and in the
-//! same order: pushes, removals and the walk go through this type.
+//! needed; apart, it streams 16 bytes a series, and reads a [`Tracked`] for a counter or a
+//! gauge only when it has something to send (a value, a zero on a tick, a running total, a
+//! gauge re-sent), for sets always (their clash flag). Every change keeps the two arrays the
+//! same length and in the same order: pushes, removals and the walk go through this type.
 
 use std::sync::Arc;
 
@@ -67,7 +68,7 @@ impl<C: Kept> List<C> {
     }
 
     /// Identities from `from` on, in order, what is tracked of them writable (the walk of a
-    /// flush: an idle identity's [`Tracked`] is never read).
+    /// flush: see the module docs for when a [`Tracked`] is read).
     pub(crate) fn walk_from(
         &mut self,
         from: usize,
@@ -82,8 +83,10 @@ impl<C: Kept> List<C> {
         let mut kept = 0;
         for at in 0..self.cells.len() {
             if keep(&mut self.cells[at], &mut self.tracked[at]) {
-                self.cells.swap(kept, at);
-                self.tracked.swap(kept, at);
+                if kept != at {
+                    self.cells.swap(kept, at);
+                    self.tracked.swap(kept, at);
+                }
                 kept += 1;
             }
         }

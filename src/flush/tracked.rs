@@ -1,6 +1,7 @@
 //! [`Tracked`]: what the flusher keeps of one wire identity besides its cells (those are in
 //! [`Cells`], walked apart: see [`List`](super::list::List)).
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -9,11 +10,10 @@ use super::cells::Cells;
 use crate::aggregate::{CounterCell, GaugeCell, HistogramCell, SetCell};
 use crate::encode::{Rendered, SlotCarry};
 use crate::stats::add;
-use std::sync::atomic::AtomicU64;
 
 /// One wire identity as the flusher tracks it, but for its cells. Kept small (issue 15): 56
 /// bytes for a counter, since there is one per series; a flush reads it only for an
-/// identity whose cells had something (or that re-sends, or sends zeros).
+/// identity that has something to send (see [`List`](super::list::List) for when).
 #[derive(Debug)]
 pub(crate) struct Tracked<C: Kept> {
     /// The constant wire parts, rendered once by the encoder (without capacity slack). The
