@@ -14,7 +14,7 @@
 //! - `noop`: the `metrics` `NoopRecorder`, in the macro rows only: the facade's own share.
 //! - `least`: in the macro rows only, the least any recorder can do for a macro call (an
 //!   `Arc` clone, the update, the `Arc` drop, no lookup), and `fenced`, the same with one
-//!   `SeqCst` fence, the least a lookup without a lock costs: see `least`.
+//!   `SeqCst` fence, an estimate of the least a lookup without a lock costs: see `least`.
 //! - `cadence` and `client`: cadence 1.8 (a `QueuingMetricSink` over a `BufferedUdpMetricSink`)
 //!   and our direct `StatsdClient`, in the rows they can express (see `direct`).
 //!

@@ -241,6 +241,6 @@ pub(crate) fn interleaved_table(rounds: &[Rounds]) {
          cadence: its calling thread only, its worker sends; client: our direct StatsdClient, \
          sending included; least, macro rows only: the least any recorder can do, an Arc clone, \
          the update and the Arc drop, and lst/dsd the best ours/dsd any lookup can reach; fenced: the \
-         same with one SeqCst fence, the least a lookup without a lock costs)"
+         same with one SeqCst fence, an estimate of the least a lookup without a lock costs)"
     );
 }

@@ -4,11 +4,12 @@
 //! The recorder hands out `Arc`s to cells stored in our [`Registry`] (see `registry` for why
 //! not `metrics-util`'s, and `stored` for how it keeps keys); recording touches only the
 //! cell's atomics. A new counter's or gauge's cell comes from a batch made ahead (see
-//! `spares`), so that cells sit back to back for the flusher. When a series is created, its key and cell are also
-//! pushed onto a lock-free queue; the flusher pops them into its own list and from then on
-//! walks that list, so a flush never takes the registry's locks and never clones a key. Sets (see
-//! `set`), which the `metrics` registry has no kind for, live in a map of their own behind
-//! one lock, taken to register or retire a set, never to record.
+//! `spares`), so that cells sit back to back for the flusher. When a series is created, its
+//! key and cell are also pushed onto a lock-free queue; the flusher pops them into its own
+//! list and from then on walks that list, so a flush never takes the registry's locks and
+//! never clones a key. Sets (see `set`), which the `metrics` registry has no kind for, live
+//! in a map of their own behind one lock, taken to register or retire a set, never to
+//! record.
 //!
 //! Two bounds keep memory in check:
 //! - **Cardinality** (see [`admission`]): at most `max_series_per_metric` series of one
@@ -434,12 +435,7 @@ mod tests {
         // apart: see `spares`).
         let (a, _) = aggregate(1000);
         let mut keep = Vec::new();
-        let two_apart = |cells: &[usize]| {
-            cells
-                .windows(2)
-                .filter(|w| w[0].abs_diff(w[1]) == 96)
-                .count()
-        };
+        let two_apart = |cells: &[usize]| spares::pairs_apart(cells, 96);
         let cells: Vec<usize> = (0..spares::FIRST_BATCH * 4)
             .map(|i| {
                 let key = Key::from_parts("c", vec![metrics::Label::new("i", i.to_string())]);

@@ -116,6 +116,15 @@ impl<C: Default> Spares<C> {
     }
 }
 
+/// Tests: pairs of consecutive cell addresses in `at` that are `size` bytes apart, either
+/// way.
+#[cfg(test)]
+pub(crate) fn pairs_apart(at: &[usize], size: usize) -> usize {
+    at.windows(2)
+        .filter(|w| w[0].abs_diff(w[1]) == size)
+        .count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,13 +147,6 @@ mod tests {
                 at
             })
             .collect()
-    }
-
-    /// Pairs of consecutive cells `size` bytes apart, either way.
-    fn pairs_apart(at: &[usize], size: usize) -> usize {
-        at.windows(2)
-            .filter(|w| w[0].abs_diff(w[1]) == size)
-            .count()
     }
 
     /// Pairs of consecutive cells whose written bytes (the allocation's first 33, which

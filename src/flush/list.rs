@@ -52,6 +52,11 @@ impl<C: Kept> List<C> {
         &mut self.cells[at]
     }
 
+    /// Merges `cell`'s series into identity `at`: its values go out on that identity's line.
+    pub(crate) fn merge(&mut self, at: usize, cell: Arc<C>) {
+        self.cells[at].merged.extend([cell]);
+    }
+
     /// What is tracked of identity `at` (an index the caller found in the list).
     pub(crate) fn tracked(&self, at: usize) -> &Tracked<C> {
         &self.tracked[at]
@@ -151,6 +156,20 @@ mod tests {
                 "{i}"
             );
         }
+    }
+
+    #[test]
+    fn a_merged_series_joins_the_cells_of_its_identity_and_no_other() {
+        let (mut l, cells) = list(3);
+        let other = Arc::new(CounterCell::default());
+        l.merge(1, Arc::clone(&other));
+        let merged: Vec<usize> = (0..3).map(|at| l.cells(at).merged.len()).collect();
+        assert_eq!(merged, [0, 1, 0]);
+        assert!(Arc::ptr_eq(&l.cells(1).merged[0], &other));
+        assert!(
+            Arc::ptr_eq(&l.cells(1).first, &cells[1]),
+            "its first cell stays"
+        );
     }
 
     #[test]

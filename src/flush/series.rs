@@ -91,14 +91,10 @@ impl SeriesSet {
             if let Found::Merge(owner) = found {
                 absorbed.merged += 1;
                 match new {
-                    NewSeries::Counter(_, c) => {
-                        self.counters.cells_mut(owner.at()).merged.extend([c]);
-                    }
-                    NewSeries::Gauge(_, c) => self.gauges.cells_mut(owner.at()).merged.extend([c]),
-                    NewSeries::Histogram(_, c) => {
-                        self.histograms.cells_mut(owner.at()).merged.extend([c]);
-                    }
-                    NewSeries::Set(_, c) => self.sets.cells_mut(owner.at()).merged.extend([c]),
+                    NewSeries::Counter(_, c) => self.counters.merge(owner.at(), c),
+                    NewSeries::Gauge(_, c) => self.gauges.merge(owner.at(), c),
+                    NewSeries::Histogram(_, c) => self.histograms.merge(owner.at(), c),
+                    NewSeries::Set(_, c) => self.sets.merge(owner.at(), c),
                 }
                 continue;
             }
